@@ -1,0 +1,52 @@
+"""Defaults, locations and compiler flags, in one place.
+
+Numba flags are read from here at decoration time by ``fastdigits.kernels``;
+nothing else in the package writes literal ``cache=``/``fastmath=`` flags
+(``tests/test_config.py`` checks).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Side of the square frame that the network sees (400 = 20 x 20 inputs).
+IMAGE_SIZE = 20
+
+#: Environment variable naming a folder that holds the four MNIST files.
+DATA_ENV = "FASTDIGITS_DATA"
+
+#: Environment variable overriding the cache folder (downloads land here).
+CACHE_ENV = "FASTDIGITS_CACHE"
+
+#: Public MNIST mirrors, tried in order: the ones torchvision and
+#: TensorFlow Datasets download from, then the original site.
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+#: Seconds to wait for a mirror before trying the next one.
+DOWNLOAD_TIMEOUT = 30.0
+
+# Numba flags for every CPU kernel (see fastdigits.kernels.cpu).
+NUMBA_CACHE = True
+NUMBA_FASTMATH = False
+
+
+def cache_dir() -> Path:
+    """Folder where downloads are kept: ``$FASTDIGITS_CACHE``, else the
+    XDG cache (``~/.cache/fastdigits``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "fastdigits"
+
+
+def default_threads() -> int:
+    """Threads for parallel loops: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

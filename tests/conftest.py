@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST folder from $FASTDIGITS_DATA, or skip."""
+    folder = os.environ.get("FASTDIGITS_DATA")
+    if not folder:
+        pytest.skip("real MNIST not available: set FASTDIGITS_DATA to a folder with the four MNIST files")
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    from fastdigits.data import load_mnist
+
+    return load_mnist(mnist_dir, download_missing=False)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261125)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never let a test read or fill the user's real cache."""
+    monkeypatch.setenv("FASTDIGITS_CACHE", str(tmp_path_factory.mktemp("cache")))
