@@ -1,0 +1,425 @@
+"""Data sets: IDX files, MNIST (local copy, cache or download) and folders
+of labelled images.
+
+MNIST is looked for, in order, in the ``path`` given to :func:`load_mnist`,
+in ``$FASTDIGITS_DATA``, and in the cache folder
+(``$FASTDIGITS_CACHE`` or ``~/.cache/fastdigits/mnist``).  When none has it,
+the four files are downloaded from public mirrors, checked against their
+published SHA-256 and moved into the cache only once complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import config
+from .errors import DataError, DownloadError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MNIST",
+    "LabelledImages",
+    "download",
+    "find_mnist",
+    "load_image_folder",
+    "load_mnist",
+    "read_idx",
+    "read_image",
+    "write_idx",
+]
+
+# IDX type codes (third byte of the magic number) and their big-endian dtypes.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+#: The four MNIST files and the SHA-256 of each, compressed and raw.
+MNIST_FILES = {
+    "train-images-idx3-ubyte": (
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train-labels-idx1-ubyte": (
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "t10k-images-idx3-ubyte": (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
+HOW_TO_GET_MNIST = (
+    "MNIST not found: put the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a folder and set "
+    f"{config.DATA_ENV}=that/folder (or pass it as the data path), or connect to the network once so "
+    "they can be downloaded"
+)
+
+
+# --------------------------------------------------------------------- IDX
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if head == _GZIP_MAGIC:
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    return gz.read()
+            return fh.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected an IDX file") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode the bytes of an IDX file (see :func:`read_idx`)."""
+    if len(data) < 4:
+        raise DataError(f"{name}: {len(data)} bytes is too short for an IDX header")
+    zero, code, ndim = data[0:2], data[2], data[3]
+    if zero != b"\0\0" or code not in _IDX_DTYPES or ndim == 0:
+        raise DataError(f"{name}: not an IDX file (magic number 0x{data[:4].hex()}; expected 0x0000TTNN)")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = _IDX_DTYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    payload = len(data) - header
+    if payload != expected:
+        what = "truncated" if payload < expected else "has trailing bytes"
+        raise DataError(
+            f"{name}: {what}: header says shape {shape} of {dtype.name} ({expected} bytes), "
+            f"file holds {payload} bytes of data"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (raw or gzip-compressed) into a numpy array.
+
+    The magic number gives the dtype (0x08 uint8, 0x09 int8, 0x0B int16,
+    0x0C int32, 0x0D float32, 0x0E float64) and the number of dimensions;
+    the header gives the shape.  MNIST's images are 0x0803 (uint8, 3-D) and
+    its labels 0x0801 (uint8, 1-D).
+
+    Raises
+    ------
+    DataError
+        Naming the file: missing, wrong magic, truncated, trailing data or
+        corrupt compression.
+    """
+    path = Path(path)
+    return parse_idx(_read_bytes(path), str(path))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> None:
+    """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or
+    when the name ends in ``.gz``)."""
+    array = np.asarray(array)
+    codes = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None:
+        raise DataError(f"{path}: IDX cannot store dtype {array.dtype}")
+    data = bytes([0, 0, code, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data += array.astype(_IDX_DTYPES[code]).tobytes()
+    path = Path(path)
+    if compress if compress is not None else path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    _atomic_write(path, data)
+
+
+# --------------------------------------------------------------- download
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fetch_one(url: str, dest: Path, sha256: str, timeout: float) -> None:
+    """Stream ``url`` into a temporary file beside ``dest``; rename it into
+    place only if it is complete and its SHA-256 matches."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=timeout) as response:
+            expected_len = response.headers.get("Content-Length")
+            received = 0
+            while chunk := response.read(1 << 16):
+                fh.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+            if expected_len is not None and received != int(expected_len):
+                raise DownloadError(f"transfer interrupted after {received} of {expected_len} bytes")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if digest.hexdigest() != sha256:
+            raise DownloadError(f"checksum mismatch: SHA-256 {digest.hexdigest()}, expected {sha256}")
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def download(
+    filename: str,
+    sha256: str,
+    dest_dir: str | os.PathLike,
+    mirrors: Sequence[str] = config.MNIST_MIRRORS,
+    *,
+    timeout: float = config.DOWNLOAD_TIMEOUT,
+) -> Path:
+    """Download ``filename`` from the first mirror that serves it with the
+    expected SHA-256 and return its path in ``dest_dir``.
+
+    The file is written to a temporary name and renamed only once complete
+    and verified, so an interrupted or corrupt download leaves nothing.
+
+    Raises
+    ------
+    DownloadError
+        Listing what went wrong at each mirror.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / filename
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        try:
+            _fetch_one(url, dest, sha256, timeout)
+            return dest
+        except urllib.error.HTTPError as exc:
+            failures.append(f"{url}: HTTP {exc.code} {exc.reason}")
+        except urllib.error.URLError as exc:
+            failures.append(f"{url}: {exc.reason}")
+        except (http.client.HTTPException, OSError) as exc:
+            failures.append(f"{url}: transfer failed ({type(exc).__name__}: {exc})")
+        except DownloadError as exc:
+            failures.append(f"{url}: {exc}")
+    raise DownloadError(f"could not download {filename}: " + "; ".join(failures or ["no mirrors given"]))
+
+
+# ------------------------------------------------------------------ MNIST
+
+
+class MNIST(NamedTuple):
+    """The MNIST data set: 28x28 uint8 images (ink high) and uint8 labels."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def _mnist_file(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _mnist_complete(folder: Path) -> bool:
+    return all(_mnist_file(folder, name) for name in MNIST_FILES)
+
+
+def find_mnist(path: str | os.PathLike | None = None) -> Path | None:
+    """The folder that MNIST would be loaded from without downloading, or
+    None.  An explicit ``path`` or a set ``$FASTDIGITS_DATA`` that lacks the
+    files is an error rather than silently skipped."""
+    for folder, origin in ((path, "the data path"), (os.environ.get(config.DATA_ENV), f"${config.DATA_ENV}")):
+        if folder:
+            folder = Path(folder).expanduser()
+            if not _mnist_complete(folder):
+                missing = [n for n in MNIST_FILES if not _mnist_file(folder, n)]
+                raise DataError(f"{folder} ({origin}) lacks MNIST files: {', '.join(missing)}")
+            return folder
+    cached = config.cache_dir() / "mnist"
+    return cached if _mnist_complete(cached) else None
+
+
+def _verified(path: Path, name: str) -> np.ndarray:
+    raw = _read_bytes(path)
+    gz_sum, raw_sum = MNIST_FILES[name]
+    if hashlib.sha256(raw).hexdigest() != raw_sum:
+        raise DataError(f"{path}: content does not match the published MNIST checksum (corrupt or modified copy)")
+    return parse_idx(raw, str(path))
+
+
+def load_mnist(
+    path: str | os.PathLike | None = None,
+    *,
+    download_missing: bool = True,
+    mirrors: Sequence[str] = config.MNIST_MIRRORS,
+) -> MNIST:
+    """Load MNIST: 60,000 training and 10,000 test digits.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Folder holding the four files (``.gz`` or uncompressed).
+    download_missing : bool
+        When no local copy exists, download into the cache folder.
+    mirrors : sequence of str
+        Base URLs to download from, tried in order.
+
+    Returns
+    -------
+    MNIST
+        ``train_images`` (60000, 28, 28) uint8, ``train_labels`` (60000,)
+        uint8, ``test_images`` (10000, 28, 28), ``test_labels`` (10000,).
+        Every file's content is checked against its published SHA-256.
+    """
+    folder = find_mnist(path)
+    if folder is None:
+        if not download_missing:
+            raise DataError(HOW_TO_GET_MNIST)
+        folder = config.cache_dir() / "mnist"
+        for name, (gz_sum, _) in MNIST_FILES.items():
+            if _mnist_file(folder, name) is None:
+                try:
+                    download(f"{name}.gz", gz_sum, folder, mirrors)
+                except DownloadError as exc:
+                    raise DownloadError(f"{HOW_TO_GET_MNIST}. ({exc})") from None
+    arrays = [_verified(_mnist_file(folder, name), name) for name in MNIST_FILES]
+    return MNIST(*arrays)
+
+
+# ---------------------------------------------------------- image folders
+
+#: File name endings read as images in folders.
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into an (H, W) uint8 grey array.
+
+    EXIF orientation is applied; transparent pixels are composited on
+    white (as the picture looks on a page); 16-bit greys are scaled to
+    8 bits.
+
+    Raises
+    ------
+    DataError
+        Naming the file: missing, not an image, truncated or too large.
+    """
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+                return np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8)
+            if img.mode in ("P", "PA", "LA", "RGBA") or "transparency" in img.info:
+                img = img.convert("RGBA")
+                page = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(page, img)
+            return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: image too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+@dataclass
+class LabelledImages:
+    """Images read from a folder with one sub-folder per class."""
+
+    images: np.ndarray  #: (N, size, size) float32 in [0, 1], ink high after scaling
+    labels: np.ndarray  #: (N,) int64 indices into ``classes``
+    classes: list[str]  #: class names, the sub-folders' names in natural order
+    paths: list[Path]  #: the file of each image
+    skipped: list[tuple[Path, str]]  #: files that could not be read, with the reason
+
+
+def _image_files(folder: Path) -> Iterable[Path]:
+    return sorted(
+        (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: _natural_key(str(p.relative_to(folder))),
+    )
+
+
+def load_image_folder(root: str | os.PathLike, *, size: int = config.IMAGE_SIZE) -> LabelledImages:
+    """Read a labelled image folder: ``root/<class>/**/<image>``.
+
+    Any class names work (digits, letters, product names).  Each image is
+    decoded to grey, scaled to ``size`` x ``size`` by area averaging and
+    mapped to [0, 1].  Files that cannot be decoded are reported in
+    ``skipped`` and the others are still read.
+    """
+    from .preprocess import resize
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (expected one sub-folder per class)")
+    class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                        key=lambda d: _natural_key(d.name))
+    if not class_dirs:
+        raise DataError(f"{root}: no class sub-folders (expected e.g. {root}/0/, {root}/1/, ...)")
+    images, labels, paths, skipped = [], [], [], []
+    for index, class_dir in enumerate(class_dirs):
+        for file in _image_files(class_dir):
+            try:
+                grey = read_image(file)
+            except DataError as exc:
+                skipped.append((file, str(exc)))
+                continue
+            images.append(resize(grey, size) / np.float32(255.0))
+            labels.append(index)
+            paths.append(file)
+    if not images:
+        raise DataError(f"{root}: no readable images in {len(class_dirs)} class folders")
+    return LabelledImages(
+        images=np.stack(images),
+        labels=np.asarray(labels, dtype=np.int64),
+        classes=[d.name for d in class_dirs],
+        paths=paths,
+        skipped=skipped,
+    )

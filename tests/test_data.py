@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fastdigits import data
+from fastdigits.errors import DataError, DownloadError
+
+# ------------------------------------------------------------------ IDX
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),  # 0x0803, like MNIST images
+        np.array([5, 0, 4, 1, 9], dtype=np.uint8),  # 0x0801, like MNIST labels
+        np.array([[-3, 7]], dtype=np.int16),
+        np.array([1.5, -2.25], dtype=np.float64),
+    ],
+)
+def test_idx_round_trip(tmp_path, array, compress):
+    path = tmp_path / ("x.idx.gz" if compress else "x.idx")
+    data.write_idx(path, array)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == compress
+    got = data.read_idx(path)
+    assert got.dtype == array.dtype.newbyteorder("=") and got.shape == array.shape
+    np.testing.assert_array_equal(got, array)
+
+
+def test_idx_bytes_are_the_published_format(tmp_path):
+    path = tmp_path / "labels"
+    path.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
+    assert data.read_idx(path).tolist() == [7, 2, 1]
+    path.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]))
+    assert data.read_idx(path).tolist() == [[[1, 2], [3, 4]]]
+
+
+def _header(*dims: int, code: int = 8) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "not an IDX file"),
+        (bytes([0, 0, 0x42, 1, 0, 0, 0, 1, 9]), "not an IDX file"),
+        (b"\0\0", "too short"),
+        (bytes([0, 0, 8, 3, 0, 0, 0, 5]), "truncated header"),
+        (_header(10, 28, 28) + b"\0" * 100, "truncated: header says shape \\(10, 28, 28\\)"),
+        (_header(3) + b"\1\2\3\4", "trailing bytes"),
+    ],
+)
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_corrupt_files_are_named(tmp_path, content, match, compress):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(gzip.compress(content) if compress else content)
+    with pytest.raises(DataError, match=match) as info:
+        data.read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_idx_truncated_gzip(tmp_path):
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(_header(1000) + bytes(1000))[:-30])
+    with pytest.raises(DataError, match="corrupt or truncated gzip") as info:
+        data.read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_idx_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        data.read_idx(tmp_path / "nope")
+
+
+# ------------------------------------------------------------ real MNIST
+
+
+def test_real_mnist(mnist, mnist_dir):
+    assert mnist.train_images.shape == (60000, 28, 28) and mnist.train_images.dtype == np.uint8
+    assert mnist.test_images.shape == (10000, 28, 28) and mnist.test_images.dtype == np.uint8
+    assert mnist.train_labels.shape == (60000,) and mnist.test_labels.shape == (10000,)
+    assert np.bincount(mnist.train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(mnist.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # Ink is high: the border is background.
+    assert mnist.train_images[:, 0, :].mean() < 1 and mnist.train_images.max() == 255
+
+
+def test_real_mnist_checksums(mnist_dir):
+    for name, (gz_sum, _) in data.MNIST_FILES.items():
+        assert hashlib.sha256((mnist_dir / f"{name}.gz").read_bytes()).hexdigest() == gz_sum
+
+
+def test_mnist_modified_copy_refused(mnist_dir, tmp_path):
+    for name in data.MNIST_FILES:
+        (tmp_path / f"{name}.gz").write_bytes((mnist_dir / f"{name}.gz").read_bytes())
+    labels = data.read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    labels[0] = (labels[0] + 1) % 10
+    data.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(DataError, match="t10k-labels.*published MNIST checksum"):
+        data.load_mnist(tmp_path)
+
+
+def test_missing_mnist_explains_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTDIGITS_DATA", raising=False)
+    with pytest.raises(DataError, match="FASTDIGITS_DATA"):
+        data.load_mnist(download_missing=False)
+    with pytest.raises(DataError, match="lacks MNIST files"):
+        data.load_mnist(tmp_path)
+    monkeypatch.setenv("FASTDIGITS_DATA", str(tmp_path))
+    with pytest.raises(DataError, match=r"\$FASTDIGITS_DATA.*lacks MNIST files"):
+        data.load_mnist()
+
+
+# ----------------------------------------------------- downloads, for real
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``; ``/missing/...`` answers 404 and
+    ``/cut/...`` announces the full length but closes half-way."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        prefix, _, name = self.path.lstrip("/").partition("/")
+        body = self.server.files.get(name)
+        self.server.requests.append(self.path)
+        if prefix == "missing" or body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if prefix == "cut" else body)
+        if prefix == "cut":
+            self.wfile.flush()
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.requests = {}, []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _payload(n: int = 5000) -> tuple[bytes, str]:
+    body = gzip.compress(_header(n) + bytes(range(256)) * (n // 256) + bytes(n % 256), mtime=0)
+    return body, hashlib.sha256(body).hexdigest()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_download_success(server, tmp_path):
+    body, sha = _payload()
+    server.files["f.gz"] = body
+    path = data.download("f.gz", sha, tmp_path / "cache", [f"{server.url}/ok/"])
+    assert path.read_bytes() == body
+    assert _leftovers(tmp_path / "cache") == ["f.gz"]
+    assert data.read_idx(path).shape == (5000,)
+
+
+def test_download_checksum_mismatch_leaves_nothing(server, tmp_path):
+    body, sha = _payload()
+    server.files["f.gz"] = body
+    with pytest.raises(DownloadError, match="checksum mismatch") as info:
+        data.download("f.gz", "0" * 64, tmp_path, [f"{server.url}/ok/"])
+    assert "f.gz" in str(info.value)
+    assert _leftovers(tmp_path) == []
+
+
+def test_download_404_then_second_mirror(server, tmp_path):
+    body, sha = _payload()
+    server.files["f.gz"] = body
+    path = data.download("f.gz", sha, tmp_path, [f"{server.url}/missing", f"{server.url}/ok"])
+    assert path.read_bytes() == body
+    assert server.requests == ["/missing/f.gz", "/ok/f.gz"]
+    assert _leftovers(tmp_path) == ["f.gz"]
+
+
+def test_download_interrupted_transfer_leaves_nothing(server, tmp_path):
+    body, sha = _payload(200_000)
+    server.files["f.gz"] = body
+    with pytest.raises(DownloadError) as info:
+        data.download("f.gz", sha, tmp_path, [f"{server.url}/cut", f"{server.url}/missing"])
+    message = str(info.value)
+    assert "/cut/f.gz" in message and "HTTP 404" in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_download_unreachable_mirror(tmp_path):
+    with pytest.raises(DownloadError, match="127.0.0.1:9"):
+        data.download("f.gz", "0" * 64, tmp_path, ["http://127.0.0.1:9/"], timeout=2)
+    assert _leftovers(tmp_path) == []
+
+
+def test_load_mnist_downloads_into_cache(server, mnist_dir, tmp_path, monkeypatch):
+    # The four real files served from 127.0.0.1; the first mirror has none.
+    monkeypatch.delenv("FASTDIGITS_DATA")
+    monkeypatch.setenv("FASTDIGITS_CACHE", str(tmp_path))
+    for name in data.MNIST_FILES:
+        server.files[f"{name}.gz"] = (mnist_dir / f"{name}.gz").read_bytes()
+    got = data.load_mnist(mirrors=[f"{server.url}/missing/", f"{server.url}/ok/"])
+    assert got.train_images.shape == (60000, 28, 28)
+    assert _leftovers(tmp_path / "mnist") == sorted(f"{n}.gz" for n in data.MNIST_FILES)
+    assert data.find_mnist() == tmp_path / "mnist"
+    # A second load finds the cache and asks no mirror.
+    requests = len(server.requests)
+    data.load_mnist(mirrors=[f"{server.url}/ok/"])
+    assert len(server.requests) == requests
+
+
+def test_load_mnist_all_mirrors_fail(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTDIGITS_DATA", raising=False)
+    with pytest.raises(DownloadError, match="FASTDIGITS_DATA.*HTTP 404"):
+        data.load_mnist(mirrors=[f"{server.url}/missing/"])
+
+
+# --------------------------------------------------------- image folders
+
+
+def _draw(path: Path, value: int, size=(30, 40), mode="L") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new(mode, size, 255 if mode == "L" else (255, 255, 255, 0))
+    img.paste(value if mode == "L" else (value, value, value, 255), (5, 5, 15, 25))
+    img.save(path)
+
+
+def test_load_image_folder(tmp_path):
+    for cls in ["B", "a", "10", "2"]:
+        for k in range(3):
+            _draw(tmp_path / cls / f"img{k}.png", 0)
+    _draw(tmp_path / "a" / "nested" / "deep.png", 0, mode="RGBA")
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "B" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    got = data.load_image_folder(tmp_path)
+    assert got.classes == ["2", "10", "a", "B"]
+    assert got.images.shape == (13, 20, 20) and got.images.dtype == np.float32
+    assert np.bincount(got.labels).tolist() == [3, 3, 4, 3]
+    assert [p.name for p in got.paths if p.parent.name == "nested"] == ["deep.png"]
+    assert [(p.name, "not a readable image" in why) for p, why in got.skipped] == [("broken.png", True)]
+    assert 0.0 <= got.images.min() and got.images.max() <= 1.0
+
+
+def test_load_image_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        data.load_image_folder(tmp_path / "nope")
+    with pytest.raises(DataError, match="no class sub-folders"):
+        data.load_image_folder(tmp_path)
+    (tmp_path / "cat").mkdir()
+    with pytest.raises(DataError, match="no readable images"):
+        data.load_image_folder(tmp_path)
+
+
+def test_read_image_modes(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))  # fully transparent: the page shows white
+    rgba.putpixel((1, 1), (0, 0, 0, 255))
+    rgba.save(tmp_path / "a.png")
+    grey = data.read_image(tmp_path / "a.png")
+    assert grey.dtype == np.uint8 and grey[0, 0] == 255 and grey[1, 1] == 0
+    deep = Image.fromarray(np.full((3, 5), 65535, np.uint16))
+    deep.save(tmp_path / "d.png")
+    assert data.read_image(tmp_path / "d.png").tolist() == [[255] * 5] * 3
+    (tmp_path / "z.png").write_bytes(b"")
+    with pytest.raises(DataError, match="z.png: not a readable image"):
+        data.read_image(tmp_path / "z.png")
+
+
+def test_read_image_honours_exif_orientation(tmp_path):
+    img = Image.new("L", (6, 2), 255)
+    img.putpixel((0, 0), 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(tmp_path / "o.jpg", exif=exif, quality=100)
+    grey = data.read_image(tmp_path / "o.jpg")
+    assert grey.shape == (6, 2)
