@@ -1,0 +1,49 @@
+"""fastdigits: train and run small image classifiers, fast.
+
+The public API is imported lazily, so ``import fastdigits`` costs little
+and compiles nothing; kernels compile (or load from the on-disk cache) on
+first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
+    from .preprocess import resize
+
+_LAZY = {
+    "LabelledImages": "data",
+    "load_image_folder": "data",
+    "load_mnist": "data",
+    "read_idx": "data",
+    "read_image": "data",
+    "resize": "preprocess",
+}
+
+__all__ = [
+    "DataError",
+    "DownloadError",
+    "FastDigitsError",
+    "InputError",
+    "ModelFileError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastdigits' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
