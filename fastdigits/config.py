@@ -50,3 +50,7 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+NUMBA_PARALLEL = True
+
+#: Rows per chunk when predicting, so memory does not grow with the input.
+PREDICT_CHUNK = 8192
