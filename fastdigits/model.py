@@ -1,0 +1,670 @@
+"""The multilayer perceptron classifier.
+
+scikit-learn conventions: ``__init__`` only stores hyperparameters, ``fit``
+validates and learns, and learned state ends in ``_`` (``coefs_``,
+``intercepts_``, ``classes_``, ``history_``).
+
+The objective is the textbook one, for ``m`` training rows::
+
+    J = (1/m) sum_i CE_i  +  l2 / (2m) * sum of squared weights (not biases)
+
+with CE the softmax cross-entropy or, for ``output="sigmoid"``, the sum of
+one-vs-all binary cross-entropies.  Minibatch gradients estimate the
+gradient of this same J (the L2 term uses the training-set size ``m``, not
+the batch size), so ``l2`` means the same for every optimiser and batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import config
+from .errors import FastDigitsError, InputError
+from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
+
+__all__ = ["MLPClassifier", "Progress"]
+
+_OPTIMIZERS = ("sgd", "adam", "lbfgs")
+_SCHEDULES = ("constant", "cosine", "exponential")
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+# numba's default "workqueue" threading layer aborts the process when two
+# Python threads enter parallel kernels at once.  Each kernel already uses
+# every core, so fastdigits serialises its own kernel calls: safe under any
+# threading layer, and nothing is lost on a CPU-bound machine.
+_KERNEL_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _kernels(threads: int | None):
+    """Hold the kernel lock, with numba's thread count set for this call."""
+    import numba
+
+    from .kernels import cpu
+
+    with _KERNEL_LOCK:
+        before = numba.get_num_threads()
+        if threads:
+            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        try:
+            yield cpu
+        finally:
+            numba.set_num_threads(before)
+
+
+@dataclass
+class Progress:
+    """What ``fit`` reports to its callback: after each chunk of batches
+    (``record`` is None) and at the end of each epoch (``record`` is that
+    epoch's entry of ``history_``)."""
+
+    epoch: int
+    epochs: int
+    samples_done: int
+    samples_total: int
+    record: dict | None = None
+
+
+@dataclass
+class _Layout:
+    """Where each layer's weights and biases sit in the flat vector."""
+
+    sizes: np.ndarray
+    w_off: np.ndarray
+    b_off: np.ndarray
+    n_params: int = field(init=False)
+
+    def __post_init__(self):
+        self.n_params = int(self.b_off[-1] + self.sizes[-1])
+
+    @classmethod
+    def of(cls, sizes: Sequence[int]) -> _Layout:
+        sizes = np.asarray(sizes, dtype=np.int64)
+        w_off, b_off, pos = [], [], 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            w_off.append(pos)
+            pos += n_in * n_out
+            b_off.append(pos)
+            pos += n_out
+        return cls(sizes, np.asarray(w_off, np.int64), np.asarray(b_off, np.int64))
+
+    def views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        ws = [flat[o : o + a * b].reshape(a, b) for o, (a, b) in zip(self.w_off, pairs)]
+        bs = [flat[o : o + b] for o, (_, b) in zip(self.b_off, pairs)]
+        return ws, bs
+
+
+def _check_choice(name: str, value: Any, choices) -> None:
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+class MLPClassifier:
+    """A fully connected network: inputs -> hidden layers -> one output per class.
+
+    Parameters
+    ----------
+    hidden : sequence of int
+        Units of each hidden layer, e.g. ``(25,)`` for the classic 400-25-10
+        network or ``()`` for multinomial logistic regression.
+    activation : {"relu", "sigmoid", "tanh", "identity"}
+        Hidden-layer activation.
+    output : {"softmax", "sigmoid"}
+        Softmax (probabilities sum to one) or one-vs-all logistic units.
+    optimizer : {"sgd", "adam", "lbfgs"}
+        Minibatch SGD with momentum (``nesterov`` optional), Adam, or
+        full-batch L-BFGS for small problems (one epoch = one iteration).
+    learning_rate, momentum, nesterov, beta1, beta2, epsilon : float/bool
+        Optimiser settings (``learning_rate`` is Adam's step size too).
+    batch_size : int
+        Rows per minibatch.
+    epochs : int
+        Passes over the training data (iterations for L-BFGS).
+    l2 : float
+        The lambda of the L2 term ``l2/(2m) sum W**2``.
+    lr_schedule : {"constant", "cosine", "exponential"}
+        Learning rate per epoch: constant; cosine decay to zero over
+        ``epochs``; or multiplied by ``lr_decay`` each epoch.
+    validation_fraction : float
+        Share of the training rows held out to measure validation loss and
+        accuracy each epoch (0 disables).
+    patience : int or None
+        Early stopping: stop after this many epochs without a better
+        validation loss (training loss without validation) and keep the
+        best weights.  None trains all epochs.
+    seed : int
+        Seeds initial weights, shuffling and the validation split.  Same
+        seed, data and settings give bit-identical weights, whatever the
+        thread count.
+    dtype : {"float32", "float64"}
+        Precision of weights and arithmetic.
+    threads : int or None
+        Threads for the kernels; None uses numba's setting.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (256,),
+        *,
+        activation: str = "relu",
+        output: str = "softmax",
+        optimizer: str = "sgd",
+        learning_rate: float = 0.05,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        batch_size: int = 128,
+        epochs: int = 10,
+        l2: float = 0.0,
+        lr_schedule: str = "constant",
+        lr_decay: float = 0.9,
+        validation_fraction: float = 0.0,
+        patience: int | None = None,
+        seed: int = 0,
+        dtype: str = "float32",
+        threads: int | None = None,
+    ):
+        self.hidden = hidden
+        self.activation = activation
+        self.output = output
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.l2 = l2
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.seed = seed
+        self.dtype = dtype
+        self.threads = threads
+
+    # ------------------------------------------------------------ params
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters, as given to ``__init__``."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        params = {name: getattr(self, name) for name in names}
+        params["hidden"] = [int(h) for h in params["hidden"]]
+        return params
+
+    def _validate_params(self) -> None:
+        _check_choice("activation", self.activation, HIDDEN_ACTIVATIONS)
+        _check_choice("output", self.output, OUTPUTS)
+        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
+        _check_choice("dtype", self.dtype, _DTYPES)
+        try:
+            hidden = [int(h) for h in self.hidden]
+        except (TypeError, ValueError):
+            raise InputError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}") from None
+        if any(h < 1 for h in hidden):
+            raise InputError(f"hidden layer sizes must be positive, got {hidden}")
+        for name in ("batch_size", "epochs"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("learning_rate", "l2", "momentum", "epsilon"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise InputError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.patience is not None and int(self.patience) < 1:
+            raise InputError(f"patience must be at least 1 or None, got {self.patience!r}")
+
+    # ------------------------------------------------------------- input
+
+    @property
+    def _float(self) -> type:
+        return _DTYPES[self.dtype]
+
+    def _features(self, X, name: str = "X") -> np.ndarray:
+        """(N, D) feature rows as is, or (N, H, W) images scaled to the
+        model's frame and flattened; uint8 images are mapped to [0, 1]."""
+        if isinstance(X, (list, tuple)) and X and getattr(X[0], "ndim", 0) == 2:
+            X = np.stack([np.asarray(x) for x in X])
+        arr = np.asarray(X)
+        if arr.dtype.kind not in "uifb":
+            raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if arr.ndim == 3:
+            from .preprocess import resize
+
+            scale = 1 / 255 if arr.dtype == np.uint8 else 1.0
+            if arr.shape[1:] != (config.IMAGE_SIZE, config.IMAGE_SIZE):
+                arr = resize(arr, config.IMAGE_SIZE)
+            arr = arr.reshape(len(arr), -1).astype(self._float) * self._float(scale)
+        elif arr.ndim != 2:
+            raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=self._float)
+        expected = getattr(self, "n_features_in_", None)
+        if expected is not None and arr.shape[1] != expected:
+            raise InputError(f"{name} has {arr.shape[1]} features per row, the model expects {expected}")
+        if arr.size and not np.isfinite(arr).all():
+            raise InputError(f"{name} contains NaN or infinite values")
+        return arr
+
+    def _encode(self, y, n_rows: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_rows:
+            raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        try:
+            return np.fromiter((index[v] for v in y.tolist()), dtype=np.int64, count=n_rows)
+        except KeyError as exc:
+            raise InputError(f"y holds a label the model does not know: {exc.args[0]!r}") from None
+
+    # ------------------------------------------------------------- setup
+
+    def _init_state(self, n_features: int, classes) -> None:
+        classes = np.asarray(classes)
+        if len(classes) < 2:
+            raise InputError(f"need at least two classes to classify, got {classes.tolist()}")
+        self.classes_ = classes
+        self.n_features_in_ = int(n_features)
+        self._layout = _Layout.of([n_features, *[int(h) for h in self.hidden], len(classes)])
+        rng = np.random.default_rng(self.seed)
+        params = np.zeros(self._layout.n_params, dtype=self._float)
+        for w in self._layout.views(params)[0]:
+            fan_in, fan_out = w.shape
+            # He for relu, Glorot for the saturating units.
+            bound = math.sqrt(6 / fan_in) if self.activation == "relu" else math.sqrt(6 / (fan_in + fan_out))
+            w[...] = rng.uniform(-bound, bound, size=w.shape)
+        self.params_ = params
+        self.history_: list[dict] = []
+        self._opt_state = (np.zeros_like(params), np.zeros_like(params))
+        self._steps = 0
+        self._rng = rng
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices, (n_in, n_out) each: views into ``params_``."""
+        return self._layout.views(self.params_)[0]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, (n_out,) each: views into ``params_``."""
+        return self._layout.views(self.params_)[1]
+
+    @property
+    def layer_sizes_(self) -> list[int]:
+        return [int(s) for s in self._layout.sizes]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise FastDigitsError("this model is not trained yet: call fit, or load a model file")
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Sequence[np.ndarray],
+        biases: Sequence[np.ndarray],
+        classes: Sequence[Hashable] | None = None,
+        **params,
+    ) -> MLPClassifier:
+        """A trained model from existing weights (n_in, n_out) and biases
+        (n_out,), e.g. a network trained elsewhere.  ``classes`` defaults to
+        ``0 .. n_out-1``; other keyword arguments are hyperparameters."""
+        weights = [np.asarray(w) for w in weights]
+        biases = [np.asarray(b) for b in biases]
+        if not weights or len(weights) != len(biases):
+            raise InputError(f"need as many bias vectors as weight matrices, got {len(weights)} and {len(biases)}")
+        sizes = [weights[0].shape[0]] if weights[0].ndim == 2 else []
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            if w.ndim != 2 or w.shape[0] != sizes[-1] or b.shape != (w.shape[1],):
+                raise InputError(
+                    f"layer {i}: weights {w.shape} and biases {b.shape} do not chain "
+                    f"(expected ({sizes[-1] if sizes else '?'}, n) and (n,))"
+                )
+            sizes.append(w.shape[1])
+        params.setdefault("hidden", sizes[1:-1])
+        model = cls(**params)
+        model._validate_params()
+        model._init_state(sizes[0], np.arange(sizes[-1]) if classes is None else classes)
+        if len(model.classes_) != sizes[-1]:
+            raise InputError(f"{len(model.classes_)} classes for {sizes[-1]} outputs")
+        for dst, src in zip(model.coefs_ + model.intercepts_, weights + biases):
+            dst[...] = src
+        if not np.isfinite(model.params_).all():
+            raise InputError("weights or biases contain NaN or infinite values")
+        return model
+
+    # ---------------------------------------------------------- training
+
+    def _buffers(self, rows: int) -> dict[str, np.ndarray]:
+        width = int(self._layout.sizes[1:].sum())
+        return {
+            "acts": np.empty(rows * width, self._float),
+            "deltas": np.empty(rows * width, self._float),
+            "loss_rows": np.empty(rows, np.float64),
+            "grads": np.empty_like(self.params_),
+        }
+
+    def _l2_term(self, m: int) -> float:
+        return self.l2 / (2 * m) * sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+
+    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict) -> tuple[float, int]:
+        """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
+        lay = self._layout
+        m = len(X)
+        with _kernels(self.threads) as cpu:
+            loss, correct = cpu.batch_grad(
+                X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
+                OUTPUTS[self.output], params, self.l2 / m, buf["grads"], buf["acts"], buf["deltas"], buf["loss_rows"],
+            )
+        w2 = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._layout.views(params)[0])
+        return loss / m + self.l2 / (2 * m) * w2, correct
+
+    def _lr(self, epoch: int) -> float:
+        if self.lr_schedule == "cosine":
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+        if self.lr_schedule == "exponential":
+            return self.learning_rate * self.lr_decay**epoch
+        return self.learning_rate
+
+    def _split(self, X, yi):
+        if not self.validation_fraction:
+            return X, yi, None, None
+        n_val = max(1, int(round(len(X) * self.validation_fraction)))
+        if n_val >= len(X):
+            raise InputError(f"validation_fraction {self.validation_fraction} leaves no training rows")
+        perm = np.random.default_rng([self.seed, 1]).permutation(len(X))
+        val, train = perm[:n_val], np.sort(perm[n_val:])
+        return X[train], yi[train], X[val], yi[val]
+
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        validation_data: tuple[Any, Any] | None = None,
+        callback: Callable[[Progress], bool | None] | None = None,
+    ) -> MLPClassifier:
+        """Learn weights from feature rows (N, D) or images (N, H, W).
+
+        Parameters
+        ----------
+        X : array_like
+            Feature rows, or images of any size (scaled to 20x20).
+        y : array_like, shape (N,)
+            Labels: any hashable class names (digits, letters, words).
+        validation_data : (X_val, y_val), optional
+            Measured after every epoch instead of a ``validation_fraction``
+            split.
+        callback : callable, optional
+            Called with a :class:`Progress` during and after each epoch;
+            returning ``False`` stops training after that point.
+
+        A ``KeyboardInterrupt`` leaves the model consistent (the best weights
+        so far, when early stopping tracks them) and is re-raised.
+        """
+        self._validate_params()
+        X = self._features_for_fit(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise InputError(f"y must be one label per row: {len(X)} rows, got labels of shape {y.shape}")
+        try:
+            classes = np.unique(y)
+        except TypeError:  # unorderable mix of label types: order of appearance
+            classes = np.asarray(list(dict.fromkeys(y.tolist())), dtype=object)
+        self._init_state(X.shape[1], classes)
+        yi = self._encode(y, len(X))
+        if validation_data is not None:
+            Xv = self._features(validation_data[0], "validation X")
+            yv = self._encode(validation_data[1], len(Xv))
+            Xt, yt = X, yi
+        else:
+            Xt, yt, Xv, yv = self._split(X, yi)
+        return self._train(Xt, yt, Xv, yv, self.epochs, callback)
+
+    def _features_for_fit(self, X) -> np.ndarray:
+        for attr in ("n_features_in_",):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        X = self._features(X)
+        if len(X) == 0:
+            raise InputError("X has no rows to learn from")
+        return X
+
+    def partial_fit(self, X, y, classes: Sequence[Hashable] | None = None) -> MLPClassifier:
+        """One more epoch over (X, y); the first call sets up the model
+        (pass ``classes`` when this batch does not show every class)."""
+        if not hasattr(self, "params_"):
+            self._validate_params()
+            X = self._features_for_fit(X)
+            self._init_state(X.shape[1], np.unique(np.asarray(y)) if classes is None else classes)
+        else:
+            X = self._features(X)
+        if self.optimizer == "lbfgs":
+            raise InputError("partial_fit needs a minibatch optimiser ('sgd' or 'adam'), not 'lbfgs'")
+        return self._train(X, self._encode(y, len(X)), None, None, 1, None)
+
+    def _evaluate(self, X, yi) -> tuple[float, float]:
+        proba = self._proba(X)
+        p = np.clip(proba, 1e-15, 1.0)
+        rows = np.arange(len(yi))
+        ce = -np.log(p[rows, yi])
+        if self.output == "sigmoid":
+            q = np.clip(1 - proba, 1e-15, 1.0)
+            ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
+        return float(ce.mean()) + self._l2_term(len(yi)), float((proba.argmax(1) == yi).mean())
+
+    def _train(self, X, yi, Xv, yv, epochs, callback) -> MLPClassifier:
+        if self.optimizer == "lbfgs":
+            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
+        from .kernels import cpu
+
+        lay = self._layout
+        n = len(X)
+        bs = min(int(self.batch_size), n)
+        buf = self._buffers(bs)
+        xbuf = np.empty((bs, X.shape[1]), self._float)
+        ybuf = np.empty(bs, np.int64)
+        opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
+        # Chunks of about 2**16 rows between progress reports.
+        chunk = max(bs, (65536 // bs) * bs)
+        best = (math.inf, None)
+        since_best = 0
+        start_epoch = len(self.history_)
+        try:
+            for epoch in range(start_epoch, start_epoch + epochs):
+                lr = self._lr(epoch)
+                order = self._rng.permutation(n).astype(np.int64)
+                t0 = time.perf_counter()
+                loss_sum, correct = 0.0, 0
+                stop = False
+                for lo in range(0, n, chunk):
+                    hi = min(n, lo + chunk)
+                    with _kernels(self.threads):
+                        loss, right, steps = cpu.train_range(
+                            X, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
+                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_, buf["grads"],
+                            self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
+                            self.epsilon, self._steps, self.l2 / n, xbuf, ybuf, buf["acts"], buf["deltas"],
+                            buf["loss_rows"],
+                        )
+                    self._steps += steps
+                    loss_sum += loss
+                    correct += right
+                    if callback is not None and hi < n:
+                        stop = callback(Progress(epoch, start_epoch + epochs, hi, n)) is False or stop
+                self._check_finite(epoch)
+                record = {
+                    "epoch": epoch + 1,
+                    "loss": loss_sum / n + self._l2_term(n),
+                    "train_accuracy": correct / n,
+                    "lr": lr,
+                    "seconds": time.perf_counter() - t0,
+                }
+                record["samples_per_second"] = n / record["seconds"]
+                best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, epoch,
+                                                         start_epoch + epochs, n, stop)
+                if stop:
+                    break
+        finally:
+            if best[1] is not None:
+                self.params_[...] = best[1]
+        return self
+
+    def _end_epoch(self, record, Xv, yv, best, since_best, callback, epoch, epochs, n, stop):
+        if Xv is not None:
+            record["val_loss"], record["val_accuracy"] = self._evaluate(Xv, yv)
+        self.history_.append(record)
+        if self.patience is not None:
+            score = record.get("val_loss", record["loss"])
+            if score < best[0]:
+                best, since_best = (score, self.params_.copy()), 0
+            else:
+                since_best += 1
+                stop = stop or since_best >= int(self.patience)
+        if callback is not None:
+            stop = callback(Progress(epoch, epochs, n, n, record)) is False or stop
+        return best, since_best, stop
+
+    def _check_finite(self, epoch: int) -> None:
+        if not np.isfinite(self.params_).all():
+            raise FastDigitsError(
+                f"training diverged in epoch {epoch + 1}: weights became NaN or infinite "
+                f"(learning_rate={self.learning_rate} is probably too high)"
+            )
+
+    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10) -> MLPClassifier:
+        """Full-batch L-BFGS (two-loop recursion) with a backtracking
+        line search on the Armijo condition."""
+        buf = self._buffers(len(X))
+        x = self.params_
+        f, _ = self._loss_and_grad(X, yi, x, buf)
+        g = buf["grads"].astype(np.float64)
+        s_hist: list[np.ndarray] = []
+        y_hist: list[np.ndarray] = []
+        best, since_best = (math.inf, None), 0
+        start = len(self.history_)
+        try:
+            for it in range(start, start + iterations):
+                t0 = time.perf_counter()
+                q = -g
+                alphas = []
+                for s, yk in zip(reversed(s_hist), reversed(y_hist)):
+                    a = np.dot(s, q) / np.dot(yk, s)
+                    alphas.append(a)
+                    q -= a * yk
+                if s_hist:
+                    q *= np.dot(s_hist[-1], y_hist[-1]) / np.dot(y_hist[-1], y_hist[-1])
+                for (s, yk), a in zip(zip(s_hist, y_hist), reversed(alphas)):
+                    q += s * (a - np.dot(yk, q) / np.dot(yk, s))
+                direction = q
+                slope = float(np.dot(g, direction))
+                if slope >= 0:  # not a descent direction: restart from steepest descent
+                    s_hist.clear()
+                    y_hist.clear()
+                    direction, slope = -g, -float(np.dot(g, g))
+                step = 1.0 if s_hist else 1.0 / max(1.0, float(np.linalg.norm(g)))
+                x0 = x.astype(np.float64)
+                for _ in range(30):
+                    x[...] = x0 + step * direction
+                    f_new, correct = self._loss_and_grad(X, yi, x, buf)
+                    if f_new <= f + 1e-4 * step * slope:
+                        break
+                    step *= 0.5
+                else:
+                    x[...] = x0
+                    break
+                g_new = buf["grads"].astype(np.float64)
+                s, yk = x.astype(np.float64) - x0, g_new - g
+                if np.dot(s, yk) > 1e-10:
+                    s_hist.append(s)
+                    y_hist.append(yk)
+                    if len(s_hist) > memory:
+                        s_hist.pop(0)
+                        y_hist.pop(0)
+                f, g = f_new, g_new
+                self._check_finite(it)
+                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / len(X), "lr": step,
+                          "seconds": time.perf_counter() - t0}
+                record["samples_per_second"] = len(X) / record["seconds"]
+                best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, it,
+                                                         start + iterations, len(X), False)
+                if stop or float(np.abs(g).max()) < 1e-9:
+                    break
+        finally:
+            if best[1] is not None:
+                self.params_[...] = best[1]
+        return self
+
+    # --------------------------------------------------------- inference
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
+        lay = self._layout
+        out = np.empty((len(X), lay.sizes[-1]), self._float)
+        rows = min(len(X), config.PREDICT_CHUNK)
+        acts = np.empty(max(1, rows * int(lay.sizes[1:-1].sum())), self._float)
+        with _kernels(self.threads) as cpu:
+            for lo in range(0, len(X), config.PREDICT_CHUNK):
+                hi = min(len(X), lo + config.PREDICT_CHUNK)
+                cpu.forward(X[lo:hi], lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
+                            OUTPUTS[self.output], self.params_, acts, out[lo:hi])
+        return out
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of each class, (N, n_classes), columns in ``classes_``
+        order.  Softmax rows sum to one; one-vs-all sigmoid outputs are each
+        class's own probability and are normalised to sum to one here."""
+        self._check_fitted()
+        proba = self._proba(self._features(X))
+        if self.output == "sigmoid":
+            proba /= np.maximum(proba.sum(axis=1, keepdims=True), np.finfo(proba.dtype).tiny)
+        return proba
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row or image."""
+        self._check_fitted()
+        return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
+
+    def score(self, X, y) -> float:
+        """Accuracy: the share of rows whose predicted class is ``y``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def loss(self, X, y, l2: float | None = None) -> float:
+        """The regularised cost J on (X, y), m = len(X)::
+
+            J = (1/m) sum_i CE_i + l2/(2m) sum W**2
+
+        ``l2`` defaults to the model's.  For ``output="sigmoid"`` CE_i is
+        the one-vs-all binary cross-entropy summed over classes.
+        """
+        self._check_fitted()
+        X = self._features(X)
+        yi = self._encode(y, len(X))
+        saved, self.l2 = self.l2, self.l2 if l2 is None else l2
+        try:
+            return self._loss_and_grad(X, yi, self.params_, self._buffers(len(X)))[0]
+        finally:
+            self.l2 = saved
+
+    def save(self, path) -> Any:
+        """Write the model to ``path`` (see :func:`fastdigits.persist.save_model`)."""
+        from .persist import save_model
+
+        return save_model(self, path)
+
+    def __repr__(self) -> str:
+        sizes = "-".join(map(str, self.layer_sizes_)) if hasattr(self, "params_") else "untrained"
+        return f"MLPClassifier({sizes}, activation={self.activation!r}, output={self.output!r})"

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import naive
+from fastdigits import FastDigitsError, InputError, MLPClassifier
+from fastdigits.preprocess import resize
+
+
+def _blobs(rng, n=300, d=12, k=3, spread=0.15):
+    """Linearly separable clusters in [0, 1]^d."""
+    centres = rng.random((k, d))
+    y = rng.integers(0, k, n)
+    return (centres[y] + spread * rng.standard_normal((n, d))).astype(np.float32), y
+
+
+# ------------------------------------------------------ gradient checking
+
+
+def _tiny(rng, act, output, sizes=(6, 5, 4, 3)):
+    ws = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.standard_normal(b) for b in sizes[1:]]
+    return MLPClassifier.from_weights(ws, bs, activation=act, output=output, dtype="float64"), ws, bs
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("l2", [0.0, 0.7])
+def test_gradient_check(rng, act, output, l2):
+    """Central differences of the public loss against the analytic gradient."""
+    model, _, _ = _tiny(rng, act, output)
+    model.l2 = l2
+    X, y = rng.random((9, 6)), rng.integers(0, 3, 9)
+    yi = model._encode(y, len(X))
+    buf = model._buffers(len(X))
+    model._loss_and_grad(X, yi, model.params_, buf)
+    analytic = buf["grads"].copy()
+    numeric = np.empty_like(analytic)
+    h = 1e-5
+    for i in range(len(numeric)):
+        saved = model.params_[i]
+        model.params_[i] = saved + h
+        up = model.loss(X, y)
+        model.params_[i] = saved - h
+        down = model.loss(X, y)
+        model.params_[i] = saved
+        numeric[i] = (up - down) / (2 * h)
+    if act == "relu":  # a kink inside [-h, h] would make the difference meaningless
+        pre = [X @ model.coefs_[0] + model.intercepts_[0]]
+        assert np.abs(pre[0]).min() > 1e-3
+    rel = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
+    assert rel < 1e-7
+
+
+def test_loss_is_the_textbook_cost(rng):
+    """J = (1/m) sum sum [-y log h - (1-y) log(1-h)] + lambda/(2m) sum W^2."""
+    model, ws, bs = _tiny(rng, "sigmoid", "sigmoid", sizes=(400, 25, 10))
+    X, y = rng.random((50, 400)), rng.integers(0, 10, 50)
+    h = naive.forward(X, ws, bs, "sigmoid", "sigmoid")[-1]
+    t = np.eye(10)[y]
+    J = np.sum(-t * np.log(h) - (1 - t) * np.log(1 - h)) / 50 + 1.5 / (2 * 50) * sum((w**2).sum() for w in ws)
+    assert model.loss(X, y, l2=1.5) == pytest.approx(J, rel=1e-12)
+    assert model.loss(X, y) == pytest.approx(naive.loss(X, y, ws, bs, "sigmoid", "sigmoid"), rel=1e-12)
+
+
+def test_tiny_network_by_hand():
+    # 2 inputs -> 2 relu units -> 2 softmax outputs, one sample x = (1, 2), class 1.
+    # hidden z = (1*1 + 2*0 + 0, 1*-1 + 2*1 + 0.5) = (1, 1.5)   a = (1, 1.5)
+    # output z = (1*1 + 1.5*0, 1*0 + 1.5*2) = (1, 3)   p = (1, e^2)/(1 + e^2)
+    W1, b1 = np.array([[1.0, -1.0], [0.0, 1.0]]), np.array([0.0, 0.5])
+    W2, b2 = np.array([[1.0, 0.0], [0.0, 2.0]]), np.zeros(2)
+    model = MLPClassifier.from_weights([W1, W2], [b1, b2], activation="relu", dtype="float64")
+    x = np.array([[1.0, 2.0]])
+    p1 = np.exp(2) / (1 + np.exp(2))
+    np.testing.assert_allclose(model.predict_proba(x), [[1 - p1, p1]], rtol=1e-12)
+    assert model.loss(x, [1]) == pytest.approx(-np.log(p1), rel=1e-12)
+    # delta_out = p - t = (1-p1, p1-1);  dJ/dW2 = a^T delta;  dJ/db2 = delta
+    model.l2 = 0.0
+    buf = model._buffers(1)
+    model._loss_and_grad(x, np.array([1]), model.params_, buf)
+    gw, gb = model._layout.views(buf["grads"])
+    d = np.array([1 - p1, p1 - 1])
+    np.testing.assert_allclose(gw[1], np.outer([1, 1.5], d), rtol=1e-12)
+    np.testing.assert_allclose(gb[1], d, rtol=1e-12)
+    # hidden delta = (W2 @ d) * relu'(z) = (d0, 2 d1); dJ/dW1 = x^T delta_h
+    dh = np.array([d[0], 2 * d[1]])
+    np.testing.assert_allclose(gw[0], np.outer([1, 2], dh), rtol=1e-12)
+
+
+# ----------------------------------------------------------- behaviour
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(optimizer="sgd", learning_rate=0.2),
+        dict(optimizer="sgd", learning_rate=0.2, nesterov=True),
+        dict(optimizer="adam", learning_rate=0.01),
+        dict(optimizer="lbfgs", epochs=60),
+        dict(optimizer="sgd", learning_rate=0.5, activation="sigmoid", output="sigmoid", lr_schedule="cosine"),
+        dict(optimizer="sgd", learning_rate=0.2, activation="tanh", lr_schedule="exponential", dtype="float64"),
+    ],
+)
+def test_learns_separable_problem_perfectly(rng, settings):
+    X, y = _blobs(rng)
+    settings = {"hidden": (16,), "epochs": 40, "batch_size": 16, **settings}
+    model = MLPClassifier(**settings).fit(X, y)
+    assert model.score(X, y) == 1.0
+    assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+
+
+def test_any_hashable_labels_and_images(rng):
+    X, y = _blobs(rng, d=28 * 28, k=3)
+    names = np.array(["cat", "dog", "zebra"])[y]
+    images = (X.reshape(-1, 28, 28).clip(0, 1) * 255).astype(np.uint8)
+    model = MLPClassifier((8,), epochs=30, learning_rate=0.02).fit(images, names)
+    assert model.classes_.tolist() == ["cat", "dog", "zebra"]
+    assert model.n_features_in_ == 400
+    assert set(model.predict(images[:5])) <= {"cat", "dog", "zebra"}
+    # Images go through the same 20x20 area scaling as resize().
+    rows = resize(images, 20).reshape(-1, 400) / 255
+    np.testing.assert_allclose(model.predict_proba(images), model.predict_proba(rows), rtol=1e-5, atol=1e-6)
+    assert model.score(images, names) > 0.9
+
+
+def test_predict_proba_rows_sum_to_one(rng):
+    X, y = _blobs(rng)
+    for output in ("softmax", "sigmoid"):
+        proba = MLPClassifier((5,), output=output, epochs=2).fit(X, y).predict_proba(X)
+        assert proba.shape == (len(X), 3)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_larger_l2_gives_smaller_weights(rng):
+    X, y = _blobs(rng)
+    norms = [
+        sum(float((w**2).sum()) for w in MLPClassifier((16,), l2=l2, epochs=20, seed=3).fit(X, y).coefs_)
+        for l2 in (0.0, 10.0, 100.0)
+    ]
+    assert norms[0] > norms[1] > norms[2]
+
+
+def test_deterministic_whatever_the_threads(rng):
+    X, y = _blobs(rng, n=500)
+    runs = [MLPClassifier((16,), epochs=3, batch_size=32, seed=7, threads=t).fit(X, y).params_ for t in (1, 2, 2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[1], runs[2])
+    other = MLPClassifier((16,), epochs=3, batch_size=32, seed=8).fit(X, y).params_
+    assert not np.array_equal(runs[0], other)
+
+
+def test_validation_early_stopping_keeps_best(rng):
+    X, y = _blobs(rng, n=400, spread=0.6)
+    seen = []
+    model = MLPClassifier((64,), epochs=200, learning_rate=0.5, validation_fraction=0.25, patience=3)
+    model.fit(X, y, callback=seen.append)
+    assert len(model.history_) < 200
+    val = [h["val_loss"] for h in model.history_]
+    best = int(np.argmin(val))
+    assert len(val) - 1 - best == 3  # stopped after 3 epochs without improvement
+    X_val = X[np.random.default_rng([0, 1]).permutation(400)[:100]]
+    y_val = y[np.random.default_rng([0, 1]).permutation(400)[:100]]
+    assert model._evaluate(model._features(X_val), model._encode(y_val, 100))[0] == pytest.approx(val[best], rel=1e-5)
+    records = [p.record for p in seen if p.record is not None]
+    assert [r["epoch"] for r in records] == list(range(1, len(val) + 1))
+
+
+def test_callback_can_stop_and_reports_progress(rng):
+    X, y = _blobs(rng, n=200)
+    calls = []
+
+    def cb(progress):
+        calls.append(progress)
+        return progress.epoch < 1
+
+    model = MLPClassifier((4,), epochs=10).fit(X, y, callback=cb)
+    assert len(model.history_) == 2
+    assert calls[-1].samples_done == calls[-1].samples_total == 200
+
+
+def test_partial_fit_continues(rng):
+    X, y = _blobs(rng)
+    model = MLPClassifier((8,), learning_rate=0.1)
+    model.partial_fit(X[:100], y[:100], classes=[0, 1, 2])
+    first = model.params_.copy()
+    model.partial_fit(X, y)
+    assert len(model.history_) == 2 and not np.array_equal(first, model.params_)
+
+
+def test_divergence_is_reported(rng):
+    X, y = _blobs(rng)
+    with pytest.raises(FastDigitsError, match="diverged.*learning_rate"):
+        MLPClassifier((8,), learning_rate=1e30, epochs=3).fit(X * 1e10, y)
+
+
+def test_concurrent_predict_from_eight_threads(rng):
+    X, y = _blobs(rng, n=2000)
+    model = MLPClassifier((32,), epochs=2).fit(X, y)
+    want = model.predict_proba(X)
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            for _ in range(20):
+                results[i] = model.predict_proba(X)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for r in results:
+        np.testing.assert_array_equal(r, want)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(activation="swish"), "activation must be one of"),
+        (dict(output="linear"), "output must be one of"),
+        (dict(optimizer="rmsprop"), "optimizer must be one of"),
+        (dict(hidden=(0,)), "positive"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(validation_fraction=1.0), "validation_fraction"),
+        (dict(dtype="float16"), "dtype"),
+    ],
+)
+def test_bad_hyperparameters(rng, params, match):
+    X, y = _blobs(rng, n=20)
+    with pytest.raises(InputError, match=match):
+        MLPClassifier(**params).fit(X, y)
+
+
+def test_bad_inputs_are_named(rng):
+    X, y = _blobs(rng, n=20)
+    with pytest.raises(InputError, match="one label per row"):
+        MLPClassifier().fit(X, y[:-1])
+    with pytest.raises(InputError, match="two classes"):
+        MLPClassifier().fit(X, np.zeros(20))
+    with pytest.raises(InputError, match=r"shape \(20,\)"):
+        MLPClassifier().fit(X[:, 0], y)
+    with pytest.raises(InputError, match="NaN"):
+        MLPClassifier().fit(np.where(X > 0.5, np.nan, X), y)
+    model = MLPClassifier((4,), epochs=1).fit(X, y)
+    with pytest.raises(InputError, match="has 11 features per row, the model expects 12"):
+        model.predict(X[:, :11])
+    with pytest.raises(InputError, match="label the model does not know: 7"):
+        model.loss(X, np.full(20, 7))
+    with pytest.raises(FastDigitsError, match="not trained"):
+        MLPClassifier().predict(X)
+    with pytest.raises(InputError, match="do not chain"):
+        MLPClassifier.from_weights([np.ones((3, 4)), np.ones((5, 2))], [np.ones(4), np.ones(2)])
+
+
+# ---------------------------------------------------------------- MNIST
+
+
+@pytest.fixture(scope="module")
+def mnist20(mnist):
+    scale = np.float32(1 / 255)
+    return (
+        resize(mnist.train_images, 20).reshape(-1, 400) * scale,
+        mnist.train_labels,
+        resize(mnist.test_images, 20).reshape(-1, 400) * scale,
+        mnist.test_labels,
+    )
+
+
+def test_mnist_classic_400_25_10_sigmoid(mnist20):
+    Xtr, ytr, Xte, yte = mnist20
+    model = MLPClassifier(
+        (25,), activation="sigmoid", output="sigmoid", l2=1.0, learning_rate=0.5, batch_size=32, epochs=10
+    ).fit(Xtr, ytr)
+    assert model.layer_sizes_ == [400, 25, 10]
+    assert model.score(Xte, yte) >= 0.93
+
+
+def test_mnist_400_256_10_relu_softmax(mnist20):
+    Xtr, ytr, Xte, yte = mnist20
+    model = MLPClassifier((256,), learning_rate=0.05, batch_size=64, epochs=8, lr_schedule="cosine").fit(Xtr, ytr)
+    assert model.score(Xte, yte) >= 0.975
