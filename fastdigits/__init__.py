@@ -14,6 +14,8 @@ from ._version import __version__
 from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .model import MLPClassifier, Progress
+    from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
     from .preprocess import resize
 
@@ -24,6 +26,10 @@ _LAZY = {
     "read_idx": "data",
     "read_image": "data",
     "resize": "preprocess",
+    "MLPClassifier": "model",
+    "Progress": "model",
+    "load_model": "persist",
+    "save_model": "persist",
 }
 
 __all__ = [
