@@ -28,3 +28,22 @@ def test_import_compiles_nothing():
     code = "import sys, fastdigits; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_kernels_are_cached_on_disk(tmp_path):
+    """A fit in a fresh process writes numba's cache; a second process finds it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, numba; from fastdigits import MLPClassifier;"
+        "MLPClassifier((3,), epochs=1).fit(np.eye(4, 400, dtype=np.float32), [0, 1, 0, 1]);"
+        "from fastdigits.kernels import cpu; print(len(cpu.train_range.stats.cache_hits))"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "0"
+    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert second.stdout.strip() == "1"
