@@ -375,7 +375,8 @@ class MLPClassifier:
 
     def _lr(self, epoch: int) -> float:
         if self.lr_schedule == "cosine":
-            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+            # Epochs past ``epochs`` (more partial_fit calls) stay at zero.
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * min(epoch, self.epochs) / self.epochs))
         if self.lr_schedule == "exponential":
             return self.learning_rate * self.lr_decay**epoch
         return self.learning_rate
@@ -436,9 +437,7 @@ class MLPClassifier:
         return self._train(Xt, yt, Xv, yv, self.epochs, callback)
 
     def _features_for_fit(self, X) -> np.ndarray:
-        for attr in ("n_features_in_",):
-            if hasattr(self, attr):
-                delattr(self, attr)
+        self.__dict__.pop("n_features_in_", None)  # a new fit may change the input width
         X = self._features(X)
         if len(X) == 0:
             raise InputError("X has no rows to learn from")

@@ -196,6 +196,27 @@ def _layer(flat, off, rows, cols):
 
 
 @_serial
+def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out):
+    """Probabilities of the rows of x into out (m, n_classes); ``acts`` is
+    scratch for the hidden layers (m * sum of hidden sizes)."""
+    m = x.shape[0]
+    n_layers = sizes.shape[0] - 1
+    a_prev = x
+    a_off = 0
+    for layer in range(n_layers):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        w = _layer(params, w_off[layer], n_in, n_out)
+        b = params[b_off[layer] : b_off[layer] + n_out]
+        if layer == n_layers - 1:
+            dense_forward(a_prev, w, b, out_act, out)
+        else:
+            a = _layer(acts, a_off, m, n_out)
+            dense_forward(a_prev, w, b, hidden_act, a)
+            a_prev = a
+            a_off += m * n_out
+
+
+@_serial
 def batch_grad(xb, yb, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale, grads, acts, deltas, loss_rows):
     """Forward and backward pass of one batch.
 
@@ -206,20 +227,11 @@ def batch_grad(xb, yb, sizes, w_off, b_off, hidden_act, out_act, params, l2_scal
     """
     m = xb.shape[0]
     n_layers = sizes.shape[0] - 1
-    a_prev = xb
-    a_off = 0
-    for layer in range(n_layers):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        w = _layer(params, w_off[layer], n_in, n_out)
-        b = params[b_off[layer] : b_off[layer] + n_out]
-        act = out_act if layer == n_layers - 1 else hidden_act
-        a = _layer(acts, a_off, m, n_out)
-        dense_forward(a_prev, w, b, act, a)
-        a_prev = a
-        a_off += m * n_out
-    out = a_prev
     n_classes = sizes[n_layers]
-    a_off -= m * n_classes
+    # Hidden activations first, layer after layer, then the output's.
+    a_off = m * (sizes[1:].sum() - n_classes)
+    out = _layer(acts, a_off, m, n_classes)
+    forward(xb, sizes, w_off, b_off, hidden_act, out_act, params, acts, out)
     delta = _layer(deltas, a_off, m, n_classes)
     output_delta(out, yb, out_act, 1.0 / m, delta, loss_rows[:m])
     correct = 0
@@ -289,24 +301,3 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
             sgd_step(params, grads, state1, lr, momentum, optimizer == NESTEROV)
         pos += m
     return loss, correct, steps
-
-
-@_serial
-def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out):
-    """Probabilities of the rows of x into out (m, n_classes); ``acts`` is
-    scratch for the hidden layers (m * sum of hidden sizes)."""
-    m = x.shape[0]
-    n_layers = sizes.shape[0] - 1
-    a_prev = x
-    a_off = 0
-    for layer in range(n_layers):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        w = _layer(params, w_off[layer], n_in, n_out)
-        b = params[b_off[layer] : b_off[layer] + n_out]
-        if layer == n_layers - 1:
-            dense_forward(a_prev, w, b, out_act, out)
-        else:
-            a = _layer(acts, a_off, m, n_out)
-            dense_forward(a_prev, w, b, hidden_act, a)
-            a_prev = a
-            a_off += m * n_out
