@@ -97,3 +97,486 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
     cdef double[:, ::1] scratch = np.empty((max(threads, 1), (w + 15) // 8 * 8), dtype=np.float64)
     for n in prange(n_images, nogil=True, num_threads=threads, schedule="static"):
         _resize_one(src, n, ys_v, yc_v, wy_v, xs_v, xc_v, wx_v, scratch[threadid()], out)
+
+
+# ===================================================================
+# MNIST-style normalisation: any grey image -> 20x20 float32 in [0, 1]
+# ===================================================================
+#
+# Steps for one image (the NumPy twin in tests/naive.py follows them line
+# by line; fastdigits/preprocess.py documents them for users):
+#   1. load into [0, 1] (x * scale); the border's median is the
+#      background; invert if the darkest 3x3 mean lies farther below it
+#      than the brightest lies above it (ink is the far extreme);
+#   2. if the border is not already clean (its 90th percentile above
+#      clean_level: nearly all of it black, as in MNIST):
+#      subtract a smooth background (a low percentile per block, the
+#      lowest of each block's 3x3 neighbourhood, interpolated
+#      bilinearly), stretch contrast so the brightest 3x3 mean is 1, then
+#      a soft threshold with gain; otherwise subtract the border's median;
+#   3. drop connected components (8-connected) with less than keep_ratio
+#      of the largest one's ink mass; take the bounding box of the rest;
+#   4. optionally deskew by shearing rows (from second moments);
+#   5. thicken strokes thinner than stroke * the box's long side (a grey
+#      max filter; never thinning);
+#   6. area-resample the box so its long side is `box` pixels, keeping the
+#      aspect ratio, at the fractional offset that puts the centre of mass
+#      at the frame's centre (clamped so the box stays inside the frame).
+
+from libc.math cimport floor, ceil
+from libc.stdlib cimport malloc, free
+
+cdef struct Params:
+    double box
+    double clean_level
+    double bg_percentile
+    double threshold
+    double gain
+    double keep_ratio
+    double stroke
+    double ink_level
+    int deskew
+
+
+cdef struct Scratch:
+    double *v
+    double *canvas
+    double *canvas2
+    double *mass
+    double *line
+    int *labels
+    int *stack
+
+
+cdef inline int _quant(double x) noexcept nogil:
+    return <int>(x * 255.0 + 0.5)
+
+
+cdef double _hist_quantile(long *hist, long n, double p) noexcept nogil:
+    """Smallest level k/255 such that at least max(1, ceil(p n)) values are <= it."""
+    cdef long need = <long>ceil(p * n), cum = 0
+    cdef int k
+    if need < 1:
+        need = 1
+    for k in range(256):
+        cum += hist[k]
+        if cum >= need:
+            return k / 255.0
+    return 1.0
+
+
+cdef void _local_mean_range(const double *v, Py_ssize_t h, Py_ssize_t w, double *lo, double *hi) noexcept nogil:
+    """Lowest and highest mean over each pixel's 3x3 neighbourhood (the
+    part inside the image), so that single noisy pixels do not count."""
+    cdef Py_ssize_t y, x, yy, xx, count
+    cdef double s
+    lo[0] = 1.0
+    hi[0] = 0.0
+    for y in range(h):
+        for x in range(w):
+            s = 0.0
+            count = 0
+            for yy in range(max(y - 1, 0), min(y + 2, h)):
+                for xx in range(max(x - 1, 0), min(x + 2, w)):
+                    s += v[yy * w + xx]
+                    count += 1
+            s /= count
+            lo[0] = min(lo[0], s)
+            hi[0] = max(hi[0], s)
+
+
+cdef void _remove_background(double *v, Py_ssize_t h, Py_ssize_t w, double pct, double *grid) noexcept nogil:
+    cdef Py_ssize_t block = <Py_ssize_t>ceil((h if h > w else w) / 8.0)
+    if block < 4:
+        block = 4
+    cdef Py_ssize_t gh = (h + block - 1) // block, gw = (w + block - 1) // block
+    cdef Py_ssize_t by, bx, y, x, i0, i1, j0, j1
+    cdef long hist[256]
+    cdef long count
+    cdef double fy, fx, ty, tx, bg
+    for by in range(gh):
+        for bx in range(gw):
+            for y in range(256):
+                hist[y] = 0
+            count = 0
+            for y in range(by * block, min((by + 1) * block, h)):
+                for x in range(bx * block, min((bx + 1) * block, w)):
+                    hist[_quant(v[y * w + x])] += 1
+                    count += 1
+            grid[gh * gw + by * gw + bx] = _hist_quantile(hist, count, pct)
+    # A block that a thick stroke fills reads ink as background: take the
+    # lowest estimate among each block and its neighbours instead (the
+    # background varies slowly, ink is high).
+    for by in range(gh):
+        for bx in range(gw):
+            bg = 1.0
+            for i0 in range(max(by - 1, 0), min(by + 2, gh)):
+                for j0 in range(max(bx - 1, 0), min(bx + 2, gw)):
+                    bg = min(bg, grid[gh * gw + i0 * gw + j0])
+            grid[by * gw + bx] = bg
+    for y in range(h):
+        fy = min(max((y + 0.5) / block - 0.5, 0.0), gh - 1.0)
+        i0 = <Py_ssize_t>floor(fy)
+        i1 = min(i0 + 1, gh - 1)
+        ty = fy - i0
+        for x in range(w):
+            fx = min(max((x + 0.5) / block - 0.5, 0.0), gw - 1.0)
+            j0 = <Py_ssize_t>floor(fx)
+            j1 = min(j0 + 1, gw - 1)
+            tx = fx - j0
+            bg = ((1 - ty) * ((1 - tx) * grid[i0 * gw + j0] + tx * grid[i0 * gw + j1])
+                  + ty * ((1 - tx) * grid[i1 * gw + j0] + tx * grid[i1 * gw + j1]))
+            v[y * w + x] = max(v[y * w + x] - bg, 0.0)
+
+
+cdef void _stretch_threshold(double *v, Py_ssize_t h, Py_ssize_t w, double t, double gain) noexcept nogil:
+    cdef Py_ssize_t y, x, dy, dx, yy, xx
+    cdef double top = 0.0, s
+    for y in range(h):
+        for x in range(w):
+            s = 0.0
+            for dy in range(-1, 2):
+                yy = y + dy
+                if 0 <= yy < h:
+                    for dx in range(-1, 2):
+                        xx = x + dx
+                        if 0 <= xx < w:
+                            s += v[yy * w + xx]
+            top = max(top, s / 9.0)
+    for y in range(h * w):
+        if top <= 1e-6:
+            v[y] = 0.0
+        else:
+            s = min(v[y] / top, 1.0)
+            v[y] = min(max((s - t) / (1.0 - t) * gain, 0.0), 1.0)
+
+
+cdef bint _drop_specks(double *v, Py_ssize_t h, Py_ssize_t w, double keep_ratio, Scratch *s,
+                       Py_ssize_t *box) noexcept nogil:
+    """Zero small components; box = (y0, y1, x0, x1) of what is left.  False if no ink."""
+    cdef Py_ssize_t n = h * w, i, top, p, y, x, yy, xx, dy, dx
+    cdef int label = 0
+    cdef double largest = 0.0, m
+    for i in range(n):
+        s.labels[i] = 0
+    for i in range(n):
+        if v[i] > 0.0 and s.labels[i] == 0:
+            label += 1
+            m = 0.0
+            s.labels[i] = label
+            s.stack[0] = <int>i
+            top = 1
+            while top > 0:
+                top -= 1
+                p = s.stack[top]
+                m += v[p]
+                y = p // w
+                x = p - y * w
+                for dy in range(-1, 2):
+                    yy = y + dy
+                    if yy < 0 or yy >= h:
+                        continue
+                    for dx in range(-1, 2):
+                        xx = x + dx
+                        if xx < 0 or xx >= w:
+                            continue
+                        if v[yy * w + xx] > 0.0 and s.labels[yy * w + xx] == 0:
+                            s.labels[yy * w + xx] = label
+                            s.stack[top] = <int>(yy * w + xx)
+                            top += 1
+            s.mass[label] = m
+            largest = max(largest, m)
+    box[0] = h
+    box[1] = 0
+    box[2] = w
+    box[3] = 0
+    for i in range(n):
+        if s.labels[i]:
+            if s.mass[s.labels[i]] < keep_ratio * largest:
+                v[i] = 0.0
+            else:
+                y = i // w
+                x = i - y * w
+                box[0] = min(box[0], y)
+                box[1] = max(box[1], y + 1)
+                box[2] = min(box[2], x)
+                box[3] = max(box[3], x + 1)
+    return box[1] > box[0]
+
+
+cdef void _bbox(const double *c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t *box) noexcept nogil:
+    cdef Py_ssize_t y, x
+    box[0] = h
+    box[1] = 0
+    box[2] = w
+    box[3] = 0
+    for y in range(h):
+        for x in range(w):
+            if c[y * w + x] > 0.0:
+                box[0] = min(box[0], y)
+                box[1] = max(box[1], y + 1)
+                box[2] = min(box[2], x)
+                box[3] = max(box[3], x + 1)
+
+
+cdef Py_ssize_t _deskew(const double *src, Py_ssize_t h, Py_ssize_t w, double *dst) noexcept nogil:
+    """Shear rows so the ink's principal axis is vertical; returns the new width.
+
+    skew = mu11 / mu02 (clamped to [-1, 1]); row y moves by
+    -skew * (y + 0.5 - cy), sampled with linear interpolation.
+    """
+    cdef Py_ssize_t y, x, nw, j0
+    cdef double total = 0.0, sy = 0.0, sx = 0.0, cy, cx, mu11 = 0.0, mu02 = 0.0, skew, a, b
+    cdef double shift, lo_shift, src_x, t
+    for y in range(h):
+        for x in range(w):
+            a = src[y * w + x]
+            total += a
+            sy += a * (y + 0.5)
+            sx += a * (x + 0.5)
+    cy = sy / total
+    cx = sx / total
+    for y in range(h):
+        for x in range(w):
+            a = src[y * w + x]
+            mu11 += a * (y + 0.5 - cy) * (x + 0.5 - cx)
+            mu02 += a * (y + 0.5 - cy) * (y + 0.5 - cy)
+    skew = mu11 / mu02 if mu02 > 1e-12 else 0.0
+    skew = min(max(skew, -1.0), 1.0)
+    a = -skew * (0.5 - cy)
+    b = -skew * (h - 0.5 - cy)
+    lo_shift = floor(min(a, b))
+    nw = w + <Py_ssize_t>ceil(max(a, b)) - <Py_ssize_t>lo_shift + 1
+    for y in range(h):
+        shift = -skew * (y + 0.5 - cy) - lo_shift
+        for x in range(nw):
+            src_x = x - shift              # fractional source column
+            j0 = <Py_ssize_t>floor(src_x)
+            t = src_x - j0
+            a = src[y * w + j0] if 0 <= j0 < w else 0.0
+            b = src[y * w + j0 + 1] if 0 <= j0 + 1 < w else 0.0
+            dst[y * nw + x] = (1.0 - t) * a + t * b
+    return nw
+
+
+cdef Py_ssize_t _stroke_radius(const double *c, Py_ssize_t h, Py_ssize_t w, double target, double ink) noexcept nogil:
+    """Dilation radius that brings the estimated stroke width 2A/P up to
+    target * long side (A: ink mass, P: edges between ink and background)."""
+    cdef Py_ssize_t y, x
+    cdef double area = 0.0, perim = 0.0, width
+    cdef bint here
+    for y in range(h):
+        for x in range(w):
+            area += c[y * w + x]
+            here = c[y * w + x] > ink
+            if here != (y > 0 and c[(y - 1) * w + x] > ink):
+                perim += 1
+            if here != (x > 0 and c[y * w + x - 1] > ink):
+                perim += 1
+            if here and (y == h - 1):
+                perim += 1
+            if here and (x == w - 1):
+                perim += 1
+    if perim == 0:
+        return 0
+    width = 2.0 * area / perim
+    return <Py_ssize_t>floor((target * max(h, w) - width) / 2.0 + 0.5) if target * max(h, w) > width else 0
+
+
+cdef void _dilate(const double *src, Py_ssize_t h, Py_ssize_t w, Py_ssize_t r, double *tmp, double *dst) noexcept nogil:
+    """dst ((h+2r) x (w+2r)) = max filter of the zero-padded src over a (2r+1)^2 square."""
+    cdef Py_ssize_t H = h + 2 * r, W = w + 2 * r, y, x, k
+    cdef double m
+    for y in range(h):                      # rows: tmp is h x W
+        for x in range(W):
+            m = 0.0
+            for k in range(max(0, x - 2 * r), min(w, x + 1)):
+                m = max(m, src[y * w + k])
+            tmp[y * W + x] = m
+    for y in range(H):                      # columns: dst is H x W
+        for x in range(W):
+            m = 0.0
+            for k in range(max(0, y - 2 * r), min(h, y + 1)):
+                m = max(m, tmp[k * W + x])
+            dst[y * W + x] = m
+
+
+cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_side,
+                 Py_ssize_t frame, double *line, float *out) noexcept nogil:
+    """Area-resample c[box] so its long side is box_side, centred by mass."""
+    cdef Py_ssize_t y0 = box[0], y1 = box[1], x0 = box[2], x1 = box[3]
+    cdef Py_ssize_t bh = y1 - y0, bw = x1 - x0, i, j, r, k
+    cdef double longest = bh if bh > bw else bw
+    cdef double ly = box_side * bh / longest, lx = box_side * bw / longest
+    cdef double sy = bh / ly, sx = bw / lx          # input pixels per output pixel
+    cdef double total = 0.0, my = 0.0, mx = 0.0, a, oy, ox, lo, hi, wgt, acc
+    for r in range(bh):
+        for k in range(bw):
+            a = c[(y0 + r) * cw + x0 + k]
+            total += a
+            my += a * (r + 0.5)
+            mx += a * (k + 0.5)
+    oy = min(max(frame / 2.0 - my / total / sy, 0.0), frame - ly)
+    ox = min(max(frame / 2.0 - mx / total / sx, 0.0), frame - lx)
+    for i in range(frame):
+        for k in range(bw):
+            line[k] = 0.0
+        lo = (i - oy) * sy
+        hi = lo + sy
+        for r in range(max(<Py_ssize_t>floor(lo), 0), min(<Py_ssize_t>ceil(hi), bh)):
+            wgt = (min(hi, r + 1.0) - max(lo, <double>r)) / sy
+            if wgt > 0:
+                for k in range(bw):
+                    line[k] += wgt * c[(y0 + r) * cw + x0 + k]
+        for j in range(frame):
+            lo = (j - ox) * sx
+            hi = lo + sx
+            acc = 0.0
+            for k in range(max(<Py_ssize_t>floor(lo), 0), min(<Py_ssize_t>ceil(hi), bw)):
+                wgt = (min(hi, k + 1.0) - max(lo, <double>k)) / sx
+                if wgt > 0:
+                    acc += wgt * line[k]
+            out[i * frame + j] = <float>min(max(acc, 0.0), 1.0)
+
+
+cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scale, const Params *p,
+                         Scratch *s, float[:, :, ::1] out) noexcept nogil:
+    cdef Py_ssize_t h = src.shape[1], w = src.shape[2], frame = out.shape[1]
+    cdef Py_ssize_t size = h * w, i, y, x, nb = 0, ch, cw, r
+    cdef Py_ssize_t box[4]
+    cdef double *v = s.v
+    cdef double *c
+    cdef double *spare
+    cdef double *swap
+    cdef double background, lo, hi
+    cdef long hist[256]
+    for i in range(size):
+        v[i] = min(max(src[n, i // w, i % w] * scale, 0.0), 1.0)
+    # 1. polarity: the background is the border's median; the ink is the
+    #    extreme (darkest or brightest 3x3 mean) that lies farther from it
+    for i in range(256):
+        hist[i] = 0
+    for y in range(h):
+        for x in range(w):
+            if y == 0 or y == h - 1 or x == 0 or x == w - 1:
+                hist[_quant(v[y * w + x])] += 1
+                nb += 1
+    background = _hist_quantile(hist, nb, 0.5)
+    _local_mean_range(v, h, w, &lo, &hi)
+    if background - lo > hi - background:
+        for i in range(size):
+            v[i] = 1.0 - v[i]
+    for i in range(256):
+        hist[i] = 0
+    for y in range(h):
+        for x in range(w):
+            if y == 0 or y == h - 1 or x == 0 or x == w - 1:
+                hist[_quant(v[y * w + x])] += 1
+    # 2. clean-up where the background is not already black
+    if _hist_quantile(hist, nb, 0.9) > p.clean_level:
+        _remove_background(v, h, w, p.bg_percentile, s.canvas)
+        _stretch_threshold(v, h, w, p.threshold, p.gain)
+    else:
+        # nearly black already: only lift the background's level off
+        background = _hist_quantile(hist, nb, 0.5)
+        for i in range(size):
+            v[i] = max(v[i] - background, 0.0)
+    for i in range(frame * frame):
+        out[n, i // frame, i % frame] = 0.0
+    # 3. specks and the ink's box
+    if not _drop_specks(v, h, w, p.keep_ratio, s, box):
+        return
+    ch = box[1] - box[0]
+    cw = box[3] - box[2]
+    c = s.canvas
+    spare = s.canvas2
+    for y in range(ch):
+        for x in range(cw):
+            c[y * cw + x] = v[(box[0] + y) * w + box[2] + x]
+    # 4. deskew
+    if p.deskew:
+        cw = _deskew(c, ch, cw, spare)
+        swap = c
+        c = spare
+        spare = swap
+        _bbox(c, ch, cw, box)
+        # crop again to the sheared ink
+        r = box[3] - box[2]
+        for y in range(box[1] - box[0]):
+            for x in range(r):
+                spare[y * r + x] = c[(box[0] + y) * cw + box[2] + x]
+        ch = box[1] - box[0]
+        cw = r
+        swap = c
+        c = spare
+        spare = swap
+    # 5. strokes
+    if p.stroke > 0:
+        r = _stroke_radius(c, ch, cw, p.stroke, p.ink_level)
+        if r > 0:
+            _dilate(c, ch, cw, r, s.v, spare)
+            ch += 2 * r
+            cw += 2 * r
+            swap = c
+            c = spare
+            spare = swap
+    # 6. into the frame
+    box[0] = 0
+    box[1] = ch
+    box[2] = 0
+    box[3] = cw
+    _place(c, cw, box, p.box, frame, s.line, &out[n, 0, 0])
+
+
+def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
+    """Doubles of per-thread scratch that normalising an h x w image needs:
+    (image, canvas, line).  The canvas holds the crop widened by deskewing
+    (at most h + 2 columns) and padded by the stroke dilation."""
+    cdef Py_ssize_t wide = w + (h + 2 if deskew else 0)
+    cdef Py_ssize_t pad = <Py_ssize_t>ceil(stroke * max(h, wide) / 2.0) + 1 if stroke > 0 else 0
+    cdef Py_ssize_t canvas = (h + 2 * pad) * (wide + 2 * pad)
+    return h * w, max(canvas, h * w, 64 * 64), wide + 2 * pad
+
+
+def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, double scale, double box,
+              double clean_level, double bg_percentile, double threshold, double gain, double keep_ratio,
+              double stroke, double ink_level, bint deskew, int threads):
+    """MNIST-style normalisation of a batch ``src`` (N, H, W) into ``out``
+    (N, F, F) float32; see the module notes for the steps."""
+    cdef Params p
+    p.box = box
+    p.clean_level = clean_level
+    p.bg_percentile = bg_percentile
+    p.threshold = threshold
+    p.gain = gain
+    p.keep_ratio = keep_ratio
+    p.stroke = stroke
+    p.ink_level = ink_level
+    p.deskew = deskew
+    cdef Py_ssize_t n_images = src.shape[0], h = src.shape[1], w = src.shape[2], n, t
+    n_img, n_canvas, n_line = scratch_sizes(h, w, stroke, deskew)
+    threads = max(threads, 1)
+    cdef double[:, ::1] v = np.empty((threads, max(n_img, n_canvas)), np.float64)
+    cdef double[:, ::1] canvas = np.empty((threads, n_canvas), np.float64)
+    cdef double[:, ::1] canvas2 = np.empty((threads, n_canvas), np.float64)
+    cdef double[:, ::1] mass = np.empty((threads, h * w + 2), np.float64)
+    cdef double[:, ::1] line = np.empty((threads, n_line + 8), np.float64)
+    cdef int[:, ::1] labels = np.empty((threads, h * w), np.intc)
+    cdef int[:, ::1] stack = np.empty((threads, h * w), np.intc)
+    # One Scratch per thread, filled before the parallel loop.
+    cdef Scratch *per_thread = <Scratch *>malloc(threads * sizeof(Scratch))
+    if per_thread == NULL:
+        raise MemoryError()
+    for t in range(threads):
+        per_thread[t].v = &v[t, 0]
+        per_thread[t].canvas = &canvas[t, 0]
+        per_thread[t].canvas2 = &canvas2[t, 0]
+        per_thread[t].mass = &mass[t, 0]
+        per_thread[t].line = &line[t, 0]
+        per_thread[t].labels = &labels[t, 0]
+        per_thread[t].stack = &stack[t, 0]
+    try:
+        for n in prange(n_images, nogil=True, num_threads=threads, schedule="dynamic"):
+            _normalize_one(src, n, scale, &p, &per_thread[threadid()], out)
+    finally:
+        free(per_thread)

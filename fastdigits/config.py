@@ -54,3 +54,25 @@ NUMBA_PARALLEL = True
 
 #: Rows per chunk when predicting, so memory does not grow with the input.
 PREDICT_CHUNK = 8192
+
+# MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
+#: Long side of the ink's box inside the 20x20 frame: the full frame measured
+#: best for a 20x20 input (MNIST's own convention is 20 inside 28).
+NORM_BOX = 20.0
+#: A border whose 90th percentile is at most this (after inversion) is clean: no
+#: background removal or threshold (MNIST's own digits).
+NORM_CLEAN_LEVEL = 0.1
+#: Percentile of each block taken as the background level.
+NORM_BACKGROUND_PERCENTILE = 0.1
+#: Soft threshold and gain applied after contrast stretching.
+NORM_THRESHOLD = 0.35
+NORM_GAIN = 2.0
+#: Components with less ink than this share of the largest are specks.
+NORM_KEEP_RATIO = 0.03
+#: Target stroke width as a share of the ink box's long side; thinner
+#: strokes are thickened (never thinned).  0 disables.
+NORM_STROKE = 0.08
+#: Ink level that defines stroke edges for the width estimate.
+NORM_INK_LEVEL = 0.5
+#: Images larger than this on their long side are area-reduced first.
+NORM_MAX_SIDE = 1024

@@ -1,19 +1,25 @@
 """Image preprocessing: validation at the edge, compiled loops inside.
 
 ``resize`` is the area-averaging scaler (exact fractional coverage, the
-anti-aliased "box" resampling).  The loops live in the Cython extension
+anti-aliased "box" resampling).  ``normalize`` prepares any picture the way
+MNIST's digits were prepared.  The loops live in the Cython extension
 ``fastdigits._preprocess`` built from ``ext/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _preprocess
+from . import config
 from .config import IMAGE_SIZE, default_threads
 from .errors import InputError
 
-__all__ = ["resize"]
+__all__ = ["Normalization", "normalize", "resize"]
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -74,3 +80,179 @@ def resize(images, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | N
     if batch.shape[0]:
         _preprocess.resize_area(batch, out, threads or default_threads())
     return out[0] if single else out
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Settings of the MNIST-style normalisation (stored in model files).
+
+    The steps, for any grey image:
+
+    1. map to [0, 1]; take the border's median as the background and
+       invert if the darkest 3 x 3 mean lies farther below it than the
+       brightest lies above it, so that ink is high;
+    2. unless the border is already clean (90 % of it at most
+       ``clean_level``, as in MNIST): subtract the background's slow
+       variation (the ``background_percentile`` of each of about 8 x 8
+       blocks, the lowest among each block's neighbours so that a block
+       filled by a thick stroke is not taken for background, interpolated),
+       stretch contrast so the brightest 3 x 3 mean is 1, then
+       ``clip((x - threshold) / (1 - threshold) * gain, 0, 1)``, which
+       removes faint paper texture and boosts faint ink; from a clean
+       border, only its median level is subtracted;
+    3. drop 8-connected ink fragments with less than ``keep_ratio`` of the
+       largest fragment's ink, and crop to the rest;
+    4. if ``deskew``, shear so the ink's principal axis is vertical;
+    5. thicken strokes thinner than ``stroke`` times the box's long side
+       (a grey max filter; never thinning);
+    6. scale the box so its long side is ``box`` pixels, keeping the aspect
+       ratio (area averaging), placed so the centre of mass is at the
+       frame's centre, as far as the frame allows.
+    """
+
+    box: float = config.NORM_BOX
+    clean_level: float = config.NORM_CLEAN_LEVEL
+    background_percentile: float = config.NORM_BACKGROUND_PERCENTILE
+    threshold: float = config.NORM_THRESHOLD
+    gain: float = config.NORM_GAIN
+    keep_ratio: float = config.NORM_KEEP_RATIO
+    stroke: float = config.NORM_STROKE
+    ink_level: float = config.NORM_INK_LEVEL
+    deskew: bool = False
+    max_side: int = config.NORM_MAX_SIDE
+    size: int = IMAGE_SIZE
+
+    def __post_init__(self):
+        checks = {
+            "box": 0 < self.box <= self.size,
+            "clean_level": 0 <= self.clean_level <= 1,
+            "background_percentile": 0 <= self.background_percentile <= 1,
+            "threshold": 0 <= self.threshold < 1,
+            "gain": self.gain > 0,
+            "keep_ratio": 0 <= self.keep_ratio <= 1,
+            "stroke": 0 <= self.stroke <= 0.5,
+            "ink_level": 0 <= self.ink_level < 1,
+            "max_side": self.max_side >= self.size,
+            "size": self.size >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InputError(f"Normalization.{name} out of range: {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> Normalization:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(settings) - known
+        if unknown:
+            raise InputError(f"unknown normalisation settings: {', '.join(sorted(unknown))}")
+        return cls(**settings)
+
+
+def _input_scale(batch: np.ndarray) -> float:
+    """Factor that maps a batch's values into [0, 1]."""
+    if batch.dtype == np.uint8:
+        return 1 / 255
+    top = float(batch.max()) if batch.size else 1.0
+    return 1.0 if top <= 1 else 1 / 255 if top <= 255 else 1 / top
+
+
+def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -> np.ndarray:
+    scale = _input_scale(batch)
+    h, w = batch.shape[1:]
+    if max(h, w) > settings.max_side:
+        ratio = settings.max_side / max(h, w)
+        batch = resize(batch, (max(1, round(h * ratio)), max(1, round(w * ratio))), threads=threads)
+    out = np.empty((len(batch), settings.size, settings.size), np.float32)
+    if len(batch):
+        s = settings
+        _preprocess.normalize(batch, out, scale, s.box, s.clean_level, s.background_percentile, s.threshold,
+                              s.gain, s.keep_ratio, s.stroke, s.ink_level, s.deskew, threads)
+    return out
+
+
+def normalize(images, settings: Normalization | None = None, *, threads: int | None = None) -> np.ndarray:
+    """Prepare grey images the way MNIST's digits were prepared.
+
+    Parameters
+    ----------
+    images : array_like (H, W) or (N, H, W), or a sequence of (H, W) arrays
+        Grey images of any size (a sequence may mix sizes).  uint8 is read
+        as 0..255; floats as [0, 1] (or 0..255 when larger than 1).
+    settings : Normalization, optional
+        The pipeline's settings (see :class:`Normalization`).
+    threads : int, optional
+        OpenMP threads over the batch; default: the CPUs available.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (size, size) or (N, size, size)
+        Ink high in [0, 1] on a zero background; an image without ink
+        gives an all-zero frame.
+    """
+    settings = settings or Normalization()
+    threads = threads or default_threads()
+    if isinstance(images, Sequence) and not isinstance(images, np.ndarray) and images \
+            and np.ndim(images[0]) == 2 and len({np.shape(im) for im in images}) > 1:
+        out = np.empty((len(images), settings.size, settings.size), np.float32)
+        for shape in {np.shape(im) for im in images}:
+            idx = [i for i, im in enumerate(images) if np.shape(im) == shape]
+            batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
+            out[idx] = _normalize_batch(batch, settings, threads)
+        return out
+    batch, single = _as_image_batch(images)
+    out = _normalize_batch(batch, settings, threads)
+    return out[0] if single else out
+
+
+#: ``preprocessing`` values a model accepts besides a Normalization.
+PREPROCESSING_METHODS = ("normalize", "scale")
+
+
+def as_preprocessing(value) -> Normalization | None:
+    """A model's ``preprocessing`` setting as a Normalization, or None for
+    plain whole-frame area scaling ("scale").  Accepts "normalize",
+    "scale", a Normalization, or the dict that model files store."""
+    if isinstance(value, Normalization):
+        return value
+    if isinstance(value, dict):
+        settings = dict(value)
+        method = settings.pop("method", None)
+        if method == "scale":
+            return None
+        if method == "normalize":
+            return Normalization.from_dict(settings)
+        raise InputError(f"unknown preprocessing method {method!r}; expected one of {PREPROCESSING_METHODS}")
+    if value == "normalize":
+        return Normalization()
+    if value == "scale":
+        return None
+    raise InputError(f"preprocessing must be one of {PREPROCESSING_METHODS} or a Normalization, got {value!r}")
+
+
+def preprocessing_dict(value) -> dict:
+    """The JSON-able form of a ``preprocessing`` setting (for model files)."""
+    settings = as_preprocessing(value)
+    if settings is None:
+        return {"method": "scale", "size": IMAGE_SIZE}
+    return {"method": "normalize", **settings.to_dict()}
+
+
+def prepare(images, preprocessing="normalize", *, threads: int | None = None) -> np.ndarray:
+    """Frames the network sees, (N, size, size) float32 in [0, 1].
+
+    ``preprocessing`` is "normalize" (the MNIST-style pipeline, see
+    :class:`Normalization`), a Normalization, or "scale" (the whole picture
+    area-scaled to 20 x 20, no cropping or centring).
+    """
+    settings = as_preprocessing(preprocessing)
+    if settings is not None:
+        out = normalize(images, settings, threads=threads)
+        return out[None] if out.ndim == 2 else out
+    if isinstance(images, Sequence) and not isinstance(images, np.ndarray):
+        return np.concatenate([prepare(im, "scale", threads=threads) for im in images]) if images else \
+            np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    batch, _ = _as_image_batch(images)
+    return np.clip(resize(batch, IMAGE_SIZE, threads=threads) * np.float32(_input_scale(batch)), 0, 1)

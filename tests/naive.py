@@ -97,3 +97,180 @@ def backprop(X, y, weights, biases, activation, output, l2=0.0):
         if layer > 0:
             delta = (delta @ weights[layer].T) * fprime(activations[layer])
     return nabla_w, nabla_b
+
+
+# --------------------------------------- MNIST-style normalisation, slowly
+
+
+def _quant(x):
+    return int(x * 255.0 + 0.5)
+
+
+def _hist_quantile(values, p):
+    """Smallest level k/255 with at least max(1, ceil(p n)) values <= it."""
+    levels = sorted(_quant(x) for x in values)
+    need = max(1, int(np.ceil(p * len(levels))))
+    return levels[need - 1] / 255.0
+
+
+def _border(v):
+    h, w = v.shape
+    return [v[y, x] for y in range(h) for x in range(w) if y in (0, h - 1) or x in (0, w - 1)]
+
+
+def _remove_background(v, pct):
+    h, w = v.shape
+    block = max(4, int(np.ceil(max(h, w) / 8)))
+    gh, gw = -(-h // block), -(-w // block)
+    grid = np.array([[_hist_quantile(v[by * block:(by + 1) * block, bx * block:(bx + 1) * block].ravel(), pct)
+                      for bx in range(gw)] for by in range(gh)])
+    # each block takes the lowest estimate of its 3x3 neighbourhood
+    grid = np.array([[grid[max(by - 1, 0):by + 2, max(bx - 1, 0):bx + 2].min() for bx in range(gw)]
+                     for by in range(gh)])
+    out = v.copy()
+    for y in range(h):
+        fy = min(max((y + 0.5) / block - 0.5, 0.0), gh - 1.0)
+        i0 = int(np.floor(fy)); i1 = min(i0 + 1, gh - 1); ty = fy - i0
+        for x in range(w):
+            fx = min(max((x + 0.5) / block - 0.5, 0.0), gw - 1.0)
+            j0 = int(np.floor(fx)); j1 = min(j0 + 1, gw - 1); tx = fx - j0
+            bg = (1 - ty) * ((1 - tx) * grid[i0, j0] + tx * grid[i0, j1]) + ty * ((1 - tx) * grid[i1, j0] + tx * grid[i1, j1])
+            out[y, x] = max(v[y, x] - bg, 0.0)
+    return out
+
+
+def _stretch_threshold(v, t, gain):
+    padded = np.pad(v, 1)
+    h, w = v.shape
+    top = max(padded[y:y + 3, x:x + 3].sum() / 9 for y in range(h) for x in range(w))
+    if top <= 1e-6:
+        return np.zeros_like(v)
+    s = np.minimum(v / top, 1.0)
+    return np.clip((s - t) / (1 - t) * gain, 0, 1)
+
+
+def _components(mask):
+    """Labels of 8-connected components, by breadth-first search."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), int)
+    count = 0
+    for y0 in range(h):
+        for x0 in range(w):
+            if mask[y0, x0] and not labels[y0, x0]:
+                count += 1
+                labels[y0, x0] = count
+                queue = [(y0, x0)]
+                while queue:
+                    y, x = queue.pop()
+                    for yy in range(max(0, y - 1), min(h, y + 2)):
+                        for xx in range(max(0, x - 1), min(w, x + 2)):
+                            if mask[yy, xx] and not labels[yy, xx]:
+                                labels[yy, xx] = count
+                                queue.append((yy, xx))
+    return labels, count
+
+
+def _crop(v):
+    ys, xs = np.nonzero(v > 0)
+    return v[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def _deskew(c):
+    h, w = c.shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    total = c.sum()
+    cy, cx = (c * yy).sum() / total, (c * xx).sum() / total
+    mu11 = (c * (yy - cy) * (xx - cx)).sum()
+    mu02 = (c * (yy - cy) ** 2).sum()
+    skew = float(np.clip(mu11 / mu02 if mu02 > 1e-12 else 0.0, -1, 1))
+    a, b = -skew * (0.5 - cy), -skew * (h - 0.5 - cy)
+    lo = np.floor(min(a, b))
+    nw = w + int(np.ceil(max(a, b))) - int(lo) + 1
+    out = np.zeros((h, nw))
+    for y in range(h):
+        shift = -skew * (y + 0.5 - cy) - lo
+        for x in range(nw):
+            sx = x - shift
+            j0 = int(np.floor(sx)); t = sx - j0
+            left = c[y, j0] if 0 <= j0 < w else 0.0
+            right = c[y, j0 + 1] if 0 <= j0 + 1 < w else 0.0
+            out[y, x] = (1 - t) * left + t * right
+    return out
+
+
+def _stroke_radius(c, target, ink):
+    """Radius bringing the width estimate 2 * mass / perimeter to target * long side."""
+    mask = np.pad(c > ink, 1)
+    perimeter = np.sum(mask[1:, :] != mask[:-1, :]) + np.sum(mask[:, 1:] != mask[:, :-1])
+    if perimeter == 0:
+        return 0
+    width = 2 * c.sum() / perimeter
+    goal = target * max(c.shape)
+    return int(np.floor((goal - width) / 2 + 0.5)) if goal > width else 0
+
+
+def _dilate(c, r):
+    """Grey max filter over a (2r+1)^2 square of the zero-padded image."""
+    padded = np.pad(c, 2 * r)
+    h, w = c.shape[0] + 2 * r, c.shape[1] + 2 * r
+    return np.array([[padded[y:y + 2 * r + 1, x:x + 2 * r + 1].max() for x in range(w)] for y in range(h)])
+
+
+def _place(c, box, frame):
+    """Area-resample c so its long side is ``box``, centred by mass."""
+    bh, bw = c.shape
+    longest = max(bh, bw)
+    ly, lx = box * bh / longest, box * bw / longest
+    yy, xx = np.mgrid[0:bh, 0:bw] + 0.5
+    total = c.sum()
+    oy = min(max(frame / 2 - (c * yy).sum() / total * ly / bh, 0.0), frame - ly)
+    ox = min(max(frame / 2 - (c * xx).sum() / total * lx / bw, 0.0), frame - lx)
+
+    def weights(n_in, length, offset):
+        # m[i, r]: share of output pixel i covered by input pixel r's image.
+        m = np.zeros((frame, n_in))
+        s = n_in / length
+        for i in range(frame):
+            lo, hi = (i - offset) * s, (i - offset) * s + s
+            for r in range(n_in):
+                m[i, r] = max(0.0, min(hi, r + 1) - max(lo, r)) / s
+        return m
+
+    return np.clip(weights(bh, ly, oy) @ c @ weights(bw, lx, ox).T, 0, 1)
+
+
+def normalize(image, *, scale, box=20.0, clean_level=0.1, bg_percentile=0.1, threshold=0.35, gain=2.0,
+              keep_ratio=0.03, stroke=0.08, ink_level=0.5, deskew=False, frame=20):
+    """The MNIST-style normalisation of one (H, W) image, step by step."""
+    v = np.clip(np.asarray(image, float) * scale, 0, 1)
+    # 1. polarity: background = the border's median; ink = the extreme of
+    #    the 3x3 local means that lies farther from it
+    background = _hist_quantile(_border(v), 0.5)
+    h, w = v.shape
+    local = [v[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].mean() for y in range(h) for x in range(w)]
+    if background - min(local) > max(local) - background:
+        v = 1 - v
+    # 2. clean-up, only where the background is not already black
+    if _hist_quantile(_border(v), 0.9) > clean_level:
+        v = _stretch_threshold(_remove_background(v, bg_percentile), threshold, gain)
+    else:  # nearly black already: lift the background's level off
+        v = np.maximum(v - _hist_quantile(_border(v), 0.5), 0.0)
+    # 3. drop specks
+    labels, count = _components(v > 0)
+    if count == 0:
+        return np.zeros((frame, frame))
+    mass = np.array([v[labels == k].sum() for k in range(1, count + 1)])
+    for k in range(1, count + 1):
+        if mass[k - 1] < keep_ratio * mass.max():
+            v[labels == k] = 0
+    c = _crop(v)
+    # 4. deskew
+    if deskew:
+        c = _crop(_deskew(c))
+    # 5. strokes
+    if stroke > 0:
+        r = _stroke_radius(c, stroke, ink_level)
+        if r > 0:
+            c = _dilate(c, r)
+    # 6. into the frame
+    return _place(c, box, frame)

@@ -1,0 +1,47 @@
+"""Digits and strokes that the tests draw themselves with Pillow."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def digit(char: str, *, size: int = 200, height: float = 0.6, stroke: int = 2, at=(0.5, 0.5),
+          paper: int = 255, ink: int = 0, grid: int | None = None, gradient: float = 0.0,
+          shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A grey (H, W) uint8 picture of ``char`` in the default font.
+
+    ``height``: glyph height as a share of the picture; ``at``: its centre
+    (fractions of height and width); ``grid``: squared-paper spacing in
+    pixels (lines a little darker than the paper); ``gradient``: uneven
+    lighting, darkening the paper by this share from left to right.
+    """
+    h, w = shape or (size, size)
+    font = ImageFont.load_default(size=max(8, int(h * height)))
+    glyph = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(glyph)
+    left, top, right, bottom = draw.textbbox((0, 0), char, font=font, stroke_width=stroke)
+    x = at[1] * w - (left + right) / 2
+    y = at[0] * h - (top + bottom) / 2
+    draw.text((x, y), char, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+    mask = np.asarray(glyph, float) / 255
+    page = np.full((h, w), float(paper))
+    if grid:
+        line = 0.85 * paper + 0.15 * ink
+        page[::grid, :] = line
+        page[:, ::grid] = line
+    if gradient:
+        page *= 1 - gradient * np.linspace(0, 1, w)[None, :]
+    return np.clip(page * (1 - mask) + ink * mask, 0, 255).astype(np.uint8)
+
+
+def polyline(points, *, size: int = 800, width: int = 3, paper: int = 255, ink: int = 0) -> np.ndarray:
+    """A pen line through ``points`` (fractions of the picture), e.g. a
+    ballpoint digit photographed large: thin relative to its size."""
+    img = Image.new("L", (size, size), paper)
+    ImageDraw.Draw(img).line([(x * size, y * size) for y, x in points], fill=ink, width=width, joint="curve")
+    return np.asarray(img)
+
+
+#: A "4" as pen strokes: down-left diagonal, across, and the long stem.
+FOUR = [(0.15, 0.6), (0.6, 0.25), (0.6, 0.75), (0.6, 0.6), (0.15, 0.6), (0.85, 0.6)]
