@@ -372,11 +372,22 @@ def _natural_key(name: str) -> list:
 class LabelledImages:
     """Images read from a folder with one sub-folder per class."""
 
-    images: np.ndarray  #: (N, size, size) float32 in [0, 1], ink high after scaling
+    images: np.ndarray  #: (N, 20, 20) float32 in [0, 1]: the frames the network sees
     labels: np.ndarray  #: (N,) int64 indices into ``classes``
     classes: list[str]  #: class names, the sub-folders' names in natural order
     paths: list[Path]  #: the file of each image
     skipped: list[tuple[Path, str]]  #: files that could not be read, with the reason
+    preprocessing: dict  #: how the frames were made (a model's ``preprocessing``)
+
+    @property
+    def features(self) -> np.ndarray:
+        """The frames as (N, 400) rows, ready for ``fit`` and ``predict``."""
+        return self.images.reshape(len(self.images), -1)
+
+    @property
+    def names(self) -> np.ndarray:
+        """The class name of each image."""
+        return np.asarray(self.classes, dtype=object)[self.labels]
 
 
 def _image_files(folder: Path) -> Iterable[Path]:
@@ -386,15 +397,16 @@ def _image_files(folder: Path) -> Iterable[Path]:
     )
 
 
-def load_image_folder(root: str | os.PathLike, *, size: int = config.IMAGE_SIZE) -> LabelledImages:
+def load_image_folder(root: str | os.PathLike, *, preprocessing="normalize") -> LabelledImages:
     """Read a labelled image folder: ``root/<class>/**/<image>``.
 
     Any class names work (digits, letters, product names).  Each image is
-    decoded to grey, scaled to ``size`` x ``size`` by area averaging and
-    mapped to [0, 1].  Files that cannot be decoded are reported in
-    ``skipped`` and the others are still read.
+    decoded to grey and prepared by ``preprocessing`` (the MNIST-style
+    normalisation by default; see :func:`fastdigits.preprocess.prepare`).
+    Files that cannot be decoded are reported in ``skipped`` and the others
+    are still read.
     """
-    from .preprocess import resize
+    from .preprocess import prepare, preprocessing_dict
 
     root = Path(root)
     if not root.is_dir():
@@ -411,7 +423,7 @@ def load_image_folder(root: str | os.PathLike, *, size: int = config.IMAGE_SIZE)
             except DataError as exc:
                 skipped.append((file, str(exc)))
                 continue
-            images.append(resize(grey, size) / np.float32(255.0))
+            images.append(prepare(grey, preprocessing)[0])
             labels.append(index)
             paths.append(file)
     if not images:
@@ -422,4 +434,5 @@ def load_image_folder(root: str | os.PathLike, *, size: int = config.IMAGE_SIZE)
         classes=[d.name for d in class_dirs],
         paths=paths,
         skipped=skipped,
+        preprocessing=preprocessing_dict(preprocessing),
     )

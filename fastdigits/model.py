@@ -149,6 +149,12 @@ class MLPClassifier:
         Precision of weights and arithmetic.
     threads : int or None
         Threads for the kernels; None uses numba's setting.
+    preprocessing : "normalize", "scale" or Normalization
+        How images become 400 inputs, in ``fit`` and ``predict`` alike:
+        the MNIST-style pipeline (default; see
+        :class:`fastdigits.preprocess.Normalization`) or plain whole-frame
+        area scaling.  Stored in model files.  Feature rows (N, D) are used
+        as given.
     """
 
     def __init__(
@@ -174,6 +180,8 @@ class MLPClassifier:
         seed: int = 0,
         dtype: str = "float32",
         threads: int | None = None,
+        preprocessing: Any = "normalize",
+        augment: Any = None,
     ):
         self.hidden = hidden
         self.activation = activation
@@ -195,6 +203,8 @@ class MLPClassifier:
         self.seed = seed
         self.dtype = dtype
         self.threads = threads
+        self.preprocessing = preprocessing
+        self.augment = augment
 
     # ------------------------------------------------------------ params
 
@@ -213,6 +223,11 @@ class MLPClassifier:
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
         _check_choice("dtype", self.dtype, _DTYPES)
+        from .preprocess import as_preprocessing
+
+        as_preprocessing(self.preprocessing)
+        if self._augmentation() is not None and self.optimizer == "lbfgs":
+            raise InputError("augment needs a minibatch optimiser ('sgd' or 'adam'): L-BFGS sees one fixed batch")
         try:
             hidden = [int(h) for h in self.hidden]
         except (TypeError, ValueError):
@@ -233,27 +248,44 @@ class MLPClassifier:
 
     # ------------------------------------------------------------- input
 
+    def _augmentation(self):
+        from .augment import Augmentation
+
+        if self.augment is None or self.augment is False:
+            return None
+        if self.augment is True:
+            return Augmentation()
+        if isinstance(self.augment, dict):
+            return Augmentation.from_dict(self.augment)
+        if isinstance(self.augment, Augmentation):
+            return self.augment
+        raise InputError(f"augment must be None, True or an Augmentation, got {self.augment!r}")
+
     @property
     def _float(self) -> type:
         return _DTYPES[self.dtype]
 
-    def _features(self, X, name: str = "X") -> np.ndarray:
-        """(N, D) feature rows as is, or (N, H, W) images scaled to the
-        model's frame and flattened; uint8 images are mapped to [0, 1]."""
-        if isinstance(X, (list, tuple)) and X and getattr(X[0], "ndim", 0) == 2:
-            X = np.stack([np.asarray(x) for x in X])
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "uifb":
-            raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
-        if arr.ndim == 3:
-            from .preprocess import resize
+    def prepare(self, images) -> np.ndarray:
+        """What the network sees of ``images``: (N, 400) rows in [0, 1],
+        made by this model's ``preprocessing``."""
+        from .preprocess import prepare
 
-            scale = 1 / 255 if arr.dtype == np.uint8 else 1.0
-            if arr.shape[1:] != (config.IMAGE_SIZE, config.IMAGE_SIZE):
-                arr = resize(arr, config.IMAGE_SIZE)
-            arr = arr.reshape(len(arr), -1).astype(self._float) * self._float(scale)
-        elif arr.ndim != 2:
-            raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
+        frames = prepare(images, self.preprocessing, threads=self.threads)
+        return frames.reshape(len(frames), -1)
+
+    def _features(self, X, name: str = "X") -> np.ndarray:
+        """Feature rows (N, D) as they are; images, (N, H, W) or a sequence
+        of (H, W) arrays of any sizes, through ``prepare``."""
+        if isinstance(X, (list, tuple)) and X and np.ndim(X[0]) == 2:
+            arr = self.prepare(X)
+        else:
+            arr = np.asarray(X)
+            if arr.dtype.kind not in "uifb":
+                raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
+            if arr.ndim == 3:
+                arr = self.prepare(arr)
+            elif arr.ndim != 2:
+                raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
         expected = getattr(self, "n_features_in_", None)
         if expected is not None and arr.shape[1] != expected:
@@ -471,6 +503,9 @@ class MLPClassifier:
             return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
         from .kernels import cpu
 
+        from .augment import augment
+
+        augmentation = self._augmentation()
         lay = self._layout
         n = len(X)
         bs = min(int(self.batch_size), n)
@@ -487,6 +522,7 @@ class MLPClassifier:
             for epoch in range(start_epoch, start_epoch + epochs):
                 lr = self._lr(epoch)
                 order = self._rng.permutation(n).astype(np.int64)
+                X_epoch = X if augmentation is None else augment(X, augmentation, seed=[self.seed, 2, epoch])
                 t0 = time.perf_counter()
                 loss_sum, correct = 0.0, 0
                 stop = False
@@ -494,7 +530,7 @@ class MLPClassifier:
                     hi = min(n, lo + chunk)
                     with _kernels(self.threads):
                         loss, right, steps = cpu.train_range(
-                            X, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
+                            X_epoch, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
                             HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_, buf["grads"],
                             self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
                             self.epsilon, self._steps, self.l2 / n, xbuf, ybuf, buf["acts"], buf["deltas"],

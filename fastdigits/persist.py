@@ -5,7 +5,8 @@ Layout (format version 1)::
 
     meta          0-d unicode array: JSON {"format": "fastdigits-model",
                   "version": 1, "layer_sizes", "classes", "params"
-                  (hyperparameters), "preprocessing", "history"}
+                  (hyperparameters, with "preprocessing": the image
+                  pipeline and its settings), "history"}
     weights_<l>   (n_in, n_out) weights of layer l
     biases_<l>    (n_out,) biases of layer l
 """
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
 from .errors import ModelFileError
 
 FORMAT = "fastdigits-model"
@@ -52,13 +52,17 @@ def save_model(model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
+    from .preprocess import preprocessing_dict
+
+    params = model.get_params()
+    params["preprocessing"] = preprocessing_dict(params["preprocessing"])
+    params["augment"] = model._augmentation() and model._augmentation().to_dict()
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "layer_sizes": model.layer_sizes_,
         "classes": _jsonable(model.classes_.tolist()),
-        "params": _jsonable(model.get_params()),
-        "preprocessing": {"image_size": config.IMAGE_SIZE, "scaling": "area"},
+        "params": _jsonable(params),
         "history": _jsonable(model.history_),
     }
     arrays = {"meta": np.array(json.dumps(meta))}
@@ -129,7 +133,11 @@ def load_model(path: str | os.PathLike):
         if w.dtype.kind != "f" or b.dtype.kind != "f":
             raise ModelFileError(f"{path}: layer {i} weights have dtype {w.dtype}, expected floats")
     params.pop("hidden", None)
+    from .preprocess import as_preprocessing
+
     try:
+        params["preprocessing"] = as_preprocessing(params.get("preprocessing", "scale"))
+        params["preprocessing"] = params["preprocessing"] or "scale"
         model = MLPClassifier.from_weights(weights, biases, classes=classes, hidden=sizes[1:-1], **params)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None

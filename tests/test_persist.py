@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fastdigits import MLPClassifier, ModelFileError, load_model, save_model
+from fastdigits.preprocess import preprocessing_dict
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,9 @@ def test_round_trip_predicts_identically(trained, tmp_path):
     np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
     assert back.classes_.tolist() == ["a", "b", "c"]
     assert back.layer_sizes_ == [400, 7, 5, 3]
-    assert back.get_params() == model.get_params()
+    got, want = back.get_params(), model.get_params()
+    assert preprocessing_dict(got.pop("preprocessing")) == preprocessing_dict(want.pop("preprocessing"))
+    assert got == want
     assert back.history_ == model.history_
 
 
@@ -36,7 +39,8 @@ def test_readable_without_pickle(trained, tmp_path):
         assert meta["format"] == "fastdigits-model" and meta["version"] == 1
         assert archive["weights_0"].shape == (400, 7)
         assert meta["params"]["activation"] == "tanh"
-        assert meta["preprocessing"]["image_size"] == 20
+        assert meta["params"]["preprocessing"]["method"] == "normalize"
+        assert meta["params"]["preprocessing"]["box"] == 20.0
 
 
 def test_save_is_atomic(trained, tmp_path, monkeypatch):
@@ -95,3 +99,17 @@ def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
 def test_missing_file(tmp_path):
     with pytest.raises(ModelFileError, match="no such model file"):
         load_model(tmp_path / "none.npz")
+
+
+def test_pipeline_travels_with_the_model(tmp_path):
+    import drawing
+    from fastdigits.preprocess import Normalization
+
+    images = [drawing.digit(c, size=64, stroke=1) for c in "0101"]
+    model = MLPClassifier((4,), epochs=2, preprocessing=Normalization(deskew=True, stroke=0.1)).fit(images, [0, 1, 0, 1])
+    back = load_model(model.save(tmp_path / "m"))
+    assert back.preprocessing == Normalization(deskew=True, stroke=0.1)
+    np.testing.assert_array_equal(back.prepare(images), model.prepare(images))
+    np.testing.assert_array_equal(back.predict_proba(images), model.predict_proba(images))
+    scaled = MLPClassifier((4,), epochs=1, preprocessing="scale").fit(images, [0, 1, 0, 1])
+    assert load_model(scaled.save(tmp_path / "s")).preprocessing == "scale"
