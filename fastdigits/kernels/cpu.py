@@ -301,3 +301,63 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
             sgd_step(params, grads, state1, lr, momentum, optimizer == NESTEROV)
         pos += m
     return loss, correct, steps
+
+
+# ---------------------------------------------------------- augmentation
+
+
+@_serial
+def _bilinear(img, y, x):
+    """img sampled at continuous (y, x) (pixel centres at i + 0.5), zero outside."""
+    h, w = img.shape
+    fy = y - 0.5
+    fx = x - 0.5
+    y0 = int(math.floor(fy))
+    x0 = int(math.floor(fx))
+    ty = fy - y0
+    tx = fx - x0
+    total = 0.0
+    for dy in range(2):
+        yy = y0 + dy
+        if yy < 0 or yy >= h:
+            continue
+        wy = ty if dy else 1.0 - ty
+        for dx in range(2):
+            xx = x0 + dx
+            if 0 <= xx < w:
+                total += wy * (tx if dx else 1.0 - tx) * img[yy, xx]
+    return total
+
+
+@_parallel
+def warp_frames(frames, affine, field, out):
+    """Augmented copies of square frames (N, S, S) into out.
+
+    Output pixel p (relative to the frame centre) samples the input at
+    ``A p + t + e(p)``: ``affine[n] = (a, b, c, d, ty, tx)`` gives
+    ``A = [[a, b], [c, d]]`` and t; ``field[n]`` (G, G, 2) holds the
+    elastic displacement e on a coarse grid over the frame, interpolated
+    bilinearly (a smooth random field, as in Simard et al. 2003).
+    """
+    n_frames, size, _ = frames.shape
+    grid = field.shape[1]
+    half = size / 2.0
+    for n in prange(n_frames):
+        a, b, c, d, ty, tx = affine[n, 0], affine[n, 1], affine[n, 2], affine[n, 3], affine[n, 4], affine[n, 5]
+        for y in range(size):
+            py = y + 0.5 - half
+            gy = (y + 0.5) / size * (grid - 1)
+            gy0 = min(int(gy), grid - 2)
+            uy = gy - gy0
+            for x in range(size):
+                px = x + 0.5 - half
+                gx = (x + 0.5) / size * (grid - 1)
+                gx0 = min(int(gx), grid - 2)
+                ux = gx - gx0
+                ey = ((1 - uy) * ((1 - ux) * field[n, gy0, gx0, 0] + ux * field[n, gy0, gx0 + 1, 0])
+                      + uy * ((1 - ux) * field[n, gy0 + 1, gx0, 0] + ux * field[n, gy0 + 1, gx0 + 1, 0]))
+                ex = ((1 - uy) * ((1 - ux) * field[n, gy0, gx0, 1] + ux * field[n, gy0, gx0 + 1, 1])
+                      + uy * ((1 - ux) * field[n, gy0 + 1, gx0, 1] + ux * field[n, gy0 + 1, gx0 + 1, 1]))
+                sy = a * py + b * px + ty + ey + half
+                sx = c * py + d * px + tx + ex + half
+                out[n, y, x] = _bilinear(frames[n], sy, sx)
