@@ -165,24 +165,43 @@ cdef double _hist_quantile(long *hist, long n, double p) noexcept nogil:
     return 1.0
 
 
-cdef void _local_mean_range(const double *v, Py_ssize_t h, Py_ssize_t w, double *lo, double *hi) noexcept nogil:
+cdef void _box3(const double *v, Py_ssize_t h, Py_ssize_t w, double *rows, double *sums) noexcept nogil:
+    """sums[y, x] = sum of v over the 3x3 neighbourhood inside the image
+    (separable: rows first into ``rows``, then columns)."""
+    cdef Py_ssize_t y, x
+    cdef double acc
+    for y in range(h):
+        for x in range(w):
+            acc = v[y * w + x]
+            if x > 0:
+                acc += v[y * w + x - 1]
+            if x < w - 1:
+                acc += v[y * w + x + 1]
+            rows[y * w + x] = acc
+    for y in range(h):
+        for x in range(w):
+            acc = rows[y * w + x]
+            if y > 0:
+                acc += rows[(y - 1) * w + x]
+            if y < h - 1:
+                acc += rows[(y + 1) * w + x]
+            sums[y * w + x] = acc
+
+
+cdef void _local_mean_range(const double *v, Py_ssize_t h, Py_ssize_t w, double *tmp, double *lo, double *hi) noexcept nogil:
     """Lowest and highest mean over each pixel's 3x3 neighbourhood (the
-    part inside the image), so that single noisy pixels do not count."""
-    cdef Py_ssize_t y, x, yy, xx, count
-    cdef double s
+    part inside the image), so that single noisy pixels do not count.
+    ``tmp`` holds 2 h w doubles."""
+    cdef Py_ssize_t y, x
+    cdef double mean
+    _box3(v, h, w, tmp, tmp + h * w)
     lo[0] = 1.0
     hi[0] = 0.0
     for y in range(h):
         for x in range(w):
-            s = 0.0
-            count = 0
-            for yy in range(max(y - 1, 0), min(y + 2, h)):
-                for xx in range(max(x - 1, 0), min(x + 2, w)):
-                    s += v[yy * w + xx]
-                    count += 1
-            s /= count
-            lo[0] = min(lo[0], s)
-            hi[0] = max(hi[0], s)
+            mean = tmp[h * w + y * w + x] / ((1 + (y > 0) + (y < h - 1)) * (1 + (x > 0) + (x < w - 1)))
+            lo[0] = min(lo[0], mean)
+            hi[0] = max(hi[0], mean)
 
 
 cdef void _remove_background(double *v, Py_ssize_t h, Py_ssize_t w, double pct, double *grid) noexcept nogil:
@@ -229,26 +248,20 @@ cdef void _remove_background(double *v, Py_ssize_t h, Py_ssize_t w, double pct, 
             v[y * w + x] = max(v[y * w + x] - bg, 0.0)
 
 
-cdef void _stretch_threshold(double *v, Py_ssize_t h, Py_ssize_t w, double t, double gain) noexcept nogil:
-    cdef Py_ssize_t y, x, dy, dx, yy, xx
+cdef void _stretch_threshold(double *v, Py_ssize_t h, Py_ssize_t w, double t, double gain, double *tmp) noexcept nogil:
+    """Divide by the brightest 3x3 mean (zero outside the image), then the
+    soft threshold with gain.  ``tmp`` holds 2 h w doubles."""
+    cdef Py_ssize_t i
     cdef double top = 0.0, s
-    for y in range(h):
-        for x in range(w):
-            s = 0.0
-            for dy in range(-1, 2):
-                yy = y + dy
-                if 0 <= yy < h:
-                    for dx in range(-1, 2):
-                        xx = x + dx
-                        if 0 <= xx < w:
-                            s += v[yy * w + xx]
-            top = max(top, s / 9.0)
-    for y in range(h * w):
+    _box3(v, h, w, tmp, tmp + h * w)
+    for i in range(h * w):
+        top = max(top, tmp[h * w + i] / 9.0)
+    for i in range(h * w):
         if top <= 1e-6:
-            v[y] = 0.0
+            v[i] = 0.0
         else:
-            s = min(v[y] / top, 1.0)
-            v[y] = min(max((s - t) / (1.0 - t) * gain, 0.0), 1.0)
+            s = min(v[i] / top, 1.0)
+            v[i] = min(max((s - t) / (1.0 - t) * gain, 0.0), 1.0)
 
 
 cdef bint _drop_specks(double *v, Py_ssize_t h, Py_ssize_t w, double keep_ratio, Scratch *s,
@@ -462,7 +475,7 @@ cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scal
                 hist[_quant(v[y * w + x])] += 1
                 nb += 1
     background = _hist_quantile(hist, nb, 0.5)
-    _local_mean_range(v, h, w, &lo, &hi)
+    _local_mean_range(v, h, w, s.canvas2, &lo, &hi)
     if background - lo > hi - background:
         for i in range(size):
             v[i] = 1.0 - v[i]
@@ -475,7 +488,7 @@ cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scal
     # 2. clean-up where the background is not already black
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
-        _stretch_threshold(v, h, w, p.threshold, p.gain)
+        _stretch_threshold(v, h, w, p.threshold, p.gain, s.canvas2)
     else:
         # nearly black already: only lift the background's level off
         background = _hist_quantile(hist, nb, 0.5)
@@ -535,7 +548,7 @@ def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
     cdef Py_ssize_t wide = w + (h + 2 if deskew else 0)
     cdef Py_ssize_t pad = <Py_ssize_t>ceil(stroke * max(h, wide) / 2.0) + 1 if stroke > 0 else 0
     cdef Py_ssize_t canvas = (h + 2 * pad) * (wide + 2 * pad)
-    return h * w, max(canvas, h * w, 64 * 64), wide + 2 * pad
+    return h * w, max(canvas, 2 * h * w, 64 * 64), wide + 2 * pad
 
 
 def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, double scale, double box,
