@@ -63,14 +63,17 @@ def _parameters(n: int, settings: Augmentation, rng: np.random.Generator) -> tup
     # (rows, columns) coordinates: rotation, then a horizontal shear.
     affine = np.stack([cos, -sin, sin + shear * cos, cos - shear * sin,
                        *rng.uniform(-settings.shift, settings.shift, (2, n))], axis=1)
-    field = rng.normal(0.0, settings.elastic, (n, settings.grid, settings.grid, 2))
+    field = rng.standard_normal((n, settings.grid, settings.grid, 2), dtype=np.float32)
+    field *= np.float32(settings.elastic)
     return affine, field
 
 
-def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0) -> np.ndarray:
+def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
+            out: np.ndarray | None = None) -> np.ndarray:
     """Randomly distorted copies of square frames (N, S, S), or of feature
     rows (N, S*S), in the same shape and dtype.  The same seed gives the
-    same distortions."""
+    same distortions.  ``out`` (same shape and dtype) is filled and
+    returned instead of a new array, e.g. to reuse one buffer per epoch."""
     from .kernels import cpu
 
     settings = settings or Augmentation()
@@ -83,7 +86,10 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0)
         arr = arr.astype(np.float32)
     arr = np.ascontiguousarray(arr).reshape(len(arr), side, side)
     affine, field = _parameters(len(arr), settings, np.random.default_rng(seed))
-    out = np.empty_like(arr)
+    if out is None:
+        out = np.empty(shape, arr.dtype)
+    elif out.shape != shape or out.dtype != arr.dtype or not out.flags.c_contiguous:
+        raise InputError(f"out must be a C-contiguous {arr.dtype} array of shape {shape}")
     if len(arr):
-        cpu.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out)
-    return out.reshape(shape)
+        cpu.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
+    return out

@@ -506,6 +506,7 @@ class MLPClassifier:
         from .augment import augment
 
         augmentation = self._augmentation()
+        X_epoch = X if augmentation is None else np.empty_like(X)
         lay = self._layout
         n = len(X)
         bs = min(int(self.batch_size), n)
@@ -522,7 +523,8 @@ class MLPClassifier:
             for epoch in range(start_epoch, start_epoch + epochs):
                 lr = self._lr(epoch)
                 order = self._rng.permutation(n).astype(np.int64)
-                X_epoch = X if augmentation is None else augment(X, augmentation, seed=[self.seed, 2, epoch])
+                if augmentation is not None:
+                    X_epoch = augment(X, augmentation, seed=[self.seed, 2, epoch], out=X_epoch)
                 t0 = time.perf_counter()
                 loss_sum, correct = 0.0, 0
                 stop = False

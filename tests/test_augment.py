@@ -80,3 +80,12 @@ def test_training_with_augmentation_is_deterministic_and_recorded(tmp_path):
     assert back._augmentation() == Augmentation()
     with pytest.raises(InputError, match="minibatch"):
         MLPClassifier(optimizer="lbfgs", augment=True).fit(X, y)
+
+
+def test_out_buffer_is_filled_and_checked():
+    buf = np.empty_like(FRAMES)
+    got = augment(FRAMES, seed=5, out=buf)
+    assert got is buf
+    np.testing.assert_array_equal(buf, augment(FRAMES, seed=5))
+    with pytest.raises(InputError, match="out must be"):
+        augment(FRAMES, out=np.empty((10, 400), np.float32))
