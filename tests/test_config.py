@@ -21,12 +21,12 @@ def test_no_literal_numba_flags():
     assert offenders == []
 
 
-def test_import_compiles_nothing():
+def test_import_compiles_nothing(tmp_path):
     import subprocess
     import sys
 
     code = "import sys, fastdigits; print('numba' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.strip() == "False"
 
 
@@ -42,8 +42,13 @@ def test_kernels_are_cached_on_disk(tmp_path):
         "from fastdigits.kernels import cpu; print(len(cpu.train_range.stats.cache_hits))"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert first.stdout.strip() == "0"
+
+    def run() -> str:
+        # From tmp_path, so that the installed package is imported, not the source tree.
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run() == "0"
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
-    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert second.stdout.strip() == "1"
+    assert run() == "1"
