@@ -19,6 +19,9 @@ DATA_ENV = "FASTDIGITS_DATA"
 #: Environment variable overriding the cache folder (downloads land here).
 CACHE_ENV = "FASTDIGITS_CACHE"
 
+#: Environment variable replacing the mirrors below (comma-separated URLs).
+MIRRORS_ENV = "FASTDIGITS_MNIST_MIRRORS"
+
 #: Public MNIST mirrors, tried in order: the ones torchvision and
 #: TensorFlow Datasets download from, then the original site.
 MNIST_MIRRORS: tuple[str, ...] = (
@@ -28,7 +31,13 @@ MNIST_MIRRORS: tuple[str, ...] = (
 )
 
 #: Seconds to wait for a mirror before trying the next one.
-DOWNLOAD_TIMEOUT = 30.0
+DOWNLOAD_TIMEOUT = 10.0
+
+
+def mnist_mirrors() -> tuple[str, ...]:
+    """The mirrors to download MNIST from: ``$FASTDIGITS_MNIST_MIRRORS`` or the public ones."""
+    custom = os.environ.get(MIRRORS_ENV, "")
+    return tuple(m.strip() for m in custom.split(",") if m.strip()) or MNIST_MIRRORS
 
 # Numba flags for every CPU kernel (see fastdigits.kernels.cpu).
 NUMBA_CACHE = True
@@ -78,3 +87,10 @@ NORM_INK_LEVEL = 0.5
 #: 20x20 frame needs no more detail, and photos get 5x cheaper (measured:
 #: frames differ by 0.011 per pixel on average from working at 1024 px).
 NORM_MAX_SIDE = 256
+
+#: Pictures with more pixels than this are refused unread (decompression
+#: bombs); a 12-megapixel phone photo is well inside.
+MAX_IMAGE_PIXELS = 64_000_000
+
+#: Images decoded and classified per batch by ``fastdigits classify``.
+CLASSIFY_BATCH = 256

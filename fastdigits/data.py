@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -27,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import config
+from ._io import atomic_open
 from .errors import DataError, DownloadError
 
 __all__ = [
@@ -158,45 +158,28 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     path = Path(path)
     if compress if compress is not None else path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    _atomic_write(path, data)
+    with atomic_open(path) as fh:
+        fh.write(data)
 
 
 # --------------------------------------------------------------- download
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fetch_one(url: str, dest: Path, sha256: str, timeout: float) -> None:
     """Stream ``url`` into a temporary file beside ``dest``; rename it into
     place only if it is complete and its SHA-256 matches."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=timeout) as response:
-            expected_len = response.headers.get("Content-Length")
-            received = 0
-            while chunk := response.read(1 << 16):
-                fh.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-            if expected_len is not None and received != int(expected_len):
-                raise DownloadError(f"transfer interrupted after {received} of {expected_len} bytes")
-            fh.flush()
-            os.fsync(fh.fileno())
+    digest = hashlib.sha256()
+    with atomic_open(dest) as fh, urllib.request.urlopen(url, timeout=timeout) as response:
+        expected_len = response.headers.get("Content-Length")
+        received = 0
+        while chunk := response.read(1 << 16):
+            fh.write(chunk)
+            digest.update(chunk)
+            received += len(chunk)
+        if expected_len is not None and received != int(expected_len):
+            raise DownloadError(f"transfer interrupted after {received} of {expected_len} bytes")
         if digest.hexdigest() != sha256:
             raise DownloadError(f"checksum mismatch: SHA-256 {digest.hexdigest()}, expected {sha256}")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def download(
@@ -288,7 +271,7 @@ def load_mnist(
     path: str | os.PathLike | None = None,
     *,
     download_missing: bool = True,
-    mirrors: Sequence[str] = config.MNIST_MIRRORS,
+    mirrors: Sequence[str] | None = None,
 ) -> MNIST:
     """Load MNIST: 60,000 training and 10,000 test digits.
 
@@ -298,8 +281,9 @@ def load_mnist(
         Folder holding the four files (``.gz`` or uncompressed).
     download_missing : bool
         When no local copy exists, download into the cache folder.
-    mirrors : sequence of str
-        Base URLs to download from, tried in order.
+    mirrors : sequence of str, optional
+        Base URLs to download from, tried in order (default:
+        ``$FASTDIGITS_MNIST_MIRRORS`` or the public mirrors).
 
     Returns
     -------
@@ -316,7 +300,7 @@ def load_mnist(
         for name, (gz_sum, _) in MNIST_FILES.items():
             if _mnist_file(folder, name) is None:
                 try:
-                    download(f"{name}.gz", gz_sum, folder, mirrors)
+                    download(f"{name}.gz", gz_sum, folder, mirrors or config.mnist_mirrors())
                 except DownloadError as exc:
                     raise DownloadError(f"{HOW_TO_GET_MNIST}. ({exc})") from None
     arrays = [_verified(_mnist_file(folder, name), name) for name in MNIST_FILES]
@@ -339,13 +323,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     DataError
-        Naming the file: missing, not an image, truncated or too large.
+        Naming the file: missing, not an image, truncated or too large
+        (more than ``config.MAX_IMAGE_PIXELS`` pixels).
     """
     from PIL import Image, ImageOps
 
     path = Path(path)
     try:
         with Image.open(path) as img:
+            if img.width * img.height > config.MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: image too large ({img.width} x {img.height} pixels, "
+                                f"more than {config.MAX_IMAGE_PIXELS:,}; a decompression bomb?)")
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(img, dtype=np.float64)

@@ -322,6 +322,7 @@ class MLPClassifier:
             w[...] = rng.uniform(-bound, bound, size=w.shape)
         self.params_ = params
         self.history_: list[dict] = []
+        self.record_: dict = {}  # how the model was made (the CLI fills it; saved in model files)
         self._opt_state = (np.zeros_like(params), np.zeros_like(params))
         self._steps = 0
         self._rng = rng

@@ -6,7 +6,8 @@ Layout (format version 1)::
     meta          0-d unicode array: JSON {"format": "fastdigits-model",
                   "version": 1, "layer_sizes", "classes", "params"
                   (hyperparameters, with "preprocessing": the image
-                  pipeline and its settings), "history"}
+                  pipeline and its settings), "history", "record"
+                  (how it was made: command, data, test accuracy)}
     weights_<l>   (n_in, n_out) weights of layer l
     biases_<l>    (n_out,) biases of layer l
 """
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_open
 from .errors import ModelFileError
 
 FORMAT = "fastdigits-model"
@@ -64,26 +65,24 @@ def save_model(model, path: str | os.PathLike) -> Path:
         "classes": _jsonable(model.classes_.tolist()),
         "params": _jsonable(params),
         "history": _jsonable(model.history_),
+        "record": _jsonable(getattr(model, "record_", {})),
     }
     arrays = {"meta": np.array(json.dumps(meta))}
     for layer, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
         arrays[f"weights_{layer}"] = w
         arrays[f"biases_{layer}"] = b
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path) as fh:
+        np.savez_compressed(fh, **arrays)
     return path
 
 
-def load_model(path: str | os.PathLike):
-    """Read a model written by :func:`save_model`.
+#: The model shipped in the package (see fastdigits/models/README.md).
+SHIPPED_MODEL = Path(__file__).parent / "models" / "digits.npz"
+
+
+def load_model(path: str | os.PathLike | None = None):
+    """Read a model written by :func:`save_model`; without ``path``, the
+    digit model shipped in the package.
 
     Raises
     ------
@@ -94,7 +93,7 @@ def load_model(path: str | os.PathLike):
     """
     from .model import MLPClassifier
 
-    path = Path(path)
+    path = SHIPPED_MODEL if path is None else Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -142,4 +141,5 @@ def load_model(path: str | os.PathLike):
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
     model.history_ = list(meta.get("history", []))
+    model.record_ = dict(meta.get("record", {}))
     return model

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_open
 from .errors import InputError
 
-__all__ = ["contact_sheet"]
+__all__ = ["confusion_png", "contact_sheet", "weights_png"]
 
 
 def _to_pil(image: np.ndarray):
@@ -74,13 +74,57 @@ def contact_sheet(
                     (x + cell + pad, y))
         if labels is not None:
             draw.text((x, y + cell + 1), str(labels[i]), fill=255, font=font)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sheet.save(fh, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return _save_png(sheet, path)
+
+
+def _save_png(image, path) -> Path:
+    with atomic_open(path) as fh:
+        image.save(fh, format="PNG")
+    return Path(path)
+
+
+def confusion_png(confusion: np.ndarray, classes: Sequence, path: str | os.PathLike, *, cell: int = 28) -> Path:
+    """Write the confusion matrix as a picture: row = true class, column =
+    predicted; darker = more of the row's examples; counts printed."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    confusion = np.asarray(confusion)
+    k = len(classes)
+    margin = 40
+    img = Image.new("L", (margin + k * cell + 4, margin + k * cell + 4), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    for i in range(k):
+        draw.text((margin + i * cell + 4, margin - 14), str(classes[i])[:4], fill=0, font=font)
+        draw.text((4, margin + i * cell + 8), str(classes[i])[:5], fill=0, font=font)
+        for j in range(k):
+            shade = int(255 * (1 - share[i, j]))
+            x0, y0 = margin + j * cell, margin + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=shade, outline=200)
+            if confusion[i, j]:
+                draw.text((x0 + 2, y0 + 8), str(int(confusion[i, j]))[:5], fill=255 if shade < 128 else 0, font=font)
+    draw.text((margin, 4), "true class (rows) vs predicted (columns)", fill=0, font=font)
+    return _save_png(img, path)
+
+
+def weights_png(weights: np.ndarray, path: str | os.PathLike, *, columns: int = 16, scale: int = 3) -> Path:
+    """Write the first layer's weights, one 20x20 tile per hidden unit
+    (mid-grey = 0, each unit scaled to its own largest magnitude)."""
+    from PIL import Image
+
+    weights = np.asarray(weights, dtype=np.float64)
+    n_in, n_units = weights.shape
+    side = int(round(np.sqrt(n_in)))
+    if side * side != n_in:
+        raise InputError(f"first-layer weights have {n_in} inputs, not a square frame")
+    columns = min(columns, n_units)
+    rows = -(-n_units // columns)
+    tile = side * scale + 2
+    img = Image.new("L", (columns * tile, rows * tile), 255)
+    for u in range(n_units):
+        w = weights[:, u].reshape(side, side)
+        w = 127.5 + 127.5 * w / max(np.abs(w).max(), 1e-12)
+        unit = Image.fromarray(w.astype(np.uint8)).resize((side * scale, side * scale), Image.Resampling.NEAREST)
+        img.paste(unit, ((u % columns) * tile + 1, (u // columns) * tile + 1))
+    return _save_png(img, path)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -113,3 +114,12 @@ def test_pipeline_travels_with_the_model(tmp_path):
     np.testing.assert_array_equal(back.predict_proba(images), model.predict_proba(images))
     scaled = MLPClassifier((4,), epochs=1, preprocessing="scale").fit(images, [0, 1, 0, 1])
     assert load_model(scaled.save(tmp_path / "s")).preprocessing == "scale"
+
+
+def test_saved_files_get_ordinary_permissions(trained, tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = save_model(trained[0], tmp_path / "m.npz")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
