@@ -1,11 +1,9 @@
 """MNIST-style normalisation: the Cython pipeline against the same steps
 done with Pillow + NumPy as a user would, side by side in one run.
 
-The user's version (per image): grey floats, invert if the border is light,
-threshold to find the ink's box, crop, Pillow BOX resize of the long side
-to 20, paste into a 20x20 frame shifted by whole pixels to centre the
-mass.  It skips background removal, speck removal and stroke work, so it
-is the cheaper of the two.
+The user's version is ``fastdigits.bench.pillow_normalize``: it skips
+background removal, speck removal and stroke work, so it is the cheaper of
+the two.
 
     python benchmarks/bench_normalize.py [--repeats 5] [--json out.json]
 """
@@ -17,37 +15,13 @@ import os
 import sys
 
 import numpy as np
-from PIL import Image
 
 from _common import machine, median_seconds, write_json
+from fastdigits.bench import pillow_normalize
 from fastdigits.preprocess import normalize
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import drawing  # noqa: E402
-
-
-def user_pipeline(image: np.ndarray) -> np.ndarray:
-    a = image.astype(np.float32) / 255
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    if np.median(border) > 0.5:
-        a = 1 - a
-    ys, xs = np.nonzero(a > 0.2)
-    frame = np.zeros((20, 20), np.float32)
-    if len(ys) == 0:
-        return frame
-    crop = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    h, w = crop.shape
-    f = 20 / max(h, w)
-    small = np.asarray(Image.fromarray(crop, mode="F").resize((max(1, round(w * f)), max(1, round(h * f))),
-                                                            Image.Resampling.BOX))
-    sh, sw = small.shape
-    y0, x0 = (20 - sh) // 2, (20 - sw) // 2
-    frame[y0 : y0 + sh, x0 : x0 + sw] = small
-    total = frame.sum()
-    yy, xx = np.mgrid[0:20, 0:20]
-    dy = int(round(9.5 - (frame * yy).sum() / total))
-    dx = int(round(9.5 - (frame * xx).sum() / total))
-    return np.roll(frame, (dy, dx), axis=(0, 1))
 
 
 def main() -> None:
@@ -66,7 +40,7 @@ def main() -> None:
     print(f"{'case':>24} {'pillow+numpy img/s':>19} {'cython img/s':>13} {'ratio':>7}")
     rows = []
     for name, batch in (("10000 x 28x28", batch28), ("100 x 480x640 photos", batch640)):
-        t_user = median_seconds(lambda: [user_pipeline(im) for im in batch], args.repeats)
+        t_user = median_seconds(lambda: [pillow_normalize(im) for im in batch], args.repeats)
         t_ours = median_seconds(lambda: normalize(batch), args.repeats)
         row = {"case": name, "pillow_numpy": len(batch) / t_user, "cython": len(batch) / t_ours}
         row["ratio"] = row["cython"] / row["pillow_numpy"]

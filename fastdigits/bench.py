@@ -1,0 +1,337 @@
+"""Speed measurements as data, for ``fastdigits bench`` and ``benchmarks/``.
+
+Every case times fastdigits and its peers side by side in one process,
+the same network, optimiser, batch, dtype and thread count: a plain NumPy
+implementation always, scikit-learn and PyTorch (CPU) when installed.
+Times are medians over repeats; kernel compile time is measured apart.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["Measurement", "NumpyMLP", "machine", "median_seconds", "run"]
+
+N_CLASSES = 10
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> dict:
+    """What ran the measurements: CPU model, cores, Python and library versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__}
+    for name in ("numba", "PIL", "sklearn", "torch"):
+        if name in ("sklearn", "torch") and not _installed(name):
+            continue
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return info
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+# ------------------------------------------------------------ the peers
+
+
+class NumpyMLP:
+    """400-H-10 relu/softmax with SGD + momentum in plain NumPy, in place
+    where it can be: the reference every speed figure is compared with."""
+
+    def __init__(self, n_in: int, hidden: int, batch: int, lr: float = 0.05, momentum: float = 0.9, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        b1, b2 = np.sqrt(6 / n_in), np.sqrt(6 / hidden)
+        self.params = [
+            rng.uniform(-b1, b1, (n_in, hidden)).astype(np.float32),
+            np.zeros(hidden, np.float32),
+            rng.uniform(-b2, b2, (hidden, N_CLASSES)).astype(np.float32),
+            np.zeros(N_CLASSES, np.float32),
+        ]
+        self.velocity = [np.zeros_like(p) for p in self.params]
+        self.lr, self.momentum, self.batch = np.float32(lr), np.float32(momentum), batch
+        self.rng = rng
+        self.eye = np.eye(N_CLASSES, dtype=np.float32)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities: the three-line forward pass."""
+        W1, b1, W2, b2 = self.params
+        z = np.maximum(x @ W1 + b1, 0) @ W2 + b2
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def epoch(self, X: np.ndarray, y: np.ndarray) -> None:
+        W1, b1, W2, b2 = self.params
+        order = self.rng.permutation(len(X))
+        for lo in range(0, len(X), self.batch):
+            idx = order[lo : lo + self.batch]
+            xb, m = X[idx], len(idx)
+            h = xb @ W1
+            h += b1
+            np.maximum(h, 0, out=h)
+            z = h @ W2
+            z += b2
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            z -= self.eye[y[idx]]
+            z *= np.float32(1 / m)
+            grads = [None, None, h.T @ z, z.sum(axis=0)]
+            dh = z @ W2.T
+            dh *= h > 0
+            grads[0], grads[1] = xb.T @ dh, dh.sum(axis=0)
+            for p, v, g in zip(self.params, self.velocity, grads):
+                v *= self.momentum
+                v -= self.lr * g
+                p += v
+
+
+def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, repeats: int) -> float:
+    """Median seconds of one epoch of SGD + momentum 0.9 over (X, y)."""
+    if peer == "fastdigits":
+        from .model import MLPClassifier
+
+        model = MLPClassifier((hidden,), learning_rate=0.05, batch_size=batch, epochs=1, threads=threads)
+        model.fit(X[: batch * 2], y[: batch * 2])  # kernels compiled or loaded outside the timing
+        return median_seconds(lambda: model.partial_fit(X, y), repeats, warmup=0)
+    if peer == "numpy":
+        net = NumpyMLP(X.shape[1], hidden, batch)
+        return median_seconds(lambda: net.epoch(X, y), repeats)
+    if peer == "sklearn":
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier as SkMLP
+
+        net = SkMLP((hidden,), solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.05,
+                    alpha=0.0, batch_size=batch, max_iter=1, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            net.partial_fit(X[:batch], y[:batch], classes=np.arange(N_CLASSES))
+            return median_seconds(lambda: net.partial_fit(X, y), repeats, warmup=0)
+    if peer == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
+                                  torch.nn.Linear(hidden, N_CLASSES))
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y.astype(np.int64))
+
+        def epoch():
+            order = torch.randperm(len(Xt))
+            for lo in range(0, len(Xt), batch):
+                idx = order[lo : lo + batch]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(net(Xt[idx]), yt[idx]).backward()
+                opt.step()
+
+        return median_seconds(epoch, repeats)
+    raise ValueError(f"unknown peer {peer!r}")
+
+
+def available_peers() -> list[str]:
+    return ["fastdigits", "numpy"] + [p for p in ("sklearn", "torch") if _installed(p)]
+
+
+def pillow_normalize(image: np.ndarray) -> np.ndarray:
+    """The normalisation's main steps as a user would write them with
+    Pillow + NumPy: invert if the border is light, threshold for the ink's
+    box, crop, BOX-resize the long side to 20, centre the mass by whole
+    pixels.  (No background, speck or stroke work: the cheaper of the two.)"""
+    from PIL import Image
+
+    a = image.astype(np.float32) / 255
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if np.median(border) > 0.5:
+        a = 1 - a
+    ys, xs = np.nonzero(a > 0.2)
+    frame = np.zeros((20, 20), np.float32)
+    if len(ys) == 0:
+        return frame
+    crop = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    f = 20 / max(h, w)
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((max(1, round(w * f)), max(1, round(h * f))),
+                                                            Image.Resampling.BOX))
+    sh, sw = small.shape
+    y0, x0 = (20 - sh) // 2, (20 - sw) // 2
+    frame[y0 : y0 + sh, x0 : x0 + sw] = small
+    yy, xx = np.mgrid[0:20, 0:20]
+    total = frame.sum()
+    dy = int(round(9.5 - (frame * yy).sum() / total))
+    dx = int(round(9.5 - (frame * xx).sum() / total))
+    return np.roll(frame, (dy, dx), axis=(0, 1))
+
+
+_COMPILE_PROBE = (
+    "import time, numpy as np; t = time.perf_counter();"
+    "from fastdigits import MLPClassifier;"
+    "m = MLPClassifier((8,), epochs=1).fit(np.random.default_rng(0).random((64, 400), dtype=np.float32),"
+    " np.arange(64) % 10); m.predict_proba(np.zeros((1, 400), np.float32));"
+    "print(time.perf_counter() - t)"
+)
+
+
+def compile_seconds() -> tuple[float, float]:
+    """Seconds to the first fit and predict in a fresh process: (with an
+    empty kernel cache, with the cache filled by the first)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+
+        def probe() -> float:
+            out = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, cwd=cache, check=True,
+                                 capture_output=True, text=True)
+            return float(out.stdout)
+
+        return probe(), probe()
+
+
+# ------------------------------------------------------------ the report
+
+
+@dataclass
+class Measurement:
+    """One case: a rate (or latency) for each peer that ran it."""
+
+    case: str
+    unit: str  #: "samples/s", "images/s" or "us"
+    values: dict[str, float] = field(default_factory=dict)
+
+    def ratio(self, peer: str) -> float | None:
+        """How many times faster fastdigits is than ``peer``."""
+        ours, theirs = self.values.get("fastdigits"), self.values.get(peer)
+        if not ours or not theirs:
+            return None
+        return theirs / ours if self.unit == "us" else ours / theirs
+
+
+def _data(n: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(features, labels, raw 28x28 images, source): MNIST when present
+    locally (never downloaded here), otherwise random data of the same shapes."""
+    from .data import find_mnist, load_mnist
+    from .errors import FastDigitsError
+
+    try:
+        folder = find_mnist()
+    except FastDigitsError:
+        folder = None
+    if folder is not None:
+        from .preprocess import normalize
+
+        d = load_mnist(folder, download_missing=False)
+        return normalize(d.train_images).reshape(-1, 400), d.train_labels.astype(np.int64), d.test_images, \
+            f"MNIST ({folder})"
+    rng = np.random.default_rng(0)
+    images = (rng.random((2000, 28, 28)) ** 8 * 255).astype(np.uint8)
+    return rng.random((n, 400), dtype=np.float32), rng.integers(0, N_CLASSES, n), images, \
+        "synthetic (MNIST not found: set FASTDIGITS_DATA to use it)"
+
+
+def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
+        progress: Callable[[str], None] | None = None) -> dict:
+    """Run every case and return ``{"machine", "data", "threads",
+    "repeats", "compile_seconds", "results": [Measurement as dict]}``."""
+    from . import config
+    from .model import MLPClassifier
+    from .preprocess import normalize
+
+    threads = threads or config.default_threads()
+    say = progress or (lambda message: None)
+    X, y, images, source = _data()
+    if quick:
+        X, y, images = X[:10_000], y[:10_000], images[:500]
+    peers = available_peers()
+    results: list[Measurement] = []
+    say("compile time, in fresh processes")
+    cold, warm = compile_seconds()
+    for batch in (32, 128):
+        case = Measurement(f"train 400-128-10, batch {batch}", "samples/s")
+        for peer in peers:
+            say(f"{case.case}: {peer}")
+            case.values[peer] = len(X) / train_epoch_seconds(peer, X, y, 128, batch, threads, repeats)
+        results.append(case)
+
+    model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])
+    ref = NumpyMLP(400, 128, 128)
+    ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
+    rows = X[:10_000]
+    say("inference")
+    case = Measurement(f"predict_proba, {len(rows):,} rows, H=128", "images/s")
+    case.values["fastdigits"] = len(rows) / median_seconds(lambda: model.predict_proba(rows), repeats)
+    case.values["numpy"] = len(rows) / median_seconds(lambda: ref.forward(rows), repeats)
+    results.append(case)
+    one = X[:1]
+    say("latency")
+    case = Measurement("one row, predict_proba latency", "us")
+    case.values["fastdigits"] = 1e6 * median_seconds(lambda: [model.predict_proba(one) for _ in range(100)], repeats) / 100
+    case.values["numpy"] = 1e6 * median_seconds(lambda: [ref.forward(one) for _ in range(100)], repeats) / 100
+    results.append(case)
+    say("preprocessing")
+    case = Measurement(f"normalise {len(images):,} 28x28 images", "images/s")
+    case.values["fastdigits"] = len(images) / median_seconds(lambda: normalize(images, threads=threads), repeats)
+    case.values["pillow+numpy"] = len(images) / median_seconds(lambda: [pillow_normalize(im) for im in images],
+                                                               max(1, repeats // 2))
+    results.append(case)
+    return {"machine": machine(), "data": source, "threads": threads, "repeats": repeats,
+            "compile_seconds": {"cold_cache": cold, "warm_cache": warm},
+            "results": [asdict(m) for m in results]}
+
+
+def format_table(report: dict) -> str:
+    """The report as a text table with each peer's figure and fastdigits' ratio to it."""
+    peers = []
+    for r in report["results"]:
+        for p in r["values"]:
+            if p not in peers:
+                peers.append(p)
+    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; "
+             f"threads {report['threads']}; median of {report['repeats']}",
+             f"data: {report['data']}",
+             f"kernels: first fit+predict in a fresh process {report['compile_seconds']['cold_cache']:.1f} s "
+             f"(empty cache), {report['compile_seconds']['warm_cache']:.1f} s (cache filled)",
+             ""]
+    head = f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers) + "  fastdigits vs peers"
+    lines.append(head)
+    for r in report["results"]:
+        m = Measurement(r["case"], r["unit"], r["values"])
+        cells = " ".join(f"{m.values[p]:13,.1f}" if p in m.values else f"{'-':>13}" for p in peers)
+        ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
+        lines.append(f"{m.case:<40} {m.unit:>10} {cells}  {ratios}")
+    return "\n".join(lines)
