@@ -1,12 +1,18 @@
 """The ``fastdigits`` command.
 
 Commands are thin wrappers over library calls.  This is the only module
-that prints: data goes to stdout, messages to stderr, and a
+that prints: data goes to stdout, progress and messages to stderr, and a
 ``FastDigitsError`` becomes one red line and exit code 1.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import shlex
+import sys
+import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,8 +31,12 @@ app = typer.Typer(
 )
 
 
+def _err(message: str, **style) -> None:
+    typer.secho(message, err=True, **style)
+
+
 def _fail(exc: FastDigitsError) -> typer.Exit:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    _err(f"error: {exc}", fg=typer.colors.RED)
     return typer.Exit(1)
 
 
@@ -46,6 +56,9 @@ def _root(
     """Train and run small image classifiers (handwritten digits and more), fast."""
 
 
+# ------------------------------------------------------------------ mnist
+
+
 @app.command()
 def mnist(
     path: Annotated[
@@ -63,6 +76,400 @@ def mnist(
     except FastDigitsError as exc:
         raise _fail(exc) from None
     typer.echo(f"MNIST at {folder}: {len(data.train_labels)} training and {len(data.test_labels)} test digits, checksums OK")
+
+
+# ------------------------------------------------------------------ train
+
+
+class Preset(str, Enum):
+    classic = "classic"
+    fast = "fast"
+    shipped = "shipped"
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    identity = "identity"
+
+
+class OutputStyle(str, Enum):
+    softmax = "softmax"
+    sigmoid = "sigmoid"
+
+
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    adam = "adam"
+    lbfgs = "lbfgs"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+    exponential = "exponential"
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected layer sizes like 256,128; got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise typer.BadParameter(f"layer sizes must be positive; got {text!r}")
+    return sizes
+
+
+def _split(n: int, fraction: float, seed: int):
+    import numpy as np
+
+    perm = np.random.default_rng([seed, 3]).permutation(n)
+    n_test = int(round(n * fraction))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], typer.Option("--data", exists=True, file_okay=False,
+                    help="Folder of labelled images, one sub-folder per class. Default: MNIST.")] = None,
+    mnist_dir: Annotated[Optional[Path], typer.Option("--mnist", file_okay=False,
+                         help="Folder with the MNIST files (default: as load_mnist finds them).")] = None,
+    preset: Annotated[Preset, typer.Option(help="Starting recipe; the options below override it.")] = Preset.fast,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 256,128.")] = None,
+    activation: Annotated[Optional[Activation], typer.Option(help="Hidden-layer activation.")] = None,
+    output_style: Annotated[Optional[OutputStyle], typer.Option("--output-style",
+                            help="softmax, or one-vs-all sigmoid outputs.")] = None,
+    optimizer: Annotated[Optional[Optimizer], typer.Option(help="Optimiser.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0, help="Learning rate.")] = None,
+    schedule: Annotated[Optional[Schedule], typer.Option(help="Learning-rate schedule over epochs.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training data.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Rows per minibatch.")] = None,
+    l2: Annotated[Optional[float], typer.Option(min=0, help="L2 penalty lambda: l2/(2m) * sum W^2.")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
+                       help="Random affine + elastic distortions each epoch.")] = None,
+    deskew: Annotated[bool, typer.Option("--deskew/--no-deskew", help="Deskew images in the pipeline.")] = False,
+    validation: Annotated[float, typer.Option(min=0, max=0.9,
+                          help="Share of training data held out for validation.")] = 0.0,
+    patience: Annotated[Optional[int], typer.Option(min=1,
+                        help="Early stopping: epochs without better validation loss.")] = None,
+    test_fraction: Annotated[float, typer.Option(min=0, max=0.9,
+                             help="With --data: share of images held out as a test set.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of weights, shuffling and splits.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Kernel threads (default: all CPUs).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to save the model.")] = Path(
+        "model.npz"),
+) -> None:
+    """Train a network on MNIST or on a folder of labelled images, and save it."""
+    from .data import load_image_folder, load_mnist
+    from .model import MLPClassifier
+    from .preprocess import Normalization
+    from .recipes import PRESETS
+
+    params = dict(PRESETS[preset.value])
+    overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
+                 "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,
+                 "learning_rate": lr, "lr_schedule": schedule and schedule.value, "epochs": epochs,
+                 "batch_size": batch_size, "l2": l2, "augment": augment, "patience": patience}
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    pipeline = Normalization(deskew=deskew)
+    try:
+        model = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
+                              preprocessing=pipeline)
+        model._validate_params()
+        t0 = time.perf_counter()
+        if data is not None:
+            _err(f"reading {data} ...")
+            ds = load_image_folder(data, preprocessing=pipeline)
+            for path, why in ds.skipped:
+                _err(f"skipped: {why}", fg=typer.colors.YELLOW)
+            X, y = ds.features, ds.names
+            X_test = y_test = None
+            if test_fraction:
+                tr, te = _split(len(X), test_fraction, seed)
+                X, y, X_test, y_test = X[tr], y[tr], X[te], y[te]
+            source = f"{data} ({len(ds.classes)} classes)"
+        else:
+            _err("loading MNIST ...")
+            d = load_mnist(mnist_dir)
+            X, y = model.prepare(d.train_images), d.train_labels
+            X_test, y_test = model.prepare(d.test_images), d.test_labels
+            source = "MNIST"
+        _err(f"{len(X):,} training images from {source}; network "
+             f"{'-'.join(map(str, [X.shape[1], *params['hidden'], len(set(y.tolist()))]))}, "
+             f"{params.get('epochs', 10)} epochs ({time.perf_counter() - t0:.1f} s to prepare)")
+        interrupted = _fit_with_progress(model, X, y)
+        if not model.history_:
+            _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
+            raise typer.Exit(130)
+        accuracy = model.score(X_test, y_test) if X_test is not None and len(X_test) else None
+        argv = [a for a in sys.argv[1:]] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
+        model.record_ = {
+            "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
+            "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
+            "epochs_run": len(model.history_), "interrupted": interrupted,
+            "seconds": round(time.perf_counter() - t0, 1),
+            **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
+        }
+        saved = model.save(output)
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    if accuracy is not None:
+        typer.echo(f"test accuracy {accuracy:.2%} on {len(X_test):,} images")
+    typer.echo(f"model saved to {saved}")
+    if interrupted:
+        _err(f"interrupted: kept the model after {len(model.history_)} epochs", fg=typer.colors.YELLOW)
+        raise typer.Exit(130)
+
+
+def _fit_with_progress(model, X, y) -> bool:
+    """fit with a progress bar on stderr; True if Ctrl-C stopped it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[status]}")]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=len(X), epoch="1", status="")
+
+        def report(p):
+            bar.update(task, completed=p.samples_done, epoch=f"{p.epoch + 1}/{p.epochs}")
+            if p.record is not None:
+                r = p.record
+                val = f", val acc {r['val_accuracy']:.2%}" if "val_accuracy" in r else ""
+                status = (f"loss {r['loss']:.4f}, train acc {r['train_accuracy']:.2%}{val}, "
+                          f"{r['samples_per_second']:,.0f} samples/s")
+                bar.update(task, status=status)
+                console.print(f"epoch {r['epoch']:>3}: {status}")
+                if p.epoch + 1 < p.epochs:
+                    bar.reset(task, total=len(X), epoch=f"{p.epoch + 2}/{p.epochs}", status="")
+
+        try:
+            model.fit(X, y, callback=report)
+        except KeyboardInterrupt:
+            return True
+    return False
+
+
+# --------------------------------------------------------------- evaluate
+
+
+def _load(model_path: Optional[Path]):
+    from .persist import load_model
+
+    return load_model(model_path)
+
+
+ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False,
+                                                     help="Model file (default: the shipped digit model).")]
+
+
+@app.command()
+def evaluate(
+    model_path: Annotated[Optional[Path], typer.Argument(metavar="[MODEL]", exists=True, dir_okay=False,
+                          help="Model file (default: the shipped digit model).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", exists=True, file_okay=False,
+                    help="Folder of labelled images (default: the MNIST test set).")] = None,
+    report: Annotated[Optional[Path], typer.Option(file_okay=False,
+                      help="Also write PNG pictures here: confusion matrix, mistakes, hidden units.")] = None,
+) -> None:
+    """Accuracy, per-class precision and recall, and the confusion matrix."""
+    import numpy as np
+
+    from .data import load_image_folder, load_mnist, read_image
+    from .metrics import evaluate_predictions
+
+    try:
+        model = _load(model_path)
+        if data is not None:
+            ds = load_image_folder(data, preprocessing=model.preprocessing)
+            frames, truth, originals = ds.images, ds.names, None
+            paths = ds.paths
+        else:
+            d = load_mnist()
+            frames = model.prepare(d.test_images).reshape(-1, 20, 20)
+            truth, originals, paths = d.test_labels, d.test_images, None
+        proba = model.predict_proba(frames.reshape(len(frames), -1))
+        pred = model.classes_[proba.argmax(axis=1)]
+        truth = np.asarray([type(model.classes_[0].item())(t) if hasattr(model.classes_[0], "item") else t
+                            for t in truth.tolist()])
+        ev = evaluate_predictions(truth, pred, model.classes_.tolist())
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    names = [str(c) for c in ev.classes]
+    width = max(7, *(len(n) for n in names))
+    typer.echo(f"accuracy {ev.accuracy:.2%} on {len(truth):,} images\n")
+    typer.echo(f"{'class':>{width}} {'precision':>9} {'recall':>7} {'support':>8}")
+    for name, p, r, s in zip(names, ev.precision, ev.recall, ev.support):
+        typer.echo(f"{name:>{width}} {p:9.2%} {r:7.2%} {s:8d}")
+    typer.echo(f"\nconfusion matrix (rows: true class, columns: predicted)\n{'':>{width}} "
+               + " ".join(f"{n:>5}" for n in names))
+    for name, row in zip(names, ev.confusion):
+        typer.echo(f"{name:>{width}} " + " ".join(f"{v:5d}" for v in row))
+    if report is not None:
+        from .sheet import confusion_png, contact_sheet, weights_png
+
+        report.mkdir(parents=True, exist_ok=True)
+        written = [confusion_png(ev.confusion, names, report / "confusion.png")]
+        wrong = np.nonzero(pred != truth)[0][:48]
+        if len(wrong):
+            shown = [originals[i] if originals is not None else read_image(paths[i]) for i in wrong]
+            labels = [f"{truth[i]}->{pred[i]} {proba[i].max():.2f}" for i in wrong]
+            written.append(contact_sheet(shown, frames[wrong], report / "mistakes.png", labels=labels))
+        if model.n_features_in_ == 400:
+            written.append(weights_png(model.coefs_[0], report / "hidden_units.png"))
+        _err("wrote " + ", ".join(str(p) for p in written))
+
+
+# --------------------------------------------------------------- classify
+
+
+class Format(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) or glob patterns.")],
+    model_path: ModelOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
+                      help="Write results here instead of stdout.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1,
+                     help="Give the K most probable classes instead of every class.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images decoded and classified at a time.")] = 256,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all CPUs).")] = None,
+    sort_into: Annotated[Optional[Path], typer.Option(file_okay=False,
+                         help="Copy each classified file into DIR/<label>/.")] = None,
+    move: Annotated[bool, typer.Option(help="With --sort-into: move files instead of copying them.")] = False,
+) -> None:
+    """Classify pictures: one row per file with its label and probabilities.
+
+    Unreadable files get a row with an error and the rest go on; the exit
+    code is 1 if any file failed.
+    """
+    from .classify import classify_files, find_images, sort_into as sort_file
+
+    try:
+        model = _load(model_path)
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    files, missing = find_images(paths)
+    classes = model.classes_.tolist()
+    k = min(top_k, len(classes)) if top_k else None
+    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+    failed = 0
+    try:
+        writer = _writer(fmt, out, classes, k)
+        for result in [*missing, *classify_files(model, files, batch_size=batch_size, workers=workers)]:
+            writer(result)
+            if not result.ok:
+                failed += 1
+                _err(result.error, fg=typer.colors.RED)
+            elif sort_into is not None:
+                sort_file(result, sort_into, move=move)
+    finally:
+        if output:
+            out.close()
+    done = len(files) + len(missing)
+    _err(f"{done - failed} of {done} images classified" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _writer(fmt: Format, out, classes: list, k: Optional[int]):
+    """A function writing one result as a CSV row or a JSON line (labels
+    keep their type in JSON: 7 for digits, "A" for letters)."""
+    import numpy as np
+
+    def ranked(result):
+        order = np.argsort(-result.probabilities, kind="stable")[:k]
+        return [(classes[i], float(result.probabilities[i])) for i in order]
+
+    if fmt is Format.jsonl:
+        def write(result):
+            row = {"path": result.path}
+            if result.ok:
+                row.update(label=result.label, probability=round(result.probability, 6))
+                if k:
+                    row["top"] = [{"label": c, "probability": round(p, 6)} for c, p in ranked(result)]
+                else:
+                    row["probabilities"] = {str(c): round(float(p), 6) for c, p in zip(classes, result.probabilities)}
+            else:
+                row["error"] = result.error
+            out.write(json.dumps(row) + "\n")
+        return write
+
+    writer = csv.writer(out)
+    extra = [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")] if k else \
+        [f"p_{c}" for c in classes]
+    writer.writerow(["path", "label", "probability", "error", *extra])
+
+    def write(result):
+        if not result.ok:
+            writer.writerow([result.path, "", "", result.error, *[""] * len(extra)])
+        elif k:
+            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "",
+                             *[v for c, p in ranked(result) for v in (c, f"{p:.6f}")]])
+        else:
+            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "",
+                             *[f"{p:.6f}" for p in result.probabilities]])
+    return write
+
+
+# ------------------------------------------------------------------ bench
+
+
+@app.command()
+def bench(
+    repeats: Annotated[int, typer.Option(min=1, help="Repeats per case (the median is reported).")] = 5,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Threads for everyone (default: all CPUs).")] = None,
+    quick: Annotated[bool, typer.Option(help="10,000 training rows instead of 60,000.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+) -> None:
+    """Measure training, inference, latency and preprocessing speed here,
+    beside NumPy (and scikit-learn / PyTorch when installed)."""
+    from . import bench as measure
+
+    try:
+        report = measure.run(repeats=repeats, threads=threads, quick=quick,
+                             progress=lambda m: _err(f"measuring {m} ..."))
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(report, indent=2) if as_json else measure.format_table(report))
+
+
+# ------------------------------------------------------------------- show
+
+
+@app.command()
+def show(
+    model_path: Annotated[Optional[Path], typer.Argument(metavar="[MODEL]", exists=True, dir_okay=False,
+                          help="Model file (default: the shipped digit model).")] = None,
+) -> None:
+    """Architecture, classes, preprocessing and training record of a model."""
+    from .preprocess import preprocessing_dict
+
+    try:
+        model = _load(model_path)
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    p = model.get_params()
+    typer.echo(f"network        {'-'.join(map(str, model.layer_sizes_))}, {p['activation']} hidden units, "
+               f"{p['output']} outputs, {model.params_.size:,} parameters ({p['dtype']})")
+    typer.echo(f"classes        {', '.join(str(c) for c in model.classes_.tolist())}")
+    prep = preprocessing_dict(model.preprocessing)
+    typer.echo("preprocessing  " + ", ".join(f"{k}={v}" for k, v in prep.items()))
+    aug = model._augmentation()
+    typer.echo(f"training       {p['optimizer']}, lr {p['learning_rate']} ({p['lr_schedule']}), batch {p['batch_size']}, "
+               f"l2 {p['l2']}, augmentation {'on' if aug else 'off'}, seed {p['seed']}")
+    for key, value in model.record_.items():
+        typer.echo(f"{key:<14} {value}")
+    if model.history_:
+        last = model.history_[-1]
+        typer.echo(f"last epoch     {last['epoch']}: loss {last['loss']:.4f}, train accuracy {last['train_accuracy']:.2%}")
 
 
 def main() -> None:  # console-script entry point

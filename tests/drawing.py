@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 
 def digit(char: str, *, size: int = 200, height: float = 0.6, stroke: int = 2, at=(0.5, 0.5),
@@ -45,3 +45,30 @@ def polyline(points, *, size: int = 800, width: int = 3, paper: int = 255, ink: 
 
 #: A "4" as pen strokes: down-left diagonal, across, and the long stem.
 FOUR = [(0.15, 0.6), (0.6, 0.25), (0.6, 0.75), (0.6, 0.6), (0.15, 0.6), (0.85, 0.6)]
+
+
+def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) -> np.ndarray:
+    """A 'phone photo' of a handwritten digit: the 28x28 digit enlarged
+    smoothly onto a page of ``size`` px at a random place and scale, dark
+    ink on white, grey or squared paper, uneven light, blur and noise."""
+    side = max(28, int(size * rng.uniform(0.3, 1.0)))  # the 28x28 frame; the digit is 20/28 of it
+    ink_shape = np.asarray(Image.fromarray(digit28).resize((side, side), Image.Resampling.BICUBIC), float) / 255
+    page_ink = np.zeros((size, size))
+    y0, x0 = rng.integers(0, size - side + 1, 2)
+    page_ink[y0:y0 + side, x0:x0 + side] = np.clip(ink_shape, 0, 1)
+    paper = rng.uniform(150, 250)
+    page = np.full((size, size), paper)
+    kind = rng.integers(0, 3)
+    if kind == 1:  # squared paper
+        spacing = int(rng.integers(12, 30))
+        page[::spacing, :] *= 0.85
+        page[:, ::spacing] *= 0.85
+    if kind == 2:  # uneven light
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        page *= 1 - rng.uniform(0.2, 0.5) * (rng.uniform() * yy + rng.uniform() * xx) / 2
+    ink = rng.uniform(10, 70)
+    image = page * (1 - page_ink) + ink * page_ink
+    blurred = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
+    noisy = np.asarray(blurred, float) + rng.normal(0, rng.uniform(0, 8), (size, size))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
