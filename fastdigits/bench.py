@@ -331,7 +331,8 @@ def format_table(report: dict) -> str:
     lines.append(head)
     for r in report["results"]:
         m = Measurement(r["case"], r["unit"], r["values"])
-        cells = " ".join(f"{m.values[p]:13,.1f}" if p in m.values else f"{'-':>13}" for p in peers)
+        fmt = "13,.1f" if m.unit == "us" else "13,.0f"
+        cells = " ".join(format(m.values[p], fmt) if p in m.values else f"{'-':>13}" for p in peers)
         ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
         lines.append(f"{m.case:<40} {m.unit:>10} {cells}  {ratios}")
     return "\n".join(lines)
