@@ -64,6 +64,10 @@ NUMBA_PARALLEL = True
 #: Rows per chunk when predicting, so memory does not grow with the input.
 PREDICT_CHUNK = 8192
 
+#: Up to this many rows, predict on the calling thread (serial kernel, no
+#: thread-pool wake-up): a single image's latency is dominated by launch costs.
+SERIAL_ROWS = 8
+
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
 #: Long side of the ink's box inside the 20x20 frame: the full frame measured
 #: best for a 20x20 input (MNIST's own convention is 20 inside 28).

@@ -654,6 +654,14 @@ class MLPClassifier:
         out = np.empty((len(X), lay.sizes[-1]), self._float)
         rows = min(len(X), config.PREDICT_CHUNK)
         acts = np.empty(max(1, rows * int(lay.sizes[1:-1].sum())), self._float)
+        if len(X) <= config.SERIAL_ROWS:
+            # No thread pool and so no lock: serial kernels are safe to run
+            # from any number of Python threads at once.
+            from .kernels import cpu
+
+            cpu.forward(X, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
+                        OUTPUTS[self.output], self.params_, acts, out, True)
+            return out
         with _kernels(self.threads) as cpu:
             for lo in range(0, len(X), config.PREDICT_CHUNK):
                 hi = min(len(X), lo + config.PREDICT_CHUNK)

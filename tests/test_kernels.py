@@ -132,15 +132,26 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
     assert correct == int((h.argmax(1) == y).sum())
 
 
+@pytest.mark.parametrize("serial", [False, True])
 @pytest.mark.parametrize("m", [1, 7, 33])
-def test_forward_matches_reference(rng, m):
+def test_forward_matches_reference(rng, m, serial):
     sizes = [20, 9, 4, 3]
     lay, params = _network(rng, sizes)
     x = rng.random((m, 20))
     out = np.empty((m, 3))
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty(m * 13), out)
+    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty(m * 13), out, serial)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, "tanh", "sigmoid")[-1], rtol=1e-12)
+
+
+def test_no_kernel_is_compiled_twice_from_one_function():
+    # Two dispatchers made from one Python function share one on-disk cache
+    # entry, so one silently runs the other's machine code (a "serial"
+    # kernel once loaded the parallel build this way).
+    import numba
+
+    functions = [v.py_func for v in vars(cpu).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    assert len(functions) == len(set(functions))
 
 
 @pytest.mark.parametrize("threads", [1, 2])

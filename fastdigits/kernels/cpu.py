@@ -77,24 +77,38 @@ def _derivative(a, act):
 # --------------------------------------------------------------- forward
 
 
+@_serial
+def _dense_row(a_in, w, b, act, out, i):
+    """One row of the dense layer: out[i] = act(a_in[i] @ w + b)."""
+    n_in = a_in.shape[1]
+    n_out = w.shape[1]
+    row = out[i]
+    for j in range(n_out):
+        row[j] = b[j]
+    for k in range(n_in):
+        x = a_in[i, k]
+        if x != 0.0:
+            for j in range(n_out):
+                row[j] += x * w[k, j]
+    _activate_row(row, act)
+
+
 @_parallel
 def dense_forward(a_in, w, b, act, out):
     """out = act(a_in @ w + b): a_in (m, n_in), w (n_in, n_out), b (n_out,).
 
     Parallel over rows; zero inputs (most of a digit's pixels) are skipped.
     """
-    m, n_in = a_in.shape
-    n_out = w.shape[1]
-    for i in prange(m):
-        row = out[i]
-        for j in range(n_out):
-            row[j] = b[j]
-        for k in range(n_in):
-            x = a_in[i, k]
-            if x != 0.0:
-                for j in range(n_out):
-                    row[j] += x * w[k, j]
-        _activate_row(row, act)
+    for i in prange(a_in.shape[0]):
+        _dense_row(a_in, w, b, act, out, i)
+
+
+@_serial
+def dense_forward_serial(a_in, w, b, act, out):
+    """``dense_forward`` on the calling thread only: for a few rows, waking
+    the thread pool costs more than the work."""
+    for i in range(a_in.shape[0]):
+        _dense_row(a_in, w, b, act, out, i)
 
 
 # -------------------------------------------------------------- backward
@@ -196,9 +210,10 @@ def _layer(flat, off, rows, cols):
 
 
 @_serial
-def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out):
+def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out, serial=False):
     """Probabilities of the rows of x into out (m, n_classes); ``acts`` is
-    scratch for the hidden layers (m * sum of hidden sizes)."""
+    scratch for the hidden layers (m * sum of hidden sizes).  ``serial``
+    keeps the work on the calling thread (no pool, safe from any thread)."""
     m = x.shape[0]
     n_layers = sizes.shape[0] - 1
     a_prev = x
@@ -207,13 +222,14 @@ def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out):
         n_in, n_out = sizes[layer], sizes[layer + 1]
         w = _layer(params, w_off[layer], n_in, n_out)
         b = params[b_off[layer] : b_off[layer] + n_out]
-        if layer == n_layers - 1:
-            dense_forward(a_prev, w, b, out_act, out)
+        last = layer == n_layers - 1
+        a = out if last else _layer(acts, a_off, m, n_out)
+        if serial:
+            dense_forward_serial(a_prev, w, b, out_act if last else hidden_act, a)
         else:
-            a = _layer(acts, a_off, m, n_out)
-            dense_forward(a_prev, w, b, hidden_act, a)
-            a_prev = a
-            a_off += m * n_out
+            dense_forward(a_prev, w, b, out_act if last else hidden_act, a)
+        a_prev = a
+        a_off += m * n_out
 
 
 @_serial
