@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Measurement", "NumpyMLP", "machine", "median_seconds", "run"]
+__all__ = ["Measurement", "NumpyMLP", "epoch_runner", "interleaved_medians", "machine", "median_seconds", "run"]
 
 N_CLASSES = 10
 
@@ -120,17 +120,19 @@ class NumpyMLP:
                 p += v
 
 
-def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, repeats: int) -> float:
-    """Median seconds of one epoch of SGD + momentum 0.9 over (X, y)."""
+def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int) -> Callable[[], object]:
+    """A function running one epoch of SGD + momentum 0.9 over (X, y) with
+    ``peer``'s implementation of the same 1-hidden-layer relu/softmax net,
+    set up (and compiled) outside what it times."""
     if peer == "fastdigits":
         from .model import MLPClassifier
 
         model = MLPClassifier((hidden,), learning_rate=0.05, batch_size=batch, epochs=1, threads=threads)
-        model.fit(X[: batch * 2], y[: batch * 2])  # kernels compiled or loaded outside the timing
-        return median_seconds(lambda: model.partial_fit(X, y), repeats, warmup=0)
+        model.fit(X[: batch * 2], y[: batch * 2])  # kernels compiled or loaded here
+        return lambda: model.partial_fit(X, y)
     if peer == "numpy":
         net = NumpyMLP(X.shape[1], hidden, batch)
-        return median_seconds(lambda: net.epoch(X, y), repeats)
+        return lambda: net.epoch(X, y)
     if peer == "sklearn":
         import warnings
 
@@ -139,10 +141,14 @@ def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, 
 
         net = SkMLP((hidden,), solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.05,
                     alpha=0.0, batch_size=batch, max_iter=1, shuffle=True, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            net.partial_fit(X[:batch], y[:batch], classes=np.arange(N_CLASSES))
-            return median_seconds(lambda: net.partial_fit(X, y), repeats, warmup=0)
+        classes = np.arange(N_CLASSES)
+
+        def epoch():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                net.partial_fit(X, y, classes=classes)
+
+        return epoch
     if peer == "torch":
         import torch
 
@@ -162,8 +168,28 @@ def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, 
                 loss_fn(net(Xt[idx]), yt[idx]).backward()
                 opt.step()
 
-        return median_seconds(epoch, repeats)
+        return epoch
     raise ValueError(f"unknown peer {peer!r}")
+
+
+def interleaved_medians(runners: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each runner, the peers' repeats interleaved (A B C
+    A B C ...) so that a machine's drift hits all of them alike.  Each runs
+    once untimed first."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for fn in runners.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, repeats: int) -> float:
+    """Median seconds of one epoch of ``peer`` (see :func:`epoch_runner`)."""
+    return interleaved_medians({peer: epoch_runner(peer, X, y, hidden, batch, threads)}, repeats)[peer]
 
 
 def available_peers() -> list[str]:
@@ -283,9 +309,9 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     cold, warm = compile_seconds()
     for batch in (32, 128):
         case = Measurement(f"train 400-128-10, batch {batch}", "samples/s")
-        for peer in peers:
-            say(f"{case.case}: {peer}")
-            case.values[peer] = len(X) / train_epoch_seconds(peer, X, y, 128, batch, threads, repeats)
+        say(case.case)
+        seconds = interleaved_medians({p: epoch_runner(p, X, y, 128, batch, threads) for p in peers}, repeats)
+        case.values = {p: len(X) / t for p, t in seconds.items()}
         results.append(case)
 
     model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])

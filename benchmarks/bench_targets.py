@@ -1,0 +1,153 @@
+"""Every speed target of the speed issue, fastdigits beside each installed
+peer (NumPy always; PyTorch CPU and scikit-learn when installed), in one run.
+
+- training: one epoch of 60,000 rows, SGD + momentum 0.9, float32, the
+  same threads for everyone; repeats interleaved across peers, medians; the
+  achieved GFLOP/s (6 flops per weight per sample) beside OpenBLAS sgemm's
+  GFLOP/s on the layer's own shape (batch x n_in @ n_in x H);
+- inference: predict_proba on 10,000 prepared rows, and one row's latency;
+- end to end, in fresh processes: the default ``fastdigits train`` on MNIST
+  with an empty kernel cache (wall time, test accuracy, peak RSS), and
+  ``fastdigits classify one.png`` with a warm cache.
+
+Data: MNIST through the normalisation (raw 28x28 pixels for the 784-input
+case) when FASTDIGITS_DATA is set, otherwise random data of the same shapes.
+
+    python benchmarks/bench_targets.py [--threads 2] [--repeats 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import write_json
+
+TRAIN_CASES = [(400, 128, 32), (400, 128, 128), (400, 512, 128), (784, 800, 128)]
+
+
+def sgemm_gflops(np, batch: int, n_in: int, hidden: int, repeats: int) -> float:
+    from fastdigits.bench import median_seconds
+
+    a = np.random.default_rng(0).random((batch, n_in), dtype=np.float32)
+    w = np.random.default_rng(1).random((n_in, hidden), dtype=np.float32)
+    out = np.empty((batch, hidden), np.float32)
+    reps = max(1, 20_000_000 // (batch * n_in * hidden))
+    t = median_seconds(lambda: [np.matmul(a, w, out=out) for _ in range(reps)], repeats) / reps
+    return 2 * batch * n_in * hidden / t / 1e9
+
+
+def end_to_end(threads: int) -> dict:
+    """Default train (empty kernel cache) and classify one.png (warm cache), in subprocesses."""
+    exe = shutil.which("fastdigits") or str(Path(sys.executable).with_name("fastdigits"))
+    out: dict = {}
+    rss_probe = ("import resource, subprocess, sys, time; t = time.perf_counter();"
+                 "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+                 "print(time.perf_counter() - t); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+                 "print(p.returncode); print(p.stdout)")
+    with tempfile.TemporaryDirectory() as tmp:
+        if os.environ.get("FASTDIGITS_DATA"):
+            env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "cache")}
+            lines = subprocess.run([sys.executable, "-c", rss_probe, exe, "train", "--threads", str(threads),
+                                    "-o", os.path.join(tmp, "m.npz")], env=env, cwd=tmp, capture_output=True,
+                                   text=True, check=True).stdout.splitlines()
+            accuracy = re.search(r"test accuracy ([\d.]+)%", "\n".join(lines[3:]))
+            out["default_train"] = {"wall_seconds": float(lines[0]), "peak_rss_mb": int(lines[1]) / 1024,
+                                    "exit": int(lines[2]),
+                                    "test_accuracy": float(accuracy.group(1)) / 100 if accuracy else None}
+        from PIL import Image
+
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+        import drawing
+
+        Image.fromarray(drawing.digit("7", size=300, stroke=4)).save(os.path.join(tmp, "one.png"))
+        run = lambda: subprocess.run([exe, "classify", "one.png"], cwd=tmp, capture_output=True, check=True)  # noqa: E731
+        run()  # warms the kernel cache
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t)
+        out["classify_one_png_seconds"] = sorted(times)[1]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import numpy as np
+
+    from fastdigits import MLPClassifier, bench
+    from fastdigits.data import load_mnist
+
+    peers = bench.available_peers()
+    X400, y, _, source = bench._data()
+    if source.startswith("MNIST"):
+        X784 = load_mnist().train_images.reshape(-1, 784).astype(np.float32) / np.float32(255)
+    else:
+        X784 = np.random.default_rng(0).random((len(y), 784), dtype=np.float32)
+    print(f"machine: {bench.machine()}")
+    print(f"data: {source}; threads {args.threads}; medians of {args.repeats} interleaved repeats")
+    results = []
+    print(f"{'case':<30} " + " ".join(f"{p:>11}" for p in peers) + f" {'GFLOP/s':>8} {'sgemm':>7}  ratios")
+    for n_in, hidden, batch in TRAIN_CASES:
+        X = X400 if n_in == 400 else X784
+        runners = {p: bench.epoch_runner(p, X, y, hidden, batch, args.threads) for p in peers}
+        seconds = bench.interleaved_medians(runners, args.repeats)
+        rate = {p: len(X) / t for p, t in seconds.items()}
+        flops = 6 * (n_in * hidden + hidden * 10)
+        row = {"case": f"train {n_in}-{hidden}-10, batch {batch}", "unit": "samples/s", "values": rate,
+               "gflops": rate["fastdigits"] * flops / 1e9,
+               "sgemm_gflops": sgemm_gflops(np, batch, n_in, hidden, args.repeats)}
+        results.append(row)
+        ratios = ", ".join(f"{rate['fastdigits'] / rate[p]:.2f}x {p}" for p in peers if p != "fastdigits")
+        print(f"{row['case']:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
+              + f" {row['gflops']:8.1f} {row['sgemm_gflops']:7.1f}  {ratios}", flush=True)
+
+    model = MLPClassifier((128,), epochs=1, threads=args.threads).fit(X400[:2000], y[:2000])
+    ref = bench.NumpyMLP(400, 128, 128)
+    ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
+    rows, one = np.ascontiguousarray(X400[:10_000]), np.ascontiguousarray(X400[:1])
+    fns = {"fastdigits": (lambda: model.predict_proba(rows), lambda: model.predict_proba(one)),
+           "numpy": (lambda: ref.forward(rows), lambda: ref.forward(one))}
+    if "torch" in peers:
+        import torch
+
+        net = torch.nn.Sequential(torch.nn.Linear(400, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+        tr, to = torch.from_numpy(rows), torch.from_numpy(one)
+
+        def infer(t):
+            with torch.inference_mode():
+                return torch.softmax(net(t), dim=1)
+
+        fns["torch"] = (lambda: infer(tr), lambda: infer(to))
+    batch_s = bench.interleaved_medians({p: f[0] for p, f in fns.items()}, args.repeats)
+    single_s = bench.interleaved_medians({p: (lambda f=f: [f[1]() for _ in range(1000)]) for p, f in fns.items()},
+                                         args.repeats)
+    for case, unit, values in (("predict_proba, 10,000 rows, H=128", "images/s",
+                                {p: 10_000 / t for p, t in batch_s.items()}),
+                               ("one row, predict_proba latency", "us", {p: t * 1e3 for p, t in single_s.items()})):
+        results.append({"case": case, "unit": unit, "values": values})
+        better = (lambda p: values["fastdigits"] / values[p]) if unit != "us" else (lambda p: values[p] / values["fastdigits"])
+        print(f"{case:<30} " + " ".join(f"{values.get(p, float('nan')):11,.1f}" for p in peers) + "  "
+              + ", ".join(f"{better(p):.2f}x {p}" for p in values if p != "fastdigits"), flush=True)
+    e2e = end_to_end(args.threads)
+    print(f"end to end: {e2e}")
+    write_json(args.json, {"machine": bench.machine(), "data": source, "threads": args.threads,
+                           "repeats": args.repeats, "results": results, "end_to_end": e2e})
+
+
+if __name__ == "__main__":
+    main()
