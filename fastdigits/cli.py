@@ -20,6 +20,9 @@ import typer
 
 from . import __version__
 from .errors import FastDigitsError
+from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
+from .model import OPTIMIZERS, SCHEDULES
+from .recipes import PRESETS
 
 app = typer.Typer(
     name="fastdigits",
@@ -81,34 +84,16 @@ def mnist(
 # ------------------------------------------------------------------ train
 
 
-class Preset(str, Enum):
-    classic = "classic"
-    fast = "fast"
-    shipped = "shipped"
+def _choices(name: str, values) -> type[Enum]:
+    """A str Enum of the library's own table of choices (one source of truth)."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class Activation(str, Enum):
-    relu = "relu"
-    sigmoid = "sigmoid"
-    tanh = "tanh"
-    identity = "identity"
-
-
-class OutputStyle(str, Enum):
-    softmax = "softmax"
-    sigmoid = "sigmoid"
-
-
-class Optimizer(str, Enum):
-    sgd = "sgd"
-    adam = "adam"
-    lbfgs = "lbfgs"
-
-
-class Schedule(str, Enum):
-    constant = "constant"
-    cosine = "cosine"
-    exponential = "exponential"
+Preset = _choices("Preset", PRESETS)
+Activation = _choices("Activation", HIDDEN_ACTIVATIONS)
+OutputStyle = _choices("OutputStyle", OUTPUTS)
+Optimizer = _choices("Optimizer", OPTIMIZERS)
+Schedule = _choices("Schedule", SCHEDULES)
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -135,7 +120,7 @@ def train(
                     help="Folder of labelled images, one sub-folder per class. Default: MNIST.")] = None,
     mnist_dir: Annotated[Optional[Path], typer.Option("--mnist", file_okay=False,
                          help="Folder with the MNIST files (default: as load_mnist finds them).")] = None,
-    preset: Annotated[Preset, typer.Option(help="Starting recipe; the options below override it.")] = Preset.fast,
+    preset: Annotated[Preset, typer.Option(help="Starting recipe; the options below override it.")] = "fast",
     hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 256,128.")] = None,
     activation: Annotated[Optional[Activation], typer.Option(help="Hidden-layer activation.")] = None,
     output_style: Annotated[Optional[OutputStyle], typer.Option("--output-style",
@@ -164,8 +149,8 @@ def train(
     from .data import load_image_folder, load_mnist
     from .model import MLPClassifier
     from .preprocess import Normalization
-    from .recipes import PRESETS
 
+    preset = Preset(preset)
     params = dict(PRESETS[preset.value])
     overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
                  "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,

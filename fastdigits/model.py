@@ -32,8 +32,8 @@ from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 
 __all__ = ["MLPClassifier", "Progress"]
 
-_OPTIMIZERS = ("sgd", "adam", "lbfgs")
-_SCHEDULES = ("constant", "cosine", "exponential")
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+SCHEDULES = ("constant", "cosine", "exponential")
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 # numba's default "workqueue" threading layer aborts the process when two
@@ -220,8 +220,8 @@ class MLPClassifier:
     def _validate_params(self) -> None:
         _check_choice("activation", self.activation, HIDDEN_ACTIVATIONS)
         _check_choice("output", self.output, OUTPUTS)
-        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
-        _check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _check_choice("dtype", self.dtype, _DTYPES)
         from .preprocess import as_preprocessing
 
@@ -437,7 +437,9 @@ class MLPClassifier:
         Parameters
         ----------
         X : array_like
-            Feature rows, or images of any size (scaled to 20x20).
+            Feature rows (N, D), used as given; or images, (N, H, W) or a
+            sequence of (H, W) arrays of any sizes, prepared by the model's
+            ``preprocessing`` into 20x20 = 400 inputs.
         y : array_like, shape (N,)
             Labels: any hashable class names (digits, letters, words).
         validation_data : (X_val, y_val), optional
@@ -445,7 +447,7 @@ class MLPClassifier:
             split.
         callback : callable, optional
             Called with a :class:`Progress` during and after each epoch;
-            returning ``False`` stops training after that point.
+            returning ``False`` stops training at the end of that epoch.
 
         A ``KeyboardInterrupt`` leaves the model consistent (the best weights
         so far, when early stopping tracks them) and is re-raised.
@@ -502,9 +504,8 @@ class MLPClassifier:
     def _train(self, X, yi, Xv, yv, epochs, callback) -> MLPClassifier:
         if self.optimizer == "lbfgs":
             return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
-        from .kernels import cpu
-
         from .augment import augment
+        from .kernels import cpu
 
         augmentation = self._augmentation()
         X_epoch = X if augmentation is None else np.empty_like(X)
@@ -522,11 +523,11 @@ class MLPClassifier:
         start_epoch = len(self.history_)
         try:
             for epoch in range(start_epoch, start_epoch + epochs):
+                t0 = time.perf_counter()  # the epoch's time includes its augmentation
                 lr = self._lr(epoch)
                 order = self._rng.permutation(n).astype(np.int64)
                 if augmentation is not None:
                     X_epoch = augment(X, augmentation, seed=[self.seed, 2, epoch], out=X_epoch)
-                t0 = time.perf_counter()
                 loss_sum, correct = 0.0, 0
                 stop = False
                 for lo in range(0, n, chunk):
