@@ -289,3 +289,21 @@ def test_read_image_honours_exif_orientation(tmp_path):
     img.save(tmp_path / "o.jpg", exif=exif, quality=100)
     grey = data.read_image(tmp_path / "o.jpg")
     assert grey.shape == (6, 2)
+
+
+def test_read_image_palette_and_rgb(tmp_path):
+    rgb = Image.new("RGB", (5, 4), (255, 255, 255))
+    rgb.putpixel((2, 1), (0, 0, 0))
+    rgb.save(tmp_path / "rgb.png")
+    rgb.convert("P").save(tmp_path / "pal.png")
+    for name in ("rgb.png", "pal.png"):
+        grey = data.read_image(tmp_path / name)
+        assert grey.shape == (4, 5) and grey[1, 2] == 0 and grey[0, 0] == 255
+
+
+def test_read_image_refuses_decompression_bombs(tmp_path, monkeypatch):
+    # A tiny file that would decode into 81 million pixels.
+    Image.new("1", (9000, 9000)).save(tmp_path / "bomb.png")
+    assert (tmp_path / "bomb.png").stat().st_size < 200_000
+    with pytest.raises(DataError, match="bomb.png: image too large .9000 x 9000"):
+        data.read_image(tmp_path / "bomb.png")

@@ -294,3 +294,26 @@ def test_mnist_400_256_10_relu_softmax(mnist20):
     Xtr, ytr, Xte, yte = mnist20
     model = MLPClassifier((256,), learning_rate=0.05, batch_size=64, epochs=8, lr_schedule="cosine").fit(Xtr, ytr)
     assert model.score(Xte, yte) >= 0.975
+
+
+def test_concurrent_single_rows_on_the_serial_path(rng):
+    # Few rows skip the thread pool and the lock: many threads at once must still agree.
+    X, y = _blobs(rng, n=400)
+    model = MLPClassifier((32,), epochs=2).fit(X, y)
+    want = model.predict_proba(X[:64])
+    errors, results = [], {}
+
+    def work(t):
+        try:
+            results[t] = np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for got in results.values():  # the same row kernel serves both paths: bit-identical
+        np.testing.assert_array_equal(got, want)
