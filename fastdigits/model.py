@@ -400,7 +400,7 @@ class MLPClassifier:
         m = len(X)
         with _kernels(self.threads) as cpu:
             loss, correct = cpu.batch_grad(
-                X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
+                X, X.T, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
                 OUTPUTS[self.output], params, self.l2 / m, buf["grads"], buf["acts"], buf["deltas"], buf["loss_rows"],
             )
         w2 = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._layout.views(params)[0])
@@ -514,6 +514,7 @@ class MLPClassifier:
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = np.empty((bs, X.shape[1]), self._float)
+        xtbuf = np.empty(bs * X.shape[1], self._float)
         ybuf = np.empty(bs, np.int64)
         opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
         # Chunks of about 2**16 rows between progress reports.
@@ -537,7 +538,7 @@ class MLPClassifier:
                             X_epoch, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
                             HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_, buf["grads"],
                             self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
-                            self.epsilon, self._steps, self.l2 / n, xbuf, ybuf, buf["acts"], buf["deltas"],
+                            self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, ybuf, buf["acts"], buf["deltas"],
                             buf["loss_rows"],
                         )
                     self._steps += steps

@@ -66,13 +66,14 @@ def test_hidden_delta(rng, dtype, act, m, n, n_next):
     np.testing.assert_allclose(delta, want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("transposed_copy", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 10), (33, 7, 1), (32, 400, 25)])
-def test_weight_grad(rng, dtype, m, n_in, n_out):
+def test_weight_grad(rng, dtype, m, n_in, n_out, transposed_copy):
     a, w, _ = _layer_inputs(rng, m, n_in, n_out, dtype)
     delta = rng.standard_normal((m, n_out)).astype(dtype)
     gw, gb = np.empty((n_in, n_out), dtype), np.empty(n_out, dtype)
-    cpu.weight_grad(a, delta, w, 0.25, gw, gb)
+    cpu.weight_grad(np.ascontiguousarray(a.T) if transposed_copy else a.T, delta, w, 0.25, gw, gb)
     np.testing.assert_allclose(gw, a.astype(float).T @ delta.astype(float) + 0.25 * w.astype(float), **TOL[dtype])
     np.testing.assert_allclose(gb, delta.astype(float).sum(axis=0), **TOL[dtype])
 
@@ -117,7 +118,7 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
     grads = np.empty_like(params)
     l2 = 0.3
     loss, correct = cpu.batch_grad(
-        x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
+        x, x.T, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
         np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m),
     )
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
@@ -170,7 +171,8 @@ def test_train_range_is_sgd_over_batches(rng, threads):
     try:
         loss, correct, steps = cpu.train_range(
             x, y, order, 0, 10, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, np.empty_like(p), v,
-            np.zeros_like(p), cpu.SGD, 0.5, 0.9, 0.9, 0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), np.empty(bs, np.int64),
+            np.zeros_like(p), cpu.SGD, 0.5, 0.9, 0.9, 0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), np.empty(bs * 6),
+            np.empty(bs, np.int64),
             np.empty(bs * width), np.empty(bs * width), np.empty(bs),
         )
     finally:
