@@ -204,27 +204,32 @@ def test_divergence_is_reported(rng):
         MLPClassifier((8,), learning_rate=1e30, epochs=3).fit(X * 1e10, y)
 
 
-def test_concurrent_predict_from_eight_threads(rng):
-    X, y = _blobs(rng, n=2000)
-    model = MLPClassifier((32,), epochs=2).fit(X, y)
-    want = model.predict_proba(X)
-    results, errors = [None] * 8, []
+def _in_threads(work, n: int = 8) -> list:
+    """Run ``work()`` in n threads at once; return their results, re-raising any error."""
+    results, errors = [None] * n, []
 
-    def work(i):
+    def run(i):
         try:
-            for _ in range(20):
-                results[i] = model.predict_proba(X)
-        except Exception as exc:  # pragma: no cover - reported below
+            results[i] = work()
+        except Exception as exc:  # pragma: no cover - re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
-    for r in results:
-        np.testing.assert_array_equal(r, want)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_concurrent_predict_from_eight_threads(rng):
+    X, y = _blobs(rng, n=2000)
+    model = MLPClassifier((32,), epochs=2).fit(X, y)
+    want = model.predict_proba(X)
+    for got in _in_threads(lambda: [model.predict_proba(X) for _ in range(20)][-1]):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize(
@@ -301,19 +306,6 @@ def test_concurrent_single_rows_on_the_serial_path(rng):
     X, y = _blobs(rng, n=400)
     model = MLPClassifier((32,), epochs=2).fit(X, y)
     want = model.predict_proba(X[:64])
-    errors, results = [], {}
-
-    def work(t):
-        try:
-            results[t] = np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    for got in results.values():  # the same row kernel serves both paths: bit-identical
+    one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
+    for got in _in_threads(one_by_one):  # the same row kernel serves both paths: bit-identical
         np.testing.assert_array_equal(got, want)
