@@ -551,11 +551,12 @@ def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
     return h * w, max(canvas, 2 * h * w, 64 * 64), wide + 2 * pad
 
 
-def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, double scale, double box,
+def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, const double[::1] scale, double box,
               double clean_level, double bg_percentile, double threshold, double gain, double keep_ratio,
               double stroke, double ink_level, bint deskew, int threads):
     """MNIST-style normalisation of a batch ``src`` (N, H, W) into ``out``
-    (N, F, F) float32; see the module notes for the steps."""
+    (N, F, F) float32; ``scale[n]`` maps image n's values into [0, 1].
+    See the module notes for the steps."""
     cdef Params p
     p.box = box
     p.clean_level = clean_level
@@ -590,6 +591,6 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, double scale, 
         per_thread[t].stack = &stack[t, 0]
     try:
         for n in prange(n_images, nogil=True, num_threads=threads, schedule="dynamic"):
-            _normalize_one(src, n, scale, &p, &per_thread[threadid()], out)
+            _normalize_one(src, n, scale[n], &p, &per_thread[threadid()], out)
     finally:
         free(per_thread)

@@ -166,7 +166,7 @@ def train(
         if data is not None:
             _err(f"reading {data} ...")
             ds = load_image_folder(data, preprocessing=pipeline)
-            for path, why in ds.skipped:
+            for _, why in ds.skipped:
                 _err(f"skipped: {why}", fg=typer.colors.YELLOW)
             X, y = ds.features, ds.names
             X_test = y_test = None
@@ -188,7 +188,7 @@ def train(
             _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
             raise typer.Exit(130)
         accuracy = model.score(X_test, y_test) if X_test is not None and len(X_test) else None
-        argv = [a for a in sys.argv[1:]] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
+        argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
         model.record_ = {
             "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
             "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
@@ -218,8 +218,8 @@ def _fit_with_progress(model, X, y) -> bool:
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=len(X), epoch="1", status="")
 
-        def report(p):
-            bar.update(task, completed=p.samples_done, epoch=f"{p.epoch + 1}/{p.epochs}")
+        def report(p):  # samples_total: the rows an epoch trains on (a validation split holds some out)
+            bar.update(task, completed=p.samples_done, total=p.samples_total, epoch=f"{p.epoch + 1}/{p.epochs}")
             if p.record is not None:
                 r = p.record
                 val = f", val acc {r['val_accuracy']:.2%}" if "val_accuracy" in r else ""
@@ -228,7 +228,7 @@ def _fit_with_progress(model, X, y) -> bool:
                 bar.update(task, status=status)
                 console.print(f"epoch {r['epoch']:>3}: {status}")
                 if p.epoch + 1 < p.epochs:
-                    bar.reset(task, total=len(X), epoch=f"{p.epoch + 2}/{p.epochs}", status="")
+                    bar.reset(task, total=p.samples_total, epoch=f"{p.epoch + 2}/{p.epochs}", status="")
 
         try:
             model.fit(X, y, callback=report)
@@ -276,13 +276,13 @@ def evaluate(
             frames = model.prepare(d.test_images).reshape(-1, 20, 20)
             truth, originals, paths = d.test_labels, d.test_images, None
         proba = model.predict_proba(frames.reshape(len(frames), -1))
-        pred = model.classes_[proba.argmax(axis=1)]
-        truth = np.asarray([type(model.classes_[0].item())(t) if hasattr(model.classes_[0], "item") else t
-                            for t in truth.tolist()])
-        ev = evaluate_predictions(truth, pred, model.classes_.tolist())
+        # Names compared as text: a folder "3" is the class 3 of a digit model.
+        names = [str(c) for c in model.classes_.tolist()]
+        pred = np.asarray(names)[proba.argmax(axis=1)]
+        truth = np.asarray([str(t) for t in truth.tolist()])
+        ev = evaluate_predictions(truth, pred, names)
     except FastDigitsError as exc:
         raise _fail(exc) from None
-    names = [str(c) for c in ev.classes]
     width = max(7, *(len(n) for n in names))
     typer.echo(f"accuracy {ev.accuracy:.2%} on {len(truth):,} images\n")
     typer.echo(f"{'class':>{width}} {'precision':>9} {'recall':>7} {'support':>8}")

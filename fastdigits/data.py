@@ -261,8 +261,7 @@ def find_mnist(path: str | os.PathLike | None = None) -> Path | None:
 
 def _verified(path: Path, name: str) -> np.ndarray:
     raw = _read_bytes(path)
-    gz_sum, raw_sum = MNIST_FILES[name]
-    if hashlib.sha256(raw).hexdigest() != raw_sum:
+    if hashlib.sha256(raw).hexdigest() != MNIST_FILES[name][1]:
         raise DataError(f"{path}: content does not match the published MNIST checksum (corrupt or modified copy)")
     return parse_idx(raw, str(path))
 

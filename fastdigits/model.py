@@ -391,8 +391,10 @@ class MLPClassifier:
             "grads": np.empty_like(self.params_),
         }
 
-    def _l2_term(self, m: int) -> float:
-        return self.l2 / (2 * m) * sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+    def _l2_term(self, m: int, params: np.ndarray | None = None) -> float:
+        """l2 / (2m) * sum of squared weights (biases excluded), at ``params`` or the model's own."""
+        weights = self._layout.views(self.params_ if params is None else params)[0]
+        return self.l2 / (2 * m) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
 
     def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict) -> tuple[float, int]:
         """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
@@ -403,8 +405,7 @@ class MLPClassifier:
                 X, X.T, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
                 OUTPUTS[self.output], params, self.l2 / m, buf["grads"], buf["acts"], buf["deltas"], buf["loss_rows"],
             )
-        w2 = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._layout.views(params)[0])
-        return loss / m + self.l2 / (2 * m) * w2, correct
+        return loss / m + self._l2_term(m, params), correct
 
     def _lr(self, epoch: int) -> float:
         if self.lr_schedule == "cosine":

@@ -57,7 +57,8 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
     params = model.get_params()
     params["preprocessing"] = preprocessing_dict(params["preprocessing"])
-    params["augment"] = model._augmentation() and model._augmentation().to_dict()
+    augmentation = model._augmentation()
+    params["augment"] = augmentation.to_dict() if augmentation else None
     meta = {
         "format": FORMAT,
         "version": VERSION,

@@ -151,16 +151,19 @@ class Normalization:
         return cls(**settings)
 
 
-def _input_scale(batch: np.ndarray) -> float:
-    """Factor that maps a batch's values into [0, 1]."""
+def _input_scales(batch: np.ndarray) -> np.ndarray:
+    """For each image of a batch, the factor that maps its values into
+    [0, 1]: 1/255 for uint8; for floats 1 if the image's maximum is at most
+    1, else 1/255 if at most 255, else 1/maximum.  Per image, so that an
+    image's frame never depends on the batch it came in."""
     if batch.dtype == np.uint8:
-        return 1 / 255
-    top = float(batch.max()) if batch.size else 1.0
-    return 1.0 if top <= 1 else 1 / 255 if top <= 255 else 1 / top
+        return np.full(len(batch), 1 / 255)
+    top = batch.reshape(len(batch), -1).max(axis=1).astype(np.float64) if batch.size else np.ones(len(batch))
+    return np.where(top <= 1, 1.0, np.where(top <= 255, 1 / 255, 1 / np.maximum(top, 1)))
 
 
 def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -> np.ndarray:
-    scale = _input_scale(batch)
+    scales = _input_scales(batch)
     h, w = batch.shape[1:]
     if max(h, w) > settings.max_side:
         ratio = settings.max_side / max(h, w)
@@ -168,7 +171,7 @@ def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -
     out = np.empty((len(batch), settings.size, settings.size), np.float32)
     if len(batch):
         s = settings
-        _preprocess.normalize(batch, out, scale, s.box, s.clean_level, s.background_percentile, s.threshold,
+        _preprocess.normalize(batch, out, scales, s.box, s.clean_level, s.background_percentile, s.threshold,
                               s.gain, s.keep_ratio, s.stroke, s.ink_level, s.deskew, threads)
     return out
 
@@ -194,14 +197,16 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
     """
     settings = settings or Normalization()
     threads = threads or default_threads()
-    if isinstance(images, Sequence) and not isinstance(images, np.ndarray) and images \
-            and np.ndim(images[0]) == 2 and len({np.shape(im) for im in images}) > 1:
-        out = np.empty((len(images), settings.size, settings.size), np.float32)
-        for shape in {np.shape(im) for im in images}:
-            idx = [i for i, im in enumerate(images) if np.shape(im) == shape]
-            batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
-            out[idx] = _normalize_batch(batch, settings, threads)
-        return out
+    if isinstance(images, Sequence) and not isinstance(images, np.ndarray) and images and np.ndim(images[0]) == 2:
+        groups: dict[tuple, list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(np.shape(image), []).append(i)
+        if len(groups) > 1:  # mixed sizes: one batch per size
+            out = np.empty((len(images), settings.size, settings.size), np.float32)
+            for idx in groups.values():
+                batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
+                out[idx] = _normalize_batch(batch, settings, threads)
+            return out
     batch, single = _as_image_batch(images)
     out = _normalize_batch(batch, settings, threads)
     return out[0] if single else out
@@ -255,4 +260,5 @@ def prepare(images, preprocessing="normalize", *, threads: int | None = None) ->
         return np.concatenate([prepare(im, "scale", threads=threads) for im in images]) if images else \
             np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     batch, _ = _as_image_batch(images)
-    return np.clip(resize(batch, IMAGE_SIZE, threads=threads) * np.float32(_input_scale(batch)), 0, 1)
+    frames = resize(batch, IMAGE_SIZE, threads=threads) * _input_scales(batch).astype(np.float32)[:, None, None]
+    return np.clip(frames, 0, 1)

@@ -323,3 +323,14 @@ def test_prepare_scale_is_plain_resize(rng):
 def test_normalization_settings_validated(bad):
     with pytest.raises(InputError, match=next(iter(bad))):
         Normalization(**bad)
+
+
+@pytest.mark.parametrize("method", ["normalize", "scale"])
+def test_an_image_frame_does_not_depend_on_its_batch(method):
+    # A float image in [0, 1] and the same picture in 0..255 give one frame,
+    # alone or side by side in a batch.
+    unit = drawing.digit("2", size=60).astype(np.float32) / 255
+    alone = prepare(unit, method)
+    together = prepare(np.stack([unit, unit * 255]), method)
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-6)
+    np.testing.assert_allclose(together[1], alone[0], atol=1e-5)

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
-from . import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from . import RELU, SIGMOID, SOFTMAX, TANH
 
 _serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
 _parallel = njit(parallel=config.NUMBA_PARALLEL, cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH)
