@@ -1,0 +1,143 @@
+"""Ways to write the input layer's products in Numba, timed beside NumPy.
+
+The evidence behind the speed issue's open targets: which loop forms
+reach OpenBLAS's rate on fastdigits' shapes (400 inputs, 128 or 512 hidden
+units, batches of 128 and 10,000 normalised MNIST rows), and what happens
+when BLAS is called from inside Numba (needs SciPy; skipped without it).
+
+    FASTDIGITS_DATA=... python benchmarks/kernel_forms.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+from numba import njit, prange
+
+from fastdigits import MLPClassifier, bench, load_mnist
+from fastdigits.kernels import RELU, cpu
+
+
+@njit(parallel=True)
+def heap_tile(a, w, b, out):
+    """4 rows x 16 columns per tile, the accumulator an array (lives on the heap)."""
+    m, n_in = a.shape
+    for blk in prange(m // 4):
+        i0 = blk * 4
+        for j0 in range(0, w.shape[1] - w.shape[1] % 16, 16):
+            acc = np.zeros((4, 16), np.float32)
+            for k in range(n_in):
+                for r in range(4):
+                    x = a[i0 + r, k]
+                    for jj in range(16):
+                        acc[r, jj] += x * w[k, j0 + jj]
+            for r in range(4):
+                for jj in range(16):
+                    out[i0 + r, j0 + jj] = max(acc[r, jj] + b[j0 + jj], 0)
+
+
+@njit(parallel=True, fastmath={"reassoc", "contract"})
+def dot4(a, wT, b, out):
+    """Weights transposed: 4 rows' dot products share each weight load."""
+    m, n_in = a.shape
+    for blk in prange(m // 4):
+        i0 = blk * 4
+        a0, a1, a2, a3 = a[i0], a[i0 + 1], a[i0 + 2], a[i0 + 3]
+        for j in range(wT.shape[0]):
+            wj = wT[j]
+            s0 = s1 = s2 = s3 = np.float32(0)
+            for k in range(n_in):
+                s0 += wj[k] * a0[k]
+                s1 += wj[k] * a1[k]
+                s2 += wj[k] * a2[k]
+                s3 += wj[k] * a3[k]
+            out[i0, j] = max(s0 + b[j], 0)
+            out[i0 + 1, j] = max(s1 + b[j], 0)
+            out[i0 + 2, j] = max(s2 + b[j], 0)
+            out[i0 + 3, j] = max(s3 + b[j], 0)
+
+
+def scalar_tile():
+    """4 x 16 tile with 64 scalar accumulators, generated source (LLVM may
+    keep scalars in registers where it cannot keep an array)."""
+    lines = ["def tile(a, w, b, out):", "    for blk in prange(a.shape[0] // 4):", "        i0 = blk * 4",
+             "        for j0 in range(0, w.shape[1] - w.shape[1] % 16, 16):"]
+    lines += [f"            s{r}_{c} = np.float32(0)" for r in range(4) for c in range(16)]
+    lines.append("            for k in range(a.shape[1]):")
+    lines += [f"                x{r} = a[i0 + {r}, k]" for r in range(4)]
+    lines += [f"                w{c} = w[k, j0 + {c}]" for c in range(16)]
+    lines += [f"                s{r}_{c} += x{r} * w{c}" for r in range(4) for c in range(16)]
+    lines += [f"            out[i0 + {r}, j0 + {c}] = max(s{r}_{c} + b[j0 + {c}], 0)" for r in range(4) for c in range(16)]
+    namespace = {"np": np, "prange": prange}
+    exec("\n".join(lines), namespace)
+    return njit(parallel=True, fastmath={"contract"})(namespace["tile"])
+
+
+def us(fn, rows: int) -> float:
+    return 1e6 * bench.median_seconds(fn, repeats=5 if rows > 1000 else 200)
+
+
+def main() -> None:
+    X = MLPClassifier().prepare(load_mnist().train_images)
+    rng = np.random.default_rng(0)
+    tile = scalar_tile()
+    print(f"machine: {bench.machine()}\nforward, relu(x @ W + b), microseconds (median):")
+    for hidden in (128, 512):
+        w = (rng.standard_normal((400, hidden)) * 0.05).astype(np.float32)
+        wT, b = np.ascontiguousarray(w.T), np.zeros(hidden, np.float32)
+        for rows in (128, 10_000):
+            a = np.ascontiguousarray(X[:rows])
+            out = np.empty((rows, hidden), np.float32)
+            forms = {
+                "fastdigits dense_forward": lambda: cpu.dense_forward(a, w, b, RELU, out),
+                "heap-array 4x16 tile": lambda: heap_tile(a, w, b, out),
+                "scalar 4x16 tile": lambda: tile(a, w, b, out),
+                "transposed-dot, 4 rows": lambda: dot4(a, wT, b, out),
+                "numpy relu(a @ w + b)": lambda: np.maximum(a @ w + b, 0),
+                "sgemm alone": lambda: np.matmul(a, w, out=out),
+            }
+            cells = ", ".join(f"{name} {us(fn, rows):,.0f}" for name, fn in forms.items())
+            print(f"  400-{hidden}, {rows} rows: {cells}")
+
+    print("input-layer weight gradient a.T @ delta, 400-128, batch 128, microseconds:")
+    a = np.ascontiguousarray(X[:128])
+    delta = rng.standard_normal((128, 128)).astype(np.float32)
+    w = rng.random((400, 128), dtype=np.float32)
+    gw, gb = np.empty_like(w), np.empty(128, np.float32)
+    a_t = np.ascontiguousarray(a.T)
+    print(f"  transposed copy {us(lambda: cpu.weight_grad(a_t, delta, w, 0.0, gw, gb), 128):,.0f}, "
+          f"column-wise (.T view) {us(lambda: cpu.weight_grad(a.T, delta, w, 0.0, gw, gb), 128):,.0f}, "
+          f"numpy {us(lambda: a.T @ delta, 128):,.0f}")
+
+    if importlib.util.find_spec("scipy") is None:
+        print("BLAS inside numba: skipped (numba's np.dot needs SciPy)")
+        return
+
+    @njit(parallel=True)
+    def relu_parallel(out, b):
+        for i in prange(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] = max(out[i, j] + b[j], 0)
+
+    @njit
+    def blas_then_parallel(a, w, b, out):
+        np.dot(a, w, out)
+        relu_parallel(out, b)
+
+    @njit
+    def blas_then_serial(a, w, b, out):
+        np.dot(a, w, out)
+        for i in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] = max(out[i, j] + b[j], 0)
+
+    w = (rng.standard_normal((400, 128)) * 0.05).astype(np.float32)
+    b, out = np.zeros(128, np.float32), np.empty((128, 128), np.float32)
+    print(f"BLAS inside numba, 400-128, batch 128, microseconds: np.dot + parallel epilogue "
+          f"{us(lambda: blas_then_parallel(a, w, b, out), 128):,.0f}, np.dot + serial epilogue "
+          f"{us(lambda: blas_then_serial(a, w, b, out), 128):,.0f}, numpy {us(lambda: np.maximum(a @ w + b, 0), 128):,.0f}")
+
+
+if __name__ == "__main__":
+    main()
