@@ -43,6 +43,13 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 _KERNEL_LOCK = threading.RLock()
 
 
+def numba_threads() -> int:
+    """The thread count numba's parallel kernels run with now."""
+    import numba
+
+    return numba.get_num_threads()
+
+
 @contextlib.contextmanager
 def _kernels(threads: int | None):
     """Hold the kernel lock, with numba's thread count set for this call."""
@@ -388,7 +395,9 @@ class MLPClassifier:
             "acts": np.empty(rows * width, self._float),
             "deltas": np.empty(rows * width, self._float),
             "loss_rows": np.empty(rows, np.float64),
+            "right_rows": np.empty(rows, np.int64),
             "grads": np.empty_like(self.params_),
+            "params_t": np.empty_like(self.params_),
         }
 
     def _l2_term(self, m: int, params: np.ndarray | None = None) -> float:
@@ -402,8 +411,9 @@ class MLPClassifier:
         m = len(X)
         with _kernels(self.threads) as cpu:
             loss, correct = cpu.batch_grad(
-                X, X.T, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
-                OUTPUTS[self.output], params, self.l2 / m, buf["grads"], buf["acts"], buf["deltas"], buf["loss_rows"],
+                X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
+                params, self.l2 / m, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
+                buf["right_rows"], numba_threads(),
             )
         return loss / m + self._l2_term(m, params), correct
 
@@ -515,8 +525,6 @@ class MLPClassifier:
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = np.empty((bs, X.shape[1]), self._float)
-        xtbuf = np.empty(bs * X.shape[1], self._float)
-        ybuf = np.empty(bs, np.int64)
         opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
         # Chunks of about 2**16 rows between progress reports.
         chunk = max(bs, (65536 // bs) * bs)
@@ -537,10 +545,10 @@ class MLPClassifier:
                     with _kernels(self.threads):
                         loss, right, steps = cpu.train_range(
                             X_epoch, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
-                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_, buf["grads"],
+                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_,
                             self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
-                            self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, ybuf, buf["acts"], buf["deltas"],
-                            buf["loss_rows"],
+                            self.epsilon, self._steps, self.l2 / n, xbuf, buf["params_t"], buf["acts"],
+                            buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
                         )
                     self._steps += steps
                     loss_sum += loss
@@ -657,19 +665,20 @@ class MLPClassifier:
         out = np.empty((len(X), lay.sizes[-1]), self._float)
         rows = min(len(X), config.PREDICT_CHUNK)
         acts = np.empty(max(1, rows * int(lay.sizes[1:-1].sum())), self._float)
+        params_t = np.empty_like(self.params_)
         if len(X) <= config.SERIAL_ROWS:
             # No thread pool and so no lock: serial kernels are safe to run
             # from any number of Python threads at once.
             from .kernels import cpu
 
             cpu.forward(X, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
-                        OUTPUTS[self.output], self.params_, acts, out, True)
+                        OUTPUTS[self.output], self.params_, params_t, acts, out, 1)
             return out
         with _kernels(self.threads) as cpu:
             for lo in range(0, len(X), config.PREDICT_CHUNK):
                 hi = min(len(X), lo + config.PREDICT_CHUNK)
                 cpu.forward(X[lo:hi], lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
-                            OUTPUTS[self.output], self.params_, acts, out[lo:hi])
+                            OUTPUTS[self.output], self.params_, params_t, acts, out[lo:hi], numba_threads())
         return out
 
     def predict_proba(self, X) -> np.ndarray:

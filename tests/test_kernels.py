@@ -22,104 +22,147 @@ def _layer_inputs(rng, m, n_in, n_out, dtype):
     return a, w, b
 
 
+# Output widths that take every register-tile path: single columns, the
+# 8/16/32-wide tiles, the widest tile and the narrow (dot-product) form.
+WIDTHS = [1, 7, 9, 15, 16, 25, 33, 64, 129, 300]
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity", "softmax"])
-@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 1), (33, 7, 33), (5, 400, 25)])
-def test_dense_forward(rng, dtype, act, m, n_in, n_out):
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 1), (33, 7, 33), (5, 400, 25), (9, 20, 129)])
+def test_dense_forward(rng, dtype, act, m, n_in, n_out, chunks):
     a, w, b = _layer_inputs(rng, m, n_in, n_out, dtype)
     out = np.full((m, n_out), np.nan, dtype)
-    cpu.dense_forward(a, w, b, ACT[act], out)
+    cpu.dense_forward(a, w, b, ACT[act], out, chunks)
     z = a.astype(float) @ w.astype(float) + b.astype(float)
     want = naive.softmax(z) if act == "softmax" else naive.ACTIVATIONS[act][0](z)
     np.testing.assert_allclose(out, want, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_out", WIDTHS)
+def test_dense_forward_every_tile_width(rng, dtype, n_out):
+    a, w, b = _layer_inputs(rng, 6, 50, n_out, dtype)
+    a[2] = 0  # a row with no nonzero input at all
+    out = np.full((6, n_out), np.nan, dtype)
+    cpu.dense_forward(a, w, b, ACT["identity"], out, 2)
+    np.testing.assert_allclose(out, a.astype(float) @ w.astype(float) + b.astype(float), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_out", WIDTHS)
+def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
+    v = rng.standard_normal(40).astype(dtype)
+    v[rng.random(40) < 0.6] = 0
+    w = rng.standard_normal((40, n_out)).astype(dtype)
+    idx, val = np.empty(40, np.int64), np.empty(40, dtype)
+    n = cpu._nonzeros(v, idx, val)
+    assert n == np.count_nonzero(v)
+    np.testing.assert_array_equal(idx[:n], np.flatnonzero(v))
+    out = np.full(n_out, np.nan, dtype)
+    cpu._gather_rows_sum(w, idx, val, n, out)
+    np.testing.assert_allclose(out, v.astype(float) @ w.astype(float), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("m, k", [(1, 2), (7, 10), (33, 3)])
-def test_output_delta_and_row_losses(rng, dtype, act, m, k):
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_output_delta_and_row_loss(rng, dtype, act, k):
+    m = 7
     z = rng.standard_normal((m, k))
     h = (naive.softmax(z) if act == "softmax" else naive.sigmoid(z)).astype(dtype)
     y = rng.integers(0, k, m)
-    delta, rows = np.empty((m, k), dtype), np.empty(m)
-    cpu.output_delta(h, y, OUTPUTS[act], 1.0 / m, delta, rows)
     t = np.eye(k)[y]
     hf = h.astype(float)
-    np.testing.assert_allclose(delta, (hf - t) / m, **TOL[dtype])
     if act == "softmax":
         want = -np.log(hf[np.arange(m), y])
     else:
         want = -(t * np.log(hf) + (1 - t) * np.log(1 - hf)).sum(axis=1)
-    np.testing.assert_allclose(rows, want, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    for i in range(m):
+        delta = np.empty(k, dtype)
+        loss, right = cpu._output_delta_row(h[i], y[i], OUTPUTS[act], 1.0 / m, delta)
+        np.testing.assert_allclose(delta, (hf[i] - t[i]) / m, **TOL[dtype])
+        np.testing.assert_allclose(loss, want[i], rtol=1e-6 if dtype == np.float32 else 1e-12)
+        assert right == (h[i].argmax() == y[i])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
-@pytest.mark.parametrize("m, n, n_next", [(1, 1, 1), (7, 33, 10), (33, 7, 1)])
-def test_hidden_delta(rng, dtype, act, m, n, n_next):
-    a = naive.ACTIVATIONS[act][0](rng.standard_normal((m, n))).astype(dtype)
+@pytest.mark.parametrize("n, n_next", [(1, 1), (33, 10), (7, 1), (129, 20)])
+def test_hidden_delta_row(rng, dtype, act, n, n_next):
+    a = naive.ACTIVATIONS[act][0](rng.standard_normal(n)).astype(dtype)
     w_next = rng.standard_normal((n, n_next)).astype(dtype)
-    delta_next = rng.standard_normal((m, n_next)).astype(dtype)
-    delta = np.empty((m, n), dtype)
-    cpu.hidden_delta(delta_next, w_next, a, HIDDEN_ACTIVATIONS[act], delta)
-    want = (delta_next.astype(float) @ w_next.astype(float).T) * naive.ACTIVATIONS[act][1](a.astype(float))
+    delta_next = rng.standard_normal(n_next).astype(dtype)
+    delta = np.empty(n, dtype)
+    idx, val = np.empty(n_next, np.int64), np.empty(n_next, dtype)
+    cpu._hidden_delta_row(delta_next, np.ascontiguousarray(w_next.T), a, HIDDEN_ACTIVATIONS[act], delta, idx, val)
+    want = (w_next.astype(float) @ delta_next.astype(float)) * naive.ACTIVATIONS[act][1](a.astype(float))
     np.testing.assert_allclose(delta, want, **TOL[dtype])
 
 
-@pytest.mark.parametrize("transposed_copy", [True, False])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 10), (33, 7, 1), (32, 400, 25)])
-def test_weight_grad(rng, dtype, m, n_in, n_out, transposed_copy):
-    a, w, _ = _layer_inputs(rng, m, n_in, n_out, dtype)
-    delta = rng.standard_normal((m, n_out)).astype(dtype)
-    gw, gb = np.empty((n_in, n_out), dtype), np.empty(n_out, dtype)
-    cpu.weight_grad(np.ascontiguousarray(a.T) if transposed_copy else a.T, delta, w, 0.25, gw, gb)
-    np.testing.assert_allclose(gw, a.astype(float).T @ delta.astype(float) + 0.25 * w.astype(float), **TOL[dtype])
-    np.testing.assert_allclose(gb, delta.astype(float).sum(axis=0), **TOL[dtype])
+def _step_reference(opt, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One optimiser step by the textbook, in float64: (p, s1, s2) after it."""
+    if opt == cpu.ADAM:
+        s1 = beta1 * s1 + (1 - beta1) * g
+        s2 = beta2 * s2 + (1 - beta2) * g * g
+        return p - lr * s1 / (np.sqrt(s2) + eps), s1, s2
+    v = momentum * s1 - lr * g
+    return p + (momentum * v - lr * g if opt == cpu.NESTEROV else v), v, s2
 
 
-def test_sgd_and_nesterov_steps(rng):
-    p, g, v = rng.standard_normal((3, 33))
-    for nesterov in (False, True):
-        p1, v1 = p.copy(), v.copy()
-        cpu.sgd_step(p1, g, v1, 0.1, 0.9, nesterov)
-        v_want = 0.9 * v - 0.1 * g
-        np.testing.assert_allclose(v1, v_want)
-        np.testing.assert_allclose(p1, p + (0.9 * v_want - 0.1 * g if nesterov else v_want))
-
-
-def test_adam_step(rng):
-    p, g, m1, m2 = rng.standard_normal((4, 7))
-    m2 = np.abs(m2)
-    p1, a, b = p.copy(), m1.copy(), m2.copy()
-    cpu.adam_step(p1, g, a, b, 0.01, 0.9, 0.999, 1e-8)
-    a_want, b_want = 0.9 * m1 + 0.1 * g, 0.999 * m2 + 0.001 * g * g
-    np.testing.assert_allclose(a, a_want)
-    np.testing.assert_allclose(b, b_want)
-    np.testing.assert_allclose(p1, p - 0.01 * a_want / (np.sqrt(b_want) + 1e-8))
+@pytest.mark.parametrize("opt", [cpu.GRADIENT, cpu.SGD, cpu.NESTEROV, cpu.ADAM])
+def test_step_row(rng, opt):
+    params, grads, s1, s2 = rng.standard_normal((4, 40))
+    s2 = np.abs(s2)
+    g = rng.standard_normal(7)
+    off, decay = 11, 0.25
+    p1, gr1, a, b = params.copy(), grads.copy(), s1.copy(), s2.copy()
+    cpu._step_row(opt, g.copy(), p1, off, decay, gr1, a, b, 0.1, 0.9, 0.9, 0.999, 1e-8)
+    part = slice(off, off + 7)
+    full = g + decay * params[part]
+    if opt == cpu.GRADIENT:
+        np.testing.assert_allclose(gr1[part], full)
+        np.testing.assert_array_equal(p1, params)
+    else:
+        p_want, a_want, b_want = _step_reference(opt, params[part], full, s1[part], s2[part], 0.1)
+        np.testing.assert_allclose(p1[part], p_want)
+        np.testing.assert_allclose(a[part], a_want)
+        np.testing.assert_allclose(b[part], b_want)
+    outside = np.ones(40, bool)
+    outside[part] = False
+    for got, before in ((p1, params), (a, s1), (b, s2), (gr1, grads)):
+        np.testing.assert_array_equal(got[outside], before[outside])
 
 
 def _network(rng, sizes, dtype=np.float64):
+    """Random parameters, weights scaled by 1/sqrt(fan-in) (float32 sigmoids
+    of a wide layer would otherwise saturate to exactly 0 or 1)."""
     lay = _Layout.of(sizes)
     params = rng.standard_normal(lay.n_params).astype(dtype) * 0.5
+    for w in lay.views(params)[0]:
+        w *= dtype(2 / np.sqrt(w.shape[0]))
     return lay, params
 
 
+@pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("output", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10]])
-def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
+@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16]])
+def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
     lay, params = _network(rng, sizes, dtype)
     m = 7
     x = rng.random((m, sizes[0])).astype(dtype)
+    x[x < 0.3] = 0
     y = rng.integers(0, sizes[-1], m)
     width = sum(sizes[1:])
     grads = np.empty_like(params)
     l2 = 0.3
     loss, correct = cpu.batch_grad(
-        x, x.T, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
-        np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m),
+        x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
+        np.empty_like(params), np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m),
+        np.empty(m, np.int64), chunks,
     )
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
     nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2)
@@ -133,14 +176,15 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
     assert correct == int((h.argmax(1) == y).sum())
 
 
-@pytest.mark.parametrize("serial", [False, True])
+@pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("m", [1, 7, 33])
-def test_forward_matches_reference(rng, m, serial):
-    sizes = [20, 9, 4, 3]
+@pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18]])
+def test_forward_matches_reference(rng, m, chunks, sizes):
     lay, params = _network(rng, sizes)
     x = rng.random((m, 20))
-    out = np.empty((m, 3))
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty(m * 13), out, serial)
+    out = np.empty((m, sizes[-1]))
+    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty_like(params),
+                np.empty(m * sum(sizes[1:-1])), out, chunks)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, "tanh", "sigmoid")[-1], rtol=1e-12)
 
@@ -156,35 +200,31 @@ def test_no_kernel_is_compiled_twice_from_one_function():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_train_range_is_sgd_over_batches(rng, threads):
-    """One compiled call over 3 minibatches equals 3 reference SGD steps."""
-    import numba
-
-    sizes = [6, 5, 3]
+@pytest.mark.parametrize("opt", [cpu.SGD, cpu.NESTEROV, cpu.ADAM])
+@pytest.mark.parametrize("sizes", [[6, 5, 3], [6, 20, 3]])
+def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes):
+    """One compiled call over 3 minibatches equals 3 reference steps."""
     lay, params = _network(rng, sizes)
     x, y = rng.random((10, 6)), rng.integers(0, 3, 10)
     order = rng.permutation(10).astype(np.int64)
-    bs, width = 4, 8
-    p, v = params.copy(), np.zeros_like(params)
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        loss, correct, steps = cpu.train_range(
-            x, y, order, 0, 10, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, np.empty_like(p), v,
-            np.zeros_like(p), cpu.SGD, 0.5, 0.9, 0.9, 0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), np.empty(bs * 6),
-            np.empty(bs, np.int64),
-            np.empty(bs * width), np.empty(bs * width), np.empty(bs),
-        )
-    finally:
-        numba.set_num_threads(before)
+    bs, width = 4, sum(sizes[1:])
+    p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    loss, correct, steps = cpu.train_range(
+        x, y, order, 0, 10, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s2, opt, 0.5, 0.9, 0.9,
+        0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), np.empty_like(p), np.empty(bs * width), np.empty(bs * width),
+        np.empty(bs), np.empty(bs, np.int64), threads,
+    )
     assert steps == 3
-    q, vel = params.copy(), np.zeros_like(params)
-    for lo in (0, 4, 8):
+    q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    want_loss = 0.0
+    for t, lo in enumerate((0, 4, 8), start=1):
         idx = order[lo : lo + bs]
         ws, bs_ = lay.views(q)
+        want_loss += naive.loss(x[idx], y[idx], ws, bs_, "relu", "softmax") * len(idx)
         nw, nb = naive.backprop(x[idx], y[idx], ws, bs_, "relu", "softmax")
-        grad = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(nw, nb)])
-        grad += 0.1 * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b)]) for w, b in zip(ws, bs_)])
-        vel = 0.9 * vel - 0.5 * grad
-        q = q + vel
-    np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-12)
+        grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
+        grad += 0.1 * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs_)])
+        lr = 0.5 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == cpu.ADAM else 0.5
+        q, a, b = _step_reference(opt, q, grad, a, b, lr)
+    np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)

@@ -8,8 +8,23 @@ Conventions (as in scikit-learn's ``coefs_``): a layer maps ``n_in`` to
 All parameters live in one flat vector (``params``), as do their gradients
 and the optimiser's state: each layer's ``w`` and ``b`` are views at offsets
 given by ``w_off``/``b_off``.  Activations and deltas of a batch live in
-flat buffers too, at offsets ``a_off``.  This lets a whole run of
+flat buffers too, one (m, n_out) block per layer.  This lets a whole run of
 minibatches stay inside one compiled call (:func:`train_range`).
+
+How the matrix work is done.  Every product is a sum of rows of a matrix
+weighted by the nonzero entries of a vector: ``a_i @ w`` for a layer's
+forward pass, ``delta_i @ w.T`` for the error sent back, and
+``a[:, k] @ delta`` for row k of a weight gradient.  ``_gather_rows_sum``
+does it with register tiles: up to 128 output columns (eight AVX-512
+registers) are summed in a fixed-size stack array that LLVM keeps in
+registers, so each nonzero costs one broadcast and one fused multiply-add
+per 16 columns, with no loads or stores of the sum.  Zero inputs (most of a
+digit's pixels, half of a relu layer) cost nothing.
+
+A minibatch is two parallel passes: one over its rows (forward through
+every layer, output delta, deltas back through every layer: no row needs
+another's), then one over the rows of every weight matrix (gradient row,
+then the optimiser's step on it, while it is in registers and cache).
 
 Every ``prange`` writes a disjoint slice of its output and every sum runs
 serially in a fixed order, so results do not depend on the thread count.
@@ -21,15 +36,30 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import carray, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .. import config
 from . import RELU, SIGMOID, SOFTMAX, TANH
 
 _serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
+_inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
+_reduce = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH_SUMS, nogil=True)
 _parallel = njit(parallel=config.NUMBA_PARALLEL, cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH)
 
 SGD, NESTEROV, ADAM = range(3)
+#: "Optimiser" of a pass that stores the gradient instead of stepping.
+GRADIENT = -1
+
+#: Widest register tile (columns): 8 registers of float32 with AVX-512,
+#: 8 with AVX2 (whose 16 registers hold 64 floats in 8).
+TILE = config.register_tile()
+#: Layers with fewer outputs than this (the output layer) are multiplied in
+#: the transposed form, as dot products: their register tiles would be too
+#: narrow to pay for a pass over the inputs.
+NARROW = 16
 
 
 # ----------------------------------------------------------- activations
@@ -74,137 +104,158 @@ def _derivative(a, act):
     return 1.0
 
 
+# ------------------------------------------------------ register tiles
+
+
+@intrinsic
+def _stack_array(typingctx, like, size):
+    """A pointer to ``size`` (a compile-time constant) elements of
+    ``like``'s dtype on the calling function's stack.  Unlike a heap array,
+    LLVM knows nothing else can point there and keeps it in registers when
+    every index into it is a constant."""
+    if not isinstance(like, types.Array) or not isinstance(size, types.IntegerLiteral):
+        return None
+    n = size.literal_value
+
+    def codegen(context, builder, signature, args):
+        elem = context.get_data_type(like.dtype)
+        return builder.bitcast(cgutils.alloca_once(builder, ir.ArrayType(elem, n)), elem.as_pointer())
+
+    return types.CPointer(like.dtype)(like, size), codegen
+
+
+@_inline
+def _tile_sum(w, idx, val, n, j0, width, acc, out):
+    """out[j0 : j0 + width] = sum over t < n of val[t] * w[idx[t], j0 : j0 + width].
+
+    ``width`` is a constant at every call site: the loops over it unroll
+    and ``acc`` lives in registers.  (No float reassociation is allowed
+    here, or LLVM would vectorise along t with gathers instead.)"""
+    for jj in range(width):
+        acc[jj] = 0.0
+    for t in range(n):
+        v = val[t]
+        row = w[idx[t], j0 : j0 + width]
+        for jj in range(width):
+            acc[jj] += v * row[jj]
+    dest = out[j0 : j0 + width]
+    for jj in range(width):
+        dest[jj] = acc[jj]
+
+
+@_serial
+def _gather_rows_sum(w, idx, val, n, out):
+    """out = sum over t < n of val[t] * w[idx[t]]: that is ``v @ w`` for a
+    vector v whose nonzero entries are ``val[:n]`` at ``idx[:n]``.
+
+    Columns go in register tiles of TILE, 32, 16, 8 and then 1."""
+    acc = carray(_stack_array(out, TILE), TILE)
+    n_out = out.shape[0]
+    j = 0
+    while j + TILE <= n_out:
+        _tile_sum(w, idx, val, n, j, TILE, acc, out)
+        j += TILE
+    while j + 32 <= n_out:
+        _tile_sum(w, idx, val, n, j, 32, acc, out)
+        j += 32
+    while j + 16 <= n_out:
+        _tile_sum(w, idx, val, n, j, 16, acc, out)
+        j += 16
+    while j + 8 <= n_out:
+        _tile_sum(w, idx, val, n, j, 8, acc, out)
+        j += 8
+    while j < n_out:
+        _tile_sum(w, idx, val, n, j, 1, acc, out)
+        j += 1
+
+
+@_serial
+def _nonzeros(v, idx, val):
+    """The nonzero entries of v: indices into idx, values into val (both at
+    least len(v) long), in order, without branches.  Returns how many."""
+    n = 0
+    for k in range(v.shape[0]):
+        x = v[k]
+        idx[n] = k
+        val[n] = x
+        n += x != 0.0
+    return n
+
+
+@_reduce
+def _dot(a, b):
+    """sum of a * b, vectorised (its order of additions is fixed at compile time)."""
+    s = a[0] * b[0]
+    for k in range(1, a.shape[0]):
+        s += a[k] * b[k]
+    return s
+
+
+@_reduce
+def _dots(a, w_t, out):
+    """out[j] = a @ w_t[j] for the rows of w_t, four at a time so that each
+    load of a serves four sums (vectorised along a)."""
+    n = a.shape[0]
+    j = 0
+    while j + 4 <= out.shape[0]:
+        r0, r1, r2, r3 = w_t[j], w_t[j + 1], w_t[j + 2], w_t[j + 3]
+        s0 = a[0] * r0[0]
+        s1 = a[0] * r1[0]
+        s2 = a[0] * r2[0]
+        s3 = a[0] * r3[0]
+        for k in range(1, n):
+            x = a[k]
+            s0 += x * r0[k]
+            s1 += x * r1[k]
+            s2 += x * r2[k]
+            s3 += x * r3[k]
+        out[j], out[j + 1], out[j + 2], out[j + 3] = s0, s1, s2, s3
+        j += 4
+    while j < out.shape[0]:
+        out[j] = _dot(a, w_t[j])
+        j += 1
+
+
+@_serial
+def _chunk(c, chunks, m):
+    """Rows [lo, hi) of chunk c when m rows are cut into ``chunks`` parts."""
+    return c * m // chunks, (c + 1) * m // chunks
+
+
 # --------------------------------------------------------------- forward
 
 
 @_serial
-def _dense_row(a_in, w, b, act, out, i):
-    """One row of the dense layer: out[i] = act(a_in[i] @ w + b)."""
-    n_in = a_in.shape[1]
-    n_out = w.shape[1]
-    row = out[i]
-    for j in range(n_out):
-        row[j] = b[j]
-    for k in range(n_in):
-        x = a_in[i, k]
-        if x != 0.0:
-            for j in range(n_out):
-                row[j] += x * w[k, j]
-    _activate_row(row, act)
+def _layer_row(a, w, w_t, b, act, out, idx, val):
+    """One row of a dense layer: out = act(a @ w + b), a (n_in,), w (n_in,
+    n_out) and, for a NARROW layer, its transpose w_t.  ``idx``/``val`` are
+    scratch of at least n_in entries."""
+    n_out = out.shape[0]
+    if n_out < NARROW:
+        _dots(a, w_t, out)
+        for j in range(n_out):
+            out[j] += b[j]
+    else:
+        n = _nonzeros(a, idx, val)
+        _gather_rows_sum(w, idx, val, n, out)
+        for j in range(n_out):
+            out[j] += b[j]
+    _activate_row(out, act)
 
 
 @_parallel
-def dense_forward(a_in, w, b, act, out):
+def dense_forward(a_in, w, b, act, out, chunks):
     """out = act(a_in @ w + b): a_in (m, n_in), w (n_in, n_out), b (n_out,).
 
-    Parallel over rows; zero inputs (most of a digit's pixels) are skipped.
-    """
-    for i in prange(a_in.shape[0]):
-        _dense_row(a_in, w, b, act, out, i)
-
-
-@_serial
-def dense_forward_serial(a_in, w, b, act, out):
-    """``dense_forward`` on the calling thread only: for a few rows, waking
-    the thread pool costs more than the work."""
-    for i in range(a_in.shape[0]):
-        _dense_row(a_in, w, b, act, out, i)
-
-
-# -------------------------------------------------------------- backward
-
-
-@_parallel
-def output_delta(out, y, act, scale, delta, loss_rows):
-    """delta = scale * (out - onehot(y)), and each row's cross-entropy.
-
-    The same delta serves softmax + cross-entropy and one-vs-all sigmoids +
-    binary cross-entropy.  Row losses: softmax -log p[y]; sigmoid
-    -sum_k [t_k log h_k + (1 - t_k) log(1 - h_k)].  Probabilities are
-    clipped to [1e-15, 1] inside logs (float32 sigmoids reach exactly 1).
-    """
-    m, k = out.shape
-    tiny = 1e-15
-    for i in prange(m):
-        loss = 0.0
-        for j in range(k):
-            h = out[i, j]
-            t = 1.0 if j == y[i] else 0.0
-            delta[i, j] = scale * (h - t)
-            if j == y[i]:
-                loss -= math.log(max(h, tiny))
-            elif act == SIGMOID:
-                loss -= math.log(max(1.0 - h, tiny))
-        loss_rows[i] = loss
-
-
-@_parallel
-def hidden_delta(delta_next, w_next, a, act, delta):
-    """delta = (delta_next @ w_next.T) * act'(a): the error sent back
-    through w_next (n, n_next) to a layer with outputs a (m, n)."""
-    m, n = a.shape
-    n_next = w_next.shape[1]
-    for i in prange(m):
-        for k in range(n):
-            s = 0.0
-            for j in range(n_next):
-                s += delta_next[i, j] * w_next[k, j]
-            delta[i, k] = s * _derivative(a[i, k], act)
-
-
-@_parallel
-def weight_grad(a_t, delta, w, l2_scale, gw, gb):
-    """gw = a_t @ delta + l2_scale * w;  gb = sum of delta over rows.
-
-    ``a_t`` (n_in, m) is the layer's input batch transposed: a contiguous
-    copy (as ``gather_rows`` makes of the input layer, measured 1.4x faster
-    than reading the batch column-wise) or a ``.T`` view.  Parallel over
-    the rows of gw (the inputs); each sums over the batch.
-    """
-    n_in, m = a_t.shape
-    n_out = delta.shape[1]
-    for k in prange(n_in):
-        row = gw[k]
-        for j in range(n_out):
-            row[j] = l2_scale * w[k, j]
-        for i in range(m):
-            x = a_t[k, i]
-            if x != 0.0:
-                for j in range(n_out):
-                    row[j] += x * delta[i, j]
-    for j in prange(n_out):
-        s = 0.0
-        for i in range(m):
-            s += delta[i, j]
-        gb[j] = s
-
-
-# ------------------------------------------------------------ optimisers
-
-
-@_parallel
-def sgd_step(params, grads, velocity, lr, momentum, nesterov):
-    """v = momentum v - lr g;  p += v  (Nesterov: p += momentum v - lr g)."""
-    for i in prange(params.shape[0]):
-        v = momentum * velocity[i] - lr * grads[i]
-        velocity[i] = v
-        if nesterov:
-            params[i] += momentum * v - lr * grads[i]
-        else:
-            params[i] += v
-
-
-@_parallel
-def adam_step(params, grads, m1, m2, lr_t, beta1, beta2, eps):
-    """Adam (Kingma & Ba): moments m1, m2; lr_t carries the bias correction."""
-    for i in prange(params.shape[0]):
-        g = grads[i]
-        m1[i] = beta1 * m1[i] + (1.0 - beta1) * g
-        m2[i] = beta2 * m2[i] + (1.0 - beta2) * g * g
-        params[i] -= lr_t * m1[i] / (math.sqrt(m2[i]) + eps)
-
-
-# ----------------------------------------------------------- whole passes
+    Parallel over ``chunks`` chunks of rows (one per thread)."""
+    m, n_in = a_in.shape
+    w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
+    for c in prange(chunks):
+        lo, hi = _chunk(c, chunks, m)
+        idx = np.empty(n_in, np.int64)
+        val = np.empty(n_in, a_in.dtype)
+        for i in range(lo, hi):
+            _layer_row(a_in[i], w, w_t, b, act, out[i], idx, val)
 
 
 @_serial
@@ -213,91 +264,331 @@ def _layer(flat, off, rows, cols):
 
 
 @_serial
-def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, acts, out, serial=False):
-    """Probabilities of the rows of x into out (m, n_classes); ``acts`` is
-    scratch for the hidden layers (m * sum of hidden sizes).  ``serial``
-    keeps the work on the calling thread (no pool, safe from any thread)."""
-    m = x.shape[0]
-    n_layers = sizes.shape[0] - 1
-    a_prev = x
-    a_off = 0
-    for layer in range(n_layers):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        w = _layer(params, w_off[layer], n_in, n_out)
-        b = params[b_off[layer] : b_off[layer] + n_out]
-        last = layer == n_layers - 1
-        a = out if last else _layer(acts, a_off, m, n_out)
-        if serial:
-            dense_forward_serial(a_prev, w, b, out_act if last else hidden_act, a)
-        else:
-            dense_forward(a_prev, w, b, out_act if last else hidden_act, a)
-        a_prev = a
-        a_off += m * n_out
+def _block(flat, sizes, m, layer):
+    """Layer ``layer``'s (m, sizes[layer + 1]) block of an activation or delta buffer."""
+    off = 0
+    for l in range(layer):
+        off += m * sizes[l + 1]
+    return _layer(flat, off, m, sizes[layer + 1])
 
 
 @_serial
-def batch_grad(xb, xb_t, yb, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale, grads, acts, deltas,
-               loss_rows):
-    """Forward and backward pass of one batch ``xb`` (its transpose
-    ``xb_t``, a copy or a view, serves the input layer's weight gradient).
+def _forward_row(a0, i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val):
+    """Row i through every layer: input a0 (n_in,), hidden activations
+    into row i of each block of ``acts``, probabilities into out[i]."""
+    n_layers = sizes.shape[0] - 1
+    a_prev = a0
+    for layer in range(n_layers):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        w = _layer(params, w_off[layer], n_in, n_out)
+        w_t = _layer(params_t, w_off[layer], n_out, n_in)
+        b = params[b_off[layer] : b_off[layer] + n_out]
+        if layer == n_layers - 1:
+            _layer_row(a_prev, w, w_t, b, out_act, out[i], idx, val)
+        else:
+            a = _block(acts, sizes, m, layer)[i]
+            _layer_row(a_prev, w, w_t, b, hidden_act, a, idx, val)
+            a_prev = a
+
+
+@_serial
+def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out):
+    m = x.shape[0]
+    width = sizes.max()
+    idx = np.empty(width, np.int64)
+    val = np.empty(width, x.dtype)
+    for i in range(lo, hi):
+        _forward_row(x[i], i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val)
+
+
+@_parallel
+def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks):
+    for c in prange(chunks):
+        lo, hi = _chunk(c, chunks, x.shape[0])
+        _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out)
+
+
+@_serial
+def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks):
+    """Probabilities of the rows of x (m, n_in) into out (m, n_classes).
+
+    ``params_t`` (as long as params) and ``acts`` (m * sum of hidden sizes)
+    are scratch.  ``chunks`` (the thread count) parts of the rows run in
+    parallel; with one, the work stays on the calling thread (no pool: safe
+    from any thread, and no wake-up cost for a few rows)."""
+    _transpose_weights(sizes, w_off, params, params_t, False)
+    if chunks <= 1:
+        _forward_rows(x, 0, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out)
+    else:
+        _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks)
+
+
+# -------------------------------------------------------------- backward
+
+
+@_serial
+def _output_delta_row(out, y, act, scale, delta):
+    """delta = scale * (out - onehot(y)) for one row; returns the row's
+    cross-entropy and whether its most probable class is y.
+
+    The same delta serves softmax + cross-entropy and one-vs-all sigmoids +
+    binary cross-entropy.  Row loss: softmax -log p[y]; sigmoid
+    -sum_k [t_k log h_k + (1 - t_k) log(1 - h_k)].  Probabilities are
+    clipped to [1e-15, 1] inside logs (float32 sigmoids reach exactly 1).
+    """
+    tiny = 1e-15
+    loss = 0.0
+    best = 0
+    for j in range(out.shape[0]):
+        h = out[j]
+        if h > out[best]:
+            best = j
+        if j == y:
+            delta[j] = scale * (h - 1.0)
+            loss -= math.log(max(h, tiny))
+        else:
+            delta[j] = scale * h
+            if act == SIGMOID:
+                loss -= math.log(max(1.0 - h, tiny))
+    return loss, best == y
+
+
+@_serial
+def _hidden_delta_row(delta_next, w_next_t, a, act, delta, idx, val):
+    """delta = (delta_next @ w_next.T) * act'(a) for one row: the error sent
+    back through w_next (n, n_next), given as its transpose (n_next, n)."""
+    n = _nonzeros(delta_next, idx, val)
+    _gather_rows_sum(w_next_t, idx, val, n, delta)
+    for k in range(delta.shape[0]):
+        delta[k] *= _derivative(a[k], act)
+
+
+@_serial
+def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params,
+                   params_t, scale, acts, deltas, out, loss_rows, right_rows):
+    """Rows lo..hi of a batch: forward, output delta, deltas back to the
+    first hidden layer.  Row i is x[order[pos + i]] copied into xb[i] when
+    ``gather``, else x[pos + i]."""
+    n_layers = sizes.shape[0] - 1
+    width = sizes.max()
+    idx = np.empty(width, np.int64)
+    val = np.empty(width, x.dtype)
+    for i in range(lo, hi):
+        if gather:
+            xb[i] = x[order[pos + i]]
+            row = xb[i]
+        else:
+            row = x[pos + i]
+        _forward_row(row, i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val)
+        delta = _block(deltas, sizes, m, n_layers - 1)[i]
+        loss_rows[i], right_rows[i] = _output_delta_row(out[i], y[pos + i if not gather else order[pos + i]],
+                                                        out_act, scale, delta)
+        for layer in range(n_layers - 1, 0, -1):
+            prev = _block(deltas, sizes, m, layer - 1)[i]
+            w_t = _layer(params_t, w_off[layer], sizes[layer + 1], sizes[layer])
+            _hidden_delta_row(delta, w_t, _block(acts, sizes, m, layer - 1)[i], hidden_act, prev, idx, val)
+            delta = prev
+
+
+@_parallel
+def _backprop_pass(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+                   scale, acts, deltas, out, loss_rows, right_rows, chunks):
+    for c in prange(chunks):
+        lo, hi = _chunk(c, chunks, m)
+        _backprop_rows(x, order, pos, lo, hi, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params,
+                       params_t, scale, acts, deltas, out, loss_rows, right_rows)
+
+
+@_serial
+def _transpose_weights(sizes, w_off, params, params_t, backward):
+    """params_t gets the transpose of each NARROW layer's w (n_in, n_out),
+    at the same offset, and with ``backward`` that of every layer that
+    sends an error back (all but the first)."""
+    for layer in range(sizes.shape[0] - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        if n_out < NARROW or (backward and layer > 0):
+            w = _layer(params, w_off[layer], n_in, n_out)
+            w_t = _layer(params_t, w_off[layer], n_out, n_in)
+            for k in range(n_in):
+                for j in range(n_out):
+                    w_t[j, k] = w[k, j]
+
+
+# ------------------------------------------------- gradients, optimisers
+
+
+@_serial
+def _step_row(opt, g, params, off, decay, grads, state1, state2, lr, momentum, beta1, beta2, eps):
+    """With g, the loss gradient of params[off : off + len(g)] without its
+    L2 term: add decay * p, then store it in grads (``GRADIENT``) or step:
+
+    - SGD: v = momentum v - lr g;  p += v  (Nesterov: p += momentum v - lr g)
+    - Adam (Kingma & Ba): m1, m2 moments; ``lr`` already carries the bias
+      correction.
+    """
+    n = g.shape[0]
+    p = params[off : off + n]
+    for j in range(n):
+        g[j] += decay * p[j]
+    if opt == GRADIENT:
+        grads[off : off + n] = g
+    elif opt == ADAM:
+        m1 = state1[off : off + n]
+        m2 = state2[off : off + n]
+        for j in range(n):
+            m1[j] = beta1 * m1[j] + (1.0 - beta1) * g[j]
+            m2[j] = beta2 * m2[j] + (1.0 - beta2) * g[j] * g[j]
+            p[j] -= lr * m1[j] / (math.sqrt(m2[j]) + eps)
+    else:
+        v = state1[off : off + n]
+        if opt == NESTEROV:
+            for j in range(n):
+                vj = momentum * v[j] - lr * g[j]
+                v[j] = vj
+                p[j] += momentum * vj - lr * g[j]
+        else:
+            for j in range(n):
+                vj = momentum * v[j] - lr * g[j]
+                v[j] = vj
+                p[j] += vj
+
+
+@_serial
+def _grad_rows(sizes, layer):
+    """How many rows the weights pass computes for a layer's w: its n_in
+    rows, or for a NARROW layer the n_out rows of its transpose."""
+    n_out = sizes[layer + 1]
+    return n_out if n_out < NARROW else sizes[layer]
+
+
+@_serial
+def _weight_rows(c, chunks, a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
+                 state2, lr, momentum, beta1, beta2, eps):
+    """Rows c, c + chunks, ... of the layers' gradient rows stacked (see
+    ``_grad_rows``, plus one for each bias), from the batch's inputs a (a0
+    for the first layer) and deltas:
+
+        grad w[k] = a[:, k] @ delta + l2_scale * w[k],   grad b = sum of delta rows,
+
+    each followed by ``_step_row`` on it; a NARROW layer's rows,
+    ``delta[:, j] @ a``, are parked in params_t for ``_step_narrow``.
+    (Taking every chunks-th row spreads the busy centre pixels evenly.)"""
+    n_layers = sizes.shape[0] - 1
+    total = 0
+    for layer in range(n_layers):
+        total += _grad_rows(sizes, layer) + 1
+    idx = np.empty(m, np.int64)
+    val = np.empty(m, a0.dtype)
+    g_all = np.empty(sizes.max(), a0.dtype)
+    for r in range(c, total, chunks):
+        layer = 0
+        k = r
+        while k > _grad_rows(sizes, layer):
+            k -= _grad_rows(sizes, layer) + 1
+            layer += 1
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        delta = _block(deltas, sizes, m, layer)
+        a = a0 if layer == 0 else _block(acts, sizes, m, layer - 1)
+        g = g_all[:n_out]
+        if k == _grad_rows(sizes, layer):
+            for i in range(m):
+                idx[i] = i
+                val[i] = 1.0
+            _gather_rows_sum(delta, idx, val, m, g)
+            _step_row(opt, g, params, b_off[layer], 0.0, grads, state1, state2, lr, momentum, beta1, beta2, eps)
+        elif n_out < NARROW:
+            n = _nonzeros(delta[:, k], idx, val)
+            _gather_rows_sum(a, idx, val, n, _layer(params_t, w_off[layer], n_out, n_in)[k])
+        else:
+            n = _nonzeros(a[:, k], idx, val)
+            _gather_rows_sum(delta, idx, val, n, g)
+            _step_row(opt, g, params, w_off[layer] + k * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1,
+                      beta2, eps)
+
+
+@_serial
+def _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2,
+                 eps):
+    """``_step_row`` on each row of the NARROW layers' gradients, which
+    ``_weight_rows`` left transposed in params_t."""
+    g = np.empty(NARROW, params.dtype)
+    for layer in range(sizes.shape[0] - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        if n_out < NARROW:
+            g_t = _layer(params_t, w_off[layer], n_out, n_in)
+            for k in range(n_in):
+                for j in range(n_out):
+                    g[j] = g_t[j, k]
+                _step_row(opt, g[:n_out], params, w_off[layer] + k * n_out, l2_scale, grads, state1, state2, lr,
+                          momentum, beta1, beta2, eps)
+
+
+@_parallel
+def _weights_pass(a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1, state2, lr,
+                  momentum, beta1, beta2, eps, chunks):
+    for c in prange(chunks):
+        _weight_rows(c, chunks, a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads,
+                     state1, state2, lr, momentum, beta1, beta2, eps)
+
+
+# ----------------------------------------------------------- whole passes
+
+
+@_serial
+def _batch(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t, l2_scale,
+           opt, grads, state1, state2, lr, momentum, beta1, beta2, eps, acts, deltas, loss_rows, right_rows, chunks):
+    """One batch: both passes; returns (sum of row losses, rows right)."""
+    _transpose_weights(sizes, w_off, params, params_t, True)
+    out = _block(acts, sizes, m, sizes.shape[0] - 2)
+    if chunks <= 1:
+        _backprop_rows(x, order, pos, 0, m, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params,
+                       params_t, 1.0 / m, acts, deltas, out, loss_rows, right_rows)
+    else:
+        _backprop_pass(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+                       1.0 / m, acts, deltas, out, loss_rows, right_rows, chunks)
+    loss = 0.0
+    right = 0
+    for i in range(m):
+        loss += loss_rows[i]
+        right += right_rows[i]
+    a0 = xb[:m] if gather else x[pos : pos + m]
+    if chunks <= 1:
+        _weight_rows(0, 1, a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
+                     state2, lr, momentum, beta1, beta2, eps)
+    else:
+        _weights_pass(a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1, state2,
+                      lr, momentum, beta1, beta2, eps, chunks)
+    _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps)
+    return loss, right
+
+
+@_serial
+def batch_grad(x, y, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale, grads, params_t, acts, deltas,
+               loss_rows, right_rows, chunks):
+    """Forward and backward pass of the batch x (m, n_in), labels y.
 
     Fills ``grads`` with the gradient of
     ``mean cross-entropy + (l2_scale / 2) * sum W**2`` and returns
     ``(sum of row losses, number of rows predicted right)``.
-    ``acts``/``deltas`` need room for m * sum(sizes[1:]) values.
+    ``acts``/``deltas`` need room for m * sum(sizes[1:]) values, ``params_t``
+    as much as params, ``loss_rows``/``right_rows`` m; ``chunks``: threads.
     """
-    m = xb.shape[0]
-    n_layers = sizes.shape[0] - 1
-    n_classes = sizes[n_layers]
-    # Hidden activations first, layer after layer, then the output's.
-    a_off = m * (sizes[1:].sum() - n_classes)
-    out = _layer(acts, a_off, m, n_classes)
-    forward(xb, sizes, w_off, b_off, hidden_act, out_act, params, acts, out)
-    delta = _layer(deltas, a_off, m, n_classes)
-    output_delta(out, yb, out_act, 1.0 / m, delta, loss_rows[:m])
-    correct = 0
-    loss = 0.0
-    for i in range(m):
-        loss += loss_rows[i]
-        best = 0
-        for j in range(1, n_classes):
-            if out[i, j] > out[i, best]:
-                best = j
-        correct += best == yb[i]
-    for layer in range(n_layers - 1, -1, -1):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        w = _layer(params, w_off[layer], n_in, n_out)
-        a_in = xb if layer == 0 else _layer(acts, a_off - m * n_in, m, n_in)
-        weight_grad(xb_t if layer == 0 else a_in.T, delta, w, l2_scale, _layer(grads, w_off[layer], n_in, n_out),
-                    grads[b_off[layer] : b_off[layer] + n_out])
-        if layer > 0:
-            a_off -= m * n_in
-            prev_delta = _layer(deltas, a_off, m, n_in)
-            hidden_delta(delta, w, a_in, hidden_act, prev_delta)
-            delta = prev_delta
-    return loss, correct
-
-
-@_parallel
-def gather_rows(x, order, start, out, out_t):
-    """out[i] = x[order[start + i]] for the rows of out, and out_t = out.T."""
-    m, n = out.shape
-    for i in prange(m):
-        out[i] = x[order[start + i]]
-    for k in prange(n):
-        for i in range(m):
-            out_t[k, i] = out[i, k]
+    order = np.empty(0, np.int64)
+    return _batch(x, order, 0, x.shape[0], False, x, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+                  l2_scale, GRADIENT, grads, grads, grads, 0.0, 0.0, 0.0, 0.0, 0.0, acts, deltas, loss_rows,
+                  right_rows, chunks)
 
 
 @_serial
 def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidden_act, out_act,
-                params, grads, state1, state2, optimizer, lr, momentum, beta1, beta2, eps, step,
-                l2_scale, xbuf, xtbuf, ybuf, acts, deltas, loss_rows):
-    """Run the minibatches ``order[start:stop]`` (in steps of batch_size)
-    through ``batch_grad`` and the optimiser, without returning to Python.
+                params, state1, state2, optimizer, lr, momentum, beta1, beta2, eps, step,
+                l2_scale, xbuf, params_t, acts, deltas, loss_rows, right_rows, chunks):
+    """Run the minibatches ``order[start:stop]`` (in steps of batch_size):
+    gradient and optimiser step of each, without returning to Python.
 
     ``step`` counts optimiser steps so far (for Adam's bias correction);
-    ``xtbuf`` is flat room for a transposed batch (n_in * batch_size).
+    ``xbuf`` (batch_size, n_in) receives each batch's rows; ``chunks``:
+    threads (1 keeps everything on the calling thread).
     Returns ``(loss sum, right predictions, steps taken)``.
     """
     loss = 0.0
@@ -306,23 +597,16 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
     pos = start
     while pos < stop:
         m = min(batch_size, stop - pos)
-        xb = xbuf[:m]
-        xb_t = xtbuf[: xb.shape[1] * m].reshape((xb.shape[1], m))
-        yb = ybuf[:m]
-        gather_rows(x, order, pos, xb, xb_t)
-        for i in range(m):
-            yb[i] = y[order[pos + i]]
-        batch_loss, batch_correct = batch_grad(xb, xb_t, yb, sizes, w_off, b_off, hidden_act, out_act, params,
-                                               l2_scale, grads, acts, deltas, loss_rows)
-        loss += batch_loss
-        correct += batch_correct
         steps += 1
+        lr_t = lr
         if optimizer == ADAM:
             t = step + steps
             lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-            adam_step(params, grads, state1, state2, lr_t, beta1, beta2, eps)
-        else:
-            sgd_step(params, grads, state1, lr, momentum, optimizer == NESTEROV)
+        batch_loss, batch_right = _batch(x, order, pos, m, True, xbuf, y, sizes, w_off, b_off, hidden_act, out_act,
+                                         params, params_t, l2_scale, optimizer, state1, state1, state2, lr_t,
+                                         momentum, beta1, beta2, eps, acts, deltas, loss_rows, right_rows, chunks)
+        loss += batch_loss
+        correct += batch_right
         pos += m
     return loss, correct, steps
 
