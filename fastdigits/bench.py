@@ -172,15 +172,24 @@ def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int) -> Call
     raise ValueError(f"unknown peer {peer!r}")
 
 
+#: Seconds of rest before each timed run: long enough for the previous
+#: peer's idle worker threads (OpenBLAS spins for about 0.1 s after a call,
+#: OpenMP for a while after a parallel loop) to go to sleep instead of
+#: taking a core from the next one.
+SETTLE_SECONDS = 0.25
+
+
 def interleaved_medians(runners: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds of each runner, the peers' repeats interleaved (A B C
     A B C ...) so that a machine's drift hits all of them alike.  Each runs
-    once untimed first."""
+    once untimed first, and each timed run follows a pause of
+    ``SETTLE_SECONDS``."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for fn in runners.values():
         fn()
     for _ in range(repeats):
         for name, fn in runners.items():
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -305,7 +305,15 @@ class MLPClassifier:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n_rows:
             raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
-        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        classes = self.classes_
+        if y.dtype.kind in "iu" and classes.dtype.kind in "iu" and np.all(classes[:-1] < classes[1:]):
+            # Integer labels (digits): a vectorised lookup, not a dict per row.
+            pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+            unknown = classes[pos] != y
+            if unknown.any():
+                raise InputError(f"y holds a label the model does not know: {y[unknown.argmax()].item()!r}")
+            return pos.astype(np.int64)
+        index = {c: i for i, c in enumerate(classes.tolist())}
         try:
             return np.fromiter((index[v] for v in y.tolist()), dtype=np.int64, count=n_rows)
         except KeyError as exc:

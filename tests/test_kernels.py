@@ -56,7 +56,7 @@ def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
     v = rng.standard_normal(40).astype(dtype)
     v[rng.random(40) < 0.6] = 0
     w = rng.standard_normal((40, n_out)).astype(dtype)
-    idx, val = np.empty(40, np.int64), np.empty(40, dtype)
+    idx, val = np.empty(40 + cpu.SLACK, np.int32), np.empty(40 + cpu.SLACK, dtype)
     n = cpu._nonzeros(v, idx, val)
     assert n == np.count_nonzero(v)
     np.testing.assert_array_equal(idx[:n], np.flatnonzero(v))
@@ -95,7 +95,7 @@ def test_hidden_delta_row(rng, dtype, act, n, n_next):
     w_next = rng.standard_normal((n, n_next)).astype(dtype)
     delta_next = rng.standard_normal(n_next).astype(dtype)
     delta = np.empty(n, dtype)
-    idx, val = np.empty(n_next, np.int64), np.empty(n_next, dtype)
+    idx, val = np.empty(n_next + cpu.SLACK, np.int32), np.empty(n_next + cpu.SLACK, dtype)
     cpu._hidden_delta_row(delta_next, np.ascontiguousarray(w_next.T), a, HIDDEN_ACTIVATIONS[act], delta, idx, val)
     want = (w_next.astype(float) @ delta_next.astype(float)) * naive.ACTIVATIONS[act][1](a.astype(float))
     np.testing.assert_allclose(delta, want, **TOL[dtype])
