@@ -1,9 +1,11 @@
 """Ways to write the input layer's products in Numba, timed beside NumPy.
 
-The evidence behind the speed issue's open targets: which loop forms
-reach OpenBLAS's rate on fastdigits' shapes (400 inputs, 128 or 512 hidden
-units, batches of 128 and 10,000 normalised MNIST rows), and what happens
-when BLAS is called from inside Numba (needs SciPy; skipped without it).
+The evidence behind the kernels' design and the speed targets: which loop
+forms reach OpenBLAS's rate on fastdigits' shapes (400 inputs, 128 or 512
+hidden units, batches of 128 and 10,000 normalised MNIST rows); what the
+register-tile kernel costs per nonzero input when its weights sit in L1
+or in L2; and what happens when BLAS is called from inside Numba (needs
+SciPy; skipped without it).
 
     FASTDIGITS_DATA=... python benchmarks/kernel_forms.py
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -74,6 +77,28 @@ def scalar_tile():
     return njit(parallel=True, fastmath={"contract"})(namespace["tile"])
 
 
+@njit(parallel=True)
+def gradient_rows(a, delta, gw):
+    """Row k of a.T @ delta as the weights pass computes it: the nonzeros of
+    column k, then a register-tile sum of the delta rows they pick."""
+    for k in prange(a.shape[1]):
+        idx = np.empty(a.shape[0] + cpu.SLACK, np.int32)
+        val = np.empty(a.shape[0] + cpu.SLACK, a.dtype)
+        n = cpu._nonzeros(a[:, k], idx, val)
+        cpu._gather_rows_sum(delta, idx, val, n, gw[k])
+
+
+@njit
+def tiles_only(a, w, out, repeats):
+    """The register-tile sum alone, on one thread, over dense rows."""
+    idx = np.empty(a.shape[1] + cpu.SLACK, np.int32)
+    val = np.empty(a.shape[1] + cpu.SLACK, a.dtype)
+    n = cpu._nonzeros(a[0], idx, val)
+    for _ in range(repeats):
+        for i in range(a.shape[0]):
+            cpu._gather_rows_sum(w, idx, val, n, out[i])
+
+
 def us(fn, rows: int) -> float:
     return 1e6 * bench.median_seconds(fn, repeats=5 if rows > 1000 else 200)
 
@@ -90,7 +115,7 @@ def main() -> None:
             a = np.ascontiguousarray(X[:rows])
             out = np.empty((rows, hidden), np.float32)
             forms = {
-                "fastdigits dense_forward": lambda: cpu.dense_forward(a, w, b, RELU, out),
+                "fastdigits dense_forward": lambda: cpu.dense_forward(a, w, b, RELU, out, numba.get_num_threads()),
                 "heap-array 4x16 tile": lambda: heap_tile(a, w, b, out),
                 "scalar 4x16 tile": lambda: tile(a, w, b, out),
                 "transposed-dot, 4 rows": lambda: dot4(a, wT, b, out),
@@ -103,12 +128,17 @@ def main() -> None:
     print("input-layer weight gradient a.T @ delta, 400-128, batch 128, microseconds:")
     a = np.ascontiguousarray(X[:128])
     delta = rng.standard_normal((128, 128)).astype(np.float32)
-    w = rng.random((400, 128), dtype=np.float32)
-    gw, gb = np.empty_like(w), np.empty(128, np.float32)
-    a_t = np.ascontiguousarray(a.T)
-    print(f"  transposed copy {us(lambda: cpu.weight_grad(a_t, delta, w, 0.0, gw, gb), 128):,.0f}, "
-          f"column-wise (.T view) {us(lambda: cpu.weight_grad(a.T, delta, w, 0.0, gw, gb), 128):,.0f}, "
+    gw = np.empty((400, 128), np.float32)
+    print(f"  register tiles over each column's nonzeros {us(lambda: gradient_rows(a, delta, gw), 128):,.0f}, "
           f"numpy {us(lambda: a.T @ delta, 128):,.0f}")
+
+    print("register tile (128 columns) alone, one thread, nanoseconds per nonzero input (8 AVX-512 FMAs):")
+    for n_in in (64, 400):
+        dense = rng.random((128, n_in), dtype=np.float32) + np.float32(0.1)
+        w = rng.random((n_in, 128), dtype=np.float32)
+        out = np.empty((128, 128), np.float32)
+        ns = 1e9 * bench.median_seconds(lambda: tiles_only(dense, w, out, 10), repeats=7) / (10 * 128 * n_in)
+        print(f"  weights {w.nbytes // 1024} KB ({'L1' if w.nbytes <= 32768 else 'L2'}): {ns:.2f} ns")
 
     if importlib.util.find_spec("scipy") is None:
         print("BLAS inside numba: skipped (numba's np.dot needs SciPy)")
