@@ -533,6 +533,7 @@ class MLPClassifier:
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = np.empty((bs, X.shape[1]), self._float)
+        xtbuf = np.zeros(bs * X.shape[1], self._float)
         opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
         # Chunks of about 2**16 rows between progress reports.
         chunk = max(bs, (65536 // bs) * bs)
@@ -555,7 +556,7 @@ class MLPClassifier:
                             X_epoch, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
                             HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_,
                             self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
-                            self.epsilon, self._steps, self.l2 / n, xbuf, buf["params_t"], buf["acts"],
+                            self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, buf["params_t"], buf["acts"],
                             buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
                         )
                     self._steps += steps

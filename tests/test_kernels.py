@@ -209,12 +209,14 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes):
     order = rng.permutation(10).astype(np.int64)
     bs, width = 4, sum(sizes[1:])
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    xtbuf = np.zeros(bs * 6)
     loss, correct, steps = cpu.train_range(
         x, y, order, 0, 10, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s2, opt, 0.5, 0.9, 0.9,
-        0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), np.empty_like(p), np.empty(bs * width), np.empty(bs * width),
+        0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), xtbuf, np.empty_like(p), np.empty(bs * width), np.empty(bs * width),
         np.empty(bs), np.empty(bs, np.int64), threads,
     )
     assert steps == 3
+    assert not xtbuf.any(), "the transposed-batch buffer must be left all zeros"
     q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
     want_loss = 0.0
     for t, lo in enumerate((0, 4, 8), start=1):

@@ -287,21 +287,29 @@ def _chunk(c, chunks, m):
 
 
 @_serial
-def _layer_row(a, w, w_t, b, act, out, idx, val):
-    """One row of a dense layer: out = act(a @ w + b), a (n_in,), w (n_in,
-    n_out) and, for a NARROW layer, its transpose w_t.  ``idx``/``val`` are
-    scratch of n_in + SLACK entries."""
-    n_out = out.shape[0]
-    if n_out < NARROW:
-        _dots(a, w_t, out)
+def _layer_rows(src, first, lo, hi, w, w_t, b, act, out, idx, val, xt, fill_xt):
+    """Rows lo..hi of a dense layer: out[i] = act(src[first + i] @ w + b),
+    w (n_in, n_out) and, for a NARROW layer, its transpose w_t.  ``idx``/
+    ``val`` are scratch of n_in + SLACK entries.  With ``fill_xt`` each
+    row's nonzeros are also written to column i of xt (n_in, m), which
+    must hold zeros there: the weights pass reads its rows and zeroes them
+    again."""
+    n_out = out.shape[1]
+    for i in range(lo, hi):
+        a = src[first + i]
+        o = out[i]
+        if n_out < NARROW:
+            _dots(a, w_t, o)
+            n = _nonzeros(a, idx, val) if fill_xt else 0
+        else:
+            n = _nonzeros(a, idx, val)
+            _gather_rows_sum(w, idx, val, n, o)
+        if fill_xt:
+            for t in range(n):
+                xt[idx[t], i] = val[t]
         for j in range(n_out):
-            out[j] += b[j]
-    else:
-        n = _nonzeros(a, idx, val)
-        _gather_rows_sum(w, idx, val, n, out)
-        for j in range(n_out):
-            out[j] += b[j]
-    _activate_row(out, act)
+            o[j] += b[j]
+        _activate_row(o, act)
 
 
 @_parallel
@@ -315,8 +323,7 @@ def dense_forward(a_in, w, b, act, out, chunks):
         lo, hi = _chunk(c, chunks, m)
         idx = np.empty(n_in + SLACK, np.int32)
         val = np.empty(n_in + SLACK, a_in.dtype)
-        for i in range(lo, hi):
-            _layer_row(a_in[i], w, w_t, b, act, out[i], idx, val)
+        _layer_rows(a_in, 0, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
 
 
 @_serial
@@ -334,32 +341,32 @@ def _block(flat, sizes, m, layer):
 
 
 @_serial
-def _forward_row(a0, i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val):
-    """Row i through every layer: input a0 (n_in,), hidden activations
-    into row i of each block of ``acts``, probabilities into out[i]."""
+def _forward_layers(src, first, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out,
+                    idx, val, xt, fill_xt):
+    """Rows lo..hi (of m) through every layer, a layer at a time: input
+    src[first + i], hidden activations into the blocks of ``acts``,
+    probabilities into out (``fill_xt``: see ``_layer_rows``)."""
     n_layers = sizes.shape[0] - 1
-    a_prev = a0
     for layer in range(n_layers):
         n_in, n_out = sizes[layer], sizes[layer + 1]
         w = _layer(params, w_off[layer], n_in, n_out)
         w_t = _layer(params_t, w_off[layer], n_out, n_in)
         b = params[b_off[layer] : b_off[layer] + n_out]
-        if layer == n_layers - 1:
-            _layer_row(a_prev, w, w_t, b, out_act, out[i], idx, val)
-        else:
-            a = _block(acts, sizes, m, layer)[i]
-            _layer_row(a_prev, w, w_t, b, hidden_act, a, idx, val)
-            a_prev = a
+        last = layer == n_layers - 1
+        dst = out if last else _block(acts, sizes, m, layer)
+        _layer_rows(src, first, lo, hi, w, w_t, b, out_act if last else hidden_act, dst, idx, val, xt,
+                    fill_xt and layer == 0)
+        src = dst
+        first = 0
 
 
 @_serial
 def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out):
-    m = x.shape[0]
     width = sizes.max()
     idx = np.empty(width + SLACK, np.int32)
     val = np.empty(width + SLACK, x.dtype)
-    for i in range(lo, hi):
-        _forward_row(x[i], i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val)
+    _forward_layers(x, 0, lo, hi, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out,
+                    idx, val, x, False)
 
 
 @_parallel
@@ -425,38 +432,42 @@ def _hidden_delta_row(delta_next, w_next_t, a, act, delta, idx, val):
 
 
 @_serial
-def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params,
+def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
                    params_t, scale, acts, deltas, out, loss_rows, right_rows):
     """Rows lo..hi of a batch: forward, output delta, deltas back to the
-    first hidden layer.  Row i is x[order[pos + i]] copied into xb[i] when
-    ``gather``, else x[pos + i]."""
+    first hidden layer.  Row i is x[order[pos + i]], copied into xb[i] and
+    its nonzeros into column i of xt when ``gather``; else x[pos + i]."""
     n_layers = sizes.shape[0] - 1
     width = sizes.max()
     idx = np.empty(width + SLACK, np.int32)
     val = np.empty(width + SLACK, x.dtype)
-    for i in range(lo, hi):
-        if gather:
+    if gather:
+        for i in range(lo, hi):
             xb[i] = x[order[pos + i]]
-            row = xb[i]
-        else:
-            row = x[pos + i]
-        _forward_row(row, i, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx, val)
-        delta = _block(deltas, sizes, m, n_layers - 1)[i]
-        loss_rows[i], right_rows[i] = _output_delta_row(out[i], y[pos + i if not gather else order[pos + i]],
-                                                        out_act, scale, delta)
-        for layer in range(n_layers - 1, 0, -1):
-            prev = _block(deltas, sizes, m, layer - 1)[i]
-            w_t = _layer(params_t, w_off[layer], sizes[layer + 1], sizes[layer])
-            _hidden_delta_row(delta, w_t, _block(acts, sizes, m, layer - 1)[i], hidden_act, prev, idx, val)
-            delta = prev
+        _forward_layers(xb, 0, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx,
+                        val, xt, sizes[1] >= NARROW)
+    else:
+        _forward_layers(x, pos, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx,
+                        val, xt, False)
+    delta = _block(deltas, sizes, m, n_layers - 1)
+    for i in range(lo, hi):
+        label = y[order[pos + i]] if gather else y[pos + i]
+        loss_rows[i], right_rows[i] = _output_delta_row(out[i], label, out_act, scale, delta[i])
+    for layer in range(n_layers - 1, 0, -1):
+        prev = _block(deltas, sizes, m, layer - 1)
+        a = _block(acts, sizes, m, layer - 1)
+        w_t = _layer(params_t, w_off[layer], sizes[layer + 1], sizes[layer])
+        for i in range(lo, hi):
+            _hidden_delta_row(delta[i], w_t, a[i], hidden_act, prev[i], idx, val)
+        delta = prev
 
 
 @_parallel
-def _backprop_pass(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+def _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                    scale, acts, deltas, out, loss_rows, right_rows, chunks):
     for c in prange(chunks):
         lo, hi = _chunk(c, chunks, m)
-        _backprop_rows(x, order, pos, lo, hi, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params,
+        _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
                        params_t, scale, acts, deltas, out, loss_rows, right_rows)
 
 
@@ -523,11 +534,43 @@ def _grad_rows(sizes, layer):
 
 
 @_serial
-def _weight_rows(c, chunks, a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
-                 state2, lr, momentum, beta1, beta2, eps):
-    """Chunk c of the layers' gradient rows stacked (see
-    ``_grad_rows``, plus one for each bias), from the batch's inputs a (a0
-    for the first layer) and deltas:
+def _layer_grad_rows(r0, r1, a, xt, use_xt, delta, w_off, b_off, n_in, n_out, params, params_t, l2_scale, opt, grads,
+                     state1, state2, lr, momentum, beta1, beta2, eps, idx, val, g):
+    """Gradient rows r0..r1 of one layer (see ``_weight_rows``): rows of w
+    (from the inputs a (m, n_in), or with ``use_xt`` from xt's rows, which
+    are zeroed after use), or of w's transpose for a NARROW layer, and
+    row n_in (or n_out) for the bias."""
+    m = delta.shape[0]
+    bias_row = n_out if n_out < NARROW else n_in
+    for k in range(r0, r1):
+        if k == bias_row:
+            for i in range(m):
+                idx[i] = i
+                val[i] = 1.0
+            _gather_rows_sum(delta, idx, val, m, g)
+            _step_row(opt, g, params, b_off, 0.0, grads, state1, state2, lr, momentum, beta1, beta2, eps)
+        elif n_out < NARROW:
+            n = _nonzeros(delta[:, k], idx, val)
+            _gather_rows_sum(a, idx, val, n, _layer(params_t, w_off, n_out, n_in)[k])
+        else:
+            if use_xt:
+                col = xt[k]
+                n = _nonzeros(col, idx, val)
+                for t in range(n):
+                    col[idx[t]] = 0.0
+            else:
+                n = _nonzeros(a[:, k], idx, val)
+            _gather_rows_sum(delta, idx, val, n, g)
+            _step_row(opt, g, params, w_off + k * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1, beta2,
+                      eps)
+
+
+@_serial
+def _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
+                 grads, state1, state2, lr, momentum, beta1, beta2, eps):
+    """Chunk c of the layers' gradient rows stacked (see ``_grad_rows``,
+    plus one for each bias), from the batch's inputs a (a0 for the first
+    layer, or its nonzeros in xt) and deltas:
 
         grad w[k] = a[:, k] @ delta + l2_scale * w[k],   grad b = sum of delta rows,
 
@@ -540,34 +583,26 @@ def _weight_rows(c, chunks, a0, m, sizes, w_off, b_off, params, params_t, acts, 
     total = 0
     for layer in range(n_layers):
         total += _grad_rows(sizes, layer) + 1
+    lo, hi = _chunk(c, chunks, total)
     idx = np.empty(m + SLACK, np.int32)
     val = np.empty(m + SLACK, a0.dtype)
     g_all = np.empty(sizes.max(), a0.dtype)
-    lo, hi = _chunk(c, chunks, total)
-    for r in range(lo, hi):
-        layer = 0
-        k = r
-        while k > _grad_rows(sizes, layer):
-            k -= _grad_rows(sizes, layer) + 1
-            layer += 1
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        delta = _block(deltas, sizes, m, layer)
-        a = a0 if layer == 0 else _block(acts, sizes, m, layer - 1)
-        g = g_all[:n_out]
-        if k == _grad_rows(sizes, layer):
-            for i in range(m):
-                idx[i] = i
-                val[i] = 1.0
-            _gather_rows_sum(delta, idx, val, m, g)
-            _step_row(opt, g, params, b_off[layer], 0.0, grads, state1, state2, lr, momentum, beta1, beta2, eps)
-        elif n_out < NARROW:
-            n = _nonzeros(delta[:, k], idx, val)
-            _gather_rows_sum(a, idx, val, n, _layer(params_t, w_off[layer], n_out, n_in)[k])
-        else:
-            n = _nonzeros(a[:, k], idx, val)
-            _gather_rows_sum(delta, idx, val, n, g)
-            _step_row(opt, g, params, w_off[layer] + k * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1,
-                      beta2, eps)
+    start = 0
+    for layer in range(n_layers):
+        rows = _grad_rows(sizes, layer) + 1
+        r0, r1 = max(lo - start, 0), min(hi - start, rows)
+        if r0 < r1:
+            n_in, n_out = sizes[layer], sizes[layer + 1]
+            delta = _block(deltas, sizes, m, layer)
+            g = g_all[:n_out]
+            if layer == 0:
+                _layer_grad_rows(r0, r1, a0, xt, use_xt, delta, w_off[0], b_off[0], n_in, n_out, params, params_t,
+                                 l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps, idx, val, g)
+            else:
+                _layer_grad_rows(r0, r1, _block(acts, sizes, m, layer - 1), xt, False, delta, w_off[layer],
+                                 b_off[layer], n_in, n_out, params, params_t, l2_scale, opt, grads, state1, state2,
+                                 lr, momentum, beta1, beta2, eps, idx, val, g)
+        start += rows
 
 
 @_serial
@@ -588,26 +623,31 @@ def _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, s
 
 
 @_parallel
-def _weights_pass(a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1, state2, lr,
-                  momentum, beta1, beta2, eps, chunks):
+def _weights_pass(a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
+                  state2, lr, momentum, beta1, beta2, eps, chunks):
     for c in prange(chunks):
-        _weight_rows(c, chunks, a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads,
-                     state1, state2, lr, momentum, beta1, beta2, eps)
+        _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
+                     grads, state1, state2, lr, momentum, beta1, beta2, eps)
 
 
 # ----------------------------------------------------------- whole passes
 
 
 @_serial
-def _batch(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t, l2_scale,
+def _batch(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t, l2_scale,
            opt, grads, state1, state2, lr, momentum, beta1, beta2, eps, acts, deltas, loss_rows, right_rows, chunks):
-    """One batch: both passes; returns (sum of row losses, rows right)."""
+    """One batch: both passes; returns (sum of row losses, rows right).
+
+    When ``gather``ing, the rows' nonzeros pass from the first pass to the
+    second through xt (n_in, m), all zeros before and after (unless the
+    first layer is NARROW): the weights pass then reads contiguous rows
+    instead of the batch's columns."""
     _transpose_weights(sizes, w_off, params, params_t, True)
     out = _block(acts, sizes, m, sizes.shape[0] - 2)
     # Even with one thread the parallel passes are used: numba compiles a
     # prange body with its arrays marked as not aliasing one another, which
     # measured about 30 % faster than the same loops in a plain function.
-    _backprop_pass(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+    _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                    1.0 / m, acts, deltas, out, loss_rows, right_rows, chunks)
     loss = 0.0
     right = 0
@@ -615,8 +655,8 @@ def _batch(x, order, pos, m, gather, xb, y, sizes, w_off, b_off, hidden_act, out
         loss += loss_rows[i]
         right += right_rows[i]
     a0 = xb[:m] if gather else x[pos : pos + m]
-    _weights_pass(a0, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1, state2, lr,
-                  momentum, beta1, beta2, eps, chunks)
+    _weights_pass(a0, xt, gather and sizes[1] >= NARROW, m, sizes, w_off, b_off, params, params_t, acts, deltas,
+                  l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps, chunks)
     _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps)
     return loss, right
 
@@ -633,7 +673,7 @@ def batch_grad(x, y, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale,
     as much as params, ``loss_rows``/``right_rows`` m; ``chunks``: threads.
     """
     order = np.empty(0, np.int64)
-    return _batch(x, order, 0, x.shape[0], False, x, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+    return _batch(x, order, 0, x.shape[0], False, x, np.zeros((0, 0), x.dtype), y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                   l2_scale, GRADIENT, grads, grads, grads, 0.0, 0.0, 0.0, 0.0, 0.0, acts, deltas, loss_rows,
                   right_rows, chunks)
 
@@ -641,13 +681,13 @@ def batch_grad(x, y, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale,
 @_serial
 def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidden_act, out_act,
                 params, state1, state2, optimizer, lr, momentum, beta1, beta2, eps, step,
-                l2_scale, xbuf, params_t, acts, deltas, loss_rows, right_rows, chunks):
+                l2_scale, xbuf, xtbuf, params_t, acts, deltas, loss_rows, right_rows, chunks):
     """Run the minibatches ``order[start:stop]`` (in steps of batch_size):
     gradient and optimiser step of each, without returning to Python.
 
     ``step`` counts optimiser steps so far (for Adam's bias correction);
-    ``xbuf`` (batch_size, n_in) receives each batch's rows; ``chunks``:
-    threads (1 keeps everything on the calling thread).
+    ``xbuf`` (batch_size, n_in) receives each batch's rows; ``xtbuf``
+    (n_in * batch_size) must be zeros (and stays so); ``chunks``: threads.
     Returns ``(loss sum, right predictions, steps taken)``.
     """
     loss = 0.0
@@ -661,7 +701,8 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
         if optimizer == ADAM:
             t = step + steps
             lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-        batch_loss, batch_right = _batch(x, order, pos, m, True, xbuf, y, sizes, w_off, b_off, hidden_act, out_act,
+        xt = xtbuf[: x.shape[1] * m].reshape((x.shape[1], m))
+        batch_loss, batch_right = _batch(x, order, pos, m, True, xbuf, xt, y, sizes, w_off, b_off, hidden_act, out_act,
                                          params, params_t, l2_scale, optimizer, state1, state1, state2, lr_t,
                                          momentum, beta1, beta2, eps, acts, deltas, loss_rows, right_rows, chunks)
         loss += batch_loss
