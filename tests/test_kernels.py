@@ -50,6 +50,25 @@ def test_dense_forward_every_tile_width(rng, dtype, n_out):
     np.testing.assert_allclose(out, a.astype(float) @ w.astype(float) + b.astype(float), **TOL[dtype])
 
 
+@pytest.mark.parametrize("chunks", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, n_in, n_out", [(70, 300, 64), (77, 517, 129), (80, 401, 300)])
+def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
+    """A first layer too big for L1, rows in groups: ``_layer_rows_blocked``
+    (blocks of w whose rows' count is not a multiple of the vector width,
+    and a last group of fewer rows)."""
+    assert cpu._blocked(n_in, n_out, np.dtype(dtype).itemsize, m // chunks)
+    lay, params = _network(rng, [n_in, n_out, 10], dtype)
+    x = rng.random((m, n_in)).astype(dtype)
+    x[x < 0.6] = 0
+    x[3] = 0
+    out = np.empty((m, 10), dtype)
+    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, np.empty_like(params),
+                np.empty(m * n_out, dtype), out, chunks)
+    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
+    np.testing.assert_allclose(out, naive.forward(x.astype(float), ws, bs, "relu", "softmax")[-1], **TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_out", WIDTHS)
 def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
@@ -201,32 +220,35 @@ def test_no_kernel_is_compiled_twice_from_one_function():
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opt", [cpu.SGD, cpu.NESTEROV, cpu.ADAM])
-@pytest.mark.parametrize("sizes", [[6, 5, 3], [6, 20, 3]])
-def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes):
-    """One compiled call over 3 minibatches equals 3 reference steps."""
+@pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([6, 20, 3], 10, 4, 0.5),
+                                             ([300, 64, 3], 150, 64, 0.01)])
+def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr):
+    """One compiled call over 3 minibatches equals 3 reference steps (the
+    last network's first layer goes through the cache-blocked kernel)."""
     lay, params = _network(rng, sizes)
-    x, y = rng.random((10, 6)), rng.integers(0, 3, 10)
-    order = rng.permutation(10).astype(np.int64)
-    bs, width = 4, sum(sizes[1:])
+    x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
+    x[x < 0.5] = 0
+    order = rng.permutation(n).astype(np.int64)
+    width = sum(sizes[1:])
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
-    xtbuf = np.zeros(bs * 6)
+    xtbuf = np.zeros(bs * sizes[0])
     loss, correct, steps = cpu.train_range(
-        x, y, order, 0, 10, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s2, opt, 0.5, 0.9, 0.9,
-        0.999, 1e-8, 0, 0.1, np.empty((bs, 6)), xtbuf, np.empty_like(p), np.empty(bs * width), np.empty(bs * width),
-        np.empty(bs), np.empty(bs, np.int64), threads,
+        x, y, order, 0, n, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s2, opt, lr, 0.9, 0.9,
+        0.999, 1e-8, 0, 0.1, np.empty((bs, sizes[0])), xtbuf, np.empty_like(p), np.empty(bs * width),
+        np.empty(bs * width), np.empty(bs), np.empty(bs, np.int64), threads,
     )
     assert steps == 3
     assert not xtbuf.any(), "the transposed-batch buffer must be left all zeros"
     q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
     want_loss = 0.0
-    for t, lo in enumerate((0, 4, 8), start=1):
+    for t, lo in enumerate(range(0, n, bs), start=1):
         idx = order[lo : lo + bs]
         ws, bs_ = lay.views(q)
         want_loss += naive.loss(x[idx], y[idx], ws, bs_, "relu", "softmax") * len(idx)
         nw, nb = naive.backprop(x[idx], y[idx], ws, bs_, "relu", "softmax")
         grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
         grad += 0.1 * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs_)])
-        lr = 0.5 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == cpu.ADAM else 0.5
-        q, a, b = _step_reference(opt, q, grad, a, b, lr)
+        lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == cpu.ADAM else lr
+        q, a, b = _step_reference(opt, q, grad, a, b, lr_t)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)

@@ -177,48 +177,54 @@ def _compress_nonzeros(typingctx, v, k0, idx, val, n):
 
 
 @_inline
-def _tile_sum(w, idx, val, n, j0, width, acc, out):
-    """out[j0 : j0 + width] = sum over t < n of val[t] * w[idx[t], j0 : j0 + width].
+def _tile_sum(w, idx, val, t0, t1, j0, width, acc, out, accumulate):
+    """out[j0 : j0 + width] (+)= sum over t0 <= t < t1 of val[t] * w[idx[t], j0 : j0 + width].
 
     ``width`` is a constant at every call site: the loops over it unroll
     and ``acc`` lives in registers.  (No float reassociation is allowed
     here, or LLVM would vectorise along t with gathers instead.)"""
+    dest = out[j0 : j0 + width]
     for jj in range(width):
-        acc[jj] = 0.0
-    for t in range(n):
+        acc[jj] = dest[jj] if accumulate else 0.0
+    for t in range(t0, t1):
         v = val[t]
         row = w[idx[t], j0 : j0 + width]
         for jj in range(width):
             acc[jj] += v * row[jj]
-    dest = out[j0 : j0 + width]
     for jj in range(width):
         dest[jj] = acc[jj]
 
 
 @_serial
-def _gather_rows_sum(w, idx, val, n, out):
-    """out = sum over t < n of val[t] * w[idx[t]]: that is ``v @ w`` for a
-    vector v whose nonzero entries are ``val[:n]`` at ``idx[:n]``.
+def _gather_rows_range(w, idx, val, t0, t1, out, accumulate):
+    """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
+    a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``.
 
     Columns go in register tiles of TILE, 32, 16, 8 and then 1."""
     acc = carray(_stack_array(out, TILE), TILE)
     n_out = out.shape[0]
     j = 0
     while j + TILE <= n_out:
-        _tile_sum(w, idx, val, n, j, TILE, acc, out)
+        _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate)
         j += TILE
     while j + 32 <= n_out:
-        _tile_sum(w, idx, val, n, j, 32, acc, out)
+        _tile_sum(w, idx, val, t0, t1, j, 32, acc, out, accumulate)
         j += 32
     while j + 16 <= n_out:
-        _tile_sum(w, idx, val, n, j, 16, acc, out)
+        _tile_sum(w, idx, val, t0, t1, j, 16, acc, out, accumulate)
         j += 16
     while j + 8 <= n_out:
-        _tile_sum(w, idx, val, n, j, 8, acc, out)
+        _tile_sum(w, idx, val, t0, t1, j, 8, acc, out, accumulate)
         j += 8
     while j < n_out:
-        _tile_sum(w, idx, val, n, j, 1, acc, out)
+        _tile_sum(w, idx, val, t0, t1, j, 1, acc, out, accumulate)
         j += 1
+
+
+@_serial
+def _gather_rows_sum(w, idx, val, n, out):
+    """out = sum over t < n of val[t] * w[idx[t]] (``_gather_rows_range``)."""
+    _gather_rows_range(w, idx, val, 0, n, out, False)
 
 
 @_serial
@@ -240,6 +246,31 @@ def _nonzeros(v, idx, val):
         val[n] = x
         n += x != 0.0
         k += 1
+    return n
+
+
+@_serial
+def _nonzeros_in_blocks(v, idx, val, block, ends):
+    """``_nonzeros`` of a contiguous v, also counting where each block of
+    ``block`` entries (a multiple of 16) starts: the nonzeros of v[b * block
+    : (b + 1) * block] are idx/val[ends[b] : ends[b + 1]]."""
+    lanes = 64 // v.itemsize
+    n = 0
+    k = 0
+    while k + lanes <= v.shape[0]:
+        if k % block == 0:
+            ends[k // block] = n
+        n = _compress_nonzeros(v, k, idx, val, n)
+        k += lanes
+    while k < v.shape[0]:
+        if k % block == 0:
+            ends[k // block] = n
+        x = v[k]
+        idx[n] = k
+        val[n] = x
+        n += x != 0.0
+        k += 1
+    ends[(v.shape[0] + block - 1) // block] = n
     return n
 
 
@@ -312,6 +343,48 @@ def _layer_rows(src, first, lo, hi, w, w_t, b, act, out, idx, val, xt, fill_xt):
         _activate_row(o, act)
 
 
+#: Bytes of a block of weight rows that stays in L1 while a group of
+#: ROW_GROUP rows uses it (``_layer_rows_blocked``).
+BLOCK_BYTES = 32768
+ROW_GROUP = 32
+
+
+@_serial
+def _blocked(n_in, n_out, itemsize, rows):
+    """Whether a layer's rows go through ``_layer_rows_blocked``: its w is
+    wide and outgrows two blocks, and a whole group of rows shares them."""
+    return n_out >= NARROW and n_in * n_out * itemsize > 2 * BLOCK_BYTES and rows >= ROW_GROUP
+
+
+@_serial
+def _layer_rows_blocked(src, first, lo, hi, w, b, act, out, xt, fill_xt):
+    """``_layer_rows`` for a wide layer, cache-blocked: rows go in groups
+    of ROW_GROUP whose nonzeros are listed first, then each block of w's
+    rows (BLOCK_BYTES) serves every row of the group while it is in L1.
+    With w in L2 instead, each nonzero's row of w costs ~1.6x as much."""
+    n_in, n_out = w.shape
+    block = max(16, BLOCK_BYTES // (n_out * w.itemsize) // 16 * 16)
+    n_blocks = (n_in + block - 1) // block
+    idx = np.empty((ROW_GROUP, n_in + SLACK), np.int32)
+    val = np.empty((ROW_GROUP, n_in + SLACK), w.dtype)
+    ends = np.empty((ROW_GROUP, n_blocks + 1), np.int64)
+    for g0 in range(lo, hi, ROW_GROUP):
+        g1 = min(g0 + ROW_GROUP, hi)
+        for i in range(g0, g1):
+            r = i - g0
+            n = _nonzeros_in_blocks(src[first + i], idx[r], val[r], block, ends[r])
+            if fill_xt:
+                for t in range(n):
+                    xt[idx[r, t], i] = val[r, t]
+            out[i] = b
+        for blk in range(n_blocks):
+            for i in range(g0, g1):
+                r = i - g0
+                _gather_rows_range(w, idx[r], val[r], ends[r, blk], ends[r, blk + 1], out[i], True)
+        for i in range(g0, g1):
+            _activate_row(out[i], act)
+
+
 @_parallel
 def dense_forward(a_in, w, b, act, out, chunks):
     """out = act(a_in @ w + b): a_in (m, n_in), w (n_in, n_out), b (n_out,).
@@ -354,8 +427,11 @@ def _forward_layers(src, first, lo, hi, m, sizes, w_off, b_off, hidden_act, out_
         b = params[b_off[layer] : b_off[layer] + n_out]
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
-        _layer_rows(src, first, lo, hi, w, w_t, b, out_act if last else hidden_act, dst, idx, val, xt,
-                    fill_xt and layer == 0)
+        act = out_act if last else hidden_act
+        if layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
+            _layer_rows_blocked(src, first, lo, hi, w, b, act, dst, xt, fill_xt)
+        else:
+            _layer_rows(src, first, lo, hi, w, w_t, b, act, dst, idx, val, xt, fill_xt and layer == 0)
         src = dst
         first = 0
 
