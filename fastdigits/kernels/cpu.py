@@ -56,10 +56,11 @@ GRADIENT = -1
 #: Widest register tile (columns): 8 registers of float32 with AVX-512,
 #: 8 with AVX2 (whose 16 registers hold 64 floats in 8).
 TILE = config.register_tile()
-#: Layers with fewer outputs than this (the output layer) are multiplied in
-#: the transposed form, as dot products: their register tiles would be too
-#: narrow to pay for a pass over the inputs.
-NARROW = 16
+#: Layers with fewer outputs than this (the output layer, the classic
+#: course's 25 hidden units) are multiplied in the transposed form, as dot
+#: products: their register tiles would be too narrow to pay for a pass
+#: over the inputs (400-25-10 trained 1.4-1.7x faster with 32 than with 16).
+NARROW = 32
 
 
 # ----------------------------------------------------------- activations
