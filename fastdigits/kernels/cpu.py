@@ -319,8 +319,9 @@ def _chunk(c, chunks, m):
 
 
 @_serial
-def _layer_rows(src, first, lo, hi, w, w_t, b, act, out, idx, val, xt, fill_xt):
-    """Rows lo..hi of a dense layer: out[i] = act(src[first + i] @ w + b),
+def _layer_rows(src, order, first, indirect, lo, hi, w, w_t, b, act, out, idx, val, xt, fill_xt):
+    """Rows lo..hi of a dense layer: out[i] = act(a_i @ w + b) for the input
+    rows a_i = src[order[first + i]] (``indirect``) or src[first + i],
     w (n_in, n_out) and, for a NARROW layer, its transpose w_t.  ``idx``/
     ``val`` are scratch of n_in + SLACK entries.  With ``fill_xt`` each
     row's nonzeros are also written to column i of xt (n_in, m), which
@@ -328,7 +329,7 @@ def _layer_rows(src, first, lo, hi, w, w_t, b, act, out, idx, val, xt, fill_xt):
     again."""
     n_out = out.shape[1]
     for i in range(lo, hi):
-        a = src[first + i]
+        a = src[order[first + i]] if indirect else src[first + i]
         o = out[i]
         if n_out < NARROW:
             _dots(a, w_t, o)
@@ -358,7 +359,7 @@ def _blocked(n_in, n_out, itemsize, rows):
 
 
 @_serial
-def _layer_rows_blocked(src, first, lo, hi, w, b, act, out, xt, fill_xt):
+def _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, out, xt, fill_xt):
     """``_layer_rows`` for a wide layer, cache-blocked: rows go in groups
     of ROW_GROUP whose nonzeros are listed first, then each block of w's
     rows (BLOCK_BYTES) serves every row of the group while it is in L1.
@@ -373,7 +374,8 @@ def _layer_rows_blocked(src, first, lo, hi, w, b, act, out, xt, fill_xt):
         g1 = min(g0 + ROW_GROUP, hi)
         for i in range(g0, g1):
             r = i - g0
-            n = _nonzeros_in_blocks(src[first + i], idx[r], val[r], block, ends[r])
+            a = src[order[first + i]] if indirect else src[first + i]
+            n = _nonzeros_in_blocks(a, idx[r], val[r], block, ends[r])
             if fill_xt:
                 for t in range(n):
                     xt[idx[r, t], i] = val[r, t]
@@ -397,7 +399,7 @@ def dense_forward(a_in, w, b, act, out, chunks):
         lo, hi = _chunk(c, chunks, m)
         idx = np.empty(n_in + SLACK, np.int32)
         val = np.empty(n_in + SLACK, a_in.dtype)
-        _layer_rows(a_in, 0, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
+        _layer_rows(a_in, np.empty(0, np.int64), 0, False, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
 
 
 @_serial
@@ -415,11 +417,12 @@ def _block(flat, sizes, m, layer):
 
 
 @_serial
-def _forward_layers(src, first, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out,
-                    idx, val, xt, fill_xt):
+def _forward_layers(src, order, first, indirect, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params,
+                    params_t, acts, out, idx, val, xt, fill_xt):
     """Rows lo..hi (of m) through every layer, a layer at a time: input
-    src[first + i], hidden activations into the blocks of ``acts``,
-    probabilities into out (``fill_xt``: see ``_layer_rows``)."""
+    rows src[order[first + i]] (``indirect``) or src[first + i], hidden
+    activations into the blocks of ``acts``, probabilities into out
+    (``fill_xt``: see ``_layer_rows``)."""
     n_layers = sizes.shape[0] - 1
     for layer in range(n_layers):
         n_in, n_out = sizes[layer], sizes[layer + 1]
@@ -430,9 +433,10 @@ def _forward_layers(src, first, lo, hi, m, sizes, w_off, b_off, hidden_act, out_
         dst = out if last else _block(acts, sizes, m, layer)
         act = out_act if last else hidden_act
         if layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
-            _layer_rows_blocked(src, first, lo, hi, w, b, act, dst, xt, fill_xt)
+            _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, dst, xt, fill_xt)
         else:
-            _layer_rows(src, first, lo, hi, w, w_t, b, act, dst, idx, val, xt, fill_xt and layer == 0)
+            _layer_rows(src, order, first, indirect and layer == 0, lo, hi, w, w_t, b, act, dst, idx, val, xt,
+                        fill_xt and layer == 0)
         src = dst
         first = 0
 
@@ -442,8 +446,8 @@ def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, p
     width = sizes.max()
     idx = np.empty(width + SLACK, np.int32)
     val = np.empty(width + SLACK, x.dtype)
-    _forward_layers(x, 0, lo, hi, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out,
-                    idx, val, x, False)
+    _forward_layers(x, np.empty(0, np.int64), 0, False, lo, hi, x.shape[0], sizes, w_off, b_off, hidden_act, out_act,
+                    params, params_t, acts, out, idx, val, x, False)
 
 
 @_parallel
@@ -512,20 +516,21 @@ def _hidden_delta_row(delta_next, w_next_t, a, act, delta, idx, val):
 def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
                    params_t, scale, acts, deltas, out, loss_rows, right_rows):
     """Rows lo..hi of a batch: forward, output delta, deltas back to the
-    first hidden layer.  Row i is x[order[pos + i]], copied into xb[i] and
-    its nonzeros into column i of xt when ``gather``; else x[pos + i]."""
+    first hidden layer.  Row i is x[order[pos + i]] when ``gather``, its
+    nonzeros written to column i of xt (or, for a NARROW first layer, the
+    row copied to xb[i]); else x[pos + i]."""
     n_layers = sizes.shape[0] - 1
     width = sizes.max()
     idx = np.empty(width + SLACK, np.int32)
     val = np.empty(width + SLACK, x.dtype)
-    if gather:
+    if gather and sizes[1] < NARROW:
         for i in range(lo, hi):
             xb[i] = x[order[pos + i]]
-        _forward_layers(xb, 0, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx,
-                        val, xt, sizes[1] >= NARROW)
+        _forward_layers(xb, order, 0, False, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+                        acts, out, idx, val, xt, False)
     else:
-        _forward_layers(x, pos, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, idx,
-                        val, xt, False)
+        _forward_layers(x, order, pos, gather, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
+                        acts, out, idx, val, xt, gather)
     delta = _block(deltas, sizes, m, n_layers - 1)
     for i in range(lo, hi):
         label = y[order[pos + i]] if gather else y[pos + i]
@@ -763,7 +768,7 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
     gradient and optimiser step of each, without returning to Python.
 
     ``step`` counts optimiser steps so far (for Adam's bias correction);
-    ``xbuf`` (batch_size, n_in) receives each batch's rows; ``xtbuf``
+    ``xbuf`` (batch_size, n_in) is room for a batch's rows; ``xtbuf``
     (n_in * batch_size) must be zeros (and stays so); ``chunks``: threads.
     Returns ``(loss sum, right predictions, steps taken)``.
     """
