@@ -67,6 +67,17 @@ def _kernels(threads: int | None):
             numba.set_num_threads(before)
 
 
+def warm_kernels(dtype: str = "float32", augment: bool = False) -> None:
+    """Compile (or load from numba's disk cache) the kernels that training
+    and prediction with ``dtype`` use, on a few random rows: the kernels
+    are specialised on array types, never on sizes."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
+    model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None).fit(X, y)
+    model.predict_proba(X[:1])
+    model.predict_proba(X)
+
+
 @dataclass
 class Progress:
     """What ``fit`` reports to its callback: after each chunk of batches

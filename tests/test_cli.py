@@ -200,6 +200,33 @@ def test_train_ctrl_c_keeps_the_model(letters, tmp_path, monkeypatch):
     assert len(model.history_) == 1 and model.record_["interrupted"] is True
 
 
+def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters, tmp_path, monkeypatch):
+    from fastdigits.model import warm_kernels
+
+    warm_kernels("float32", augment=True)  # compiled, so in numba's cache
+    calls = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Done())
+    args = ["train", "--data", str(letters), "--hidden", "8", "--epochs", "1", "--augment", "-o", str(tmp_path / "m.npz")]
+    assert runner.invoke(app, args).exit_code == 0
+    assert calls == []  # this session's kernels are cached already
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # as if the cache were empty
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and calls[0][0] == sys.executable
+    assert "warm_kernels('float32', True)" in calls[0][-1]
+    assert "compiling the kernels for this CPU" in result.stderr
+
+
+def test_warm_kernels_fits_and_predicts():
+    from fastdigits.model import warm_kernels
+
+    warm_kernels("float64", augment=True)  # raises if any kernel it touches fails
+
+
 def test_train_bad_options():
     assert runner.invoke(app, ["train", "--hidden", "12,x"]).exit_code == 2
     assert runner.invoke(app, ["train", "--preset", "huge"]).exit_code == 2
