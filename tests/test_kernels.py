@@ -30,7 +30,8 @@ WIDTHS = [1, 7, 9, 25, 31, 32, 33, 56, 64, 129, 300]
 @pytest.mark.parametrize("chunks", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity", "softmax"])
-@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 1), (33, 7, 33), (5, 400, 25), (9, 20, 129)])
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (7, 33, 1), (33, 7, 33), (5, 400, 25), (9, 20, 129),
+                                            (70, 300, 64)])
 def test_dense_forward(rng, dtype, act, m, n_in, n_out, chunks):
     a, w, b = _layer_inputs(rng, m, n_in, n_out, dtype)
     out = np.full((m, n_out), np.nan, dtype)
@@ -220,11 +221,12 @@ def test_no_kernel_is_compiled_twice_from_one_function():
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opt", [cpu.SGD, cpu.NESTEROV, cpu.ADAM])
-@pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([6, 20, 3], 10, 4, 0.5),
-                                             ([300, 64, 3], 150, 64, 0.01)])
+@pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([6, 40, 3], 10, 4, 0.5),
+                                             ([300, 64, 3], 250, 100, 0.01)])
 def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr):
-    """One compiled call over 3 minibatches equals 3 reference steps (the
-    last network's first layer goes through the cache-blocked kernel)."""
+    """One compiled call over 3 minibatches equals 3 reference steps (a
+    narrow and a wide first layer; the last network's goes through the
+    cache-blocked kernels, its batches through two blocks of deltas)."""
     lay, params = _network(rng, sizes)
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
     x[x < 0.5] = 0

@@ -392,14 +392,19 @@ def _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, out, xt,
 def dense_forward(a_in, w, b, act, out, chunks):
     """out = act(a_in @ w + b): a_in (m, n_in), w (n_in, n_out), b (n_out,).
 
-    Parallel over ``chunks`` chunks of rows (one per thread)."""
+    Parallel over ``chunks`` chunks of rows (one per thread), each as the
+    first layer of ``forward`` runs it (cache-blocked when w is large)."""
     m, n_in = a_in.shape
     w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
+    order = np.empty(0, np.int64)
     for c in prange(chunks):
         lo, hi = _chunk(c, chunks, m)
-        idx = np.empty(n_in + SLACK, np.int32)
-        val = np.empty(n_in + SLACK, a_in.dtype)
-        _layer_rows(a_in, np.empty(0, np.int64), 0, False, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
+        if _blocked(n_in, w.shape[1], w.itemsize, hi - lo):
+            _layer_rows_blocked(a_in, order, 0, False, lo, hi, w, b, act, out, a_in, False)
+        else:
+            idx = np.empty(n_in + SLACK, np.int32)
+            val = np.empty(n_in + SLACK, a_in.dtype)
+            _layer_rows(a_in, order, 0, False, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
 
 
 @_serial
