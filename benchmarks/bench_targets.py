@@ -30,20 +30,6 @@ from pathlib import Path
 
 from _common import write_json
 
-TRAIN_CASES = [(400, 128, 32), (400, 128, 128), (400, 512, 128), (784, 800, 128)]
-
-
-def sgemm_gflops(np, batch: int, n_in: int, hidden: int, repeats: int) -> float:
-    from fastdigits.bench import median_seconds
-
-    a = np.random.default_rng(0).random((batch, n_in), dtype=np.float32)
-    w = np.random.default_rng(1).random((n_in, hidden), dtype=np.float32)
-    out = np.empty((batch, hidden), np.float32)
-    reps = max(1, 20_000_000 // (batch * n_in * hidden))
-    t = median_seconds(lambda: [np.matmul(a, w, out=out) for _ in range(reps)], repeats) / reps
-    return 2 * batch * n_in * hidden / t / 1e9
-
-
 def end_to_end(threads: int) -> dict:
     """Default train (empty kernel cache) and classify one.png (warm cache), in subprocesses."""
     exe = shutil.which("fastdigits") or str(Path(sys.executable).with_name("fastdigits"))
@@ -90,31 +76,20 @@ def main() -> None:
     import numpy as np
 
     from fastdigits import MLPClassifier, bench
-    from fastdigits.data import load_mnist
 
     peers = bench.available_peers()
     X400, y, _, source = bench._data()
-    if source.startswith("MNIST"):
-        X784 = load_mnist().train_images.reshape(-1, 784).astype(np.float32) / np.float32(255)
-    else:
-        X784 = np.random.default_rng(0).random((len(y), 784), dtype=np.float32)
     print(f"machine: {bench.machine()}")
     print(f"data: {source}; threads {args.threads}; medians of {args.repeats} interleaved repeats")
-    results = []
     print(f"{'case':<30} " + " ".join(f"{p:>11}" for p in peers) + f" {'GFLOP/s':>8} {'sgemm':>7}  ratios")
-    for n_in, hidden, batch in TRAIN_CASES:
-        X = X400 if n_in == 400 else X784
-        runners = {p: bench.epoch_runner(p, X, y, hidden, batch, args.threads) for p in peers}
-        seconds = bench.interleaved_medians(runners, args.repeats)
-        rate = {p: len(X) / t for p, t in seconds.items()}
-        flops = 6 * (n_in * hidden + hidden * 10)
-        row = {"case": f"train {n_in}-{hidden}-10, batch {batch}", "unit": "samples/s", "values": rate,
-               "gflops": rate["fastdigits"] * flops / 1e9,
-               "sgemm_gflops": sgemm_gflops(np, batch, n_in, hidden, args.repeats)}
-        results.append(row)
-        ratios = ", ".join(f"{rate['fastdigits'] / rate[p]:.2f}x {p}" for p in peers if p != "fastdigits")
-        print(f"{row['case']:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
-              + f" {row['gflops']:8.1f} {row['sgemm_gflops']:7.1f}  {ratios}", flush=True)
+    results = []
+    for case in bench.training_cases(X400, y, args.threads, args.repeats, peers):
+        rate = case.values
+        results.append({"case": case.case, "unit": case.unit, "values": rate, "gflops": case.gflops,
+                        "sgemm_gflops": case.sgemm_gflops})
+        ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits")
+        print(f"{case.case:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
+              + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f}  {ratios}", flush=True)
 
     model = MLPClassifier((128,), epochs=1, threads=args.threads).fit(X400[:2000], y[:2000])
     ref = bench.NumpyMLP(400, 128, 128)

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Measurement", "NumpyMLP", "epoch_runner", "interleaved_medians", "machine", "median_seconds", "run"]
+__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "interleaved_medians", "machine",
+           "median_seconds", "run", "sgemm_gflops", "training_cases"]
 
 N_CLASSES = 10
 
@@ -268,6 +269,10 @@ class Measurement:
     case: str
     unit: str  #: "samples/s", "images/s" or "us"
     values: dict[str, float] = field(default_factory=dict)
+    #: Training cases: fastdigits' rate in GFLOP/s (6 flops per weight per
+    #: sample, as if dense) and OpenBLAS sgemm's on the layer's own shape.
+    gflops: float | None = None
+    sgemm_gflops: float | None = None
 
     def ratio(self, peer: str) -> float | None:
         """How many times faster fastdigits is than ``peer``."""
@@ -299,6 +304,56 @@ def _data(n: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         "synthetic (MNIST not found: set FASTDIGITS_DATA to use it)"
 
 
+#: The speed issue's training cases: (inputs, hidden units, batch).
+TRAIN_CASES = ((400, 128, 32), (400, 128, 128), (400, 512, 128), (784, 800, 128))
+
+
+def sgemm_gflops(batch: int, n_in: int, hidden: int, repeats: int) -> float:
+    """OpenBLAS sgemm's GFLOP/s on (batch, n_in) @ (n_in, hidden), float32."""
+    a = np.random.default_rng(0).random((batch, n_in), dtype=np.float32)
+    w = np.random.default_rng(1).random((n_in, hidden), dtype=np.float32)
+    out = np.empty((batch, hidden), np.float32)
+    reps = max(1, 20_000_000 // (batch * n_in * hidden))
+    t = median_seconds(lambda: [np.matmul(a, w, out=out) for _ in range(reps)], repeats) / reps
+    return 2 * batch * n_in * hidden / t / 1e9
+
+
+def raw_rows(n: int) -> np.ndarray:
+    """(n, 784) float32 rows of raw 28x28 MNIST training pixels in [0, 1]
+    (the Simard network's input), or random ones without MNIST."""
+    from .data import find_mnist, load_mnist
+    from .errors import FastDigitsError
+
+    try:
+        folder = find_mnist()
+    except FastDigitsError:
+        folder = None
+    if folder is None:
+        return np.random.default_rng(0).random((n, 784), dtype=np.float32)
+    images = load_mnist(folder, download_missing=False).train_images[:n]
+    return images.reshape(len(images), 784).astype(np.float32) / np.float32(255)
+
+
+def training_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, peers: list[str],
+                   say: Callable[[str], None] = lambda message: None) -> list[Measurement]:
+    """Every case of ``TRAIN_CASES``: one epoch over (X, y) (raw pixels from
+    ``raw_rows`` for 784 inputs) for fastdigits and each peer, interleaved."""
+    X784 = None
+    results = []
+    for n_in, hidden, batch in TRAIN_CASES:
+        if n_in == 784 and X784 is None:
+            X784 = raw_rows(len(X))
+        rows = X if n_in == X.shape[1] else X784
+        case = Measurement(f"train {n_in}-{hidden}-10, batch {batch}", "samples/s")
+        say(case.case)
+        seconds = interleaved_medians({p: epoch_runner(p, rows, y, hidden, batch, threads) for p in peers}, repeats)
+        case.values = {p: len(rows) / t for p, t in seconds.items()}
+        case.gflops = case.values["fastdigits"] * 6 * (n_in * hidden + hidden * N_CLASSES) / 1e9
+        case.sgemm_gflops = sgemm_gflops(batch, n_in, hidden, repeats)
+        results.append(case)
+    return results
+
+
 def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
         progress: Callable[[str], None] | None = None) -> dict:
     """Run every case and return ``{"machine", "data", "threads",
@@ -316,12 +371,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     results: list[Measurement] = []
     say("compile time, in fresh processes")
     cold, warm = compile_seconds()
-    for batch in (32, 128):
-        case = Measurement(f"train 400-128-10, batch {batch}", "samples/s")
-        say(case.case)
-        seconds = interleaved_medians({p: epoch_runner(p, X, y, 128, batch, threads) for p in peers}, repeats)
-        case.values = {p: len(X) / t for p, t in seconds.items()}
-        results.append(case)
+    results += training_cases(X, y, threads, repeats, peers, say)
 
     model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])
     ref = NumpyMLP(400, 128, 128)
@@ -362,12 +412,14 @@ def format_table(report: dict) -> str:
              f"kernels: first fit+predict in a fresh process {report['compile_seconds']['cold_cache']:.1f} s "
              f"(empty cache), {report['compile_seconds']['warm_cache']:.1f} s (cache filled)",
              ""]
-    head = f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers) + "  fastdigits vs peers"
+    head = (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
+            + f" {'GFLOP/s':>8} {'sgemm':>7}  fastdigits vs peers")
     lines.append(head)
     for r in report["results"]:
-        m = Measurement(r["case"], r["unit"], r["values"])
+        m = Measurement(**r)
         fmt = "13,.1f" if m.unit == "us" else "13,.0f"
         cells = " ".join(format(m.values[p], fmt) if p in m.values else f"{'-':>13}" for p in peers)
+        rates = f"{m.gflops:8.1f} {m.sgemm_gflops:7.1f}" if m.gflops else f"{'':8} {'':7}"
         ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
-        lines.append(f"{m.case:<40} {m.unit:>10} {cells}  {ratios}")
+        lines.append(f"{m.case:<40} {m.unit:>10} {cells} {rates}  {ratios}")
     return "\n".join(lines)

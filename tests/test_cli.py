@@ -275,7 +275,12 @@ def test_bench_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     cases = {r["case"]: r for r in report["results"]}
-    assert {"numpy", "fastdigits"} <= set(cases["train 400-128-10, batch 32"]["values"])
+    from fastdigits.bench import TRAIN_CASES
+
+    for n_in, hidden, batch in TRAIN_CASES:
+        case = cases[f"train {n_in}-{hidden}-10, batch {batch}"]
+        assert {"numpy", "fastdigits"} <= set(case["values"])
+        assert case["gflops"] > 0 and case["sgemm_gflops"] > 0
     assert cases["one row, predict_proba latency"]["unit"] == "us"
     assert report["data"].startswith("MNIST" if os.environ.get("FASTDIGITS_DATA") else "synthetic")
     assert report["compile_seconds"]["cold_cache"] > 0
