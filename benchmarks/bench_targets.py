@@ -11,7 +11,7 @@ peer (NumPy always; PyTorch CPU and scikit-learn when installed), in one run.
   ``fastdigits classify one.png`` with a warm cache.
 
 Data: MNIST through the normalisation (raw 28x28 pixels for the 784-input
-case) when FASTDIGITS_DATA is set, otherwise random data of the same shapes.
+case) when FASTDIGITS_DATA is set, otherwise random data of the same shapes and share of zeros.
 
     python benchmarks/bench_targets.py [--threads 2] [--repeats 5] [--json out.json]
 """

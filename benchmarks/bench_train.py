@@ -1,7 +1,7 @@
 """Training throughput: fastdigits against peers, side by side in one run.
 
 One epoch of 60,000 rows (MNIST through the normalisation when
-FASTDIGITS_DATA is set, otherwise random data of the same shape) through a
+FASTDIGITS_DATA is set, otherwise random data of the same shape and share of zeros) through a
 400-H-10 relu/softmax network with SGD + momentum 0.9, float32, for each
 batch size and hidden size; the median of ``--repeats`` epochs.  Peers: a
 plain NumPy implementation of the same network and optimiser (always),
