@@ -66,6 +66,51 @@ NARROW = 32
 # ----------------------------------------------------------- activations
 
 
+@intrinsic
+def _pow2(typingctx, n):
+    """2.0 ** n as a float64, for an integer -1022 <= n <= 1023: the
+    exponent bits set directly (a bit cast LLVM can vectorise)."""
+    if not isinstance(n, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        biased = builder.add(context.cast(builder, args[0], n, types.int64), ir.Constant(i64, 1023))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
+
+    return types.float64(n), codegen
+
+
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@_serial
+def _exp_nonpositive(x):
+    """e**x for x <= 0, to float64 rounding (no libm call, so loops over it
+    vectorise): x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite), e**r by its
+    Taylor series to r**13 (error below 5e-18), times 2**n.  Below -708
+    the result is that of -708 (about 3e-308)."""
+    x = max(float(x), -708.0)
+    n = math.floor(x * 1.4426950408889634 + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _pow2(int(n))
+
+
 @_serial
 def _activate_row(z, act):
     """In place on one row: sigmoid 1/(1+e^-z), tanh, relu max(z, 0),
@@ -73,7 +118,8 @@ def _activate_row(z, act):
     n = z.shape[0]
     if act == SIGMOID:
         for j in range(n):
-            z[j] = 1.0 / (1.0 + math.exp(-z[j]))
+            e = _exp_nonpositive(-abs(z[j]))
+            z[j] = 1.0 / (1.0 + e) if z[j] >= 0.0 else e / (1.0 + e)
     elif act == TANH:
         for j in range(n):
             z[j] = math.tanh(z[j])
@@ -85,9 +131,10 @@ def _activate_row(z, act):
         top = z[0]
         for j in range(1, n):
             top = max(top, z[j])
+        for j in range(n):
+            z[j] = _exp_nonpositive(z[j] - top)
         total = 0.0
         for j in range(n):
-            z[j] = math.exp(z[j] - top)
             total += z[j]
         for j in range(n):
             z[j] /= total
