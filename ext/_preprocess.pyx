@@ -396,22 +396,25 @@ cdef Py_ssize_t _stroke_radius(const double *c, Py_ssize_t h, Py_ssize_t w, doub
     return <Py_ssize_t>floor((target * max(h, w) - width) / 2.0 + 0.5) if target * max(h, w) > width else 0
 
 
-cdef void _dilate(const double *src, Py_ssize_t h, Py_ssize_t w, Py_ssize_t r, double *tmp, double *dst) noexcept nogil:
-    """dst ((h+2r) x (w+2r)) = max filter of the zero-padded src over a (2r+1)^2 square."""
-    cdef Py_ssize_t H = h + 2 * r, W = w + 2 * r, y, x, k
+cdef inline void _max_line(const double *src, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t r,
+                           double *dst, Py_ssize_t dst_stride) noexcept nogil:
+    """dst[i] (i < n + 2r, every dst_stride) = max of src[i - 2r .. i] (n values every stride), zero outside."""
+    cdef Py_ssize_t i, k
     cdef double m
+    for i in range(n + 2 * r):
+        m = 0.0
+        for k in range(max(0, i - 2 * r), min(n, i + 1)):
+            m = max(m, src[k * stride])
+        dst[i * dst_stride] = m
+
+
+cdef void _dilate(const double *src, Py_ssize_t h, Py_ssize_t w, Py_ssize_t r, double *tmp, double *dst) noexcept nogil:
+    """dst ((h+2r) x (w+2r)) = max filter of the zero-padded src over a (2r+1)^2 square: rows, then columns."""
+    cdef Py_ssize_t W = w + 2 * r, y, x
     for y in range(h):                      # rows: tmp is h x W
-        for x in range(W):
-            m = 0.0
-            for k in range(max(0, x - 2 * r), min(w, x + 1)):
-                m = max(m, src[y * w + k])
-            tmp[y * W + x] = m
-    for y in range(H):                      # columns: dst is H x W
-        for x in range(W):
-            m = 0.0
-            for k in range(max(0, y - 2 * r), min(h, y + 1)):
-                m = max(m, tmp[k * W + x])
-            dst[y * W + x] = m
+        _max_line(src + y * w, w, 1, r, tmp + y * W, 1)
+    for x in range(W):                      # columns: dst is (h+2r) x W
+        _max_line(tmp + x, h, W, r, dst + x, W)
 
 
 cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_side,

@@ -282,18 +282,25 @@ class Measurement:
         return theirs / ours if self.unit == "us" else ours / theirs
 
 
+def _mnist_folder():
+    """The local MNIST folder, or None (never downloads)."""
+    from .data import find_mnist
+    from .errors import FastDigitsError
+
+    try:
+        return find_mnist()
+    except FastDigitsError:
+        return None
+
+
 def _data(n: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """(features, labels, raw 28x28 images, source): MNIST when present
     locally (never downloaded here), otherwise random data of the same
     shapes and about the same share of zeros (58 % of a normalised digit's
     pixels are 0, and the kernels skip them)."""
-    from .data import find_mnist, load_mnist
-    from .errors import FastDigitsError
+    from .data import load_mnist
 
-    try:
-        folder = find_mnist()
-    except FastDigitsError:
-        folder = None
+    folder = _mnist_folder()
     if folder is not None:
         from .preprocess import normalize
 
@@ -325,13 +332,9 @@ def raw_rows(n: int) -> np.ndarray:
     """(n, 784) float32 rows of raw 28x28 MNIST training pixels in [0, 1]
     (the Simard network's input), or without MNIST random ones, as sparse
     (19 % nonzero)."""
-    from .data import find_mnist, load_mnist
-    from .errors import FastDigitsError
+    from .data import load_mnist
 
-    try:
-        folder = find_mnist()
-    except FastDigitsError:
-        folder = None
+    folder = _mnist_folder()
     if folder is None:
         X = np.random.default_rng(0).random((n, 784), dtype=np.float32)
         X[X < 0.81] = 0

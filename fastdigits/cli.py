@@ -211,10 +211,10 @@ def train(
 def _compile_apart(model) -> None:
     """Compile the kernels in a child process when numba's cache lacks them.
 
-    LLVM takes some 300 MB to compile them, which a process never gives
-    back; compiled apart, that memory is gone before the data is loaded
-    (peak RSS of the default MNIST run: 651 MB compiled in-process, under
-    500 MB this way), and the one-off wait gets its own line."""
+    The compiler's memory is not given back by the process that used it;
+    compiled apart, it is gone before the data is loaded (peak RSS of the
+    default MNIST run: 651 MB compiled in-process, 471 MB this way; see
+    benchmarks/RESULTS.md), and the one-off wait gets its own line."""
     import os
     import subprocess
 

@@ -221,10 +221,29 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
     assert "compiling the kernels for this CPU" in result.stderr
 
 
-def test_warm_kernels_fits_and_predicts():
-    from fastdigits.model import warm_kernels
+def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
+    """Kernels are specialised on array types: warm_kernels must fit with the
+    dtype and augmentation asked for, and predict both a few rows (serial
+    path) and more than config.SERIAL_ROWS (parallel path)."""
+    from fastdigits import config
+    from fastdigits.model import MLPClassifier, warm_kernels
 
-    warm_kernels("float64", augment=True)  # raises if any kernel it touches fails
+    seen = {"fit": [], "rows": []}
+    fit, proba = MLPClassifier.fit, MLPClassifier.predict_proba
+
+    def spy_fit(self, X, y, **kw):
+        seen["fit"].append((self.dtype, bool(self._augmentation())))
+        return fit(self, X, y, **kw)
+
+    def spy_proba(self, X):
+        seen["rows"].append(len(X))
+        return proba(self, X)
+
+    monkeypatch.setattr(MLPClassifier, "fit", spy_fit)
+    monkeypatch.setattr(MLPClassifier, "predict_proba", spy_proba)
+    warm_kernels("float64", augment=True)
+    assert seen["fit"] == [("float64", True)]
+    assert min(seen["rows"]) <= config.SERIAL_ROWS < max(seen["rows"])
 
 
 def test_train_bad_options():
