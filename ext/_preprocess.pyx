@@ -396,6 +396,19 @@ cdef Py_ssize_t _stroke_radius(const double *c, Py_ssize_t h, Py_ssize_t w, doub
     return <Py_ssize_t>floor((target * max(h, w) - width) / 2.0 + 0.5) if target * max(h, w) > width else 0
 
 
+cdef Py_ssize_t _border_hist(const double *v, Py_ssize_t h, Py_ssize_t w, long *hist) noexcept nogil:
+    """hist (256 bins) of the image's border pixels; returns how many there are."""
+    cdef Py_ssize_t i, y, x, nb = 0
+    for i in range(256):
+        hist[i] = 0
+    for y in range(h):
+        for x in range(w):
+            if y == 0 or y == h - 1 or x == 0 or x == w - 1:
+                hist[_quant(v[y * w + x])] += 1
+                nb += 1
+    return nb
+
+
 cdef inline void _max_line(const double *src, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t r,
                            double *dst, Py_ssize_t dst_stride) noexcept nogil:
     """dst[i] (i < n + 2r, every dst_stride) = max of src[i - 2r .. i] (n values every stride), zero outside."""
@@ -470,24 +483,13 @@ cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scal
         v[i] = min(max(src[n, i // w, i % w] * scale, 0.0), 1.0)
     # 1. polarity: the background is the border's median; the ink is the
     #    extreme (darkest or brightest 3x3 mean) that lies farther from it
-    for i in range(256):
-        hist[i] = 0
-    for y in range(h):
-        for x in range(w):
-            if y == 0 or y == h - 1 or x == 0 or x == w - 1:
-                hist[_quant(v[y * w + x])] += 1
-                nb += 1
+    nb = _border_hist(v, h, w, hist)
     background = _hist_quantile(hist, nb, 0.5)
     _local_mean_range(v, h, w, s.canvas2, &lo, &hi)
     if background - lo > hi - background:
         for i in range(size):
             v[i] = 1.0 - v[i]
-    for i in range(256):
-        hist[i] = 0
-    for y in range(h):
-        for x in range(w):
-            if y == 0 or y == h - 1 or x == 0 or x == w - 1:
-                hist[_quant(v[y * w + x])] += 1
+    _border_hist(v, h, w, hist)
     # 2. clean-up where the background is not already black
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
