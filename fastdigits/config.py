@@ -75,8 +75,10 @@ def register_tile() -> int:
     return 128 if "+avx512f" in binding.get_host_cpu_features().flatten() else 64
 
 
-#: Rows per chunk when predicting, so memory does not grow with the input.
-PREDICT_CHUNK = 8192
+#: Arrays of at least this many values are checked for NaN and infinity by
+#: a parallel kernel (4x as fast as ``np.isfinite(x).all()`` on 2 cores for
+#: a batch of 10,000 rows) instead of NumPy, which needs no thread pool.
+PARALLEL_CHECK_SIZE = 1 << 16
 
 #: Up to this many rows, predict on the calling thread (serial kernel, no
 #: thread-pool wake-up): a single image's latency is dominated by launch costs.

@@ -308,9 +308,15 @@ class MLPClassifier:
         expected = getattr(self, "n_features_in_", None)
         if expected is not None and arr.shape[1] != expected:
             raise InputError(f"{name} has {arr.shape[1]} features per row, the model expects {expected}")
-        if arr.size and not np.isfinite(arr).all():
+        if not self._all_finite(arr):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
+
+    def _all_finite(self, arr: np.ndarray) -> bool:
+        if arr.size < config.PARALLEL_CHECK_SIZE:
+            return bool(np.isfinite(arr).all())
+        with _kernels(self.threads) as cpu:
+            return cpu.all_finite(arr, numba_threads())
 
     def _encode(self, y, n_rows: int) -> np.ndarray:
         y = np.asarray(y)
@@ -683,22 +689,18 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        rows = min(len(X), config.PREDICT_CHUNK)
-        acts = np.empty(max(1, rows * int(lay.sizes[1:-1].sum())), self._float)
         params_t = np.empty_like(self.params_)
+        args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
+                self.params_, params_t, out)
         if len(X) <= config.SERIAL_ROWS:
             # No thread pool and so no lock: serial kernels are safe to run
             # from any number of Python threads at once.
             from .kernels import cpu
 
-            cpu.forward(X, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
-                        OUTPUTS[self.output], self.params_, params_t, acts, out, 1)
+            cpu.forward(X, *args, 1)
             return out
         with _kernels(self.threads) as cpu:
-            for lo in range(0, len(X), config.PREDICT_CHUNK):
-                hi = min(len(X), lo + config.PREDICT_CHUNK)
-                cpu.forward(X[lo:hi], lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation],
-                            OUTPUTS[self.output], self.params_, params_t, acts, out[lo:hi], numba_threads())
+            cpu.forward(X, *args, numba_threads())
         return out
 
     def predict_proba(self, X) -> np.ndarray:

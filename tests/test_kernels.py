@@ -53,7 +53,8 @@ def test_dense_forward_every_tile_width(rng, dtype, n_out):
 
 @pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("m, n_in, n_out", [(70, 300, 64), (77, 517, 129), (80, 401, 300)])
+@pytest.mark.parametrize("m, n_in, n_out", [(70, 300, 64), (77, 517, 129), (80, 401, 300),
+                                            (2 * cpu.FORWARD_TILE + 5, 300, 64)])
 def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
     """A first layer too big for L1, rows in groups: ``_layer_rows_blocked``
     (blocks of w whose rows' count is not a multiple of the vector width,
@@ -64,8 +65,7 @@ def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
     x[x < 0.6] = 0
     x[3] = 0
     out = np.empty((m, 10), dtype)
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, np.empty_like(params),
-                np.empty(m * n_out, dtype), out, chunks)
+    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, np.empty_like(params), out, chunks)
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
     np.testing.assert_allclose(out, naive.forward(x.astype(float), ws, bs, "relu", "softmax")[-1], **TOL[dtype])
 
@@ -197,16 +197,27 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
-@pytest.mark.parametrize("m", [1, 7, 33])
+@pytest.mark.parametrize("m", [1, 7, 33, 2 * cpu.FORWARD_TILE + 5])
 @pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18]])
 def test_forward_matches_reference(rng, m, chunks, sizes):
     lay, params = _network(rng, sizes)
     x = rng.random((m, 20))
     out = np.empty((m, sizes[-1]))
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty_like(params),
-                np.empty(m * sum(sizes[1:-1])), out, chunks)
+    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty_like(params), out, chunks)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, "tanh", "sigmoid")[-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, None])
+def test_all_finite(rng, dtype, bad, chunks):
+    x = (rng.uniform(-1, 1, (37, 41)) * np.finfo(dtype).max / 2).astype(dtype)
+    assert cpu.all_finite(x, chunks)
+    for pos in [0, 700, x.size - 1]:  # in the first, a middle and the last chunk
+        y = x.copy()
+        y.flat[pos] = bad if bad is not None else np.finfo(dtype).max
+        assert cpu.all_finite(y, chunks) == (bad is None)
 
 
 def test_no_kernel_is_compiled_twice_from_one_function():

@@ -7,7 +7,7 @@ import pytest
 
 import drawing
 import naive
-from fastdigits import FastDigitsError, InputError, MLPClassifier
+from fastdigits import FastDigitsError, InputError, MLPClassifier, config
 from fastdigits.preprocess import normalize, resize
 
 
@@ -261,6 +261,10 @@ def test_bad_inputs_are_named(rng):
         MLPClassifier().fit(X[:, 0], y)
     with pytest.raises(InputError, match="NaN"):
         MLPClassifier().fit(np.where(X > 0.5, np.nan, X), y)
+    big = np.repeat(X, config.PARALLEL_CHECK_SIZE // X.size + 1, axis=0)  # checked by the parallel kernel
+    big[-1, -1] = np.inf
+    with pytest.raises(InputError, match="NaN or infinite"):
+        MLPClassifier().fit(big, np.resize(y, len(big)))
     model = MLPClassifier((4,), epochs=1).fit(X, y)
     with pytest.raises(InputError, match="has 11 features per row, the model expects 12"):
         model.predict(X[:, :11])

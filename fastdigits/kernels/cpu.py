@@ -305,14 +305,17 @@ def _nonzeros_in_blocks(v, idx, val, block, ends):
     lanes = 64 // v.itemsize
     n = 0
     k = 0
+    b = 0  # the next block to start, at k == b * block
     while k + lanes <= v.shape[0]:
-        if k % block == 0:
-            ends[k // block] = n
+        if k == b * block:
+            ends[b] = n
+            b += 1
         n = _compress_nonzeros(v, k, idx, val, n)
         k += lanes
     while k < v.shape[0]:
-        if k % block == 0:
-            ends[k // block] = n
+        if k == b * block:
+            ends[b] = n
+            b += 1
         x = v[k]
         idx[n] = k
         val[n] = x
@@ -493,35 +496,71 @@ def _forward_layers(src, order, first, indirect, lo, hi, m, sizes, w_off, b_off,
         first = 0
 
 
+#: Rows that go through every layer together in ``forward``: their hidden
+#: activations stay in cache from one layer to the next.  (A whole chunk of
+#: rows a layer at a time sent them out to memory and back: over 10,000
+#: rows two threads were no faster than one.)
+FORWARD_TILE = 128
+
+
 @_serial
-def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out):
-    width = sizes.max()
-    idx = np.empty(width + SLACK, np.int32)
-    val = np.empty(width + SLACK, x.dtype)
-    _forward_layers(x, np.empty(0, np.int64), 0, False, lo, hi, x.shape[0], sizes, w_off, b_off, hidden_act, out_act,
-                    params, params_t, acts, out, idx, val, x, False)
+def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out):
+    idx = np.empty(sizes.max() + SLACK, np.int32)
+    val = np.empty(sizes.max() + SLACK, x.dtype)
+    acts = np.empty(max(1, FORWARD_TILE * (sizes[1:-1].sum())), x.dtype)
+    order = np.empty(0, np.int64)
+    for first in range(lo, hi, FORWARD_TILE):
+        rows = min(FORWARD_TILE, hi - first)
+        _forward_layers(x, order, first, False, 0, rows, rows, sizes, w_off, b_off, hidden_act, out_act, params,
+                        params_t, acts, out[first : first + rows], idx, val, x, False)
 
 
 @_parallel
-def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks):
+def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
     for c in prange(chunks):
         lo, hi = _chunk(c, chunks, x.shape[0])
-        _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out)
+        _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
 
 
 @_serial
-def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks):
+def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
     """Probabilities of the rows of x (m, n_in) into out (m, n_classes).
 
-    ``params_t`` (as long as params) and ``acts`` (m * sum of hidden sizes)
-    are scratch.  ``chunks`` (the thread count) parts of the rows run in
-    parallel; with one, the work stays on the calling thread (no pool: safe
+    ``params_t`` (as long as params) is scratch.  ``chunks`` (the thread
+    count) parts of the rows run in parallel, each FORWARD_TILE rows at a
+    time; with one, the work stays on the calling thread (no pool: safe
     from any thread, and no wake-up cost for a few rows)."""
     _transpose_weights(sizes, w_off, params, params_t, False)
     if chunks <= 1:
-        _forward_rows(x, 0, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out)
+        _forward_rows(x, 0, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
     else:
-        _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, acts, out, chunks)
+        _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks)
+
+
+@_reduce
+def _times_zero_sum(v, zero):
+    """sum of v * zero (zero: a 0 of v's dtype): 0 when every entry of v is
+    finite, NaN otherwise (inf * 0 is NaN, and NaN spreads through a sum)."""
+    s = zero
+    for k in range(v.shape[0]):
+        s += v[k] * zero
+    return s
+
+
+@_parallel
+def all_finite(x, chunks):
+    """Whether every entry of the contiguous float array x is finite, in
+    one vectorised pass over ``chunks`` parts in parallel and without the
+    temporary array of ``np.isfinite(x).all()``."""
+    flat = x.reshape(-1)
+    sums = np.zeros(chunks, x.dtype)
+    for c in prange(chunks):
+        lo, hi = _chunk(c, chunks, flat.shape[0])
+        sums[c] = _times_zero_sum(flat[lo:hi], sums[c])
+    for c in range(chunks):
+        if sums[c] != 0:
+            return False
+    return True
 
 
 # -------------------------------------------------------------- backward
