@@ -4,8 +4,10 @@ The evidence behind the kernels' design and the speed targets: which loop
 forms reach OpenBLAS's rate on fastdigits' shapes (400 inputs, 128 or 512
 hidden units, batches of 128 and 10,000 normalised MNIST rows); what the
 register-tile kernel costs per nonzero input when its weights sit in L1
-or in L2; and what happens when BLAS is called from inside Numba (needs
-SciPy; skipped without it).
+or in L2; the whole forward pass on one and two threads; the NaN check
+beside NumPy's; what a parallel loop costs after the process has been
+idle; and what happens when BLAS is called from inside Numba (needs SciPy;
+skipped without it).
 
     FASTDIGITS_DATA=... python benchmarks/kernel_forms.py
 """
@@ -13,13 +15,15 @@ SciPy; skipped without it).
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import RELU, cpu
+from fastdigits.kernels import RELU, SOFTMAX, cpu
+from fastdigits.model import _Layout
 
 
 @njit(parallel=True)
@@ -139,6 +143,34 @@ def main() -> None:
         out = np.empty((128, 128), np.float32)
         ns = 1e9 * bench.median_seconds(lambda: tiles_only(dense, w, out, 10), repeats=7) / (10 * 128 * n_in)
         print(f"  weights {w.nbytes // 1024} KB ({'L1' if w.nbytes <= 32768 else 'L2'}): {ns:.2f} ns")
+
+    threads = numba.get_num_threads()
+    lay = _Layout.of([400, 128, 10])
+    params = (rng.standard_normal(lay.n_params) * 0.05).astype(np.float32)
+    rows10k, proba, params_t = np.ascontiguousarray(X[:10_000]), np.empty((10_000, 10), np.float32), np.empty_like(params)
+
+    def forward(t: int) -> None:
+        cpu.forward(rows10k, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, params_t, proba, t)
+
+    cells = ", ".join(f"{t} thread(s) {us(lambda t=t: forward(t), 10_000):,.0f}" for t in sorted({1, threads}))
+    print(f"forward through 400-128-10, 10,000 rows, microseconds: {cells}")
+    for rows in (10_000, 60_000):
+        batch = np.ascontiguousarray(X[:rows])
+        print(f"NaN/inf check of {rows:,} rows, microseconds: all_finite on {threads} threads "
+              f"{us(lambda: cpu.all_finite(batch, threads), 10_000):,.0f}, numpy isfinite().all() "
+              f"{us(lambda: np.isfinite(batch).all(), 10_000):,.0f}")
+
+    cells = []
+    for pause in (0.002, 0.3):
+        times = []
+        for _ in range(20):  # the slow case sets in after a few pauses
+            time.sleep(pause)
+            start = time.perf_counter()
+            cpu.all_finite(rows10k, threads)
+            times.append(time.perf_counter() - start)
+        cells.append(f"after {pause} s {1e6 * float(np.median(times)):,.0f}")
+    print(f"one short parallel loop (all_finite, 10,000 rows) after a pause, microseconds, median of 20: "
+          f"{', '.join(cells)}")
 
     if importlib.util.find_spec("scipy") is None:
         print("BLAS inside numba: skipped (numba's np.dot needs SciPy)")
