@@ -34,10 +34,11 @@ Kernels trust their inputs; ``fastdigits.model`` validates at the edge.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from llvmlite import ir
-from numba import carray, njit, prange, types
+from numba import carray, get_thread_id, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -150,6 +151,129 @@ def _derivative(a, act):
     if act == RELU:
         return 1.0 if a > 0.0 else 0.0
     return 1.0
+
+
+# ------------------------------------------------------ thread placement
+#
+# After a few tenths of a second of idleness, Linux in a virtual machine
+# wakes numba's pool thread on the CPU of the thread that launches a
+# parallel loop (a halted virtual CPU looks busy to the guest).  The two
+# then share one CPU, and each spins in OpenMP's barrier for ~4 ms while the
+# other waits: a 0.2 ms loop took 7.7 ms (``benchmarks/kernel_forms.py``
+# times one).  So every parallel loop here brackets its chunks with
+# ``_enter_chunk``/``_leave_chunk``: a pool thread that finds itself on the
+# launcher's CPU moves to the other CPUs the process may use (and stays off
+# that one), and the launcher yields its CPU until every chunk has started,
+# so that a pool thread queued behind it gets to run and move.  The
+# launching thread's own affinity is never touched.  Elsewhere than Linux
+# these are no-ops.
+
+_LINUX = sys.platform.startswith("linux")
+#: Words of a cpu_set_t (1024 CPUs), as sched_getaffinity fills it.
+_MASK_WORDS = 16
+#: Most times the launcher yields its CPU waiting for the other chunks to
+#: start (a bound, should one thread ever run two chunks in turn).
+_PATIENCE = 2000
+
+
+def _libc_call(name, ret, arg_types, args, builder, fallback):
+    """Code for ``name(*args)`` from the C library, or the constant fallback
+    where these scheduling calls do not exist."""
+    if not _LINUX:
+        return ir.Constant(ret, fallback)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, arg_types), name)
+    return builder.call(fn, args)
+
+
+@intrinsic
+def _sched_getcpu(typingctx):
+    """The CPU the calling thread runs on (-1: unknown)."""
+
+    def codegen(context, builder, signature, args):
+        return _libc_call("sched_getcpu", ir.IntType(32), [], [], builder, -1)
+
+    return types.int32(), codegen
+
+
+@intrinsic
+def _sched_yield(typingctx):
+    """Let another thread that is ready to run on this CPU run now."""
+
+    def codegen(context, builder, signature, args):
+        return _libc_call("sched_yield", ir.IntType(32), [], [], builder, 0)
+
+    return types.int32(), codegen
+
+
+@intrinsic
+def _affinity(typingctx, mask, write, process):
+    """Read (``write`` False) or set the CPUs a thread may run on, as a bit
+    mask of _MASK_WORDS uint64 words: the calling thread's, or with
+    ``process`` the process's main thread's.  Returns 0 on success."""
+    if (mask != types.uint64[::1] or not isinstance(write, types.BooleanLiteral)
+            or not isinstance(process, types.BooleanLiteral)):
+        return None
+    name = "sched_setaffinity" if write.literal_value else "sched_getaffinity"
+
+    def codegen(context, builder, signature, args):
+        i32, i64, ptr = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+        data = context.make_array(signature.args[0])(context, builder, value=args[0]).data
+        pid = _libc_call("getpid", i32, [], [], builder, 0) if process.literal_value else ir.Constant(i32, 0)
+        call_args = [pid, ir.Constant(i64, 8 * _MASK_WORDS), builder.bitcast(data, ptr)]
+        return _libc_call(name, i32, [i32, i64, ptr], call_args, builder, -1)
+
+    return types.int32(mask, write, process), codegen
+
+
+@intrinsic
+def _flag(typingctx, flags, k, value):
+    """flags[k] of an int64 array as another thread last wrote it (an atomic
+    acquire load, which no loop can hoist), or with a value (not None) an
+    atomic release store of it."""
+    if flags != types.int64[::1] or not isinstance(k, types.Integer):
+        return None
+    store = not isinstance(value, (types.NoneType, types.Omitted))
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, value=args[0])
+        ptr = builder.gep(array.data, [context.cast(builder, args[1], signature.args[1], types.int64)])
+        if store:
+            builder.store_atomic(context.cast(builder, args[2], signature.args[2], types.int64), ptr, "release", 8)
+            return ir.Constant(ir.IntType(64), 0)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return types.int64(flags, k, value), codegen
+
+
+@_serial
+def _enter_chunk(c, launcher, started):
+    """Start of chunk c of a parallel loop launched from CPU ``launcher``
+    (-1: unknown): marks it started and moves a pool thread that runs on
+    the launcher's CPU to the process's other CPUs (those its main thread
+    may use), if it has any."""
+    _flag(started, c, 1)
+    if launcher < 0 or get_thread_id() == 0 or _sched_getcpu() != launcher:
+        return
+    mask = np.empty(_MASK_WORDS, np.uint64)
+    if _affinity(mask, False, True) == 0:
+        mask[launcher // 64] &= ~(np.uint64(1) << np.uint64(launcher % 64))
+        if mask.any():
+            _affinity(mask, True, False)
+
+
+@_serial
+def _leave_chunk(launcher, started):
+    """End of a chunk: on the launching thread, yield the CPU until every
+    chunk has started (at most _PATIENCE times)."""
+    if launcher < 0 or get_thread_id() != 0:
+        return
+    for _ in range(_PATIENCE):
+        waiting = False
+        for k in range(started.shape[0]):
+            waiting |= _flag(started, k, None) == 0
+        if not waiting:
+            return
+        _sched_yield()
 
 
 # ------------------------------------------------------ register tiles
@@ -447,7 +571,9 @@ def dense_forward(a_in, w, b, act, out, chunks):
     m, n_in = a_in.shape
     w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
     order = np.empty(0, np.int64)
+    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
     for c in prange(chunks):
+        _enter_chunk(c, launcher, started)
         lo, hi = _chunk(c, chunks, m)
         if _blocked(n_in, w.shape[1], w.itemsize, hi - lo):
             _layer_rows_blocked(a_in, order, 0, False, lo, hi, w, b, act, out, a_in, False)
@@ -455,6 +581,7 @@ def dense_forward(a_in, w, b, act, out, chunks):
             idx = np.empty(n_in + SLACK, np.int32)
             val = np.empty(n_in + SLACK, a_in.dtype)
             _layer_rows(a_in, order, 0, False, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
+        _leave_chunk(launcher, started)
 
 
 @_serial
@@ -517,9 +644,12 @@ def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, p
 
 @_parallel
 def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
+    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
     for c in prange(chunks):
+        _enter_chunk(c, launcher, started)
         lo, hi = _chunk(c, chunks, x.shape[0])
         _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
+        _leave_chunk(launcher, started)
 
 
 @_serial
@@ -554,9 +684,12 @@ def all_finite(x, chunks):
     temporary array of ``np.isfinite(x).all()``."""
     flat = x.reshape(-1)
     sums = np.zeros(chunks, x.dtype)
+    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
     for c in prange(chunks):
+        _enter_chunk(c, launcher, started)
         lo, hi = _chunk(c, chunks, flat.shape[0])
         sums[c] = _times_zero_sum(flat[lo:hi], sums[c])
+        _leave_chunk(launcher, started)
     for c in range(chunks):
         if sums[c] != 0:
             return False
@@ -638,10 +771,13 @@ def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_
 @_parallel
 def _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                    scale, acts, deltas, out, loss_rows, right_rows, chunks):
+    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
     for c in prange(chunks):
+        _enter_chunk(c, launcher, started)
         lo, hi = _chunk(c, chunks, m)
         _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
                        params_t, scale, acts, deltas, out, loss_rows, right_rows)
+        _leave_chunk(launcher, started)
 
 
 @_serial
@@ -804,9 +940,12 @@ def _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, s
 @_parallel
 def _weights_pass(a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
                   state2, lr, momentum, beta1, beta2, eps, chunks):
+    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
     for c in prange(chunks):
+        _enter_chunk(c, launcher, started)
         _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
                      grads, state1, state2, lr, momentum, beta1, beta2, eps)
+        _leave_chunk(launcher, started)
 
 
 # ----------------------------------------------------------- whole passes

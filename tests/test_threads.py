@@ -1,0 +1,98 @@
+"""Where the parallel kernels' threads run (``cpu._enter_chunk`` and friends)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numba
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from fastdigits import config
+from fastdigits.kernels import cpu
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread placement uses Linux's scheduler calls")
+
+
+def _cpus(mask: np.ndarray) -> set[int]:
+    return {k for k in range(64 * len(mask)) if int(mask[k // 64]) >> (k % 64) & 1}
+
+
+@njit
+def _where_and_masks(own, process):
+    return cpu._sched_getcpu(), cpu._affinity(own, False, False), cpu._affinity(process, False, True)
+
+
+@njit
+def _flag_round_trip(flags):
+    cpu._flag(flags, 1, 7)
+    return cpu._flag(flags, 1, None)
+
+
+@njit(parallel=config.NUMBA_PARALLEL)
+def _enter_on_own_cpu(before, after, started):
+    """Each pool thread (not the caller) enters a chunk as if the loop had
+    been launched from the CPU it runs on now (whatever CPUs an earlier
+    move left it: the move starts from the process's)."""
+    for c in prange(started.shape[0]):
+        if numba.get_thread_id() != 0:
+            here = cpu._sched_getcpu()
+            before[c] = here
+            cpu._enter_chunk(c, here, started)
+            after[c] = cpu._sched_getcpu()
+
+
+@linux
+def test_scheduler_calls_see_the_calling_thread():
+    own, process = np.zeros(cpu._MASK_WORDS, np.uint64), np.zeros(cpu._MASK_WORDS, np.uint64)
+    where, status_own, status_process = _where_and_masks(own, process)
+    assert status_own == status_process == 0
+    assert _cpus(own) == os.sched_getaffinity(0)
+    assert _cpus(process) == os.sched_getaffinity(os.getpid())
+    assert where in os.sched_getaffinity(0)
+
+
+def test_flag_store_then_load():
+    flags = np.zeros(3, np.int64)
+    assert _flag_round_trip(flags) == 7
+    assert flags.tolist() == [0, 7, 0]
+
+
+@linux
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="needs two CPUs and two numba threads")
+def test_a_pool_thread_on_the_launchers_cpu_moves_off_it():
+    chunks = 2
+    before = np.full(chunks, -1, np.int64)
+    after = np.full(chunks, -1, np.int64)
+    started = np.zeros(chunks, np.int64)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(chunks)
+    try:
+        _enter_on_own_cpu(before, after, started)
+    finally:
+        numba.set_num_threads(threads)
+    moved = [(b, a) for b, a in zip(before, after) if b >= 0]
+    if not moved:
+        pytest.skip("numba ran every chunk on the calling thread")
+    assert all(b != a for b, a in moved)
+    assert started[before >= 0].all()
+
+
+@linux
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="needs two CPUs and two numba threads")
+def test_a_pool_thread_moved_once_can_move_again():
+    for _ in range(3):  # each time it is pinned off the CPU it was on
+        test_a_pool_thread_on_the_launchers_cpu_moves_off_it()
+
+
+@linux
+def test_parallel_kernels_leave_the_callers_affinity(rng):
+    before = os.sched_getaffinity(0)
+    x = rng.random((3000, 400)).astype(np.float32)
+    for chunks in (1, 2, 3):
+        assert cpu.all_finite(x, chunks)
+    assert os.sched_getaffinity(0) == before
