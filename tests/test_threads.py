@@ -32,16 +32,28 @@ def _flag_round_trip(flags):
 
 
 @njit(parallel=config.NUMBA_PARALLEL)
-def _enter_on_own_cpu(before, after, started):
+def _enter_on_own_cpu(before, after):
     """Each pool thread (not the caller) enters a chunk as if the loop had
     been launched from the CPU it runs on now (whatever CPUs an earlier
     move left it: the move starts from the process's)."""
-    for c in prange(started.shape[0]):
+    state = cpu._launch(before.shape[0])
+    for c in prange(before.shape[0]):
         if numba.get_thread_id() != 0:
-            here = cpu._sched_getcpu()
-            before[c] = here
-            cpu._enter_chunk(c, here, started)
+            mine = state.copy()
+            mine[0] = cpu._sched_getcpu()
+            before[c] = mine[0]
+            cpu._enter_chunk(c, mine)
             after[c] = cpu._sched_getcpu()
+
+
+@njit
+def _enter_as_launcher():
+    """The launching thread entering its own chunk on its own CPU."""
+    state = cpu._launch(2)
+    cpu._enter_chunk(0, state)
+    cpu._enter_chunk(1, state)  # as if it ran the other chunk too
+    cpu._leave_chunk(state)
+    return state
 
 
 @linux
@@ -67,18 +79,24 @@ def test_a_pool_thread_on_the_launchers_cpu_moves_off_it():
     chunks = 2
     before = np.full(chunks, -1, np.int64)
     after = np.full(chunks, -1, np.int64)
-    started = np.zeros(chunks, np.int64)
     threads = numba.get_num_threads()
     numba.set_num_threads(chunks)
     try:
-        _enter_on_own_cpu(before, after, started)
+        _enter_on_own_cpu(before, after)
     finally:
         numba.set_num_threads(threads)
     moved = [(b, a) for b, a in zip(before, after) if b >= 0]
     if not moved:
         pytest.skip("numba ran every chunk on the calling thread")
     assert all(b != a for b, a in moved)
-    assert started[before >= 0].all()
+
+
+@linux
+def test_the_launching_thread_never_moves():
+    before = os.sched_getaffinity(0)
+    state = _enter_as_launcher()
+    assert state[cpu._LAUNCHER :].tolist() == [1, 1]
+    assert os.sched_getaffinity(0) == before
 
 
 @linux

@@ -38,7 +38,7 @@ import sys
 
 import numpy as np
 from llvmlite import ir
-from numba import carray, get_thread_id, njit, prange, types
+from numba import carray, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -245,14 +245,39 @@ def _flag(typingctx, flags, k, value):
     return types.int64(flags, k, value), codegen
 
 
+@intrinsic
+def _thread_self(typingctx):
+    """The calling thread's pthread_self() (0 where unknown)."""
+
+    def codegen(context, builder, signature, args):
+        return _libc_call("pthread_self", ir.IntType(64), [], [], builder, 0)
+
+    return types.int64(), codegen
+
+
+#: Entries of a parallel loop's placement state before its started flags.
+_LAUNCHER = 2
+
+
 @_serial
-def _enter_chunk(c, launcher, started):
-    """Start of chunk c of a parallel loop launched from CPU ``launcher``
-    (-1: unknown): marks it started and moves a pool thread that runs on
-    the launcher's CPU to the process's other CPUs (those its main thread
+def _launch(chunks):
+    """The placement state of a parallel loop, made by the launching thread
+    before it: its CPU (-1: unknown), its thread and a started flag for each
+    of the ``chunks`` chunks."""
+    state = np.zeros(_LAUNCHER + chunks, np.int64)
+    state[0] = _sched_getcpu()
+    state[1] = _thread_self()
+    return state
+
+
+@_serial
+def _enter_chunk(c, state):
+    """Start of chunk c: marks it started; a pool thread running on the
+    launcher's CPU moves to the process's other CPUs (those its main thread
     may use), if it has any."""
-    _flag(started, c, 1)
-    if launcher < 0 or get_thread_id() == 0 or _sched_getcpu() != launcher:
+    _flag(state, _LAUNCHER + c, 1)
+    launcher = state[0]
+    if launcher < 0 or _thread_self() == state[1] or _sched_getcpu() != launcher:
         return
     mask = np.empty(_MASK_WORDS, np.uint64)
     if _affinity(mask, False, True) == 0:
@@ -262,15 +287,15 @@ def _enter_chunk(c, launcher, started):
 
 
 @_serial
-def _leave_chunk(launcher, started):
+def _leave_chunk(state):
     """End of a chunk: on the launching thread, yield the CPU until every
     chunk has started (at most _PATIENCE times)."""
-    if launcher < 0 or get_thread_id() != 0:
+    if state[0] < 0 or _thread_self() != state[1]:
         return
     for _ in range(_PATIENCE):
         waiting = False
-        for k in range(started.shape[0]):
-            waiting |= _flag(started, k, None) == 0
+        for k in range(_LAUNCHER, state.shape[0]):
+            waiting |= _flag(state, k, None) == 0
         if not waiting:
             return
         _sched_yield()
@@ -571,9 +596,9 @@ def dense_forward(a_in, w, b, act, out, chunks):
     m, n_in = a_in.shape
     w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
     order = np.empty(0, np.int64)
-    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
+    state = _launch(chunks)
     for c in prange(chunks):
-        _enter_chunk(c, launcher, started)
+        _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         if _blocked(n_in, w.shape[1], w.itemsize, hi - lo):
             _layer_rows_blocked(a_in, order, 0, False, lo, hi, w, b, act, out, a_in, False)
@@ -581,7 +606,7 @@ def dense_forward(a_in, w, b, act, out, chunks):
             idx = np.empty(n_in + SLACK, np.int32)
             val = np.empty(n_in + SLACK, a_in.dtype)
             _layer_rows(a_in, order, 0, False, lo, hi, w, w_t, b, act, out, idx, val, a_in, False)
-        _leave_chunk(launcher, started)
+        _leave_chunk(state)
 
 
 @_serial
@@ -644,12 +669,12 @@ def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, p
 
 @_parallel
 def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
-    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
+    state = _launch(chunks)
     for c in prange(chunks):
-        _enter_chunk(c, launcher, started)
+        _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, x.shape[0])
         _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
-        _leave_chunk(launcher, started)
+        _leave_chunk(state)
 
 
 @_serial
@@ -684,12 +709,12 @@ def all_finite(x, chunks):
     temporary array of ``np.isfinite(x).all()``."""
     flat = x.reshape(-1)
     sums = np.zeros(chunks, x.dtype)
-    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
+    state = _launch(chunks)
     for c in prange(chunks):
-        _enter_chunk(c, launcher, started)
+        _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, flat.shape[0])
         sums[c] = _times_zero_sum(flat[lo:hi], sums[c])
-        _leave_chunk(launcher, started)
+        _leave_chunk(state)
     for c in range(chunks):
         if sums[c] != 0:
             return False
@@ -771,13 +796,13 @@ def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_
 @_parallel
 def _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                    scale, acts, deltas, out, loss_rows, right_rows, chunks):
-    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
+    state = _launch(chunks)
     for c in prange(chunks):
-        _enter_chunk(c, launcher, started)
+        _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
                        params_t, scale, acts, deltas, out, loss_rows, right_rows)
-        _leave_chunk(launcher, started)
+        _leave_chunk(state)
 
 
 @_serial
@@ -940,12 +965,12 @@ def _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, s
 @_parallel
 def _weights_pass(a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
                   state2, lr, momentum, beta1, beta2, eps, chunks):
-    launcher, started = _sched_getcpu(), np.zeros(chunks, np.int64)
+    state = _launch(chunks)
     for c in prange(chunks):
-        _enter_chunk(c, launcher, started)
+        _enter_chunk(c, state)
         _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
                      grads, state1, state2, lr, momentum, beta1, beta2, eps)
-        _leave_chunk(launcher, started)
+        _leave_chunk(state)
 
 
 # ----------------------------------------------------------- whole passes
