@@ -834,27 +834,29 @@ def _step_row(opt, g, params, off, decay, grads, state1, state2, lr, momentum, b
     """
     n = g.shape[0]
     p = params[off : off + n]
-    for j in range(n):
-        g[j] += decay * p[j]
     if opt == GRADIENT:
-        grads[off : off + n] = g
+        out = grads[off : off + n]
+        for j in range(n):
+            out[j] = g[j] + decay * p[j]
     elif opt == ADAM:
         m1 = state1[off : off + n]
         m2 = state2[off : off + n]
         for j in range(n):
-            m1[j] = beta1 * m1[j] + (1.0 - beta1) * g[j]
-            m2[j] = beta2 * m2[j] + (1.0 - beta2) * g[j] * g[j]
+            gj = g[j] + decay * p[j]
+            m1[j] = beta1 * m1[j] + (1.0 - beta1) * gj
+            m2[j] = beta2 * m2[j] + (1.0 - beta2) * gj * gj
             p[j] -= lr * m1[j] / (math.sqrt(m2[j]) + eps)
     else:
         v = state1[off : off + n]
         if opt == NESTEROV:
             for j in range(n):
-                vj = momentum * v[j] - lr * g[j]
+                gj = g[j] + decay * p[j]
+                vj = momentum * v[j] - lr * gj
                 v[j] = vj
-                p[j] += momentum * vj - lr * g[j]
+                p[j] += momentum * vj - lr * gj
         else:
             for j in range(n):
-                vj = momentum * v[j] - lr * g[j]
+                vj = momentum * v[j] - lr * (g[j] + decay * p[j])
                 v[j] = vj
                 p[j] += vj
 
@@ -890,8 +892,7 @@ def _layer_grad_rows(r0, r1, a, xt, use_xt, delta, w_off, b_off, n_in, n_out, pa
             if use_xt:
                 col = xt[k]
                 n = _nonzeros(col, idx, val)
-                for t in range(n):
-                    col[idx[t]] = 0.0
+                col[:] = 0.0  # whole vectors: cheaper than a store per nonzero
             else:
                 n = _nonzeros(a[:, k], idx, val)
             _gather_rows_sum(delta, idx, val, n, g)
