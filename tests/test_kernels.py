@@ -53,7 +53,7 @@ def test_dense_forward_every_tile_width(rng, dtype, n_out):
 
 @pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("m, n_in, n_out", [(70, 300, 64), (77, 517, 129), (80, 401, 300),
+@pytest.mark.parametrize("m, n_in, n_out", [(70, 300, 64), (77, 517, 129), (80, 401, 300), (2 * cpu.MIN_GROUP + 3, 300, 64),
                                             (2 * cpu.FORWARD_TILE + 5, 300, 64)])
 def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
     """A first layer too big for L1, rows in groups: ``_layer_rows_blocked``

@@ -544,17 +544,19 @@ def _layer_rows(src, order, first, indirect, lo, hi, w, w_t, b, act, out, idx, v
         _activate_row(o, act)
 
 
-#: Bytes of a block of weight rows that stays in L1 while a group of
-#: ROW_GROUP rows uses it (``_layer_rows_blocked``).
+#: Bytes of a block of weight rows that stays in L1 while a group of up to
+#: ROW_GROUP rows uses it (``_layer_rows_blocked``), for at least MIN_GROUP
+#: rows (a thread's share of a batch of 32).
 BLOCK_BYTES = 32768
 ROW_GROUP = 32
+MIN_GROUP = 16
 
 
 @_serial
 def _blocked(n_in, n_out, itemsize, rows):
     """Whether a layer's rows go through ``_layer_rows_blocked``: its w is
-    wide and outgrows two blocks, and a whole group of rows shares them."""
-    return n_out >= NARROW and n_in * n_out * itemsize > 2 * BLOCK_BYTES and rows >= ROW_GROUP
+    wide and outgrows two blocks, and enough rows share them."""
+    return n_out >= NARROW and n_in * n_out * itemsize > 2 * BLOCK_BYTES and rows >= MIN_GROUP
 
 
 @_serial
