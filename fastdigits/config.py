@@ -76,8 +76,9 @@ def register_tile() -> int:
 
 
 #: Arrays of at least this many values are checked for NaN and infinity by
-#: a parallel kernel (4x as fast as ``np.isfinite(x).all()`` on 2 cores for
-#: a batch of 10,000 rows) instead of NumPy, which needs no thread pool.
+#: a parallel kernel (about 3x as fast as ``np.isfinite(x).all()`` on 2 cores
+#: for 10,000 rows: ``benchmarks/kernel_forms.py``); smaller ones by NumPy,
+#: which needs no thread pool.
 PARALLEL_CHECK_SIZE = 1 << 16
 
 #: Up to this many rows, predict on the calling thread (serial kernel, no
