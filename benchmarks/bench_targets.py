@@ -24,11 +24,11 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from _common import write_json
@@ -68,25 +68,6 @@ def end_to_end(threads: int) -> dict:
     return out
 
 
-def steady_medians(fns: dict, repeats: int, calls: int = 10) -> dict[str, float]:
-    """Median seconds of one call of each function in steady use: peers
-    interleaved as in ``bench.interleaved_medians``, but each turn makes one
-    untimed call (it wakes the thread pools, which after the rest can cost
-    a parallel runtime several milliseconds) and then times ``calls`` calls."""
-    from fastdigits import bench
-
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(bench.SETTLE_SECONDS)
-            fn()
-            for _ in range(calls):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -99,7 +80,7 @@ def main() -> None:
         os.environ[var] = str(args.threads)
     import numpy as np
 
-    from fastdigits import MLPClassifier, bench
+    from fastdigits import bench
 
     if args.settle is not None:
         bench.SETTLE_SECONDS = args.settle
@@ -112,15 +93,12 @@ def main() -> None:
     results = []
     for case in bench.training_cases(X400, y, args.threads, args.repeats, peers):
         rate = case.values
-        results.append({"case": case.case, "unit": case.unit, "values": rate, "gflops": case.gflops,
-                        "sgemm_gflops": case.sgemm_gflops})
+        results.append(asdict(case))
         ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits")
         print(f"{case.case:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
               + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f}  {ratios}", flush=True)
 
-    model = MLPClassifier((128,), epochs=1, threads=args.threads).fit(X400[:2000], y[:2000])
-    ref = bench.NumpyMLP(400, 128, 128)
-    ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
+    model, ref = bench.inference_pair(X400, y, args.threads)
     rows, one = np.ascontiguousarray(X400[:10_000]), np.ascontiguousarray(X400[:1])
     fns = {"fastdigits": (lambda: model.predict_proba(rows), lambda: model.predict_proba(one)),
            "numpy": (lambda: ref.forward(rows), lambda: ref.forward(one))}
@@ -136,7 +114,7 @@ def main() -> None:
 
         fns["torch"] = (lambda: infer(tr), lambda: infer(to))
     batch_s = bench.interleaved_medians({p: f[0] for p, f in fns.items()}, args.repeats)
-    steady_s = steady_medians({p: f[0] for p, f in fns.items()}, args.repeats)
+    steady_s = bench.interleaved_medians({p: f[0] for p, f in fns.items()}, args.repeats, steady_calls=10)
     single_s = bench.interleaved_medians({p: (lambda f=f: [f[1]() for _ in range(1000)]) for p, f in fns.items()},
                                          args.repeats)
     for case, unit, values in (("predict_proba, 10,000 rows, H=128", "images/s",

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "interleaved_medians", "machine",
-           "median_seconds", "run", "sgemm_gflops", "training_cases"]
+__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "inference_pair",
+           "interleaved_medians", "machine", "median_seconds", "run", "sgemm_gflops", "training_cases"]
 
 N_CLASSES = 10
 
@@ -180,20 +180,28 @@ def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int) -> Call
 SETTLE_SECONDS = 0.25
 
 
-def interleaved_medians(runners: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def interleaved_medians(runners: dict[str, Callable[[], object]], repeats: int,
+                        steady_calls: int = 0) -> dict[str, float]:
     """Median seconds of each runner, the peers' repeats interleaved (A B C
     A B C ...) so that a machine's drift hits all of them alike.  Each runs
-    once untimed first, and each timed run follows a pause of
-    ``SETTLE_SECONDS``."""
+    once untimed first, and each turn follows a pause of ``SETTLE_SECONDS``.
+
+    With ``steady_calls``, a turn is one untimed call (the thread pools wake
+    up: after the pause that can cost a parallel runtime milliseconds) and
+    then that many calls timed one by one, as in steady use; the median is
+    then that of single calls."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for fn in runners.values():
         fn()
     for _ in range(repeats):
         for name, fn in runners.items():
             time.sleep(SETTLE_SECONDS)
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            if steady_calls:
+                fn()
+            for _ in range(max(1, steady_calls)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -363,12 +371,22 @@ def training_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, pee
     return results
 
 
+def inference_pair(X: np.ndarray, y: np.ndarray, threads: int | None) -> tuple[object, NumpyMLP]:
+    """A 400-128-10 model fitted for one epoch on 2,000 rows, and the NumPy
+    reference holding the same weights: the inference cases' two peers."""
+    from .model import MLPClassifier
+
+    model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])
+    ref = NumpyMLP(X.shape[1], 128, 128)
+    ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
+    return model, ref
+
+
 def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
         progress: Callable[[str], None] | None = None) -> dict:
     """Run every case and return ``{"machine", "data", "threads",
     "repeats", "compile_seconds", "results": [Measurement as dict]}``."""
     from . import config
-    from .model import MLPClassifier
     from .preprocess import normalize
 
     threads = threads or config.default_threads()
@@ -382,9 +400,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     cold, warm = compile_seconds()
     results += training_cases(X, y, threads, repeats, peers, say)
 
-    model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])
-    ref = NumpyMLP(400, 128, 128)
-    ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
+    model, ref = inference_pair(X, y, threads)
     rows = X[:10_000]
     say("inference")
     case = Measurement(f"predict_proba, {len(rows):,} rows, H=128", "images/s")

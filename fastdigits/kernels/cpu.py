@@ -159,8 +159,8 @@ def _derivative(a, act):
 # wakes numba's pool thread on the CPU of the thread that launches a
 # parallel loop (a halted virtual CPU looks busy to the guest).  The two
 # then share one CPU, and each spins in OpenMP's barrier for ~4 ms while the
-# other waits: a 0.2 ms loop took 7.7 ms (``benchmarks/kernel_forms.py``
-# times one).  So every parallel loop here brackets its chunks with
+# other waits: a 0.2 ms loop took 8 to 11 ms after a 0.3 s pause
+# (``benchmarks/kernel_forms.py`` times one; 0.5 ms with what follows).  So every parallel loop here brackets its chunks with
 # ``_enter_chunk``/``_leave_chunk``: a pool thread that finds itself on the
 # launcher's CPU moves to the other CPUs the process may use (and stays off
 # that one), and the launcher yields its CPU until every chunk has started,
