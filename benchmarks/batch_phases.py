@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastdigits import MLPClassifier, bench, config, load_mnist
-from fastdigits.kernels import RELU, SOFTMAX, cpu
+from fastdigits.kernels import RELU, SOFTMAX, aligned_empty, aligned_zeros, cpu
 from fastdigits.model import _Layout
 
 PHASES = ["transpose", "+ rows pass", "+ weights pass", "+ narrow step"]
@@ -74,11 +74,13 @@ def main() -> None:
     y = data.train_labels.astype(np.int64)
     m, lay = args.batch, _Layout.of([400, args.hidden, 10])
     rng = np.random.default_rng(0)
-    params = (rng.standard_normal(lay.n_params) * 0.05).astype(np.float32)
+    params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
+    params[:] = rng.standard_normal(lay.n_params) * 0.05
     width = int(lay.sizes[1:].sum())
-    buffers = (x, y, rng.permutation(len(x)).astype(np.int64), np.empty((m, 400), np.float32),
-               np.zeros(400 * m, np.float32), np.empty(m * width, np.float32), np.empty(m * width, np.float32),
-               params, np.empty_like(params), np.zeros_like(params), np.empty(m), np.empty(m, np.int64),
+    buffers = (x, y, rng.permutation(len(x)).astype(np.int64), aligned_empty((m, 400), np.float32),
+               aligned_zeros(400 * m, np.float32), aligned_empty(m * width, np.float32),
+               aligned_empty(m * width, np.float32), params, aligned_empty(params.shape, np.float32),
+               aligned_zeros(params.shape, np.float32), np.empty(m), np.empty(m, np.int64),
                lay.sizes, lay.w_off, lay.b_off)
     batches = len(x) // m
     print(f"machine: {bench.machine()}")

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import RELU, SOFTMAX, cpu
+from fastdigits.kernels import RELU, SOFTMAX, aligned_empty, cpu
 from fastdigits.model import _Layout
 
 
@@ -139,15 +139,22 @@ def main() -> None:
     print("register tile (128 columns) alone, one thread, nanoseconds per nonzero input (8 AVX-512 FMAs):")
     for n_in in (64, 400):
         dense = rng.random((128, n_in), dtype=np.float32) + np.float32(0.1)
-        w = rng.random((n_in, 128), dtype=np.float32)
-        out = np.empty((128, 128), np.float32)
-        ns = 1e9 * bench.median_seconds(lambda: tiles_only(dense, w, out, 10), repeats=7) / (10 * 128 * n_in)
-        print(f"  weights {w.nbytes // 1024} KB ({'L1' if w.nbytes <= 32768 else 'L2'}): {ns:.2f} ns")
+        out = aligned_empty((128, 128), np.float32)
+        cells = []
+        for shift in (0, 4):  # floats past a cache line: each 64-byte row load then straddles two
+            w = aligned_empty(n_in * 128 + shift, np.float32)[shift:].reshape(n_in, 128)
+            w[...] = rng.random((n_in, 128), dtype=np.float32)
+            ns = 1e9 * bench.median_seconds(lambda w=w: tiles_only(dense, w, out, 10), repeats=7) / (10 * 128 * n_in)
+            cells.append(f"{'aligned' if shift == 0 else f'{4 * shift} bytes off a line'} {ns:.2f} ns")
+        print(f"  weights {n_in * 128 * 4 // 1024} KB ({'L1' if n_in * 128 * 4 <= 32768 else 'L2'}): "
+              + ", ".join(cells))
 
     threads = numba.get_num_threads()
     lay = _Layout.of([400, 128, 10])
-    params = (rng.standard_normal(lay.n_params) * 0.05).astype(np.float32)
-    rows10k, proba, params_t = np.ascontiguousarray(X[:10_000]), np.empty((10_000, 10), np.float32), np.empty_like(params)
+    params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
+    params[:] = rng.standard_normal(lay.n_params) * 0.05
+    rows10k, proba = np.ascontiguousarray(X[:10_000]), np.empty((10_000, 10), np.float32)
+    params_t = aligned_empty(params.shape, np.float32)
 
     def forward(t: int) -> None:
         cpu.forward(rows10k, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, params_t, proba, t)

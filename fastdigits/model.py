@@ -28,7 +28,7 @@ import numpy as np
 
 from . import config
 from .errors import FastDigitsError, InputError
-from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
+from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
 
 __all__ = ["MLPClassifier", "Progress"]
 
@@ -346,7 +346,7 @@ class MLPClassifier:
         self.n_features_in_ = int(n_features)
         self._layout = _Layout.of([n_features, *[int(h) for h in self.hidden], len(classes)])
         rng = np.random.default_rng(self.seed)
-        params = np.zeros(self._layout.n_params, dtype=self._float)
+        params = aligned_zeros(self._layout.n_params, self._float)
         for w in self._layout.views(params)[0]:
             fan_in, fan_out = w.shape
             # He for relu, Glorot for the saturating units.
@@ -355,7 +355,7 @@ class MLPClassifier:
         self.params_ = params
         self.history_: list[dict] = []
         self.record_: dict = {}  # how the model was made (the CLI fills it; saved in model files)
-        self._opt_state = (np.zeros_like(params), np.zeros_like(params))
+        self._opt_state = (aligned_zeros(params.shape, params.dtype), aligned_zeros(params.shape, params.dtype))
         self._steps = 0
         self._rng = rng
 
@@ -417,12 +417,12 @@ class MLPClassifier:
     def _buffers(self, rows: int) -> dict[str, np.ndarray]:
         width = int(self._layout.sizes[1:].sum())
         return {
-            "acts": np.empty(rows * width, self._float),
-            "deltas": np.empty(rows * width, self._float),
+            "acts": aligned_empty(rows * width, self._float),
+            "deltas": aligned_empty(rows * width, self._float),
             "loss_rows": np.empty(rows, np.float64),
             "right_rows": np.empty(rows, np.int64),
-            "grads": np.empty_like(self.params_),
-            "params_t": np.empty_like(self.params_),
+            "grads": aligned_empty(self.params_.shape, self._float),
+            "params_t": aligned_empty(self.params_.shape, self._float),
         }
 
     def _l2_term(self, m: int, params: np.ndarray | None = None) -> float:
@@ -549,8 +549,8 @@ class MLPClassifier:
         n = len(X)
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
-        xbuf = np.empty((bs, X.shape[1]), self._float)
-        xtbuf = np.zeros(bs * X.shape[1], self._float)
+        xbuf = aligned_empty((bs, X.shape[1]), self._float)
+        xtbuf = aligned_zeros(bs * X.shape[1], self._float)
         opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
         # Chunks of about 2**16 rows between progress reports.
         chunk = max(bs, (65536 // bs) * bs)
@@ -689,7 +689,7 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        params_t = np.empty_like(self.params_)
+        params_t = aligned_empty(self.params_.shape, self._float)
         args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 self.params_, params_t, out)
         if len(X) <= config.SERIAL_ROWS:

@@ -265,3 +265,17 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
         q, a, b = _step_reference(opt, q, grad, a, b, lr_t)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("shape", [0, 1, 5, (3, 7), 4097])
+def test_aligned_arrays_start_on_a_cache_line(dtype, shape):
+    from fastdigits.kernels import ALIGNMENT, aligned_empty, aligned_zeros
+
+    for _ in range(5):  # a fresh allocation each time: not aligned by luck
+        a, z = aligned_empty(shape, dtype), aligned_zeros(shape, dtype)
+        for arr in (a, z):
+            assert arr.size == 0 or arr.ctypes.data % ALIGNMENT == 0
+            assert arr.shape == np.empty(shape).shape and arr.dtype == dtype
+            assert arr.flags.c_contiguous and arr.flags.writeable
+        assert not z.any()

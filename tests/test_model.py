@@ -198,6 +198,20 @@ def test_partial_fit_continues(rng):
     assert len(model.history_) == 2 and not np.array_equal(first, model.params_)
 
 
+def test_weights_stay_on_cache_lines(rng, tmp_path):
+    """The kernels read weight rows a vector at a time: the weights and the
+    optimiser's state start on a 64-byte line when made, after training and
+    when loaded from a file."""
+    from fastdigits import load_model
+    from fastdigits.kernels import ALIGNMENT
+
+    X, y = _blobs(rng, d=20)
+    model = MLPClassifier((16,), epochs=2).fit(X, y)
+    for arr in (model.params_, *model._opt_state):
+        assert arr.ctypes.data % ALIGNMENT == 0
+    assert load_model(model.save(tmp_path / "m")).params_.ctypes.data % ALIGNMENT == 0
+
+
 def test_divergence_is_reported(rng):
     X, y = _blobs(rng)
     with pytest.raises(FastDigitsError, match="diverged.*learning_rate"):

@@ -5,6 +5,8 @@ passed to kernels as small integers: a cached kernel never receives a
 jitted function.
 """
 
+import numpy as np
+
 IDENTITY, SIGMOID, TANH, RELU, SOFTMAX = range(5)
 
 #: Public names of hidden-layer activations and their kernel codes.
@@ -12,3 +14,29 @@ HIDDEN_ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity"
 
 #: Public names of output styles and their kernel codes.
 OUTPUTS = {"softmax": SOFTMAX, "sigmoid": SIGMOID}
+
+
+#: Bytes the kernels' arrays are aligned to: a cache line, one AVX-512 vector.
+ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """np.empty(shape, dtype) starting on a cache line.
+
+    The kernels read rows of weights, deltas and optimiser state a whole
+    vector at a time; NumPy places large arrays 16 bytes past a page, so
+    every 64-byte load would straddle two lines: per nonzero input, the
+    128-column register tile over weights in L1 took 2.1 ns aligned and
+    3.1 ns 16 bytes off a line (``benchmarks/kernel_forms.py``)."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(count * dtype.itemsize + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def aligned_zeros(shape, dtype) -> np.ndarray:
+    """np.zeros(shape, dtype) starting on a cache line (``aligned_empty``)."""
+    out = aligned_empty(shape, dtype)
+    out[...] = 0
+    return out
