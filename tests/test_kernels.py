@@ -267,6 +267,24 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
 
 
+def test_training_kernels_under_bounds_checks(tmp_path):
+    """The training tests above again, in a process whose kernels numba
+    compiles with bounds checks (into a fresh cache): an index past the end
+    of an array, such as fetching a row ahead of a batch's last one, fails
+    there instead of quietly reading other memory."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    # From tmp_path, so that the installed package is imported, not the source tree.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                           "-k", "train_range_is_the_optimiser"], env=env, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
 @pytest.mark.parametrize("shape", [0, 1, 5, (3, 7), 4097])
 def test_aligned_arrays_start_on_a_cache_line(dtype, shape):
