@@ -4,10 +4,11 @@ The evidence behind the kernels' design and the speed targets: which loop
 forms reach OpenBLAS's rate on fastdigits' shapes (400 inputs, 128 or 512
 hidden units, batches of 128 and 10,000 normalised MNIST rows); what the
 register-tile kernel costs per nonzero input when its weights sit in L1
-or in L2; the whole forward pass on one and two threads; the NaN check
-beside NumPy's; what a parallel loop costs after the process has been
-idle; and what happens when BLAS is called from inside Numba (needs SciPy;
-skipped without it).
+or in L2, aligned to cache lines or not; the output error sent back whole
+or through its listed nonzeros; the whole forward pass on one and two
+threads; the NaN check beside NumPy's; what a parallel loop costs after
+the process has been idle; and what happens when BLAS is called from
+inside Numba (needs SciPy; skipped without it).
 
     FASTDIGITS_DATA=... python benchmarks/kernel_forms.py
 """
@@ -103,6 +104,22 @@ def tiles_only(a, w, out, repeats):
             cpu._gather_rows_sum(w, idx, val, n, out[i])
 
 
+@njit
+def output_errors_back(delta, w_t, out, whole, repeats):
+    """Each row of delta (m, 10) sent back through a 128-10 layer (w_t: its
+    transpose), taken whole or through its listed nonzeros."""
+    idx = np.empty(delta.shape[1] + cpu.SLACK, np.int32)
+    val = np.empty(delta.shape[1] + cpu.SLACK, delta.dtype)
+    iota = np.arange(delta.shape[1]).astype(np.int32)
+    for _ in range(repeats):
+        for i in range(delta.shape[0]):
+            if whole:
+                cpu._gather_rows_range(w_t, iota, delta[i], 0, delta.shape[1], out[i], False)
+            else:
+                n = cpu._nonzeros(delta[i], idx, val)
+                cpu._gather_rows_sum(w_t, idx, val, n, out[i])
+
+
 def us(fn, rows: int) -> float:
     return 1e6 * bench.median_seconds(fn, repeats=5 if rows > 1000 else 200)
 
@@ -148,6 +165,17 @@ def main() -> None:
             cells.append(f"{'aligned' if shift == 0 else f'{4 * shift} bytes off a line'} {ns:.2f} ns")
         print(f"  weights {n_in * 128 * 4 // 1024} KB ({'L1' if n_in * 128 * 4 <= 32768 else 'L2'}): "
               + ", ".join(cells))
+
+    delta = rng.standard_normal((128, 10)).astype(np.float32)
+    w_t, back = aligned_empty((10, 128), np.float32), aligned_empty((128, 128), np.float32)
+    w_t[...] = rng.standard_normal((10, 128))
+
+    def per_row_ns(whole: bool) -> float:  # 10 repeats of 128 rows
+        return 1e3 * us(lambda: output_errors_back(delta, w_t, back, whole, 10), 128) / 1280
+
+    cells = ", ".join(f"{name} {per_row_ns(whole):.0f}" for name, whole in (("whole", True), ("listed", False)))
+    print(f"output error (10 classes) sent back through 128-10 whole or its nonzeros listed, one thread, "
+          f"nanoseconds per row: {cells}")
 
     threads = numba.get_num_threads()
     lay = _Layout.of([400, 128, 10])

@@ -109,14 +109,16 @@ def test_output_delta_and_row_loss(rng, dtype, act, k):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
-@pytest.mark.parametrize("n, n_next", [(1, 1), (33, 10), (7, 1), (129, 20)])
+@pytest.mark.parametrize("n, n_next", [(1, 1), (33, 10), (7, 1), (129, 20), (17, 50)])  # narrow, then not
 def test_hidden_delta_row(rng, dtype, act, n, n_next):
     a = naive.ACTIVATIONS[act][0](rng.standard_normal(n)).astype(dtype)
     w_next = rng.standard_normal((n, n_next)).astype(dtype)
     delta_next = rng.standard_normal(n_next).astype(dtype)
     delta = np.empty(n, dtype)
     idx, val = np.empty(n_next + cpu.SLACK, np.int32), np.empty(n_next + cpu.SLACK, dtype)
-    cpu._hidden_delta_row(delta_next, np.ascontiguousarray(w_next.T), a, HIDDEN_ACTIVATIONS[act], delta, idx, val)
+    iota = np.arange(cpu.NARROW, dtype=np.int32)
+    cpu._hidden_delta_row(delta_next, np.ascontiguousarray(w_next.T), a, HIDDEN_ACTIVATIONS[act], delta, idx, val,
+                          iota)
     want = (w_next.astype(float) @ delta_next.astype(float)) * naive.ACTIVATIONS[act][1](a.astype(float))
     np.testing.assert_allclose(delta, want, **TOL[dtype])
 
@@ -169,7 +171,10 @@ def _network(rng, sizes, dtype=np.float64):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("output", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16]])
+# Errors sent back through narrow layers (taken whole) and, in the last, through
+# a layer of 40 units (its nonzeros listed).
+@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16],
+                                   [12, 9, 40, 10]])
 def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
     lay, params = _network(rng, sizes, dtype)
     m = 7
