@@ -5,6 +5,8 @@ passed to kernels as small integers: a cached kernel never receives a
 jitted function.
 """
 
+import math
+
 import numpy as np
 
 IDENTITY, SIGMOID, TANH, RELU, SOFTMAX = range(5)
@@ -29,10 +31,11 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     128-column register tile over weights in L1 took 2.1 ns aligned and
     3.1 ns 16 bytes off a line (``benchmarks/kernel_forms.py``)."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
-    raw = np.empty(count * dtype.itemsize + ALIGNMENT, np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.__array_interface__["data"][0] % ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 def aligned_zeros(shape, dtype) -> np.ndarray:
