@@ -94,6 +94,24 @@ def gradient_rows(a, delta, gw):
 
 
 @njit
+def gradient_rows_serial(at, delta, gw, pairs):
+    """a.T @ delta on one thread from at = a.T (as the weights pass reads
+    xt): a row at a time, or with ``pairs`` two rows sharing each delta row
+    loaded where either input is nonzero."""
+    idx = np.empty(at.shape[1] + cpu.SLACK, np.int32)
+    val = np.empty(at.shape[1] + cpu.SLACK, at.dtype)
+    val2 = np.empty(at.shape[1] + cpu.SLACK, at.dtype)
+    step = 2 if pairs else 1
+    for k in range(0, at.shape[0] - at.shape[0] % step, step):
+        if pairs:
+            n = cpu._nonzeros_pair(at[k], at[k + 1], idx, val, val2)
+            cpu._gather_rows_pair(delta, idx, val, val2, n, gw[k], gw[k + 1])
+        else:
+            n = cpu._nonzeros(at[k], idx, val)
+            cpu._gather_rows_sum(delta, idx, val, n, gw[k])
+
+
+@njit
 def tiles_only(a, w, out, repeats):
     """The register-tile sum alone, on one thread, over dense rows."""
     idx = np.empty(a.shape[1] + cpu.SLACK, np.int32)
@@ -152,6 +170,13 @@ def main() -> None:
     gw = np.empty((400, 128), np.float32)
     print(f"  register tiles over each column's nonzeros {us(lambda: gradient_rows(a, delta, gw), 128):,.0f}, "
           f"numpy {us(lambda: a.T @ delta, 128):,.0f}")
+    at, delta_al = np.ascontiguousarray(a.T), aligned_empty(delta.shape, np.float32)
+    delta_al[...] = delta
+    cells = ", ".join(f"{name} {us(lambda p=pairs: gradient_rows_serial(at, delta_al, gw, p), 128):,.0f}"
+                      for name, pairs in (("a row at a time", False), ("two rows at a time", True)))
+    nonzero = at != 0
+    loads = f"{nonzero.sum():,} and {(nonzero[0::2] | nonzero[1::2]).sum():,} delta rows loaded"
+    print(f"  the same on one thread from a.T: {cells} ({loads})")
 
     print("register tile (128 columns) alone, one thread, nanoseconds per nonzero input (8 AVX-512 FMAs):")
     for n_in in (64, 400):

@@ -86,6 +86,30 @@ def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_out", WIDTHS)
+@pytest.mark.parametrize("length", [0, 5, 40, 131])
+def test_gather_rows_pair_is_two_sparse_vectors_times_matrix(rng, dtype, n_out, length):
+    """The weights pass's two gradient rows at once: the entries where
+    either vector is nonzero (vector steps and a tail), then both sums."""
+    v, v2 = (rng.standard_normal(length).astype(dtype) for _ in range(2))
+    v[rng.random(length) < 0.6] = 0
+    v2[rng.random(length) < 0.6] = 0
+    w = rng.standard_normal((length, n_out)).astype(dtype)
+    idx = np.empty(length + cpu.SLACK, np.int32)
+    val, val2 = np.empty(length + cpu.SLACK, dtype), np.empty(length + cpu.SLACK, dtype)
+    n = cpu._nonzeros_pair(v, v2, idx, val, val2)
+    either = np.flatnonzero((v != 0) | (v2 != 0))
+    assert n == len(either)
+    np.testing.assert_array_equal(idx[:n], either)
+    np.testing.assert_array_equal(val[:n], v[either])
+    np.testing.assert_array_equal(val2[:n], v2[either])
+    out, out2 = np.full(n_out, np.nan, dtype), np.full(n_out, np.nan, dtype)
+    cpu._gather_rows_pair(w, idx, val, val2, n, out, out2)
+    np.testing.assert_allclose(out, v.astype(float) @ w.astype(float), **TOL[dtype])
+    np.testing.assert_allclose(out2, v2.astype(float) @ w.astype(float), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("k", [2, 3, 10])
 def test_output_delta_and_row_loss(rng, dtype, act, k):
@@ -237,11 +261,12 @@ def test_no_kernel_is_compiled_twice_from_one_function():
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opt", [cpu.SGD, cpu.NESTEROV, cpu.ADAM])
-@pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([6, 40, 3], 10, 4, 0.5),
+@pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([7, 40, 3], 10, 4, 0.5),
                                              ([300, 64, 3], 250, 100, 0.01)])
 def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr):
     """One compiled call over 3 minibatches equals 3 reference steps (a
-    narrow and a wide first layer; the last network's goes through the
+    narrow and a wide first layer, the wide one's gradient rows in pairs
+    and, with 7 inputs, one left over; the last network's goes through the
     cache-blocked kernels, its batches through two blocks of deltas)."""
     lay, params = _network(rng, sizes)
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
