@@ -104,8 +104,8 @@ def gradient_rows_serial(at, delta, gw, pairs):
     step = 2 if pairs else 1
     for k in range(0, at.shape[0] - at.shape[0] % step, step):
         if pairs:
-            n = cpu._nonzeros_pair(at[k], at[k + 1], idx, val, val2)
-            cpu._gather_rows_pair(delta, idx, val, val2, n, gw[k], gw[k + 1])
+            n = cpu._nonzeros(at[k], idx, val, at[k + 1], val2)
+            cpu._gather_rows_range(delta, idx, val, 0, n, gw[k], False, val2, gw[k + 1])
         else:
             n = cpu._nonzeros(at[k], idx, val)
             cpu._gather_rows_sum(delta, idx, val, n, gw[k])

@@ -212,8 +212,9 @@ def _compile_apart(model) -> None:
     """Compile the kernels in a child process when numba's cache lacks them.
 
     The compiler's memory is not given back by the process that used it;
-    compiled apart, it is gone before the data is loaded (peak RSS of the
-    default MNIST run: 651 MB compiled in-process, 471 MB this way; see
+    compiled apart, it is gone before the data is loaded (the default MNIST
+    run peaked at 651 MB compiled in-process at commit 02f9431; now the
+    compiling child holds the peak and training itself stays near 345 MB:
     benchmarks/RESULTS.md), and the one-off wait gets its own line."""
     import os
     import subprocess

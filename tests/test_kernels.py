@@ -88,7 +88,7 @@ def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_out", WIDTHS)
 @pytest.mark.parametrize("length", [0, 5, 40, 131])
-def test_gather_rows_pair_is_two_sparse_vectors_times_matrix(rng, dtype, n_out, length):
+def test_two_sparse_vectors_listed_and_summed_together(rng, dtype, n_out, length):
     """The weights pass's two gradient rows at once: the entries where
     either vector is nonzero (vector steps and a tail), then both sums."""
     v, v2 = (rng.standard_normal(length).astype(dtype) for _ in range(2))
@@ -97,14 +97,14 @@ def test_gather_rows_pair_is_two_sparse_vectors_times_matrix(rng, dtype, n_out, 
     w = rng.standard_normal((length, n_out)).astype(dtype)
     idx = np.empty(length + cpu.SLACK, np.int32)
     val, val2 = np.empty(length + cpu.SLACK, dtype), np.empty(length + cpu.SLACK, dtype)
-    n = cpu._nonzeros_pair(v, v2, idx, val, val2)
+    n = cpu._nonzeros(v, idx, val, v2, val2)
     either = np.flatnonzero((v != 0) | (v2 != 0))
     assert n == len(either)
     np.testing.assert_array_equal(idx[:n], either)
     np.testing.assert_array_equal(val[:n], v[either])
     np.testing.assert_array_equal(val2[:n], v2[either])
     out, out2 = np.full(n_out, np.nan, dtype), np.full(n_out, np.nan, dtype)
-    cpu._gather_rows_pair(w, idx, val, val2, n, out, out2)
+    cpu._gather_rows_range(w, idx, val, 0, n, out, False, val2, out2)
     np.testing.assert_allclose(out, v.astype(float) @ w.astype(float), **TOL[dtype])
     np.testing.assert_allclose(out2, v2.astype(float) @ w.astype(float), **TOL[dtype])
 

@@ -449,97 +449,77 @@ def _compress_nonzeros_pair(typingctx, v, v2, k0, idx, val, val2, n):
 
 
 @_inline
-def _tile_sum(w, idx, val, t0, t1, j0, width, acc, out, accumulate):
-    """out[j0 : j0 + width] (+)= sum over t0 <= t < t1 of val[t] * w[idx[t], j0 : j0 + width].
+def _tile_sum(w, idx, val, t0, t1, j0, width, acc, out, accumulate, val2, acc2, out2):
+    """out[j0 : j0 + width] (+)= sum over t0 <= t < t1 of val[t] * w[idx[t], j0 : j0 + width],
+    and with val2 (not None) out2 the same of val2: each row of w loaded once for both.
 
     ``width`` is a constant at every call site: the loops over it unroll
-    and ``acc`` lives in registers.  (No float reassociation is allowed
-    here, or LLVM would vectorise along t with gathers instead.)"""
+    and ``acc`` (``acc2``) lives in registers.  (No float reassociation is
+    allowed here, or LLVM would vectorise along t with gathers instead.)"""
     dest = out[j0 : j0 + width]
     for jj in range(width):
         acc[jj] = dest[jj] if accumulate else 0.0
-    for t in range(t0, t1):
-        v = val[t]
-        row = w[idx[t], j0 : j0 + width]
+    if val2 is None:
+        for t in range(t0, t1):
+            v = val[t]
+            row = w[idx[t], j0 : j0 + width]
+            for jj in range(width):
+                acc[jj] += v * row[jj]
+    else:
+        dest2 = out2[j0 : j0 + width]
         for jj in range(width):
-            acc[jj] += v * row[jj]
+            acc2[jj] = dest2[jj] if accumulate else 0.0
+        for t in range(t0, t1):
+            v = val[t]
+            v2 = val2[t]
+            row = w[idx[t], j0 : j0 + width]
+            for jj in range(width):
+                r = row[jj]
+                acc[jj] += v * r
+                acc2[jj] += v2 * r
+        for jj in range(width):
+            dest2[jj] = acc2[jj]
     for jj in range(width):
         dest[jj] = acc[jj]
 
 
-@_serial
-def _gather_rows_range(w, idx, val, t0, t1, out, accumulate):
-    """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
-    a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``.
-
-    Columns go in register tiles of TILE, 32, 16, 8 and then 1."""
-    acc = carray(_stack_array(out, TILE), TILE)
-    n_out = out.shape[0]
-    j = 0
-    while j + TILE <= n_out:
-        _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate)
-        j += TILE
-    while j + 32 <= n_out:
-        _tile_sum(w, idx, val, t0, t1, j, 32, acc, out, accumulate)
-        j += 32
-    while j + 16 <= n_out:
-        _tile_sum(w, idx, val, t0, t1, j, 16, acc, out, accumulate)
-        j += 16
-    while j + 8 <= n_out:
-        _tile_sum(w, idx, val, t0, t1, j, 8, acc, out, accumulate)
-        j += 8
-    while j < n_out:
-        _tile_sum(w, idx, val, t0, t1, j, 1, acc, out, accumulate)
-        j += 1
-
-
-@_inline
-def _tile_sum_pair(w, idx, val, val2, n, j0, width, acc, acc2, out, out2):
-    """out[j0 : j0 + width] = sum over t < n of val[t] * w[idx[t], j0 : j0 + width],
-    and out2 the same with val2: each row of w loaded once for both."""
-    for jj in range(width):
-        acc[jj] = 0.0
-        acc2[jj] = 0.0
-    for t in range(n):
-        v = val[t]
-        v2 = val2[t]
-        row = w[idx[t], j0 : j0 + width]
-        for jj in range(width):
-            r = row[jj]
-            acc[jj] += v * r
-            acc2[jj] += v2 * r
-    for jj in range(width):
-        out[j0 + jj] = acc[jj]
-        out2[j0 + jj] = acc2[jj]
-
-
-#: Widest tile of ``_gather_rows_pair``: two sums of it must fit in
+#: Widest tile when two vectors are summed at once: both sums must fit in
 #: registers beside the row (16 of AVX-512's 32; 8 of AVX2's 16).
 PAIR_TILE = TILE if TILE >= 128 else 32
 
 
 @_serial
-def _gather_rows_pair(w, idx, val, val2, n, out, out2):
-    """``_gather_rows_sum`` for two vectors with nonzeros at the same
-    indices (``_nonzeros_pair``), into out and out2."""
-    acc = carray(_stack_array(out, PAIR_TILE), PAIR_TILE)
-    acc2 = carray(_stack_array(out, PAIR_TILE), PAIR_TILE)
+def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None):
+    """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
+    a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``;
+    with val2 and out2, also out2 (+)= the same sum of val2 (two vectors
+    listed together by ``_nonzeros``).
+
+    Columns go in register tiles of TILE (PAIR_TILE for two), 32, 16, 8
+    and then 1."""
+    acc = carray(_stack_array(out, TILE), TILE)
+    acc2 = carray(_stack_array(out, TILE), TILE)
     n_out = out.shape[0]
     j = 0
-    while j + PAIR_TILE <= n_out:
-        _tile_sum_pair(w, idx, val, val2, n, j, PAIR_TILE, acc, acc2, out, out2)
-        j += PAIR_TILE
+    if val2 is None:
+        while j + TILE <= n_out:
+            _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate, val2, acc2, out2)
+            j += TILE
+    else:
+        while j + PAIR_TILE <= n_out:
+            _tile_sum(w, idx, val, t0, t1, j, PAIR_TILE, acc, out, accumulate, val2, acc2, out2)
+            j += PAIR_TILE
     while j + 32 <= n_out:
-        _tile_sum_pair(w, idx, val, val2, n, j, 32, acc, acc2, out, out2)
+        _tile_sum(w, idx, val, t0, t1, j, 32, acc, out, accumulate, val2, acc2, out2)
         j += 32
     while j + 16 <= n_out:
-        _tile_sum_pair(w, idx, val, val2, n, j, 16, acc, acc2, out, out2)
+        _tile_sum(w, idx, val, t0, t1, j, 16, acc, out, accumulate, val2, acc2, out2)
         j += 16
     while j + 8 <= n_out:
-        _tile_sum_pair(w, idx, val, val2, n, j, 8, acc, acc2, out, out2)
+        _tile_sum(w, idx, val, t0, t1, j, 8, acc, out, accumulate, val2, acc2, out2)
         j += 8
     while j < n_out:
-        _tile_sum_pair(w, idx, val, val2, n, j, 1, acc, acc2, out, out2)
+        _tile_sum(w, idx, val, t0, t1, j, 1, acc, out, accumulate, val2, acc2, out2)
         j += 1
 
 
@@ -550,43 +530,32 @@ def _gather_rows_sum(w, idx, val, n, out):
 
 
 @_serial
-def _nonzeros(v, idx, val):
+def _nonzeros(v, idx, val, v2=None, val2=None):
     """The nonzero entries of v: indices into idx, values into val (both
     len(v) + SLACK long), in order, without branches.  Returns how many.
+    With v2 (of v's length) and val2: the entries where v or v2 is
+    nonzero, v2's values into val2.
 
-    A contiguous v goes a vector (64 bytes) at a time."""
+    A contiguous v (and v2) goes a vector (64 bytes) at a time."""
     n = 0
     k = 0
-    if v.strides[0] == v.itemsize:
+    if v.strides[0] == v.itemsize and (v2 is None or v2.strides[0] == v2.itemsize):
         lanes = 64 // v.itemsize
         while k + lanes <= v.shape[0]:
-            n = _compress_nonzeros(v, k, idx, val, n)
+            if v2 is None:
+                n = _compress_nonzeros(v, k, idx, val, n)
+            else:
+                n = _compress_nonzeros_pair(v, v2, k, idx, val, val2, n)
             k += lanes
     while k < v.shape[0]:
         x = v[k]
         idx[n] = k
         val[n] = x
-        n += x != 0.0
-        k += 1
-    return n
-
-
-@_serial
-def _nonzeros_pair(v, v2, idx, val, val2):
-    """Where v or v2 (contiguous, of one length) is nonzero: indices into
-    idx, their two values into val and val2 (each len(v) + SLACK long), in
-    order.  Returns how many."""
-    lanes = 64 // v.itemsize
-    n = 0
-    k = 0
-    while k + lanes <= v.shape[0]:
-        n = _compress_nonzeros_pair(v, v2, k, idx, val, val2, n)
-        k += lanes
-    while k < v.shape[0]:
-        idx[n] = k
-        val[n] = v[k]
-        val2[n] = v2[k]
-        n += (v[k] != 0.0) | (v2[k] != 0.0)
+        if v2 is None:
+            n += x != 0.0
+        else:
+            val2[n] = v2[k]
+            n += (x != 0.0) | (v2[k] != 0.0)
         k += 1
     return n
 
@@ -1040,10 +1009,10 @@ def _layer_grad_rows(r0, r1, a, xt, use_xt, delta, w_off, b_off, n_in, n_out, pa
     row n_in (or n_out) for the bias.  Scratch: idx (m + SLACK), vals
     (2, m + SLACK), gs (2, at least n_out).
 
-    Rows from xt go two at a time (``_gather_rows_pair``): each delta row
+    Rows from xt go two at a time (``_gather_rows_range`` of two vectors): each delta row
     is then loaded once for both, where either input is nonzero.  For a
     batch of 128 normalised digits that loads 1.8x fewer rows, and the
-    first layer's gradient took 54 us instead of 71 on one thread
+    first layer's gradient took 45 us instead of 73 on one thread
     (``benchmarks/kernel_forms.py``)."""
     m = delta.shape[0]
     bias_row = n_out if n_out < NARROW else n_in
@@ -1061,10 +1030,10 @@ def _layer_grad_rows(r0, r1, a, xt, use_xt, delta, w_off, b_off, n_in, n_out, pa
             _gather_rows_sum(a, idx, val, n, _layer(params_t, w_off, n_out, n_in)[k])
         elif use_xt and k + 1 < min(r1, n_in):
             col, col2 = xt[k], xt[k + 1]
-            n = _nonzeros_pair(col, col2, idx, val, val2)
+            n = _nonzeros(col, idx, val, col2, val2)
             col[:] = 0.0  # whole vectors: cheaper than a store per nonzero
             col2[:] = 0.0
-            _gather_rows_pair(delta, idx, val, val2, n, g, g2)
+            _gather_rows_range(delta, idx, val, 0, n, g, False, val2, g2)
             _step_row(opt, g, params, w_off + k * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1, beta2,
                       eps)
             _step_row(opt, g2, params, w_off + (k + 1) * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1,
