@@ -21,7 +21,7 @@ import typer
 from . import __version__
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import OPTIMIZERS, SCHEDULES
+from .model import DEVICES, OPTIMIZERS, SCHEDULES
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -94,6 +94,8 @@ Activation = _choices("Activation", HIDDEN_ACTIVATIONS)
 OutputStyle = _choices("OutputStyle", OUTPUTS)
 Optimizer = _choices("Optimizer", OPTIMIZERS)
 Schedule = _choices("Schedule", SCHEDULES)
+Device = _choices("Device", DEVICES)
+DeviceOption = Annotated[Device, typer.Option(help="Where the network runs: CPU cores, or an NVIDIA GPU (numba.cuda).")]
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -142,6 +144,7 @@ def train(
                              help="With --data: share of images held out as a test set.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of weights, shuffling and splits.")] = 0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Kernel threads (default: all CPUs).")] = None,
+    device: DeviceOption = "cpu",
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to save the model.")] = Path(
         "model.npz"),
 ) -> None:
@@ -160,7 +163,7 @@ def train(
     pipeline = Normalization(deskew=deskew)
     try:
         model = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
-                              preprocessing=pipeline)
+                              device=Device(device).value, preprocessing=pipeline)
         model._validate_params()
         _compile_apart(model)
         t0 = time.perf_counter()
@@ -221,6 +224,8 @@ def _compile_apart(model) -> None:
 
     from .kernels import cpu
 
+    if model.device != "cpu":  # the CPU's training kernels will not run
+        return
     try:
         if os.path.exists(cpu.train_range._cache._cache_file._index_path):
             return
@@ -287,6 +292,7 @@ def evaluate(
                     help="Folder of labelled images (default: the MNIST test set).")] = None,
     report: Annotated[Optional[Path], typer.Option(file_okay=False,
                       help="Also write PNG pictures here: confusion matrix, mistakes, hidden units.")] = None,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Accuracy, per-class precision and recall, and the confusion matrix."""
     import numpy as np
@@ -296,6 +302,8 @@ def evaluate(
 
     try:
         model = _load(model_path)
+        model.device = Device(device).value
+        model._validate_params()
         if data is not None:
             ds = load_image_folder(data, preprocessing=model.preprocessing)
             frames, truth, originals = ds.images, ds.names, None

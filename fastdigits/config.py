@@ -48,6 +48,25 @@ NUMBA_FASTMATH = {"contract"}
 NUMBA_FASTMATH_SUMS = {"contract", "reassoc"}
 NUMBA_PARALLEL = True
 
+# numba.cuda kernels (fastdigits.kernels.cuda); read at call time, so tests
+# can make blocks small enough for the simulator (NUMBA_ENABLE_CUDASIM=1).
+#: Threads of a block of the rows pass, which gives each block one batch
+#: row at a time: a layer's units are spread over them.  The one-launch
+#: training kernel's blocks have as many.
+CUDA_ROW_THREADS = 256
+#: Blocks of the rows pass at most; a block takes rows b, b + blocks, ...
+CUDA_ROW_BLOCKS = 4096
+#: Threads of a block of the weights pass (one thread per parameter).
+CUDA_WEIGHT_THREADS = 256
+#: Train a run of minibatches in one launch, the grid waiting for itself
+#: between a batch's passes (a cooperative launch), rather than two
+#: launches per batch.
+CUDA_FUSED = True
+#: Blocks of that launch; 0: as many as can be resident at once (if the
+#: GPU or driver refuses a cooperative launch, fastdigits warns and goes on
+#: with two launches per batch; a number set here must fit, or it raises).
+CUDA_TRAIN_BLOCKS = 0
+
 
 def cache_dir() -> Path:
     """Folder where downloads are kept: ``$FASTDIGITS_CACHE``, else the

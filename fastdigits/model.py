@@ -33,6 +33,7 @@ from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
 __all__ = ["MLPClassifier", "Progress"]
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
+DEVICES = ("cpu", "cuda")
 SCHEDULES = ("constant", "cosine", "exponential")
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -51,9 +52,17 @@ def numba_threads() -> int:
 
 
 @contextlib.contextmanager
-def _kernels(threads: int | None):
-    """Hold the kernel lock, with numba's thread count set for this call."""
+def _kernels(threads: int | None, device: str = "cpu"):
+    """Hold the kernel lock, with numba's thread count set for this call;
+    yields the kernel module of ``device``."""
     import numba
+
+    if device == "cuda":
+        from .kernels import cuda
+
+        with _KERNEL_LOCK:
+            yield cuda
+        return
 
     from .kernels import cpu
 
@@ -67,13 +76,14 @@ def _kernels(threads: int | None):
             numba.set_num_threads(before)
 
 
-def warm_kernels(dtype: str = "float32", augment: bool = False) -> None:
+def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu") -> None:
     """Compile (or load from numba's disk cache) the kernels that training
-    and prediction with ``dtype`` use, on a few random rows: the kernels
-    are specialised on array types, never on sizes."""
+    and prediction with ``dtype`` use on ``device``, on a few random rows:
+    the kernels are specialised on array types, never on sizes."""
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
-    model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None).fit(X, y)
+    model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device)
+    model.fit(X, y)
     model.predict_proba(X[:1])
     model.predict_proba(X)
 
@@ -167,6 +177,11 @@ class MLPClassifier:
         Precision of weights and arithmetic.
     threads : int or None
         Threads for the kernels; None uses numba's setting.
+    device : {"cpu", "cuda"}
+        Where training and prediction run: numba's CPU kernels, or their
+        numba.cuda twins on an NVIDIA GPU (the data and weights stay on the
+        GPU during a fit).  Not stored in model files: a loaded model runs
+        on the CPU until told otherwise.
     preprocessing : "normalize", "scale" or Normalization
         How images become 400 inputs, in ``fit`` and ``predict`` alike:
         the MNIST-style pipeline (default; see
@@ -198,6 +213,7 @@ class MLPClassifier:
         seed: int = 0,
         dtype: str = "float32",
         threads: int | None = None,
+        device: str = "cpu",
         preprocessing: Any = "normalize",
         augment: Any = None,
     ):
@@ -221,6 +237,7 @@ class MLPClassifier:
         self.seed = seed
         self.dtype = dtype
         self.threads = threads
+        self.device = device
         self.preprocessing = preprocessing
         self.augment = augment
 
@@ -241,6 +258,13 @@ class MLPClassifier:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _check_choice("dtype", self.dtype, _DTYPES)
+        _check_choice("device", self.device, DEVICES)
+        if self.device == "cuda":
+            from .kernels import cuda
+
+            if not cuda.available():
+                raise InputError("device='cuda' needs an NVIDIA GPU that numba can use, and numba finds none here "
+                                 "(numba.cuda.is_available() is False); use device='cpu'")
         from .preprocess import as_preprocessing
 
         as_preprocessing(self.preprocessing)
@@ -434,8 +458,8 @@ class MLPClassifier:
         """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
         lay = self._layout
         m = len(X)
-        with _kernels(self.threads) as cpu:
-            loss, correct = cpu.batch_grad(
+        with _kernels(self.threads, self.device) as kernels:
+            loss, correct = kernels.batch_grad(
                 X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 params, self.l2 / m, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
                 buf["right_rows"], numba_threads(),
@@ -541,7 +565,7 @@ class MLPClassifier:
         if self.optimizer == "lbfgs":
             return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
         from .augment import augment
-        from .kernels import cpu
+        from .kernels import ADAM, NESTEROV, SGD
 
         augmentation = self._augmentation()
         X_epoch = X if augmentation is None else np.empty_like(X)
@@ -551,7 +575,14 @@ class MLPClassifier:
         buf = self._buffers(bs)
         xbuf = aligned_empty((bs, X.shape[1]), self._float)
         xtbuf = aligned_zeros(bs * X.shape[1], self._float)
-        opt = {"sgd": cpu.NESTEROV if self.nesterov else cpu.SGD, "adam": cpu.ADAM}[self.optimizer]
+        opt = {"sgd": NESTEROV if self.nesterov else SGD, "adam": ADAM}[self.optimizer]
+        # On a GPU the data, weights, optimiser state and buffers are copied
+        # there once; the weights come back after each epoch.
+        put = self._put
+        sizes, w_off, b_off, yi_k = put(lay.sizes), put(lay.w_off), put(lay.b_off), put(yi)
+        params, state1, state2 = put(self.params_), put(self._opt_state[0]), put(self._opt_state[1])
+        buf = {k: put(v) for k, v in buf.items()}
+        X_k = put(X_epoch)
         # Chunks of about 2**16 rows between progress reports.
         chunk = max(bs, (65536 // bs) * bs)
         best = (math.inf, None)
@@ -561,18 +592,19 @@ class MLPClassifier:
             for epoch in range(start_epoch, start_epoch + epochs):
                 t0 = time.perf_counter()  # the epoch's time includes its augmentation
                 lr = self._lr(epoch)
-                order = self._rng.permutation(n).astype(np.int64)
+                order = put(self._rng.permutation(n).astype(np.int64))
                 if augmentation is not None:
                     X_epoch = augment(X, augmentation, seed=[self.seed, 2, epoch], out=X_epoch)
+                    X_k = put(X_epoch)
                 loss_sum, correct = 0.0, 0
                 stop = False
                 for lo in range(0, n, chunk):
                     hi = min(n, lo + chunk)
-                    with _kernels(self.threads):
-                        loss, right, steps = cpu.train_range(
-                            X_epoch, yi, order, lo, hi, bs, lay.sizes, lay.w_off, lay.b_off,
-                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], self.params_,
-                            self._opt_state[0], self._opt_state[1], opt, lr, self.momentum, self.beta1, self.beta2,
+                    with _kernels(self.threads, self.device) as kernels:
+                        loss, right, steps = kernels.train_range(
+                            X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
+                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], params,
+                            state1, state2, opt, lr, self.momentum, self.beta1, self.beta2,
                             self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, buf["params_t"], buf["acts"],
                             buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
                         )
@@ -581,6 +613,7 @@ class MLPClassifier:
                     correct += right
                     if callback is not None and hi < n:
                         stop = callback(Progress(epoch, start_epoch + epochs, hi, n)) is False or stop
+                self._fetch(params, self.params_)
                 self._check_finite(epoch)
                 record = {
                     "epoch": epoch + 1,
@@ -595,9 +628,26 @@ class MLPClassifier:
                 if stop:
                     break
         finally:
+            self._fetch(state1, self._opt_state[0])
+            self._fetch(state2, self._opt_state[1])
             if best[1] is not None:
                 self.params_[...] = best[1]
         return self
+
+    def _put(self, a):
+        """``a`` where the kernels of ``device`` work on it: as it is for the
+        CPU, a copy on the GPU for CUDA."""
+        if self.device != "cuda":
+            return a
+        from .kernels import cuda
+
+        return cuda.to_device(a)
+
+    @staticmethod
+    def _fetch(dev, host: np.ndarray) -> None:
+        """Copy what ``_put`` gave back into ``host`` (nothing to do on the CPU)."""
+        if dev is not host:
+            dev.copy_to_host(host)
 
     def _end_epoch(self, record, Xv, yv, best, since_best, callback, epoch, epochs, n, stop):
         if Xv is not None:
@@ -624,7 +674,10 @@ class MLPClassifier:
     def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10) -> MLPClassifier:
         """Full-batch L-BFGS (two-loop recursion) with a backtracking
         line search on the Armijo condition."""
-        buf = self._buffers(len(X))
+        # On a GPU the data and scratch go there once; the weights (changed in
+        # NumPy between calls) and the gradient travel with each call.
+        buf = {k: v if k == "grads" else self._put(v) for k, v in self._buffers(len(X)).items()}
+        X, yi = self._put(X), self._put(yi)
         x = self.params_
         f, _ = self._loss_and_grad(X, yi, x, buf)
         g = buf["grads"].astype(np.float64)
@@ -700,10 +753,11 @@ class MLPClassifier:
             # from any number of Python threads at once.
             from .kernels import cpu
 
-            cpu.forward(X, *args, 1)
-            return out
-        with _kernels(self.threads) as cpu:
-            cpu.forward(X, *args, numba_threads())
+            if self.device != "cuda":
+                cpu.forward(X, *args, 1)
+                return out
+        with _kernels(self.threads, self.device) as kernels:
+            kernels.forward(X, *args, numba_threads())
         return out
 
     def predict_proba(self, X) -> np.ndarray:

@@ -56,6 +56,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
     from .preprocess import preprocessing_dict
 
     params = model.get_params()
+    params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
     params["preprocessing"] = preprocessing_dict(params["preprocessing"])
     augmentation = model._augmentation()
     params["augment"] = augmentation.to_dict() if augmentation else None
@@ -133,6 +134,7 @@ def load_model(path: str | os.PathLike | None = None):
         if w.dtype.kind != "f" or b.dtype.kind != "f":
             raise ModelFileError(f"{path}: layer {i} weights have dtype {w.dtype}, expected floats")
     params.pop("hidden", None)
+    params.pop("device", None)
     from .preprocess import as_preprocessing
 
     try:

@@ -1,4 +1,7 @@
-"""Compiled kernels of the network: ``cpu`` (Numba, parallel).
+"""Compiled kernels of the network: ``cpu`` (Numba, parallel) and its
+twin ``cuda`` (numba.cuda, for an NVIDIA GPU), with the same names and
+signatures for the entry points (``forward``, ``batch_grad``,
+``train_range``) and the same flat layouts of parameters and buffers.
 
 Activation and output styles are chosen in Python from the table below and
 passed to kernels as small integers: a cached kernel never receives a
@@ -16,6 +19,11 @@ HIDDEN_ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity"
 
 #: Public names of output styles and their kernel codes.
 OUTPUTS = {"softmax": SOFTMAX, "sigmoid": SIGMOID}
+
+#: Optimiser codes; ``GRADIENT`` is the "optimiser" of a pass that stores
+#: the gradient instead of stepping.
+SGD, NESTEROV, ADAM = range(3)
+GRADIENT = -1
 
 
 #: Bytes the kernels' arrays are aligned to: a cache line, one AVX-512 vector.

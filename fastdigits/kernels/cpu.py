@@ -44,16 +44,12 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .. import config
-from . import RELU, SIGMOID, SOFTMAX, TANH
+from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH  # noqa: F401 (the optimiser codes are re-exported)
 
 _serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
 _inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
 _reduce = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH_SUMS, nogil=True)
 _parallel = njit(parallel=config.NUMBA_PARALLEL, cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH)
-
-SGD, NESTEROV, ADAM = range(3)
-#: "Optimiser" of a pass that stores the gradient instead of stepping.
-GRADIENT = -1
 
 #: Widest register tile (columns): 8 registers of float32 with AVX-512,
 #: 8 with AVX2 (whose 16 registers hold 64 floats in 8).

@@ -1,0 +1,289 @@
+"""The numba.cuda kernels against the float64 textbook reference in naive.py.
+
+Without an NVIDIA GPU these run in numba's CUDA simulator (conftest.py sets
+NUMBA_ENABLE_CUDASIM=1), which runs every GPU thread as a Python thread: the
+networks are tiny and the launches small, and the small launches also make
+blocks take several rows and threads several units each."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import naive
+from fastdigits import config
+from fastdigits.errors import InputError
+from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, RELU, SGD, SOFTMAX, TANH
+from fastdigits.kernels import cuda as gpu
+from fastdigits.model import MLPClassifier, _Layout
+
+pytestmark = pytest.mark.skipif(not gpu.available(), reason="numba.cuda has no GPU here and the simulator is off "
+                                                            "(NUMBA_ENABLE_CUDASIM=0)")
+
+
+SIMULATOR = numba.config.ENABLE_CUDASIM
+
+
+@pytest.fixture(autouse=True)
+def small_launches(monkeypatch):
+    """3 blocks of 8 threads for the rows pass (so blocks go round the rows
+    and threads round a layer's units), 32 threads for the weights pass;
+    the one-launch training kernel on 3 blocks (1 in the simulator, whose
+    grid-wide wait only knows one block)."""
+    monkeypatch.setattr(config, "CUDA_ROW_THREADS", 8)
+    monkeypatch.setattr(config, "CUDA_ROW_BLOCKS", 3)
+    monkeypatch.setattr(config, "CUDA_WEIGHT_THREADS", 32)
+    monkeypatch.setattr(config, "CUDA_TRAIN_BLOCKS", 1 if SIMULATOR else 3)
+
+
+def _network(rng, sizes, dtype=np.float64):
+    lay = _Layout.of(sizes)
+    params = rng.standard_normal(lay.n_params).astype(dtype) * 0.5
+    for w in lay.views(params)[0]:
+        w *= dtype(2 / np.sqrt(w.shape[0]))
+    return lay, params
+
+
+def _inputs(rng, m, n_in, dtype=np.float64):
+    x = rng.random((m, n_in)).astype(dtype)
+    x[x < 0.4] = 0  # the zero-skipping sums
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes, act, output", [([20, 9, 4, 3], "tanh", "sigmoid"), ([20, 17, 5], "relu", "softmax"),
+                                                ([6, 3], "sigmoid", "softmax")])
+def test_forward_matches_reference(rng, dtype, sizes, act, output):
+    lay, params = _network(rng, sizes, dtype)
+    x = _inputs(rng, 7, sizes[0], dtype)
+    out = np.full((7, sizes[-1]), np.nan, dtype)
+    gpu.forward(x, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, None, out, 1)
+    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(out, naive.forward(x, ws, bs, act, output)[-1], **tol)
+
+
+def test_forward_into_a_device_array(rng):
+    lay, params = _network(rng, [8, 5, 3])
+    x = _inputs(rng, 4, 8)
+    out = gpu.to_device(np.zeros((4, 3)))
+    gpu.forward(gpu.to_device(x), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, None, out, 1)
+    ws, bs = lay.views(params)
+    np.testing.assert_allclose(out.copy_to_host(), naive.forward(x, ws, bs, "relu", "softmax")[-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[5, 3], [12, 9, 11, 4]])
+def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
+    lay, params = _network(rng, sizes, dtype)
+    m = 5
+    x = _inputs(rng, m, sizes[0], dtype)
+    y = rng.integers(0, sizes[-1], m)
+    width = sum(sizes[1:])
+    grads = np.full_like(params, np.nan)
+    l2 = 0.3
+    loss, correct = gpu.batch_grad(
+        x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
+        None, np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m), np.empty(m, np.int64), 1,
+    )
+    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
+    nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2)
+    gw, gb = lay.views(grads)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-6)
+    for got, want in zip(gw + gb, nabla_w + nabla_b):
+        np.testing.assert_allclose(got, want, **tol)
+    np.testing.assert_allclose(loss, naive.loss(x, y, ws, bs, act, output) * m,
+                               rtol=1e-10 if dtype == np.float64 else 1e-5)
+    assert correct == int((naive.forward(x, ws, bs, act, output)[-1].argmax(1) == y).sum())
+
+
+def test_gradient_matches_central_differences(rng):
+    """The gradient of J (with L2) against (J(p + h) - J(p - h)) / 2h, the
+    loss itself coming from the kernel's own rows pass."""
+    sizes, m, l2 = [6, 4, 3], 4, 0.2
+    lay, params = _network(rng, sizes)
+    x, y = _inputs(rng, m, 6), rng.integers(0, 3, m)
+    width = sum(sizes[1:])
+
+    def cost(p, grads):
+        loss, _ = gpu.batch_grad(x, y, lay.sizes, lay.w_off, lay.b_off, TANH, SOFTMAX, p, l2 / m, grads, None,
+                                 np.empty(m * width), np.empty(m * width), np.empty(m), np.empty(m, np.int64), 1)
+        weights = lay.views(p)[0]
+        return loss / m + l2 / (2 * m) * sum(float((w**2).sum()) for w in weights)
+
+    grads = np.empty_like(params)
+    cost(params, grads)
+    h = 1e-6
+    for p in rng.choice(lay.n_params, 8, replace=False):
+        up, down = params.copy(), params.copy()
+        up[p] += h
+        down[p] -= h
+        numeric = (cost(up, np.empty_like(params)) - cost(down, np.empty_like(params))) / (2 * h)
+        np.testing.assert_allclose(grads[p], numeric, rtol=1e-6, atol=1e-9)
+
+
+def _step_reference(opt, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
+    if opt == ADAM:
+        s1 = beta1 * s1 + (1 - beta1) * g
+        s2 = beta2 * s2 + (1 - beta2) * g * g
+        return p - lr * s1 / (np.sqrt(s2) + eps), s1, s2
+    v = momentum * s1 - lr * g
+    return p + (momentum * v - lr * g if opt == NESTEROV else v), v, s2
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("on_device", [False, True])
+@pytest.mark.parametrize("opt", [SGD, NESTEROV, ADAM])
+@pytest.mark.parametrize("sizes, n, bs", [([6, 5, 3], 10, 4), ([7, 11, 9, 3], 9, 9)])
+def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_device, fused, monkeypatch):
+    """One call over the minibatches (the last one short) equals the
+    reference steps, in one launch or two per batch, with the arrays given
+    as NumPy arrays (copied back) or as device arrays (left on the GPU)."""
+    monkeypatch.setattr(config, "CUDA_FUSED", fused)
+    lay, params = _network(rng, sizes)
+    x, y = _inputs(rng, n, sizes[0]), rng.integers(0, sizes[-1], n)
+    order = rng.permutation(n).astype(np.int64)
+    width = sum(sizes[1:])
+    lr, l2_scale, step = 0.3, 0.1, 2
+    p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    put = gpu.to_device if on_device else (lambda a: a)
+    d_p, d_s1, d_s2 = put(p), put(s1), put(s2)
+    loss, correct, steps = gpu.train_range(
+        put(x), put(y), put(order), 0, n, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, d_p, d_s1, d_s2, opt,
+        lr, 0.9, 0.9, 0.999, 1e-8, step, l2_scale, put(np.empty((bs, sizes[0]))), None, None, put(np.empty(bs * width)),
+        put(np.empty(bs * width)), put(np.empty(bs)), put(np.empty(bs, np.int64)), 1,
+    )
+    if on_device:
+        p, s1, s2 = d_p.copy_to_host(), d_s1.copy_to_host(), d_s2.copy_to_host()
+    assert steps == -(-n // bs)
+    assert not gpu._FUSED_FAILED, gpu._FUSED_FAILED
+    q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    want_loss, want_right = 0.0, 0
+    for t, lo in enumerate(range(0, n, bs), start=step + 1):
+        idx = order[lo : lo + bs]
+        ws, bs_ = lay.views(q)
+        want_loss += naive.loss(x[idx], y[idx], ws, bs_, "relu", "softmax") * len(idx)
+        want_right += int((naive.forward(x[idx], ws, bs_, "relu", "softmax")[-1].argmax(1) == y[idx]).sum())
+        nw, nb = naive.backprop(x[idx], y[idx], ws, bs_, "relu", "softmax")
+        grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
+        grad += l2_scale * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs_)])
+        lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == ADAM else lr
+        q, a, b = _step_reference(opt, q, grad, a, b, lr_t)
+    np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s1, a, rtol=1e-10, atol=1e-12)
+    if opt == ADAM:
+        np.testing.assert_allclose(s2, b, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+    assert correct == want_right
+
+
+def test_a_refused_one_launch_kernel_falls_back_to_two_launches(rng, monkeypatch):
+    """If the GPU refuses the cooperative launch, training says so once and
+    goes on with two launches per batch, to the same weights."""
+    lay, params = _network(rng, [6, 5, 3])
+    x, y, order = _inputs(rng, 10, 6), rng.integers(0, 3, 10), np.arange(10, dtype=np.int64)
+
+    def train(fused):
+        monkeypatch.setattr(config, "CUDA_FUSED", fused)
+        p, s1 = params.copy(), np.zeros_like(params)
+        gpu.train_range(x, y, order, 0, 10, 4, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s1, SGD, 0.3,
+                        0.9, 0.9, 0.999, 1e-8, 0, 0.0, np.empty((4, 6)), None, None, np.empty(32), np.empty(32),
+                        np.empty(4), np.empty(4, np.int64), 1)
+        return p
+
+    def refuse(args, threads):
+        raise RuntimeError("cooperative launch not supported")
+
+    monkeypatch.setattr(config, "CUDA_TRAIN_BLOCKS", 0)
+    monkeypatch.setattr(gpu, "_fused_blocks", refuse)
+    monkeypatch.setattr(gpu, "_FUSED_FAILED", [])
+    with pytest.warns(RuntimeWarning, match="one-launch CUDA training unavailable.*cooperative launch not supported"):
+        fell_back = train(True)
+    assert gpu._FUSED_FAILED == ["RuntimeError: cooperative launch not supported"]
+    np.testing.assert_array_equal(fell_back, train(False))
+    assert not np.array_equal(fell_back, params)
+
+
+def test_the_gradient_pass_leaves_the_weights(rng):
+    lay, params = _network(rng, [6, 4, 3])
+    before = params.copy()
+    gpu.batch_grad(_inputs(rng, 3, 6), np.array([0, 1, 2]), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params,
+                   0.1, np.empty_like(params), None, np.empty(21), np.empty(21), np.empty(3), np.empty(3, np.int64), 1)
+    np.testing.assert_array_equal(params, before)
+
+
+# ------------------------------------------------------------------ the model
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="sgd", nesterov=True, l2=0.5),
+                                    dict(optimizer="adam", learning_rate=0.01, activation="sigmoid", output="sigmoid"),
+                                    dict(optimizer="lbfgs", activation="tanh")])
+def test_model_trains_the_same_on_cuda_as_on_cpu(rng, kwargs):
+    """Same seed, data and settings: the GPU's weights, losses and
+    probabilities are the CPU's (float64, to rounding)."""
+    X = _inputs(rng, 24, 10)
+    y = np.arange(24) % 3
+    settings = dict(hidden=(7,), epochs=2, batch_size=10, dtype="float64", **kwargs)
+    cpu_model = MLPClassifier(**settings).fit(X, y)
+    gpu_model = MLPClassifier(**settings, device="cuda").fit(X, y)
+    np.testing.assert_allclose(gpu_model.params_, cpu_model.params_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([h["loss"] for h in gpu_model.history_], [h["loss"] for h in cpu_model.history_],
+                               rtol=1e-9)
+    np.testing.assert_allclose(gpu_model.predict_proba(X[:3]), cpu_model.predict_proba(X[:3]), rtol=1e-9, atol=1e-14)
+    if kwargs["optimizer"] != "lbfgs":  # the optimiser state came back too: one more epoch still agrees
+        cpu_model.partial_fit(X, y)
+        gpu_model.partial_fit(X, y)
+        np.testing.assert_allclose(gpu_model.params_, cpu_model.params_, rtol=1e-9, atol=1e-12)
+
+
+def test_model_file_does_not_keep_the_device(rng, tmp_path):
+    from fastdigits.persist import load_model
+
+    X, y = _inputs(rng, 12, 8), np.arange(12) % 2
+    model = MLPClassifier((4,), epochs=1, batch_size=6, device="cuda").fit(X, y)
+    loaded = load_model(model.save(tmp_path / "m.npz"))
+    assert loaded.device == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+
+
+def test_device_is_validated(monkeypatch):
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(InputError, match="device must be one of 'cpu', 'cuda'; got 'gpu'"):
+        MLPClassifier(device="gpu").fit(X, y)
+    monkeypatch.setattr(gpu, "available", lambda: False)
+    with pytest.raises(InputError, match="device='cuda' needs an NVIDIA GPU"):
+        MLPClassifier(device="cuda").fit(X, y)
+
+
+# -------------------------------------------------------------- command line
+
+
+def test_train_and_evaluate_on_the_gpu_from_the_command_line(tmp_path, monkeypatch):
+    import drawing
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from fastdigits.cli import app
+
+    for letter in "LT":
+        for k in range(4):
+            (tmp_path / "data" / letter).mkdir(parents=True, exist_ok=True)
+            image = drawing.digit(letter, size=32, height=0.6 + 0.05 * k)
+            Image.fromarray(image).save(tmp_path / "data" / letter / f"{k}.png")
+    runner = CliRunner()
+    model_file = tmp_path / "m.npz"
+    trained = runner.invoke(app, ["train", "--data", str(tmp_path / "data"), "--hidden", "4", "--epochs", "2",
+                                  "--batch-size", "8", "--device", "cuda", "-o", str(model_file)])
+    assert trained.exit_code == 0, trained.output
+    assert "compiling the kernels for this CPU" not in trained.stderr  # none of them will run
+    assert "epoch   2:" in trained.stderr
+    evaluated = runner.invoke(app, ["evaluate", str(model_file), "--data", str(tmp_path / "data"), "--device", "cuda"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "accuracy" in evaluated.stdout
+    monkeypatch.setattr(gpu, "available", lambda: False)
+    refused = runner.invoke(app, ["evaluate", str(model_file), "--data", str(tmp_path / "data"), "--device", "cuda"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: device='cuda' needs an NVIDIA GPU") and "Traceback" not in refused.output
