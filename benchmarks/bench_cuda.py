@@ -9,8 +9,8 @@ data is on the GPU by then, as torch's is); PyTorch's is the median of
 ``--repeats`` epochs over tensors put on the GPU beforehand, each followed
 by a synchronise.  fastdigits trains each run of batches in one launch;
 "2 launches" is the same with two launches per batch
-(``config.CUDA_FUSED = False``).  ``--train-blocks`` times the one-launch
-kernel on other grid sizes for the first case.  Inference: probabilities of
+(``config.CUDA_FUSED = False``).  ``--train-blocks`` and ``--train-threads``
+time the one-launch kernel on other grid and block sizes for the first case.  Inference: probabilities of
 10,000 rows from host memory to host memory, both peers, and fastdigits'
 kernel on rows already on the GPU.  ``--cpu`` adds fastdigits' CPU kernels
 and NumPy on this machine's cores (the CPU kernels compile first).
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="add fastdigits' CPU kernels and NumPy on this machine")
     parser.add_argument("--rows", type=int, default=60_000, help="training rows (fewer for a quick look)")
     parser.add_argument("--train-blocks", default="", help="grid sizes to try for the one-launch kernel")
+    parser.add_argument("--train-threads", default="", help="block sizes to try for the one-launch kernel")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     from numba import cuda
@@ -128,6 +129,12 @@ def main() -> None:
                 except Exception as exc:  # more blocks than can be resident
                     print(f"{blocks} blocks: {exc}")
                 config.CUDA_TRAIN_BLOCKS = 0
+            default_threads = config.CUDA_ROW_THREADS
+            for threads in filter(None, args.train_threads.split(",")):
+                config.CUDA_ROW_THREADS = int(threads)
+                row[f"fastdigits cuda, {threads} threads a block"] = len(rows) / fastdigits_epoch(
+                    rows, y, hidden, batch, args.repeats, "cuda")[0]
+            config.CUDA_ROW_THREADS = default_threads
         if torch:
             row["torch cuda"] = len(rows) / torch_epoch(torch, rows, y, hidden, batch, args.repeats)[0]
         if args.cpu:
@@ -152,6 +159,19 @@ def main() -> None:
         cuda.synchronize()
 
     infer["fastdigits cuda, rows on the GPU"] = len(rows) / median_seconds(on_gpu, args.repeats)
+    # Where one row's time goes: the copies, and a launch of the kernel alone.
+    one, few = rows[:1], gpu.to_device(rows[:1])
+    d_one = gpu.to_device(np.empty((1, 10), np.float32))
+
+    def one_on_gpu():
+        gpu.forward(few, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, d_params, None, d_one, 1)
+        cuda.synchronize()
+
+    for label, fn in (("upload one row", lambda: gpu.to_device(one)),
+                      ("upload the weights", lambda: gpu.to_device(model.params_)),
+                      ("one row on the GPU", one_on_gpu),
+                      ("download one row", lambda: d_one.copy_to_host())):
+        infer[f"fastdigits cuda, {label} (us)"] = 1e6 * median_seconds(fn, max(args.repeats, 20))
     if torch:
         _, net = torch_epoch(torch, X[:4096], y[:4096], 128, 128, 1)
 

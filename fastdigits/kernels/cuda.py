@@ -20,9 +20,9 @@ A minibatch is the CPU's two passes, each one launch:
   for bias j) and takes the optimiser's step on it.
 
 Each thread sums in a fixed order, so results do not depend on the launch
-shape.  Sums skip zero inputs (most of a digit's pixels), which costs no
-divergence: the threads of a block share the row, and those of a warp in
-the weights pass mostly share the input k.  Kernels trust their inputs;
+shape.  Unlike the CPU's, the sums do not skip zero inputs: on the GPU a
+thread's time goes in waiting for memory, so each keeps four loads in
+flight instead (``_dot``).  Kernels trust their inputs;
 ``fastdigits.model`` validates at the edge.
 """
 
@@ -119,6 +119,31 @@ def _step(opt, g, params, p, decay, grads, state1, state2, lr, momentum, beta1, 
         params[p] = w + (momentum * v - lr * full if opt == NESTEROV else v)
 
 
+@_device
+def _dot(acc, a, a0, a_step, b, b0, b_step, n):
+    """acc + sum over k < n of a[a0 + k a_step] * b[b0 + k b_step], in four
+    running sums: a thread then has four loads in flight, not one (its
+    time is the memory's latency, not arithmetic).  Terms are not skipped
+    where a is zero: a branch would keep the loads from going ahead, and
+    the GPU's caches have bandwidth to spare.  Finite inputs assumed (the
+    extra sums start at ``acc * 0``)."""
+    s1 = acc * 0
+    s2 = s1
+    s3 = s1
+    k = 0
+    while k + 4 <= n:
+        i, j = a0 + k * a_step, b0 + k * b_step
+        acc += a[i] * b[j]
+        s1 += a[i + a_step] * b[j + b_step]
+        s2 += a[i + 2 * a_step] * b[j + 2 * b_step]
+        s3 += a[i + 3 * a_step] * b[j + 3 * b_step]
+        k += 4
+    while k < n:
+        acc += a[a0 + k * a_step] * b[b0 + k * b_step]
+        k += 1
+    return (acc + s1) + (s2 + s3)
+
+
 # --------------------------------------------------------------- rows pass
 
 
@@ -128,11 +153,7 @@ def _dense_row(src, base, n_in, params, w_off, b_off, n_out, act, dst, out, t, n
     thread's units j = t, t + nt, ...: neighbouring threads read
     neighbouring weights of a row of w."""
     for j in range(t, n_out, nt):
-        z = params[b_off + j]
-        for k in range(n_in):
-            a = src[base + k]
-            if a != 0:
-                z += a * params[w_off + k * n_out + j]
+        z = _dot(params[b_off + j], src, base, 1, params, w_off + j, n_out, n_in)
         dst[out + j] = _activate(z, act)
 
 
@@ -176,9 +197,7 @@ def _delta_row(deltas, nxt, n_next, params, w_off, acts, cur, n, act, t, nt):
     for this thread's units k: the error sent back through w (n, n_next)."""
     for k in range(t, n, nt):
         row = w_off + k * n_next
-        s = deltas[nxt] * params[row]
-        for j in range(1, n_next):
-            s += deltas[nxt + j] * params[row + j]
+        s = _dot(deltas[nxt] * params[row], deltas, nxt + 1, 1, params, row + 1, 1, n_next - 1)
         deltas[cur + k] = s * _derivative(acts[cur + k], act)
 
 
@@ -271,11 +290,7 @@ def _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, op
             if layer > 0:
                 src = acts
                 at = block - m * n_in + k
-            g = src[at] * deltas[block + j]
-            for i in range(1, m):
-                a = src[at + i * n_in]
-                if a != 0:
-                    g += a * deltas[block + i * n_out + j]
+            g = _dot(src[at] * deltas[block + j], src, at + n_in, n_in, deltas, block + n_out + j, n_out, m - 1)
             _step(opt, g, params, p, l2_scale, grads, state1, state2, lr, momentum, beta1, beta2, eps)
 
 
