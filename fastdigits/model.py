@@ -260,8 +260,11 @@ class MLPClassifier:
         _check_choice("dtype", self.dtype, _DTYPES)
         _check_choice("device", self.device, DEVICES)
         if self.device == "cuda":
-            from .kernels import cuda
-
+            try:
+                from .kernels import cuda
+            except Exception as exc:  # numba.cuda itself fails to import (a version mismatch, say)
+                raise InputError(f"device='cuda' needs numba.cuda, which fails to import here "
+                                 f"({type(exc).__name__}: {exc}); use device='cpu'") from None
             if not cuda.available():
                 raise InputError("device='cuda' needs an NVIDIA GPU that numba can use, and numba finds none here "
                                  "(numba.cuda.is_available() is False); use device='cpu'")

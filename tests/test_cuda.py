@@ -7,6 +7,8 @@ blocks take several rows and threads several units each."""
 
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -255,6 +257,12 @@ def test_device_is_validated(monkeypatch):
         MLPClassifier(device="gpu").fit(X, y)
     monkeypatch.setattr(gpu, "available", lambda: False)
     with pytest.raises(InputError, match="device='cuda' needs an NVIDIA GPU"):
+        MLPClassifier(device="cuda").fit(X, y)
+    import fastdigits.kernels
+
+    monkeypatch.delattr(fastdigits.kernels, "cuda")  # as if importing it failed
+    monkeypatch.setitem(sys.modules, "fastdigits.kernels.cuda", None)
+    with pytest.raises(InputError, match="device='cuda' needs numba.cuda, which fails to import here"):
         MLPClassifier(device="cuda").fit(X, y)
 
 
