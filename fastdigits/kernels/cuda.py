@@ -358,9 +358,10 @@ def _layout(a):
     once per distinct content rather than at every call."""
     if is_device_array(a):
         return a
-    key = np.asarray(a).tobytes()
+    a = np.asarray(a, np.int64)
+    key = a.tobytes()
     if key not in _LAYOUTS:
-        _LAYOUTS[key] = cuda.to_device(np.asarray(a, np.int64))
+        _LAYOUTS[key] = cuda.to_device(a)
     return _LAYOUTS[key]
 
 
