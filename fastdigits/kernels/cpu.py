@@ -243,6 +243,21 @@ def _flag(typingctx, flags, k, value):
 
 
 @intrinsic
+def _take(typingctx, counter, k):
+    """counter[k] += 1 as one atomic step, returning the value before: how
+    the threads of a loop share out its pieces as each comes free."""
+    if counter != types.int64[::1] or not isinstance(k, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, value=args[0])
+        ptr = builder.gep(array.data, [context.cast(builder, args[1], signature.args[1], types.int64)])
+        return builder.atomic_rmw("add", ptr, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counter, k), codegen
+
+
+@intrinsic
 def _thread_self(typingctx):
     """The calling thread's pthread_self() (0 where unknown)."""
 
@@ -772,13 +787,20 @@ FORWARD_TILE = 128
 
 
 @_serial
-def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out):
+def _forward_rows(x, tiles, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out):
+    """Tiles of FORWARD_TILE rows of x through the network, tile numbers
+    taken from tiles[0] until none is left: a thread that starts late (a
+    pool thread waking after a pause) leaves more of them to the others."""
     idx = np.empty(sizes.max() + SLACK, np.int32)
     val = np.empty(sizes.max() + SLACK, x.dtype)
     acts = np.empty(max(1, FORWARD_TILE * (sizes[1:-1].sum())), x.dtype)
     order = np.empty(0, np.int64)
-    for first in range(lo, hi, FORWARD_TILE):
-        rows = min(FORWARD_TILE, hi - first)
+    n = x.shape[0]
+    while True:
+        first = _take(tiles, 0) * FORWARD_TILE
+        if first >= n:
+            break
+        rows = min(FORWARD_TILE, n - first)
         _forward_layers(x, order, first, False, 0, rows, rows, sizes, w_off, b_off, hidden_act, out_act, params,
                         params_t, acts, out[first : first + rows], idx, val, x, False)
 
@@ -786,10 +808,10 @@ def _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, p
 @_parallel
 def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
     state = _launch(chunks)
+    tiles = np.zeros(1, np.int64)
     for c in prange(chunks):
         _enter_chunk(c, state)
-        lo, hi = _chunk(c, chunks, x.shape[0])
-        _forward_rows(x, lo, hi, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
+        _forward_rows(x, tiles, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
         _leave_chunk(state)
 
 
@@ -798,12 +820,12 @@ def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, 
     """Probabilities of the rows of x (m, n_in) into out (m, n_classes).
 
     ``params_t`` (as long as params) is scratch.  ``chunks`` (the thread
-    count) parts of the rows run in parallel, each FORWARD_TILE rows at a
-    time; with one, the work stays on the calling thread (no pool: safe
-    from any thread, and no wake-up cost for a few rows)."""
+    count) threads share out the rows FORWARD_TILE at a time; with one,
+    the work stays on the calling thread (no pool: safe from any thread,
+    and no wake-up cost for a few rows)."""
     _transpose_weights(sizes, w_off, params, params_t, False)
     if chunks <= 1:
-        _forward_rows(x, 0, x.shape[0], sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
+        _forward_rows(x, np.zeros(1, np.int64), sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
     else:
         _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks)
 
