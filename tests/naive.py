@@ -99,6 +99,18 @@ def backprop(X, y, weights, biases, activation, output, l2=0.0):
     return nabla_w, nabla_b
 
 
+def optimizer_step(kind, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One step of "sgd" (momentum), "nesterov" or "adam" on parameters p
+    with gradient g and state s1, s2: (p, s1, s2) after it.  Adam's ``lr``
+    carries its bias correction."""
+    if kind == "adam":
+        s1 = beta1 * s1 + (1 - beta1) * g
+        s2 = beta2 * s2 + (1 - beta2) * g * g
+        return p - lr * s1 / (np.sqrt(s2) + eps), s1, s2
+    v = momentum * s1 - lr * g
+    return p + (momentum * v - lr * g if kind == "nesterov" else v), v, s2
+
+
 # --------------------------------------- MNIST-style normalisation, slowly
 
 

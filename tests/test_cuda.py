@@ -18,7 +18,8 @@ from fastdigits import config
 from fastdigits.errors import InputError
 from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, RELU, SGD, SOFTMAX, TANH
 from fastdigits.kernels import cuda as gpu
-from fastdigits.model import MLPClassifier, _Layout
+from fastdigits.model import MLPClassifier
+from kernel_cases import check_batch_grad, random_network, reference_training
 
 pytestmark = pytest.mark.skipif(not gpu.available(), reason="numba.cuda has no GPU here and the simulator is off "
                                                             "(NUMBA_ENABLE_CUDASIM=0)")
@@ -39,14 +40,6 @@ def small_launches(monkeypatch):
     monkeypatch.setattr(config, "CUDA_TRAIN_BLOCKS", 1 if SIMULATOR else 3)
 
 
-def _network(rng, sizes, dtype=np.float64):
-    lay = _Layout.of(sizes)
-    params = rng.standard_normal(lay.n_params).astype(dtype) * 0.5
-    for w in lay.views(params)[0]:
-        w *= dtype(2 / np.sqrt(w.shape[0]))
-    return lay, params
-
-
 def _inputs(rng, m, n_in, dtype=np.float64):
     x = rng.random((m, n_in)).astype(dtype)
     x[x < 0.4] = 0  # the zero-skipping sums
@@ -57,7 +50,7 @@ def _inputs(rng, m, n_in, dtype=np.float64):
 @pytest.mark.parametrize("sizes, act, output", [([20, 9, 4, 3], "tanh", "sigmoid"), ([20, 17, 5], "relu", "softmax"),
                                                 ([6, 3], "sigmoid", "softmax")])
 def test_forward_matches_reference(rng, dtype, sizes, act, output):
-    lay, params = _network(rng, sizes, dtype)
+    lay, params = random_network(rng, sizes, dtype)
     x = _inputs(rng, 7, sizes[0], dtype)
     out = np.full((7, sizes[-1]), np.nan, dtype)
     gpu.forward(x, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, None, out, 1)
@@ -67,7 +60,7 @@ def test_forward_matches_reference(rng, dtype, sizes, act, output):
 
 
 def test_forward_into_a_device_array(rng):
-    lay, params = _network(rng, [8, 5, 3])
+    lay, params = random_network(rng, [8, 5, 3])
     x = _inputs(rng, 4, 8)
     out = gpu.to_device(np.zeros((4, 3)))
     gpu.forward(gpu.to_device(x), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, None, out, 1)
@@ -80,7 +73,7 @@ def test_forward_into_a_device_array(rng):
 @pytest.mark.parametrize("output", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("sizes", [[5, 3], [12, 9, 11, 4]])
 def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
-    lay, params = _network(rng, sizes, dtype)
+    lay, params = random_network(rng, sizes, dtype)
     m = 5
     x = _inputs(rng, m, sizes[0], dtype)
     y = rng.integers(0, sizes[-1], m)
@@ -91,22 +84,14 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
         x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
         None, np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m), np.empty(m, np.int64), 1,
     )
-    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
-    nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2)
-    gw, gb = lay.views(grads)
-    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-6)
-    for got, want in zip(gw + gb, nabla_w + nabla_b):
-        np.testing.assert_allclose(got, want, **tol)
-    np.testing.assert_allclose(loss, naive.loss(x, y, ws, bs, act, output) * m,
-                               rtol=1e-10 if dtype == np.float64 else 1e-5)
-    assert correct == int((naive.forward(x, ws, bs, act, output)[-1].argmax(1) == y).sum())
+    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2)
 
 
 def test_gradient_matches_central_differences(rng):
     """The gradient of J (with L2) against (J(p + h) - J(p - h)) / 2h, the
     loss itself coming from the kernel's own rows pass."""
     sizes, m, l2 = [6, 4, 3], 4, 0.2
-    lay, params = _network(rng, sizes)
+    lay, params = random_network(rng, sizes)
     x, y = _inputs(rng, m, 6), rng.integers(0, 3, m)
     width = sum(sizes[1:])
 
@@ -127,15 +112,6 @@ def test_gradient_matches_central_differences(rng):
         np.testing.assert_allclose(grads[p], numeric, rtol=1e-6, atol=1e-9)
 
 
-def _step_reference(opt, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
-    if opt == ADAM:
-        s1 = beta1 * s1 + (1 - beta1) * g
-        s2 = beta2 * s2 + (1 - beta2) * g * g
-        return p - lr * s1 / (np.sqrt(s2) + eps), s1, s2
-    v = momentum * s1 - lr * g
-    return p + (momentum * v - lr * g if opt == NESTEROV else v), v, s2
-
-
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("on_device", [False, True])
 @pytest.mark.parametrize("opt", [SGD, NESTEROV, ADAM])
@@ -145,7 +121,7 @@ def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_de
     reference steps, in one launch or two per batch, with the arrays given
     as NumPy arrays (copied back) or as device arrays (left on the GPU)."""
     monkeypatch.setattr(config, "CUDA_FUSED", fused)
-    lay, params = _network(rng, sizes)
+    lay, params = random_network(rng, sizes)
     x, y = _inputs(rng, n, sizes[0]), rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)
     width = sum(sizes[1:])
@@ -162,18 +138,7 @@ def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_de
         p, s1, s2 = d_p.copy_to_host(), d_s1.copy_to_host(), d_s2.copy_to_host()
     assert steps == -(-n // bs)
     assert not gpu._FUSED_FAILED, gpu._FUSED_FAILED
-    q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
-    want_loss, want_right = 0.0, 0
-    for t, lo in enumerate(range(0, n, bs), start=step + 1):
-        idx = order[lo : lo + bs]
-        ws, bs_ = lay.views(q)
-        want_loss += naive.loss(x[idx], y[idx], ws, bs_, "relu", "softmax") * len(idx)
-        want_right += int((naive.forward(x[idx], ws, bs_, "relu", "softmax")[-1].argmax(1) == y[idx]).sum())
-        nw, nb = naive.backprop(x[idx], y[idx], ws, bs_, "relu", "softmax")
-        grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
-        grad += l2_scale * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs_)])
-        lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == ADAM else lr
-        q, a, b = _step_reference(opt, q, grad, a, b, lr_t)
+    q, a, b, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, l2_scale, step)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(s1, a, rtol=1e-10, atol=1e-12)
     if opt == ADAM:
@@ -185,7 +150,7 @@ def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_de
 def test_a_refused_one_launch_kernel_falls_back_to_two_launches(rng, monkeypatch):
     """If the GPU refuses the cooperative launch, training says so once and
     goes on with two launches per batch, to the same weights."""
-    lay, params = _network(rng, [6, 5, 3])
+    lay, params = random_network(rng, [6, 5, 3])
     x, y, order = _inputs(rng, 10, 6), rng.integers(0, 3, 10), np.arange(10, dtype=np.int64)
 
     def train(fused):
@@ -210,7 +175,7 @@ def test_a_refused_one_launch_kernel_falls_back_to_two_launches(rng, monkeypatch
 
 
 def test_the_gradient_pass_leaves_the_weights(rng):
-    lay, params = _network(rng, [6, 4, 3])
+    lay, params = random_network(rng, [6, 4, 3])
     before = params.copy()
     gpu.batch_grad(_inputs(rng, 3, 6), np.array([0, 1, 2]), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params,
                    0.1, np.empty_like(params), None, np.empty(21), np.empty(21), np.empty(3), np.empty(3, np.int64), 1)

@@ -7,7 +7,7 @@ import pytest
 
 import naive
 from fastdigits.kernels import HIDDEN_ACTIVATIONS, OUTPUTS, RELU, SIGMOID, SOFTMAX, TANH, cpu
-from fastdigits.model import _Layout
+from kernel_cases import OPTIMIZERS, check_batch_grad, random_network, reference_training
 
 AWKWARD = [1, 7, 33]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
@@ -60,7 +60,7 @@ def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
     (blocks of w whose rows' count is not a multiple of the vector width,
     and a last group of fewer rows)."""
     assert cpu._blocked(n_in, n_out, np.dtype(dtype).itemsize, m // chunks)
-    lay, params = _network(rng, [n_in, n_out, 10], dtype)
+    lay, params = random_network(rng, [n_in, n_out, 10], dtype)
     x = rng.random((m, n_in)).astype(dtype)
     x[x < 0.6] = 0
     x[3] = 0
@@ -147,16 +147,6 @@ def test_hidden_delta_row(rng, dtype, act, n, n_next):
     np.testing.assert_allclose(delta, want, **TOL[dtype])
 
 
-def _step_reference(opt, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One optimiser step by the textbook, in float64: (p, s1, s2) after it."""
-    if opt == cpu.ADAM:
-        s1 = beta1 * s1 + (1 - beta1) * g
-        s2 = beta2 * s2 + (1 - beta2) * g * g
-        return p - lr * s1 / (np.sqrt(s2) + eps), s1, s2
-    v = momentum * s1 - lr * g
-    return p + (momentum * v - lr * g if opt == cpu.NESTEROV else v), v, s2
-
-
 @pytest.mark.parametrize("opt", [cpu.GRADIENT, cpu.SGD, cpu.NESTEROV, cpu.ADAM])
 def test_step_row(rng, opt):
     params, grads, s1, s2 = rng.standard_normal((4, 40))
@@ -171,7 +161,7 @@ def test_step_row(rng, opt):
         np.testing.assert_allclose(gr1[part], full)
         np.testing.assert_array_equal(p1, params)
     else:
-        p_want, a_want, b_want = _step_reference(opt, params[part], full, s1[part], s2[part], 0.1)
+        p_want, a_want, b_want = naive.optimizer_step(OPTIMIZERS[opt], params[part], full, s1[part], s2[part], 0.1)
         np.testing.assert_allclose(p1[part], p_want)
         np.testing.assert_allclose(a[part], a_want)
         np.testing.assert_allclose(b[part], b_want)
@@ -179,16 +169,6 @@ def test_step_row(rng, opt):
     outside[part] = False
     for got, before in ((p1, params), (a, s1), (b, s2), (gr1, grads)):
         np.testing.assert_array_equal(got[outside], before[outside])
-
-
-def _network(rng, sizes, dtype=np.float64):
-    """Random parameters, weights scaled by 1/sqrt(fan-in) (float32 sigmoids
-    of a wide layer would otherwise saturate to exactly 0 or 1)."""
-    lay = _Layout.of(sizes)
-    params = rng.standard_normal(lay.n_params).astype(dtype) * 0.5
-    for w in lay.views(params)[0]:
-        w *= dtype(2 / np.sqrt(w.shape[0]))
-    return lay, params
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
@@ -200,7 +180,7 @@ def _network(rng, sizes, dtype=np.float64):
 @pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16],
                                    [12, 9, 40, 10]])
 def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
-    lay, params = _network(rng, sizes, dtype)
+    lay, params = random_network(rng, sizes, dtype)
     m = 7
     x = rng.random((m, sizes[0])).astype(dtype)
     x[x < 0.3] = 0
@@ -213,23 +193,14 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
         np.empty_like(params), np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m),
         np.empty(m, np.int64), chunks,
     )
-    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
-    nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2)
-    gw, gb = lay.views(grads)
-    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-6)
-    for got, want in zip(gw + gb, nabla_w + nabla_b):
-        np.testing.assert_allclose(got, want, **tol)
-    want_loss = naive.loss(x, y, ws, bs, act, output) * m
-    np.testing.assert_allclose(loss, want_loss, rtol=1e-10 if dtype == np.float64 else 1e-5)
-    h = naive.forward(x, ws, bs, act, output)[-1]
-    assert correct == int((h.argmax(1) == y).sum())
+    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2)
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("m", [1, 7, 33, 2 * cpu.FORWARD_TILE + 5])
 @pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18]])
 def test_forward_matches_reference(rng, m, chunks, sizes):
-    lay, params = _network(rng, sizes)
+    lay, params = random_network(rng, sizes)
     x = rng.random((m, 20))
     out = np.empty((m, sizes[-1]))
     cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty_like(params), out, chunks)
@@ -268,7 +239,7 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     narrow and a wide first layer, the wide one's gradient rows in pairs
     and, with 7 inputs, one left over; the last network's goes through the
     cache-blocked kernels, its batches through two blocks of deltas)."""
-    lay, params = _network(rng, sizes)
+    lay, params = random_network(rng, sizes)
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
     x[x < 0.5] = 0
     order = rng.permutation(n).astype(np.int64)
@@ -282,19 +253,10 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     )
     assert steps == 3
     assert not xtbuf.any(), "the transposed-batch buffer must be left all zeros"
-    q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
-    want_loss = 0.0
-    for t, lo in enumerate(range(0, n, bs), start=1):
-        idx = order[lo : lo + bs]
-        ws, bs_ = lay.views(q)
-        want_loss += naive.loss(x[idx], y[idx], ws, bs_, "relu", "softmax") * len(idx)
-        nw, nb = naive.backprop(x[idx], y[idx], ws, bs_, "relu", "softmax")
-        grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
-        grad += 0.1 * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs_)])
-        lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == cpu.ADAM else lr
-        q, a, b = _step_reference(opt, q, grad, a, b, lr_t)
+    q, _, _, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, 0.1)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+    assert correct == want_right
 
 
 def test_training_kernels_under_bounds_checks(tmp_path):
