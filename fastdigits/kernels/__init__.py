@@ -20,6 +20,20 @@ HIDDEN_ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity"
 #: Public names of output styles and their kernel codes.
 OUTPUTS = {"softmax": SOFTMAX, "sigmoid": SIGMOID}
 
+
+def derivative(a, act):
+    """d act / dz written in terms of the activation's output a.  Plain
+    Python, compiled for the CPU (``cpu._derivative``) and for the GPU
+    (``cuda._derivative``) alike."""
+    if act == SIGMOID:
+        return a * (1.0 - a)
+    if act == TANH:
+        return 1.0 - a * a
+    if act == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    return 1.0
+
+
 #: Optimiser codes; ``GRADIENT`` is the "optimiser" of a pass that stores
 #: the gradient instead of stepping.
 SGD, NESTEROV, ADAM = range(3)

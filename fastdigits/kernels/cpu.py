@@ -44,7 +44,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .. import config
-from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH  # noqa: F401 (the optimiser codes are re-exported)
+from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH, derivative  # noqa: F401 (re-exported codes)
 
 _serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
 _inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
@@ -138,16 +138,7 @@ def _activate_row(z, act):
             z[j] /= total
 
 
-@_serial
-def _derivative(a, act):
-    """d act / dz written in terms of the activation's output a."""
-    if act == SIGMOID:
-        return a * (1.0 - a)
-    if act == TANH:
-        return 1.0 - a * a
-    if act == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    return 1.0
+_derivative = _serial(derivative)
 
 
 # ------------------------------------------------------ thread placement

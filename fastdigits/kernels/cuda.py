@@ -36,7 +36,7 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from . import ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH
+from . import ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, derivative
 
 _kernel = cuda.jit(cache=config.NUMBA_CACHE)
 _device = cuda.jit(device=True)
@@ -84,16 +84,7 @@ def _activate(z, act):
     return z
 
 
-@_device
-def _derivative(a, act):
-    """d act / dz written in terms of the activation's output a."""
-    if act == SIGMOID:
-        return a * (1.0 - a)
-    if act == TANH:
-        return 1.0 - a * a
-    if act == RELU:
-        return 1.0 if a > 0 else 0.0
-    return 1.0
+_derivative = _device(derivative)
 
 
 @_device
