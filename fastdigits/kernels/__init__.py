@@ -40,6 +40,15 @@ SGD, NESTEROV, ADAM = range(3)
 GRADIENT = -1
 
 
+def step_rate(opt, lr, beta1, beta2, t):
+    """The learning rate of optimiser step t (1, 2, ...): Adam's carries
+    its bias correction, lr sqrt(1 - beta2^t) / (1 - beta1^t).  Plain
+    Python, compiled for the CPU and the GPU alike."""
+    if opt == ADAM:
+        return lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    return lr
+
+
 #: Bytes the kernels' arrays are aligned to: a cache line, one AVX-512 vector.
 ALIGNMENT = 64
 

@@ -44,7 +44,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .. import config
-from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH, derivative  # noqa: F401 (re-exported codes)
+from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH, derivative, step_rate  # noqa: F401
 
 _serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
 _inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
@@ -139,6 +139,7 @@ def _activate_row(z, act):
 
 
 _derivative = _serial(derivative)
+_step_rate = _serial(step_rate)
 
 
 # ------------------------------------------------------ thread placement
@@ -1201,10 +1202,7 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
     while pos < stop:
         m = min(batch_size, stop - pos)
         steps += 1
-        lr_t = lr
-        if optimizer == ADAM:
-            t = step + steps
-            lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+        lr_t = _step_rate(optimizer, lr, beta1, beta2, step + steps)
         xt = xtbuf[: x.shape[1] * m].reshape((x.shape[1], m))
         batch_loss, batch_right = _batch(x, order, pos, m, True, xbuf, xt, y, sizes, w_off, b_off, hidden_act, out_act,
                                          params, params_t, l2_scale, optimizer, state1, state1, state2, lr_t,

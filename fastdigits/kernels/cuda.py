@@ -36,7 +36,7 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from . import ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, derivative
+from . import ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, derivative, step_rate
 
 _kernel = cuda.jit(cache=config.NUMBA_CACHE)
 _device = cuda.jit(device=True)
@@ -85,6 +85,7 @@ def _activate(z, act):
 
 
 _derivative = _device(derivative)
+_step_rate = _device(step_rate)
 
 
 @_device
@@ -316,10 +317,7 @@ def _train(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidden_act
     while pos < stop:
         m = min(batch_size, stop - pos)
         steps += 1
-        lr_t = lr
-        if opt == ADAM:
-            t = step + steps
-            lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+        lr_t = _step_rate(opt, lr, beta1, beta2, step + steps)
         _rows_pass(x, order, pos, True, m, y, sizes, w_off, b_off, hidden_act, out_act, params, 1.0 / m, xb, acts,
                    deltas, loss_rows, right_rows, True, steps > 1)
         grid.sync()
@@ -470,10 +468,7 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
             rows, weights = _rows_launch(batch_size), _weights_launch(params.shape[0])
             for n, pos in enumerate(range(start, stop, batch_size), start=1):
                 m = min(batch_size, stop - pos)
-                lr_t = lr
-                if optimizer == ADAM:
-                    t = step + n
-                    lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+                lr_t = step_rate(optimizer, lr, beta1, beta2, step + n)
                 rows(d_x, d_order, pos, True, m, d_y, d_sizes, d_w, d_b, hidden_act, out_act, d_params, 1.0 / m, d_xb,
                      d_acts, d_deltas, d_loss, d_right, True, n > 1)
                 weights(d_xb, m, d_sizes, d_w, d_b, d_params, d_acts, d_deltas, l2_scale, optimizer, d_params, d_s1,
