@@ -631,8 +631,9 @@ class MLPClassifier:
                 if stop:
                     break
         finally:
-            self._fetch(state1, self._opt_state[0])
-            self._fetch(state2, self._opt_state[1])
+            # Interrupted mid-epoch on a GPU: the weights of the last batch, as on the CPU.
+            for dev, host in ((params, self.params_), (state1, self._opt_state[0]), (state2, self._opt_state[1])):
+                self._fetch(dev, host)
             if best[1] is not None:
                 self.params_[...] = best[1]
         return self
@@ -751,14 +752,13 @@ class MLPClassifier:
         params_t = np.empty_like(self.params_)
         args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 self.params_, params_t, out)
-        if len(X) <= config.SERIAL_ROWS:
+        if len(X) <= config.SERIAL_ROWS and self.device == "cpu":
             # No thread pool and so no lock: serial kernels are safe to run
             # from any number of Python threads at once.
             from .kernels import cpu
 
-            if self.device != "cuda":
-                cpu.forward(X, *args, 1)
-                return out
+            cpu.forward(X, *args, 1)
+            return out
         with _kernels(self.threads, self.device) as kernels:
             kernels.forward(X, *args, numba_threads())
         return out

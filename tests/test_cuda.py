@@ -206,6 +206,34 @@ def test_model_trains_the_same_on_cuda_as_on_cpu(rng, kwargs):
         np.testing.assert_allclose(gpu_model.params_, cpu_model.params_, rtol=1e-9, atol=1e-12)
 
 
+def test_a_fit_interrupted_on_the_gpu_keeps_its_last_batch(rng, monkeypatch):
+    """Ctrl-C in the middle of an epoch: the GPU model's weights and
+    optimiser state are those of the last batch run, as the CPU model's
+    (which it updates in place) are."""
+    from fastdigits.kernels import cpu
+
+    X, y = _inputs(rng, 24, 10), np.arange(24) % 3
+    models = []
+    for module, device in ((cpu, "cpu"), (gpu, "cuda")):
+        real, calls = module.train_range, []
+
+        def interrupted_in_second_epoch(*args, real=real, calls=calls):
+            result = real(*args)
+            calls.append(result)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return result
+
+        monkeypatch.setattr(module, "train_range", interrupted_in_second_epoch)
+        model = MLPClassifier((7,), epochs=3, batch_size=10, dtype="float64", device=device)
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y)
+        assert len(calls) == 2 and len(model.history_) == 1
+        models.append(model)
+    np.testing.assert_allclose(models[1].params_, models[0].params_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(models[1]._opt_state[0], models[0]._opt_state[0], rtol=1e-9, atol=1e-12)
+
+
 def test_model_file_does_not_keep_the_device(rng, tmp_path):
     from fastdigits.persist import load_model
 
