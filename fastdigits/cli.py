@@ -366,6 +366,7 @@ def classify(
     sort_into: Annotated[Optional[Path], typer.Option(file_okay=False,
                          help="Copy each classified file into DIR/<label>/.")] = None,
     move: Annotated[bool, typer.Option(help="With --sort-into: move files instead of copying them.")] = False,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Classify pictures: one row per file with its label and probabilities.
 
@@ -376,6 +377,8 @@ def classify(
 
     try:
         model = _load(model_path)
+        model.device = Device(device).value
+        model._validate_params()
     except FastDigitsError as exc:
         raise _fail(exc) from None
     files, missing = find_images(paths)

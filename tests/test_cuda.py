@@ -262,7 +262,7 @@ def test_device_is_validated(monkeypatch):
 # -------------------------------------------------------------- command line
 
 
-def test_train_and_evaluate_on_the_gpu_from_the_command_line(tmp_path, monkeypatch):
+def test_train_evaluate_and_classify_on_the_gpu_from_the_command_line(tmp_path, monkeypatch):
     import drawing
     from PIL import Image
     from typer.testing import CliRunner
@@ -284,7 +284,13 @@ def test_train_and_evaluate_on_the_gpu_from_the_command_line(tmp_path, monkeypat
     evaluated = runner.invoke(app, ["evaluate", str(model_file), "--data", str(tmp_path / "data"), "--device", "cuda"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "accuracy" in evaluated.stdout
+    classified = runner.invoke(app, ["classify", str(tmp_path / "data"), "--model", str(model_file), "--device",
+                                     "cuda"])
+    assert classified.exit_code == 0, classified.output
+    assert classified.stdout.count("\n") == 9  # a header and the 8 images
     monkeypatch.setattr(gpu, "available", lambda: False)
     refused = runner.invoke(app, ["evaluate", str(model_file), "--data", str(tmp_path / "data"), "--device", "cuda"])
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: device='cuda' needs an NVIDIA GPU") and "Traceback" not in refused.output
+    refused = runner.invoke(app, ["classify", str(tmp_path / "data"), "--model", str(model_file), "--device", "cuda"])
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: device='cuda' needs an NVIDIA GPU")
