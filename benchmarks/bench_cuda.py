@@ -21,12 +21,7 @@ and NumPy on this machine's cores (the CPU kernels compile first).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 
 import numpy as np
 from _common import median_seconds, write_json
@@ -49,40 +44,6 @@ def fastdigits_epoch(X, y, hidden, batch, repeats, device):
     return statistics.median(h["seconds"] for h in model.history_[1:]), model
 
 
-def torch_epoch(torch, X, y, hidden, batch, repeats):
-    torch.manual_seed(0)
-    dev = torch.device("cuda")
-    net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, 10)).to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)).to(dev), torch.from_numpy(y.astype(np.int64)).to(dev)
-
-    def epoch():
-        order = torch.randperm(len(Xt), device=dev)
-        for lo in range(0, len(Xt), batch):
-            idx = order[lo : lo + batch]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(net(Xt[idx]), yt[idx]).backward()
-            opt.step()
-        torch.cuda.synchronize()
-
-    return median_seconds(epoch, repeats), net
-
-
-def compile_seconds() -> tuple[float, float]:
-    """A first small CUDA fit and prediction in a fresh process: with an
-    empty numba cache, then with it filled."""
-    code = "from fastdigits.model import warm_kernels; warm_kernels('float32', device='cuda')"
-    times = []
-    with tempfile.TemporaryDirectory() as cache:
-        for _ in range(2):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "NUMBA_CACHE_DIR": cache})
-            times.append(time.perf_counter() - t0)
-    return times[0], times[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -100,7 +61,7 @@ def main() -> None:
     from fastdigits.kernels import cuda as gpu
 
     torch = _torch_cuda()
-    cold, warm = compile_seconds()
+    cold, warm = bench.compile_seconds("cuda")
     X, y, _, source = bench._data()
     X, y = X[: args.rows], y[: args.rows]
     X784 = None
@@ -136,7 +97,8 @@ def main() -> None:
                     rows, y, hidden, batch, args.repeats, "cuda")[0]
             config.CUDA_ROW_THREADS = default_threads
         if torch:
-            row["torch cuda"] = len(rows) / torch_epoch(torch, rows, y, hidden, batch, args.repeats)[0]
+            epoch = bench.epoch_runner("torch", rows, y, hidden, batch, config.default_threads(), device="cuda")
+            row["torch cuda"] = len(rows) / median_seconds(epoch, args.repeats)
         if args.cpu:
             row["fastdigits cpu"] = len(rows) / fastdigits_epoch(rows, y, hidden, batch, args.repeats, "cpu")[0]
             row["numpy"] = len(rows) / bench.train_epoch_seconds("numpy", rows, y, hidden, batch, 0, args.repeats)
@@ -173,7 +135,7 @@ def main() -> None:
                       ("download one row", lambda: d_one.copy_to_host())):
         infer[f"fastdigits cuda, {label} (us)"] = 1e6 * median_seconds(fn, max(args.repeats, 20))
     if torch:
-        _, net = torch_epoch(torch, X[:4096], y[:4096], 128, 128, 1)
+        net = torch.nn.Sequential(torch.nn.Linear(400, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).cuda()
 
         def torch_proba(a):
             with torch.no_grad():

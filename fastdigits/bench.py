@@ -121,10 +121,13 @@ class NumpyMLP:
                 p += v
 
 
-def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int) -> Callable[[], object]:
+def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int,
+                 device: str = "cpu") -> Callable[[], object]:
     """A function running one epoch of SGD + momentum 0.9 over (X, y) with
     ``peer``'s implementation of the same 1-hidden-layer relu/softmax net,
-    set up (and compiled) outside what it times."""
+    set up (and compiled) outside what it times.  PyTorch may run on
+    ``device="cuda"``, its tensors put there first and each epoch ending
+    in a synchronise."""
     if peer == "fastdigits":
         from .model import MLPClassifier
 
@@ -155,19 +158,23 @@ def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int) -> Call
 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
+        dev = torch.device(device)
         net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
-                                  torch.nn.Linear(hidden, N_CLASSES))
+                                  torch.nn.Linear(hidden, N_CLASSES)).to(dev)
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
         loss_fn = torch.nn.CrossEntropyLoss()
-        Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y.astype(np.int64))
+        Xt = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
+        yt = torch.from_numpy(y.astype(np.int64)).to(dev)
 
         def epoch():
-            order = torch.randperm(len(Xt))
+            order = torch.randperm(len(Xt), device=dev)
             for lo in range(0, len(Xt), batch):
                 idx = order[lo : lo + batch]
                 opt.zero_grad(set_to_none=True)
                 loss_fn(net(Xt[idx]), yt[idx]).backward()
                 opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
 
         return epoch
     raise ValueError(f"unknown peer {peer!r}")
@@ -247,20 +254,23 @@ def pillow_normalize(image: np.ndarray) -> np.ndarray:
 _COMPILE_PROBE = (
     "import time, numpy as np; t = time.perf_counter();"
     "from fastdigits import MLPClassifier;"
-    "m = MLPClassifier((8,), epochs=1).fit(np.random.default_rng(0).random((64, 400), dtype=np.float32),"
+    "m = MLPClassifier((8,), epochs=1, device={device!r}).fit(np.random.default_rng(0).random((64, 400), "
+    "dtype=np.float32),"
     " np.arange(64) % 10); m.predict_proba(np.zeros((1, 400), np.float32));"
     "print(time.perf_counter() - t)"
 )
 
 
-def compile_seconds() -> tuple[float, float]:
-    """Seconds to the first fit and predict in a fresh process: (with an
-    empty kernel cache, with the cache filled by the first)."""
+def compile_seconds(device: str = "cpu") -> tuple[float, float]:
+    """Seconds to the first fit and predict on ``device`` in a fresh
+    process: (with an empty kernel cache, with the cache filled by the
+    first)."""
+    code = _COMPILE_PROBE.format(device=device)
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
 
         def probe() -> float:
-            out = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, cwd=cache, check=True,
+            out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cache, check=True,
                                  capture_output=True, text=True)
             return float(out.stdout)
 

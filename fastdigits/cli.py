@@ -274,10 +274,15 @@ def _fit_with_progress(model, X, y) -> bool:
 # --------------------------------------------------------------- evaluate
 
 
-def _load(model_path: Optional[Path]):
+def _load(model_path: Optional[Path], device: str = "cpu"):
+    """The model file (default: the shipped one), set to run on ``device``
+    (checked: a GPU asked for and not found is a FastDigitsError)."""
     from .persist import load_model
 
-    return load_model(model_path)
+    model = load_model(model_path)
+    model.device = Device(device).value
+    model._validate_params()
+    return model
 
 
 ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False,
@@ -301,9 +306,7 @@ def evaluate(
     from .metrics import evaluate_predictions
 
     try:
-        model = _load(model_path)
-        model.device = Device(device).value
-        model._validate_params()
+        model = _load(model_path, device)
         if data is not None:
             ds = load_image_folder(data, preprocessing=model.preprocessing)
             frames, truth, originals = ds.images, ds.names, None
@@ -376,9 +379,7 @@ def classify(
     from .classify import classify_files, find_images, sort_into as sort_file
 
     try:
-        model = _load(model_path)
-        model.device = Device(device).value
-        model._validate_params()
+        model = _load(model_path, device)
     except FastDigitsError as exc:
         raise _fail(exc) from None
     files, missing = find_images(paths)

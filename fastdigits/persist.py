@@ -134,7 +134,6 @@ def load_model(path: str | os.PathLike | None = None):
         if w.dtype.kind != "f" or b.dtype.kind != "f":
             raise ModelFileError(f"{path}: layer {i} weights have dtype {w.dtype}, expected floats")
     params.pop("hidden", None)
-    params.pop("device", None)
     from .preprocess import as_preprocessing
 
     try:

@@ -346,7 +346,8 @@ def _weights_launch(n_params):
     return _weights[max(1, -(-n_params // threads)), threads]
 
 
-_LAYOUTS: dict = {}
+#: Small arrays that never change, on the GPU: layouts and placeholders.
+_CONSTANTS: dict = {}
 
 
 def _layout(a):
@@ -356,17 +357,17 @@ def _layout(a):
         return a
     a = np.asarray(a, np.int64)
     key = a.tobytes()
-    if key not in _LAYOUTS:
-        _LAYOUTS[key] = cuda.to_device(a)
-    return _LAYOUTS[key]
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = cuda.to_device(a)
+    return _CONSTANTS[key]
 
 
 def _nothing(dtype):
     """A one-value placeholder for the arrays a launch does not use."""
     key = ("nothing", np.dtype(dtype).str)
-    if key not in _LAYOUTS:
-        _LAYOUTS[key] = cuda.to_device(np.zeros(1, dtype))
-    return _LAYOUTS[key]
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = cuda.to_device(np.zeros(1, dtype))
+    return _CONSTANTS[key]
 
 
 @contextlib.contextmanager
