@@ -16,13 +16,12 @@ weights.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastdigits import MLPClassifier, bench, config, load_mnist
+from fastdigits import MLPClassifier, bench, load_mnist
 from fastdigits.kernels import RELU, SOFTMAX, aligned_empty, aligned_zeros, cpu
 from fastdigits.model import _Layout
 
@@ -49,18 +48,6 @@ def _epoch(phases, batches, m, chunks, x, y, order, xbuf, xtbuf, acts, deltas, p
         if phases >= 4:
             cpu._step_narrow(sizes, w_off, params, params_t, 0.0, cpu.SGD, velocity, velocity, velocity, 0.0, 0.9, 0.9,
                              0.999, 1e-8)
-
-
-@njit(parallel=config.NUMBA_PARALLEL)
-def _empty_loop(x, chunks):
-    for c in prange(chunks):
-        x[c * 16] += 1.0
-
-
-@njit
-def _empty_loops(x, chunks, n):
-    for _ in range(n):
-        _empty_loop(x, chunks)
 
 
 def main() -> None:
@@ -93,12 +80,8 @@ def main() -> None:
                                            repeats=args.repeats, warmup=0)
             cells.append(f"{name} {1e6 * seconds / batches:.1f}")
         print(f"  {threads} thread(s): " + ", ".join(cells))
-    flags = np.zeros(16 * numba.get_num_threads())
-    _empty_loops(flags, numba.get_num_threads(), 10)
-    start = time.perf_counter()
-    _empty_loops(flags, numba.get_num_threads(), 100_000)
     print(f"an empty parallel loop on {numba.get_num_threads()} threads, back to back: "
-          f"{(time.perf_counter() - start) * 10:.2f} us")
+          f"{bench.launch_microseconds(numba.get_num_threads(), 100_000):.2f} us")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "inference_pair",
-           "interleaved_medians", "machine", "median_seconds", "run", "sgemm_gflops", "training_cases"]
+__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "inference_pair", "interleaved_medians",
+           "launch_microseconds", "machine", "median_seconds", "run", "sgemm_gflops", "training_cases"]
 
 N_CLASSES = 10
 
@@ -217,6 +217,21 @@ def train_epoch_seconds(peer: str, X, y, hidden: int, batch: int, threads: int, 
     return interleaved_medians({peer: epoch_runner(peer, X, y, hidden, batch, threads)}, repeats)[peer]
 
 
+def launch_microseconds(threads: int, calls: int = 20_000) -> float:
+    """Microseconds to launch an empty parallel pass on ``threads`` threads
+    and wait for it (``kernels.cpu.empty_pass``), back to back: what each
+    of a training batch's two passes pays before any work.  On a shared
+    virtual machine it moves with how far apart the host has put our
+    CPUs, and so does how much the second thread speeds a pass up."""
+    from .kernels import cpu
+
+    flags = np.zeros(16 * threads)
+    cpu.empty_passes(flags, threads, 10)
+    start = time.perf_counter()
+    cpu.empty_passes(flags, threads, calls)
+    return 1e6 * (time.perf_counter() - start) / calls
+
+
 def available_peers() -> list[str]:
     return ["fastdigits", "numpy"] + [p for p in ("sklearn", "torch") if _installed(p)]
 
@@ -408,7 +423,9 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     results: list[Measurement] = []
     say("compile time, in fresh processes")
     cold, warm = compile_seconds()
+    launch = {"before": launch_microseconds(threads)}
     results += training_cases(X, y, threads, repeats, peers, say)
+    launch["after"] = launch_microseconds(threads)
 
     model, ref = inference_pair(X, y, threads)
     rows = X[:10_000]
@@ -430,7 +447,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
                                                                max(1, repeats // 2))
     results.append(case)
     return {"machine": machine(), "data": source, "threads": threads, "repeats": repeats,
-            "compile_seconds": {"cold_cache": cold, "warm_cache": warm},
+            "compile_seconds": {"cold_cache": cold, "warm_cache": warm}, "launch_microseconds": launch,
             "results": [asdict(m) for m in results]}
 
 
@@ -446,6 +463,9 @@ def format_table(report: dict) -> str:
              f"data: {report['data']}",
              f"kernels: first fit+predict in a fresh process {report['compile_seconds']['cold_cache']:.1f} s "
              f"(empty cache), {report['compile_seconds']['warm_cache']:.1f} s (cache filled)",
+             f"launching an empty parallel pass: {report['launch_microseconds']['before']:.2f} us before the "
+             f"training cases, {report['launch_microseconds']['after']:.2f} us after (higher: the threads hand "
+             "work to each other more slowly, and parallel speed-ups shrink)",
              ""]
     head = (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
             + f" {'GFLOP/s':>8} {'sgemm':>7}  fastdigits vs peers")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastdigits import bench
 
 
@@ -32,3 +34,18 @@ def test_steady_calls_are_timed_one_by_one_after_a_wake_up_call(monkeypatch):
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     assert bench.interleaved_medians(_runners(log, clock), 2, steady_calls=3) == {"a": 1.0, "b": 1.0}
     assert log == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 2
+
+
+def test_empty_passes_run_every_chunk_once_per_pass():
+    from fastdigits.kernels import cpu
+
+    flags = np.zeros(16 * 3)
+    cpu.empty_passes(flags, 3, 7)
+    assert flags[::16].tolist() == [7.0, 7.0, 7.0]
+    assert not flags.reshape(3, 16)[:, 1:].any()
+
+
+def test_launch_microseconds_is_a_time_per_pass(monkeypatch):
+    clock = iter([10.0, 10.5])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    assert bench.launch_microseconds(2, calls=1000) == 500.0

@@ -303,4 +303,6 @@ def test_bench_json(tmp_path):
     assert cases["one row, predict_proba latency"]["unit"] == "us"
     assert report["data"].startswith("MNIST" if os.environ.get("FASTDIGITS_DATA") else "synthetic")
     assert report["compile_seconds"]["cold_cache"] > 0
+    assert set(report["launch_microseconds"]) == {"before", "after"}
+    assert all(0 < us < 1e4 for us in report["launch_microseconds"].values())
     assert "measuring" in proc.stderr

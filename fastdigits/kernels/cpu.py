@@ -851,6 +851,25 @@ def all_finite(x, chunks):
     return True
 
 
+@_parallel
+def empty_pass(flags, chunks):
+    """A parallel loop with nothing to do, placed as every pass here is:
+    chunk c adds one to flags[16 c] (a cache line apart).  What it takes
+    is what launching a pass costs."""
+    state = _launch(chunks)
+    for c in prange(chunks):
+        _enter_chunk(c, state)
+        flags[16 * c] += 1.0
+        _leave_chunk(state)
+
+
+@_serial
+def empty_passes(flags, chunks, n):
+    """``empty_pass`` n times back to back, without returning to Python."""
+    for _ in range(n):
+        empty_pass(flags, chunks)
+
+
 # -------------------------------------------------------------- backward
 
 
