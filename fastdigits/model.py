@@ -351,6 +351,9 @@ class MLPClassifier:
             raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
         classes = self.classes_
         if y.dtype.kind in "iu" and classes.dtype.kind in "iu" and np.all(classes[:-1] < classes[1:]):
+            k = len(classes)
+            if len(y) and classes[0] == 0 and classes[-1] == k - 1 and 0 <= y.min() and y.max() < k:
+                return y.astype(np.int64)  # labels 0..K-1 are their own indices: no search (0.8 ms for MNIST)
             # Integer labels (digits): a vectorised lookup, not a dict per row.
             pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
             unknown = classes[pos] != y

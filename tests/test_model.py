@@ -113,6 +113,17 @@ def test_learns_separable_problem_perfectly(rng, settings):
     assert model.history_[-1]["loss"] < model.history_[0]["loss"]
 
 
+@pytest.mark.parametrize("classes", [[0, 1, 2, 3], [1, 2, 3, 4], [0, 2, 5, 9]])
+def test_integer_labels_encode_to_their_class_index(rng, classes):
+    model = MLPClassifier((4,), epochs=1).fit(rng.random((40, 6)), np.resize(classes, 40))
+    y = np.array(classes)[rng.integers(0, 4, 50)]
+    np.testing.assert_array_equal(model._encode(y, 50), np.searchsorted(classes, y))
+    assert model._encode(y.astype(np.uint8), 50).dtype == np.int64
+    for unknown in (-1, 10, 7 if 7 not in classes else 8):
+        with pytest.raises(InputError, match=f"label the model does not know: {unknown}"):
+            model._encode(np.append(y[:-1], unknown), 50)
+
+
 def test_any_hashable_labels_and_images(rng):
     glyph = {"cat": "C", "dog": "D", "zebra": "Z"}
     names = np.array(list(glyph))[rng.integers(0, 3, 90)]
