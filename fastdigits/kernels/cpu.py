@@ -492,18 +492,40 @@ PAIR_TILE = TILE if TILE >= 128 else 32
 
 
 @_inline
-def _gather_rows_inline(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None):
+def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate):
+    """The first of ``_gather_rows_range``'s steps, compiled into the
+    caller: its TILE-wide tiles.  Returns the column where they stop.
+
+    The cache-blocked forward pass runs a gather for each row and block of
+    weight rows (7 times a row for 400-128), each over a short run of
+    nonzeros: with these tiles inlined there, the rows pass of a batch of
+    128 on one thread took about 105 us instead of 115
+    (``benchmarks/batch_phases.py``, runs alternating with the previous
+    build).  Inlining the whole of ``_gather_rows_range`` there did as well
+    but cost the first ``fastdigits train`` 10 s more compiling and 80 MB
+    more memory; inlining it in the gradient rows made them slower."""
+    acc = carray(_stack_array(out, TILE), TILE)
+    j = 0
+    while j + TILE <= out.shape[0]:
+        _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate, None, acc, out)
+        j += TILE
+    return j
+
+
+@_serial
+def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None, start=0):
     """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
     a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``;
     with val2 and out2, also out2 (+)= the same sum of val2 (two vectors
-    listed together by ``_nonzeros``).
+    listed together by ``_nonzeros``).  Columns before ``start`` are left
+    alone.
 
     Columns go in register tiles of TILE (PAIR_TILE for two), 32, 16, 8
     and then 1."""
     acc = carray(_stack_array(out, TILE), TILE)
     acc2 = carray(_stack_array(out, TILE), TILE)
     n_out = out.shape[0]
-    j = 0
+    j = start
     if val2 is None:
         while j + TILE <= n_out:
             _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate, val2, acc2, out2)
@@ -524,17 +546,6 @@ def _gather_rows_inline(w, idx, val, t0, t1, out, accumulate, val2=None, out2=No
     while j < n_out:
         _tile_sum(w, idx, val, t0, t1, j, 1, acc, out, accumulate, val2, acc2, out2)
         j += 1
-
-
-@_serial
-def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None):
-    """``_gather_rows_inline`` behind a call.  The cache-blocked forward
-    pass calls the gather once per row and block of weight rows (7 times a
-    row for 400-128): inlined there, the rows pass of a batch of 128 on one
-    thread took about 105 us instead of 115 (``benchmarks/batch_phases.py``,
-    runs alternating with the previous build).  The gradient rows lost 10 us
-    the same way, so they, and the rest, keep the call."""
-    _gather_rows_inline(w, idx, val, t0, t1, out, accumulate, val2, out2)
 
 
 @_serial
@@ -716,7 +727,10 @@ def _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, out, xt,
         for blk in range(n_blocks):
             for i in range(g0, g1):
                 r = i - g0
-                _gather_rows_inline(w, idx[r], val[r], ends[r, blk], ends[r, blk + 1], out[i], True)
+                t0, t1, o = ends[r, blk], ends[r, blk + 1], out[i]
+                j = _gather_wide_tiles(w, idx[r], val[r], t0, t1, o, True)
+                if j < n_out:
+                    _gather_rows_range(w, idx[r], val[r], t0, t1, o, True, None, None, j)
         for i in range(g0, g1):
             _activate_row(out[i], act)
 
