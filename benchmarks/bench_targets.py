@@ -8,10 +8,11 @@ peer (NumPy always; PyTorch CPU and scikit-learn when installed), in one run.
 - inference: predict_proba on 10,000 prepared rows (each timed call after
   a rest, as the training epochs are, and in steady use: calls back to back
   after one untimed call), and one row's latency;
-- what launching an empty parallel pass costs, before and after the
-  training cases: on our shared boxes it rises from about 0.8 us to about
-  2 us in the slow spells described in RESULTS.md, when every peer slows
-  and fastdigits, which hands work between its threads twice a batch, most;
+- for each training case, what launching an empty parallel pass costs
+  just before and just after its runs: on our shared boxes it rises from
+  about 0.8 us to about 2 us in the slow spells described in RESULTS.md,
+  when every peer slows and fastdigits, which hands work between its
+  threads twice a batch, most;
 - end to end, in fresh processes: the default ``fastdigits train`` on MNIST
   with an empty kernel cache (wall time, test accuracy, peak RSS), and
   ``fastdigits classify one.png`` with a warm cache.
@@ -93,19 +94,16 @@ def main() -> None:
     X400, y, _, source = bench._data()
     print(f"machine: {bench.machine()}")
     print(f"data: {source}; threads {args.threads}; medians of {args.repeats} interleaved repeats")
-    print(f"{'case':<30} " + " ".join(f"{p:>11}" for p in peers) + f" {'GFLOP/s':>8} {'sgemm':>7}  ratios")
-    launch = {"before": bench.launch_microseconds(args.threads)}
-    print(f"launching an empty parallel pass: {launch['before']:.2f} us", flush=True)
+    print(f"{'case':<30} " + " ".join(f"{p:>11}" for p in peers)
+          + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  ratios")
     results = []
     for case in bench.training_cases(X400, y, args.threads, args.repeats, peers):
         rate = case.values
         results.append(asdict(case))
         ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits")
         print(f"{case.case:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
-              + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f}  {ratios}", flush=True)
-
-    launch["after"] = bench.launch_microseconds(args.threads)
-    print(f"launching an empty parallel pass, after the training cases: {launch['after']:.2f} us", flush=True)
+              + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f} {'/'.join(f'{us:.1f}' for us in case.launch_us):>9}"
+              + f"  {ratios}", flush=True)
 
     model, ref = bench.inference_pair(X400, y, args.threads)
     rows, one = np.ascontiguousarray(X400[:10_000]), np.ascontiguousarray(X400[:1])
@@ -138,8 +136,7 @@ def main() -> None:
     e2e = end_to_end(args.threads)
     print(f"end to end: {e2e}")
     write_json(args.json, {"machine": bench.machine(), "data": source, "threads": args.threads,
-                           "repeats": args.repeats, "launch_microseconds": launch, "results": results,
-                           "end_to_end": e2e})
+                           "repeats": args.repeats, "results": results, "end_to_end": e2e})
 
 
 if __name__ == "__main__":

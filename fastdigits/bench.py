@@ -222,11 +222,14 @@ def launch_microseconds(threads: int, calls: int = 20_000) -> float:
     and wait for it (``kernels.cpu.empty_pass``), back to back: what each
     of a training batch's two passes pays before any work.  On a shared
     virtual machine it moves with how far apart the host has put our
-    CPUs, and so does how much the second thread speeds a pass up."""
+    CPUs, and so does how much the second thread speeds a pass up.  Timed
+    after a rest of ``SETTLE_SECONDS``, as every run is, so that a peer's
+    spinning threads do not count."""
     from .kernels import cpu
 
     flags = np.zeros(16 * threads)
     cpu.empty_passes(flags, threads, 10)
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     cpu.empty_passes(flags, threads, calls)
     return 1e6 * (time.perf_counter() - start) / calls
@@ -306,6 +309,10 @@ class Measurement:
     #: sample, as if dense) and OpenBLAS sgemm's on the layer's own shape.
     gflops: float | None = None
     sgemm_gflops: float | None = None
+    #: Training cases: ``launch_microseconds`` just before and just after
+    #: the case's runs (about 0.8 on our quiet 2-core boxes, 2 or more in
+    #: the spells when every peer slows, fastdigits most).
+    launch_us: list[float] = field(default_factory=list)
 
     def ratio(self, peer: str) -> float | None:
         """How many times faster fastdigits is than ``peer``."""
@@ -388,7 +395,10 @@ def training_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, pee
         rows = X if n_in == X.shape[1] else X784
         case = Measurement(f"train {n_in}-{hidden}-10, batch {batch}", "samples/s")
         say(case.case)
-        seconds = interleaved_medians({p: epoch_runner(p, rows, y, hidden, batch, threads) for p in peers}, repeats)
+        runners = {p: epoch_runner(p, rows, y, hidden, batch, threads) for p in peers}
+        case.launch_us.append(launch_microseconds(threads))
+        seconds = interleaved_medians(runners, repeats)
+        case.launch_us.append(launch_microseconds(threads))
         case.values = {p: len(rows) / t for p, t in seconds.items()}
         case.gflops = case.values["fastdigits"] * 6 * (n_in * hidden + hidden * N_CLASSES) / 1e9
         case.sgemm_gflops = sgemm_gflops(batch, n_in, hidden, repeats)
@@ -423,9 +433,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     results: list[Measurement] = []
     say("compile time, in fresh processes")
     cold, warm = compile_seconds()
-    launch = {"before": launch_microseconds(threads)}
     results += training_cases(X, y, threads, repeats, peers, say)
-    launch["after"] = launch_microseconds(threads)
 
     model, ref = inference_pair(X, y, threads)
     rows = X[:10_000]
@@ -447,7 +455,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
                                                                max(1, repeats // 2))
     results.append(case)
     return {"machine": machine(), "data": source, "threads": threads, "repeats": repeats,
-            "compile_seconds": {"cold_cache": cold, "warm_cache": warm}, "launch_microseconds": launch,
+            "compile_seconds": {"cold_cache": cold, "warm_cache": warm},
             "results": [asdict(m) for m in results]}
 
 
@@ -463,18 +471,18 @@ def format_table(report: dict) -> str:
              f"data: {report['data']}",
              f"kernels: first fit+predict in a fresh process {report['compile_seconds']['cold_cache']:.1f} s "
              f"(empty cache), {report['compile_seconds']['warm_cache']:.1f} s (cache filled)",
-             f"launching an empty parallel pass: {report['launch_microseconds']['before']:.2f} us before the "
-             f"training cases, {report['launch_microseconds']['after']:.2f} us after (higher: the threads hand "
-             "work to each other more slowly, and parallel speed-ups shrink)",
+             "launch: microseconds to launch an empty parallel pass, before and after each training case (when "
+             "it is high, threads hand work to each other slowly and parallel speed-ups shrink)",
              ""]
     head = (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
-            + f" {'GFLOP/s':>8} {'sgemm':>7}  fastdigits vs peers")
+            + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  fastdigits vs peers")
     lines.append(head)
     for r in report["results"]:
         m = Measurement(**r)
         fmt = "13,.1f" if m.unit == "us" else "13,.0f"
         cells = " ".join(format(m.values[p], fmt) if p in m.values else f"{'-':>13}" for p in peers)
         rates = f"{m.gflops:8.1f} {m.sgemm_gflops:7.1f}" if m.gflops else f"{'':8} {'':7}"
+        rates += f" {'/'.join(f'{us:.1f}' for us in m.launch_us):>9}"
         ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
         lines.append(f"{m.case:<40} {m.unit:>10} {cells} {rates}  {ratios}")
     return "\n".join(lines)

@@ -47,5 +47,6 @@ def test_empty_passes_run_every_chunk_once_per_pass():
 
 def test_launch_microseconds_is_a_time_per_pass(monkeypatch):
     clock = iter([10.0, 10.5])
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
     assert bench.launch_microseconds(2, calls=1000) == 500.0
