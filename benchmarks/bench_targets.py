@@ -83,7 +83,6 @@ def main() -> None:
     args = parser.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    import numpy as np
 
     from fastdigits import bench
 
@@ -105,34 +104,11 @@ def main() -> None:
               + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f} {'/'.join(f'{us:.1f}' for us in case.launch_us):>9}"
               + f"  {ratios}", flush=True)
 
-    model, ref = bench.inference_pair(X400, y, args.threads)
-    rows, one = np.ascontiguousarray(X400[:10_000]), np.ascontiguousarray(X400[:1])
-    fns = {"fastdigits": (lambda: model.predict_proba(rows), lambda: model.predict_proba(one)),
-           "numpy": (lambda: ref.forward(rows), lambda: ref.forward(one))}
-    if "torch" in peers:
-        import torch
-
-        net = torch.nn.Sequential(torch.nn.Linear(400, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-        tr, to = torch.from_numpy(rows), torch.from_numpy(one)
-
-        def infer(t):
-            with torch.inference_mode():
-                return torch.softmax(net(t), dim=1)
-
-        fns["torch"] = (lambda: infer(tr), lambda: infer(to))
-    batch_s = bench.interleaved_medians({p: f[0] for p, f in fns.items()}, args.repeats)
-    steady_s = bench.interleaved_medians({p: f[0] for p, f in fns.items()}, args.repeats, steady_calls=10)
-    single_s = bench.interleaved_medians({p: (lambda f=f: [f[1]() for _ in range(1000)]) for p, f in fns.items()},
-                                         args.repeats)
-    for case, unit, values in (("predict_proba, 10,000 rows, H=128", "images/s",
-                                {p: 10_000 / t for p, t in batch_s.items()}),
-                               ("the same, in steady use", "images/s",
-                                {p: 10_000 / t for p, t in steady_s.items()}),
-                               ("one row, predict_proba latency", "us", {p: t * 1e3 for p, t in single_s.items()})):
-        results.append({"case": case, "unit": unit, "values": values})
-        better = (lambda p: values["fastdigits"] / values[p]) if unit != "us" else (lambda p: values[p] / values["fastdigits"])
-        print(f"{case:<30} " + " ".join(f"{values.get(p, float('nan')):11,.1f}" for p in peers) + "  "
-              + ", ".join(f"{better(p):.2f}x {p}" for p in values if p != "fastdigits"), flush=True)
+    for case in bench.inference_cases(X400, y, args.threads, args.repeats, peers):
+        results.append(asdict(case))
+        ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in case.values if p != "fastdigits")
+        print(f"{case.case:<30} " + " ".join(f"{case.values.get(p, float('nan')):11,.1f}" for p in peers)
+              + f"  {ratios}", flush=True)
     e2e = end_to_end(args.threads)
     print(f"end to end: {e2e}")
     write_json(args.json, {"machine": bench.machine(), "data": source, "threads": args.threads,

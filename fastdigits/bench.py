@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "inference_pair", "interleaved_medians",
-           "launch_microseconds", "machine", "median_seconds", "run", "sgemm_gflops", "training_cases"]
+__all__ = ["TRAIN_CASES", "Measurement", "NumpyMLP", "epoch_runner", "inference_cases", "inference_pair",
+           "interleaved_medians", "launch_microseconds", "machine", "median_seconds", "run", "sgemm_gflops",
+           "training_cases"]
 
 N_CLASSES = 10
 
@@ -417,6 +418,40 @@ def inference_pair(X: np.ndarray, y: np.ndarray, threads: int | None) -> tuple[o
     return model, ref
 
 
+def inference_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, peers: list[str],
+                    say: Callable[[str], None] = lambda message: None) -> list[Measurement]:
+    """predict_proba of a 400-128-10 network on 10,000 rows (each timed call
+    after a rest, as the training epochs are, and in steady use: one
+    untimed call, then calls back to back), and one row's latency, for
+    fastdigits, NumPy and PyTorch (CPU) when it is in ``peers``."""
+    model, ref = inference_pair(X, y, threads)
+    rows, one = np.ascontiguousarray(X[:10_000]), np.ascontiguousarray(X[:1])
+    fns = {"fastdigits": (lambda: model.predict_proba(rows), lambda: model.predict_proba(one)),
+           "numpy": (lambda: ref.forward(rows), lambda: ref.forward(one))}
+    if "torch" in peers:
+        import torch
+
+        torch.set_num_threads(threads)
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, N_CLASSES))
+        tr, to = torch.from_numpy(rows), torch.from_numpy(one)
+
+        def infer(t):
+            with torch.inference_mode():
+                return torch.softmax(net(t), dim=1)
+
+        fns["torch"] = (lambda: infer(tr), lambda: infer(to))
+    say("inference")
+    batch_s = interleaved_medians({p: f[0] for p, f in fns.items()}, repeats)
+    steady_s = interleaved_medians({p: f[0] for p, f in fns.items()}, repeats, steady_calls=10)
+    say("latency")
+    single_s = interleaved_medians({p: (lambda f=f: [f[1]() for _ in range(1000)]) for p, f in fns.items()}, repeats)
+    return [Measurement(f"predict_proba, {len(rows):,} rows, H=128", "images/s",
+                        {p: len(rows) / t for p, t in batch_s.items()}),
+            Measurement(f"predict_proba, {len(rows):,} rows, steady use", "images/s",
+                        {p: len(rows) / t for p, t in steady_s.items()}),
+            Measurement("one row, predict_proba latency", "us", {p: t * 1e3 for p, t in single_s.items()})]
+
+
 def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
         progress: Callable[[str], None] | None = None) -> dict:
     """Run every case and return ``{"machine", "data", "threads",
@@ -435,19 +470,7 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     cold, warm = compile_seconds()
     results += training_cases(X, y, threads, repeats, peers, say)
 
-    model, ref = inference_pair(X, y, threads)
-    rows = X[:10_000]
-    say("inference")
-    case = Measurement(f"predict_proba, {len(rows):,} rows, H=128", "images/s")
-    case.values["fastdigits"] = len(rows) / median_seconds(lambda: model.predict_proba(rows), repeats)
-    case.values["numpy"] = len(rows) / median_seconds(lambda: ref.forward(rows), repeats)
-    results.append(case)
-    one = X[:1]
-    say("latency")
-    case = Measurement("one row, predict_proba latency", "us")
-    case.values["fastdigits"] = 1e6 * median_seconds(lambda: [model.predict_proba(one) for _ in range(100)], repeats) / 100
-    case.values["numpy"] = 1e6 * median_seconds(lambda: [ref.forward(one) for _ in range(100)], repeats) / 100
-    results.append(case)
+    results += inference_cases(X, y, threads, repeats, peers, say)
     say("preprocessing")
     case = Measurement(f"normalise {len(images):,} 28x28 images", "images/s")
     case.values["fastdigits"] = len(images) / median_seconds(lambda: normalize(images, threads=threads), repeats)

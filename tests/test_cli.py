@@ -302,6 +302,10 @@ def test_bench_json(tmp_path):
         assert case["gflops"] > 0 and case["sgemm_gflops"] > 0
         assert len(case["launch_us"]) == 2 and all(0 < us < 1e4 for us in case["launch_us"])
     assert cases["one row, predict_proba latency"]["unit"] == "us"
+    for name in ("predict_proba, 10,000 rows, H=128", "predict_proba, 10,000 rows, steady use",
+                 "one row, predict_proba latency"):
+        assert {"numpy", "fastdigits"} <= set(cases[name]["values"])
+        assert all(v > 0 for v in cases[name]["values"].values())
     assert report["data"].startswith("MNIST" if os.environ.get("FASTDIGITS_DATA") else "synthetic")
     assert report["compile_seconds"]["cold_cache"] > 0
     assert "measuring" in proc.stderr
