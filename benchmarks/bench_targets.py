@@ -93,22 +93,12 @@ def main() -> None:
     X400, y, _, source = bench._data()
     print(f"machine: {bench.machine()}")
     print(f"data: {source}; threads {args.threads}; medians of {args.repeats} interleaved repeats")
-    print(f"{'case':<30} " + " ".join(f"{p:>11}" for p in peers)
-          + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  ratios")
+    print(bench.format_header(peers))
     results = []
-    for case in bench.training_cases(X400, y, args.threads, args.repeats, peers):
-        rate = case.values
+    cases = bench.training_cases(X400, y, args.threads, args.repeats, peers)
+    for case in [*cases, *bench.inference_cases(X400, y, args.threads, args.repeats, peers)]:
         results.append(asdict(case))
-        ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits")
-        print(f"{case.case:<30} " + " ".join(f"{rate[p]:11,.0f}" for p in peers)
-              + f" {case.gflops:8.1f} {case.sgemm_gflops:7.1f} {'/'.join(f'{us:.1f}' for us in case.launch_us):>9}"
-              + f"  {ratios}", flush=True)
-
-    for case in bench.inference_cases(X400, y, args.threads, args.repeats, peers):
-        results.append(asdict(case))
-        ratios = ", ".join(f"{case.ratio(p):.2f}x {p}" for p in case.values if p != "fastdigits")
-        print(f"{case.case:<30} " + " ".join(f"{case.values.get(p, float('nan')):11,.1f}" for p in peers)
-              + f"  {ratios}", flush=True)
+        print(bench.format_row(case, peers), flush=True)
     e2e = end_to_end(args.threads)
     print(f"end to end: {e2e}")
     write_json(args.json, {"machine": bench.machine(), "data": source, "threads": args.threads,

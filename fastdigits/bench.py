@@ -482,6 +482,24 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
             "results": [asdict(m) for m in results]}
 
 
+def format_header(peers: list[str]) -> str:
+    """The column heads of ``format_row``."""
+    return (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
+            + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  fastdigits vs peers")
+
+
+def format_row(m: Measurement, peers: list[str]) -> str:
+    """One case as a table row: each peer's figure ('-' where it did not
+    run), GFLOP/s and the launch probe for training cases, and
+    fastdigits' ratio to each peer."""
+    fmt = "13,.1f" if m.unit == "us" else "13,.0f"
+    cells = " ".join(format(m.values[p], fmt) if p in m.values else f"{'-':>13}" for p in peers)
+    rates = f"{m.gflops:8.1f} {m.sgemm_gflops:7.1f}" if m.gflops else f"{'':8} {'':7}"
+    launch = "/".join(f"{us:.1f}" for us in m.launch_us)
+    ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
+    return f"{m.case:<40} {m.unit:>10} {cells} {rates} {launch:>9}  {ratios}"
+
+
 def format_table(report: dict) -> str:
     """The report as a text table with each peer's figure and fastdigits' ratio to it."""
     peers = []
@@ -497,15 +515,6 @@ def format_table(report: dict) -> str:
              "launch: microseconds to launch an empty parallel pass, before and after each training case (when "
              "it is high, threads hand work to each other slowly and parallel speed-ups shrink)",
              ""]
-    head = (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
-            + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  fastdigits vs peers")
-    lines.append(head)
-    for r in report["results"]:
-        m = Measurement(**r)
-        fmt = "13,.1f" if m.unit == "us" else "13,.0f"
-        cells = " ".join(format(m.values[p], fmt) if p in m.values else f"{'-':>13}" for p in peers)
-        rates = f"{m.gflops:8.1f} {m.sgemm_gflops:7.1f}" if m.gflops else f"{'':8} {'':7}"
-        rates += f" {'/'.join(f'{us:.1f}' for us in m.launch_us):>9}"
-        ratios = ", ".join(f"{m.ratio(p):.2f}x {p}" for p in peers if p != "fastdigits" and m.ratio(p))
-        lines.append(f"{m.case:<40} {m.unit:>10} {cells} {rates}  {ratios}")
+    lines.append(format_header(peers))
+    lines += [format_row(Measurement(**r), peers) for r in report["results"]]
     return "\n".join(lines)

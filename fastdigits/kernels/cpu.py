@@ -492,9 +492,10 @@ PAIR_TILE = TILE if TILE >= 128 else 32
 
 
 @_inline
-def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate):
+def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate, start):
     """The first of ``_gather_rows_range``'s steps, compiled into the
-    caller: its TILE-wide tiles.  Returns the column where they stop.
+    caller: its TILE-wide tiles from column ``start``.  Returns the column
+    where they stop.
 
     The cache-blocked forward pass runs a gather for each row and block of
     weight rows (7 times a row for 400-128), each over a short run of
@@ -505,7 +506,7 @@ def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate):
     but cost the first ``fastdigits train`` 10 s more compiling and 80 MB
     more memory; inlining it in the gradient rows made them slower."""
     acc = carray(_stack_array(out, TILE), TILE)
-    j = 0
+    j = start
     while j + TILE <= out.shape[0]:
         _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate, None, acc, out)
         j += TILE
@@ -527,9 +528,7 @@ def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=Non
     n_out = out.shape[0]
     j = start
     if val2 is None:
-        while j + TILE <= n_out:
-            _tile_sum(w, idx, val, t0, t1, j, TILE, acc, out, accumulate, val2, acc2, out2)
-            j += TILE
+        j = _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate, start)
     else:
         while j + PAIR_TILE <= n_out:
             _tile_sum(w, idx, val, t0, t1, j, PAIR_TILE, acc, out, accumulate, val2, acc2, out2)
@@ -728,7 +727,7 @@ def _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, out, xt,
             for i in range(g0, g1):
                 r = i - g0
                 t0, t1, o = ends[r, blk], ends[r, blk + 1], out[i]
-                j = _gather_wide_tiles(w, idx[r], val[r], t0, t1, o, True)
+                j = _gather_wide_tiles(w, idx[r], val[r], t0, t1, o, True, 0)
                 if j < n_out:
                     _gather_rows_range(w, idx[r], val[r], t0, t1, o, True, None, None, j)
         for i in range(g0, g1):
