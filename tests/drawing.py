@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -72,3 +74,257 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) 
         ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
     noisy = np.asarray(blurred, float) + rng.normal(0, rng.uniform(0, 8), (size, size))
     return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+# Kinds of real pictures (the pictures issue): each turns a 28x28 MNIST digit
+# (white ink on black, uint8) into one kind of picture that people feed the
+# model.  Pure functions of the digit and the generator; benchmarks/
+# accuracy_kinds.py measures the shipped model on each.
+
+#: Stroke colours of :func:`alpha_canvas`, as RGB.
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (220, 30, 30), "blue": (30, 60, 220)}
+
+#: Kinds of :func:`blank_picture`.
+BLANK_KINDS = ("white", "black", "grey", "uneven", "jpeg", "1x1", "3x3")
+
+
+def _ink(digit28: np.ndarray, side: int) -> np.ndarray:
+    """The digit's ink enlarged smoothly to (side, side), float64 in [0, 1]."""
+    big = Image.fromarray(np.asarray(digit28, np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(big, float) / 255, 0, 1)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (grey uint8) encoded as JPEG in memory and decoded again."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return np.asarray(img.convert("L"), np.uint8).copy()
+
+
+def _finish(image: np.ndarray, rng: np.random.Generator, blur: float, noise: float) -> np.ndarray:
+    """Gaussian blur up to ``blur`` px and noise up to ``noise`` grey levels, as uint8."""
+    pic = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+    pic = pic.filter(ImageFilter.GaussianBlur(rng.uniform(0, blur)))
+    noisy = np.asarray(pic, float) + rng.normal(0, rng.uniform(0, noise), image.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+def jpeg_copy(digit28: np.ndarray, quality: int) -> np.ndarray:
+    """The digit saved as a JPEG and read back: canvas exports,
+    screenshots, re-saved MNIST.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    quality : int
+        JPEG quality, 1..95.
+
+    Returns
+    -------
+    (28, 28) uint8
+        The decoded grey picture, with the codec's ringing and blocking.
+    """
+    return _jpeg(np.asarray(digit28, np.uint8), quality)
+
+
+def alpha_canvas(digit28: np.ndarray, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
+    """An HTML-canvas export: the stroke lives in the alpha channel.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    rng : numpy.random.Generator
+        Draws the canvas size, 140..280 px.
+    colour : str
+        The stroke colour, a key of :data:`COLOURS`.
+
+    Returns
+    -------
+    (S, S, 4) uint8
+        RGBA: every pixel's colour is the stroke colour; alpha is the
+        enlarged digit (0, fully transparent, away from the stroke).
+    """
+    side = int(rng.integers(140, 281))
+    rgba = np.empty((side, side, 4), np.uint8)
+    rgba[..., :3] = COLOURS[colour]
+    rgba[..., 3] = np.round(_ink(digit28, side) * 255).astype(np.uint8)
+    return rgba
+
+
+def digits_8x8(digit28: np.ndarray) -> np.ndarray:
+    """The digit as in scikit-learn's ``load_digits`` (optdigits): its ink
+    box scaled so the long side fills 32 px, thresholded into a bitmap at
+    a quarter of full ink,
+    and the on-pixels counted in 4x4 blocks.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+
+    Returns
+    -------
+    (8, 8) float64
+        Whole numbers 0..16, ink high.
+    """
+    digit = np.asarray(digit28, np.uint8)
+    rows, cols = np.nonzero(digit > 0)
+    if not len(rows):
+        return np.zeros((8, 8))
+    box = digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    h, w = box.shape
+    scale = 32 / max(h, w)
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    scaled = np.asarray(Image.fromarray(box).resize((tw, th), Image.Resampling.BILINEAR))
+    bitmap = np.zeros((32, 32), bool)
+    y0, x0 = (32 - th) // 2, (32 - tw) // 2
+    bitmap[y0:y0 + th, x0:x0 + tw] = scaled >= 64  # 64: load_digits' mean (4.9) and share of 16s (9 %)
+    return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float64)
+
+
+def underexposed(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An underexposed photo: the whole picture in a narrow dark range.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    rng : numpy.random.Generator
+        Draws the size (60..200 px), the brightest level (15..35 of 255),
+        dark-on-light or light-on-dark, blur and noise (up to 1.5 levels).
+
+    Returns
+    -------
+    (S, S) uint8
+        Values within 0..~40.
+    """
+    side = int(rng.integers(60, 201))
+    ink = _ink(digit28, side)
+    top = rng.uniform(15, 35)
+    low = top * rng.uniform(0.0, 0.35)
+    paper, pen = (top, low) if rng.integers(0, 2) else (low, top)  # dark on light, or light on dark
+    return _finish(paper + (pen - paper) * ink, rng, blur=1.0, noise=1.5)
+
+
+def dark_surround(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A light page that fills only part of the picture, inside a dark
+    surround on all sides: a sheet on a dark desk, a meter window, a form
+    box.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    rng : numpy.random.Generator
+        Draws the page's size (50..130 px a side), the digit's size on it,
+        the surround's width on each side, the page's tilt (up to 4
+        degrees), the paper (170..250), ink (10..70) and surround (0..60)
+        levels, blur and noise.
+
+    Returns
+    -------
+    (H, W) uint8
+        Dark ink on the light page; the picture's whole border is surround.
+    """
+    ph, pw = (int(s) for s in rng.integers(50, 131, 2))
+    side = int(min(ph, pw) * rng.uniform(0.75, 1.1))  # the 28x28 frame; the digit is 20/28 of it
+    page = np.full((ph, pw), rng.uniform(170, 250))
+    ink = np.zeros((ph, pw))
+    y0, x0 = (ph - side) // 2 + int(rng.integers(-2, 3)), (pw - side) // 2 + int(rng.integers(-2, 3))
+    big = _ink(digit28, side)
+    ys, xs = slice(max(y0, 0), min(y0 + side, ph)), slice(max(x0, 0), min(x0 + side, pw))
+    ink[ys, xs] = big[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    page = page * (1 - ink) + rng.uniform(10, 70) * ink
+    angle = rng.uniform(-4, 4)
+    sheet = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).rotate(
+        angle, Image.Resampling.BILINEAR, expand=True)
+    mask = Image.new("L", (pw, ph), 255).rotate(angle, Image.Resampling.BILINEAR, expand=True)
+    top, bottom, left, right = (int(m) for m in rng.integers(4, 41, 4))
+    h, w = sheet.height + top + bottom, sheet.width + left + right
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    surround = rng.uniform(0, 60) * (1 + rng.uniform(-0.3, 0.3) * (yy + xx - 1))
+    picture = surround.copy()
+    on = np.asarray(mask, float) / 255
+    picture[top:top + sheet.height, left:left + sheet.width] = (
+        surround[top:top + sheet.height, left:left + sheet.width] * (1 - on) + np.asarray(sheet, float) * on)
+    return _finish(picture, rng, blur=1.0, noise=4)
+
+
+def ruled_paper(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit as dark ink on lined notebook paper.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    rng : numpy.random.Generator
+        Draws the picture's size (120..260 px), the digit's size and
+        place, the rules' spacing (0.2..0.5 of the digit's height),
+        thickness (1..3 px), darkness (blue-grey: 55..75 % of the paper)
+        and tilt (up to 1 degree), a vertical margin line half the time,
+        blur and noise.
+
+    Returns
+    -------
+    (S, S) uint8
+        Rules cross the whole picture and the digit's strokes.
+    """
+    size = int(rng.integers(120, 261))
+    side = int(size * rng.uniform(0.45, 0.85))  # the 28x28 frame; the digit is 20/28 of it
+    paper = rng.uniform(200, 250)
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    spacing = side * 20 / 28 * rng.uniform(0.2, 0.5)
+    thickness = rng.uniform(1, 3)
+    tilt = np.tan(np.radians(rng.uniform(-1, 1)))
+    phase = (yy - xx * tilt - rng.uniform(0, spacing)) % spacing
+    rule = np.clip(thickness / 2 + 0.5 - np.minimum(phase, spacing - phase), 0, 1)  # anti-aliased
+    page = paper * (1 - rule * rng.uniform(0.25, 0.45))
+    if rng.integers(0, 2):
+        margin = np.clip(1.5 - np.abs(xx - size * rng.uniform(0.08, 0.2)), 0, 1)
+        page *= 1 - margin * rng.uniform(0.2, 0.4)
+    ink = np.zeros((size, size))
+    y0, x0 = (int(v) for v in rng.integers(0, size - side + 1, 2))
+    ink[y0:y0 + side, x0:x0 + side] = _ink(digit28, side)
+    return _finish(page * (1 - ink) + rng.uniform(10, 70) * ink, rng, blur=0.8, noise=4)
+
+
+def blank_picture(rng: np.random.Generator, kind: str) -> np.ndarray:
+    """A picture with nothing to read.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the size (28..300 px a side) and levels.
+    kind : str
+        One of :data:`BLANK_KINDS`: "white" sheet, "black", mid-"grey",
+        "uneven" (a white page with mild noise and uneven light), "jpeg"
+        (a blank light canvas saved as JPEG), "1x1" and "3x3" (tiny
+        pictures of one level).
+
+    Returns
+    -------
+    (H, W) uint8
+    """
+    if kind == "1x1":
+        return np.full((1, 1), rng.integers(0, 256), np.uint8)
+    if kind == "3x3":
+        return np.full((3, 3), rng.integers(0, 256), np.uint8)
+    h, w = (int(s) for s in rng.integers(28, 301, 2))
+    if kind == "white":
+        return np.full((h, w), 255, np.uint8)
+    if kind == "black":
+        return np.zeros((h, w), np.uint8)
+    if kind == "grey":
+        return np.full((h, w), rng.integers(100, 156), np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    if kind == "uneven":
+        light = 1 - rng.uniform(0.1, 0.35) * (rng.uniform() * yy + rng.uniform() * xx) / 2
+        return _finish(rng.uniform(200, 250) * light, rng, blur=1.0, noise=4)
+    if kind == "jpeg":
+        canvas = rng.uniform(235, 255) - rng.uniform(0, 10) * xx
+        return _jpeg(np.clip(np.round(canvas), 0, 255).astype(np.uint8), int(rng.integers(50, 91)))
+    raise ValueError(f"kind must be one of {BLANK_KINDS}, got {kind!r}")
