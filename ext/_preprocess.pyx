@@ -105,17 +105,28 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
 #
 # Steps for one image (the NumPy twin in tests/naive.py follows them line
 # by line; fastdigits/preprocess.py documents them for users):
-#   1. load into [0, 1] (x * scale); the border's median is the
+#   1. load into [0, 1] ((x - offset) * scale); the border's median is the
 #      background; invert if the darkest 3x3 mean lies farther below it
 #      than the brightest lies above it (ink is the far extreme);
 #   2. if the border is not already clean (its 90th percentile above
 #      clean_level: nearly all of it black, as in MNIST):
 #      subtract a smooth background (a low percentile per block, the
 #      lowest of each block's 3x3 neighbourhood, interpolated
-#      bilinearly), stretch contrast so the brightest 3x3 mean is 1, then
-#      a soft threshold with gain; otherwise subtract the border's median;
+#      bilinearly); no ink if the brightest 3x3 mean is below min_contrast
+#      or below min_snr times the noise (from neighbours' differences);
+#      stretch contrast so that mean is 1; erase long thin straight
+#      lines (ruled and squared paper), then a soft threshold with gain.
+#      Otherwise subtract the border's median, stretch so the brightest
+#      pixel is 1 (no ink if it is below min_contrast), erase long thin
+#      lines, and if the border is not flat (noise), drop what lies below
+#      clean_threshold (JPEG speckle);
 #   3. drop connected components (8-connected) with less than keep_ratio
-#      of the largest one's ink mass; take the bounding box of the rest;
+#      of the largest one's ink mass; take the bounding box of the rest.
+#      If that ink, holes filled, fills page_fill of its smallest
+#      enclosing rectangle at any angle, it is a page inside a dark
+#      surround, not ink: with holes (the digit) the pipeline runs again
+#      on the page alone, its surround set to the page's level; without
+#      holes, a square-ish page is an empty one (no ink);
 #   4. optionally deskew by shearing rows (from second moments);
 #   5. thicken strokes thinner than stroke * the box's long side (a grey
 #      max filter; never thinning);
@@ -123,8 +134,24 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
 #      aspect ratio, at the fractional offset that puts the centre of mass
 #      at the frame's centre (clamped so the box stays inside the frame).
 
-from libc.math cimport floor, ceil
+from libc.math cimport floor, ceil, cos, sin, M_PI
 from libc.stdlib cimport malloc, free
+
+#: Line erasing needs a picture this many pixels across, a page this many
+#: pixels on each side: smaller pictures are a digit and nothing else
+#: (scikit-learn's 8 x 8 digits, MNIST's 28 x 28 frames hold no page).
+#: A page's edge this many pixels deep counts as its surround.
+cdef enum:
+    MIN_LINE = 32
+    MIN_PAGE = 12
+    PAGE_EDGE = 3
+
+#: Ink that fills less than PAGE_GATE of its box is not looked at as a
+#: page; holes of at most BLANK_HOLES of the box are noise on an empty page;
+#: a page is what reaches PAGE_LEVEL of the stretched ink.
+cdef double PAGE_GATE = 0.5
+cdef double BLANK_HOLES = 0.005
+cdef double PAGE_LEVEL = 0.5
 
 cdef struct Params:
     double box
@@ -136,10 +163,18 @@ cdef struct Params:
     double stroke
     double ink_level
     int deskew
+    double clean_threshold
+    double min_contrast
+    double min_snr
+    double page_fill
+    double line_length
+    double line_width
+    Py_ssize_t frame
 
 
 cdef struct Scratch:
     double *v
+    double *orig
     double *canvas
     double *canvas2
     double *mass
@@ -163,6 +198,21 @@ cdef double _hist_quantile(long *hist, long n, double p) noexcept nogil:
         if cum >= need:
             return k / 255.0
     return 1.0
+
+
+cdef double _noise(const double *v, Py_ssize_t h, Py_ssize_t w) noexcept nogil:
+    """The noise's standard deviation, from the median absolute difference
+    of horizontal neighbours (sigma = median / (0.6745 sqrt 2)): flat
+    paper and flat ink both count, so it holds whatever share of the
+    picture the ink covers."""
+    cdef long hist[256]
+    cdef Py_ssize_t i, y, x
+    for i in range(256):
+        hist[i] = 0
+    for y in range(h):
+        for x in range(w - 1):
+            hist[_quant(abs(v[y * w + x + 1] - v[y * w + x]))] += 1
+    return _hist_quantile(hist, h * (w - 1), 0.5) / 0.9539 if w > 1 else 0.0
 
 
 cdef void _box3(const double *v, Py_ssize_t h, Py_ssize_t w, double *rows, double *sums) noexcept nogil:
@@ -248,20 +298,96 @@ cdef void _remove_background(double *v, Py_ssize_t h, Py_ssize_t w, double pct, 
             v[y * w + x] = max(v[y * w + x] - bg, 0.0)
 
 
-cdef void _stretch_threshold(double *v, Py_ssize_t h, Py_ssize_t w, double t, double gain, double *tmp) noexcept nogil:
-    """Divide by the brightest 3x3 mean (zero outside the image), then the
-    soft threshold with gain.  ``tmp`` holds 2 h w doubles."""
+cdef double _brightest3(const double *v, Py_ssize_t h, Py_ssize_t w, double *tmp) noexcept nogil:
+    """The brightest 3x3 mean, zero outside the image.  ``tmp`` holds 2 h w doubles."""
     cdef Py_ssize_t i
-    cdef double top = 0.0, s
+    cdef double top = 0.0
     _box3(v, h, w, tmp, tmp + h * w)
     for i in range(h * w):
         top = max(top, tmp[h * w + i] / 9.0)
+    return top
+
+
+cdef void _threshold(double *v, Py_ssize_t n, double t, double gain) noexcept nogil:
+    """The soft threshold with gain: clip((x - t) / (1 - t) * gain, 0, 1)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        v[i] = min(max((v[i] - t) / (1.0 - t) * gain, 0.0), 1.0)
+
+
+cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, Py_ssize_t cross,
+                       Py_ssize_t length, Py_ssize_t width, double level, int *back, int *ahead) noexcept nogil:
+    """Erase the long thin lines of ink (values above ``level``) that run along one axis.
+
+    Viewed as ``h`` lines of ``w`` pixels, pixel (a, b) sits at
+    ``v[a * cross + b * step]``: (cross, step) = (w, 1) for rows, (1, w)
+    for columns of the h x w image.  ``back`` and ``ahead`` get the
+    longest 8-connected path of ink through each pixel that advances one
+    pixel along the axis per step (drifting at most one line sideways, so
+    slightly tilted lines count); a pixel on such a path of at least
+    ``length`` pixels whose ink across the axis is at most ``width``
+    pixels thick is paper, not ink (a stroke crossing the line is thicker
+    there and stays).
+    """
+    cdef Py_ssize_t a, b, k, i, run, best, j
+    for b in range(w):
+        for a in range(h):
+            i = a * cross + b * step
+            if v[i] <= level:
+                back[i] = 0
+                continue
+            best = 0
+            if b > 0:
+                for k in range(max(a - 1, 0), min(a + 2, h)):
+                    best = max(best, back[k * cross + (b - 1) * step])
+            back[i] = best + 1
+    for b in range(w - 1, -1, -1):
+        for a in range(h):
+            i = a * cross + b * step
+            if v[i] <= level:
+                ahead[i] = 0
+                continue
+            best = 0
+            if b < w - 1:
+                for k in range(max(a - 1, 0), min(a + 2, h)):
+                    best = max(best, ahead[k * cross + (b + 1) * step])
+            ahead[i] = best + 1
+    for b in range(w):
+        for a in range(h):
+            i = a * cross + b * step
+            if v[i] <= level or back[i] + ahead[i] - 1 < length:
+                continue
+            run = 1                  # ink across the axis through this pixel
+            j = a - 1
+            while j >= 0 and v[j * cross + b * step] > level and run <= width:
+                run += 1
+                j -= 1
+            j = a + 1
+            while j < h and v[j * cross + b * step] > level and run <= width:
+                run += 1
+                j += 1
+            if run <= width:
+                ahead[i] = -1        # marked; erased once every pixel is judged
     for i in range(h * w):
-        if top <= 1e-6:
+        if ahead[i] == -1:
             v[i] = 0.0
-        else:
-            s = min(v[i] / top, 1.0)
-            v[i] = min(max((s - t) / (1.0 - t) * gain, 0.0), 1.0)
+
+
+cdef void _remove_lines(double *v, Py_ssize_t h, Py_ssize_t w, double level, const Params *p,
+                        Scratch *s) noexcept nogil:
+    """Erase ruled lines (along rows), then margin and grid lines (along
+    columns), in pictures at least MIN_LINE pixels across: in smaller ones
+    a digit's own strokes are as thin as any line.  Lines are traced where
+    the stretched ink exceeds ``level`` (half the threshold that follows),
+    so that faint or noisy stretches do not break a line before it."""
+    if p.line_length <= 0:
+        return
+    if w >= MIN_LINE:
+        _erase_lines(v, h, w, 1, w, <Py_ssize_t>ceil(p.line_length * w),
+                     max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * h + 0.5)), level, s.labels, s.stack)
+    if h >= MIN_LINE:
+        _erase_lines(v, w, h, w, 1, <Py_ssize_t>ceil(p.line_length * h),
+                     max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * w + 0.5)), level, s.labels, s.stack)
 
 
 cdef bint _drop_specks(double *v, Py_ssize_t h, Py_ssize_t w, double keep_ratio, Scratch *s,
@@ -317,6 +443,114 @@ cdef bint _drop_specks(double *v, Py_ssize_t h, Py_ssize_t w, double keep_ratio,
     return box[1] > box[0]
 
 
+cdef double _rectangularity(const int *marks, Py_ssize_t w, const Py_ssize_t *box, int outside) noexcept nogil:
+    """Share of the smallest rectangle, at any angle in [-45, 45] degrees
+    (3-degree steps), that the box's pixels not marked ``outside`` fill."""
+    cdef Py_ssize_t y, x, k, count = 0
+    cdef double c, sn, u, t, u0, u1, t0, t1, best = 1e300
+    for k in range(-15, 16):
+        c = cos(k * M_PI / 60.0)
+        sn = sin(k * M_PI / 60.0)
+        u0 = 1e300
+        u1 = -1e300
+        t0 = 1e300
+        t1 = -1e300
+        count = 0
+        for y in range(box[0], box[1]):
+            for x in range(box[2], box[3]):
+                if marks[y * w + x] != outside:
+                    count += 1
+                    u = c * x + sn * y
+                    t = c * y - sn * x
+                    u0 = min(u0, u)
+                    u1 = max(u1, u)
+                    t0 = min(t0, t)
+                    t1 = max(t1, t)
+        best = min(best, (u1 - u0 + 1.0) * (t1 - t0 + 1.0))
+    return count / best
+
+
+cdef int _page_inside(double *v, Py_ssize_t h, Py_ssize_t w, const Py_ssize_t *box, double page_fill,
+                      Scratch *s) noexcept nogil:
+    """Whether the ink in ``box`` is a page seen inside a dark surround.
+
+    The page is what reaches PAGE_LEVEL of the stretched ink (the digit on
+    it, dark, may lie above the surround's level); the outside is what a
+    flood from the box's edge reaches through the rest (4-connected); the
+    holes are the rest that it does not reach.
+    A page is ink that, with its holes, fills ``page_fill`` of its
+    smallest enclosing rectangle at any angle (no MNIST digit fills 0.9,
+    upright and tilted pages 0.95 or more); a digit, even a bold one, is
+    rounder.  Returns 0 when the ink is not a page; -1 for a square-ish
+    page without holes (an empty one; holes of at most BLANK_HOLES of the
+    box are noise); 1 for a page with holes (a digit written on it): then
+    ``v`` is overwritten with the page alone, (y1 - y0) x (x1 - x0), taken
+    from the original values ``s.orig``, and everything within PAGE_EDGE
+    pixels of the page's outside (the surround that the box takes in, and
+    the page's own edge) is set to the page's mean level.
+    """
+    cdef Py_ssize_t y0 = box[0], y1 = box[1], x0 = box[2], x1 = box[3]
+    cdef Py_ssize_t bh = y1 - y0, bw = x1 - x0, y, x, yy, xx, i, top, p, filled = 0, holes = 0, n = 0
+    cdef double level = 0.0
+    cdef bint near
+    if bh < MIN_PAGE or bw < MIN_PAGE:
+        return 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            filled += v[y * w + x] >= PAGE_LEVEL
+    if filled < PAGE_GATE * bh * bw:
+        return 0
+    # flood the outside: labels 1 = reached from the box's edge
+    top = 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            i = y * w + x
+            s.labels[i] = 0
+            if v[i] < PAGE_LEVEL and (y == y0 or y == y1 - 1 or x == x0 or x == x1 - 1):
+                s.labels[i] = 1
+                s.stack[top] = <int>i
+                top += 1
+    while top > 0:
+        top -= 1
+        p = s.stack[top]
+        y = p // w
+        x = p - y * w
+        for i in range(4):
+            yy = y + (i == 0) - (i == 1)
+            xx = x + (i == 2) - (i == 3)
+            if y0 <= yy < y1 and x0 <= xx < x1 and v[yy * w + xx] < PAGE_LEVEL and s.labels[yy * w + xx] == 0:
+                s.labels[yy * w + xx] = 1
+                s.stack[top] = <int>(yy * w + xx)
+                top += 1
+    if _rectangularity(s.labels, w, box, 1) < page_fill:
+        return 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            i = y * w + x
+            if v[i] < PAGE_LEVEL and s.labels[i] == 0:
+                holes += 1
+            elif v[i] >= PAGE_LEVEL:
+                level += s.orig[i]
+                n += 1
+    if holes <= BLANK_HOLES * bh * bw:
+        return -1 if 2 * min(bh, bw) >= max(bh, bw) else 0
+    level /= n
+    for y in range(bh):
+        for x in range(bw):
+            near = y < PAGE_EDGE or y >= bh - PAGE_EDGE or x < PAGE_EDGE or x >= bw - PAGE_EDGE
+            yy = max(y - PAGE_EDGE, 0)
+            while not near and yy < min(y + PAGE_EDGE + 1, bh):
+                xx = max(x - PAGE_EDGE, 0)
+                while not near and xx < min(x + PAGE_EDGE + 1, bw):
+                    near = s.labels[(y0 + yy) * w + x0 + xx] == 1
+                    xx += 1
+                yy += 1
+            s.canvas[y * bw + x] = level if near else s.orig[(y0 + y) * w + x0 + x]
+    for i in range(bh * bw):
+        v[i] = s.canvas[i]
+    return 1
+
+
 cdef void _bbox(const double *c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t *box) noexcept nogil:
     cdef Py_ssize_t y, x
     box[0] = h
@@ -330,8 +564,6 @@ cdef void _bbox(const double *c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t *box) no
                 box[1] = max(box[1], y + 1)
                 box[2] = min(box[2], x)
                 box[3] = max(box[3], x + 1)
-
-
 cdef Py_ssize_t _deskew(const double *src, Py_ssize_t h, Py_ssize_t w, double *dst) noexcept nogil:
     """Shear rows so the ink's principal axis is vertical; returns the new width.
 
@@ -468,19 +700,23 @@ cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_sid
             out[i * frame + j] = <float>min(max(acc, 0.0), 1.0)
 
 
-cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scale, const Params *p,
-                         Scratch *s, float[:, :, ::1] out) noexcept nogil:
-    cdef Py_ssize_t h = src.shape[1], w = src.shape[2], frame = out.shape[1]
-    cdef Py_ssize_t size = h * w, i, y, x, nb = 0, ch, cw, r
+cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch *s, float *out,
+                 bint look_inside) noexcept nogil:
+    """Steps 1-6 on ``v`` (h x w values in [0, 1], overwritten).  Writes the
+    frame into ``out`` (zeroed by the caller) and returns True if ink is
+    found.  ``look_inside``: may run again on a page inside a surround."""
+    cdef Py_ssize_t size = h * w, frame = p.frame, i, y, x, nb = 0, ch, cw, r
     cdef Py_ssize_t box[4]
-    cdef double *v = s.v
     cdef double *c
     cdef double *spare
     cdef double *swap
-    cdef double background, lo, hi
+    cdef double background, lo, hi, top
+    cdef bint speckle
     cdef long hist[256]
-    for i in range(size):
-        v[i] = min(max(src[n, i // w, i % w] * scale, 0.0), 1.0)
+    cdef int page
+    if look_inside:
+        for i in range(size):
+            s.orig[i] = v[i]
     # 1. polarity: the background is the border's median; the ink is the
     #    extreme (darkest or brightest 3x3 mean) that lies farther from it
     nb = _border_hist(v, h, w, hist)
@@ -493,17 +729,40 @@ cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scal
     # 2. clean-up where the background is not already black
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
-        _stretch_threshold(v, h, w, p.threshold, p.gain, s.canvas2)
+        top = _brightest3(v, h, w, s.canvas2)
+        if top < p.min_contrast or top < p.min_snr * _noise(v, h, w):
+            return False
+        for i in range(size):
+            v[i] = min(v[i] / top, 1.0)
+        _remove_lines(v, h, w, p.threshold / 2, p, s)
+        _threshold(v, size, p.threshold, p.gain)
     else:
-        # nearly black already: only lift the background's level off
+        # nearly black already: lift the background's level off, stretch
+        # the brightest pixel to 1 and drop faint speckle
         background = _hist_quantile(hist, nb, 0.5)
+        speckle = _hist_quantile(hist, nb, 1.0) > background    # a border that is not flat
+        top = 0.0
         for i in range(size):
             v[i] = max(v[i] - background, 0.0)
-    for i in range(frame * frame):
-        out[n, i // frame, i % frame] = 0.0
-    # 3. specks and the ink's box
+            top = max(top, v[i])
+        if top < p.min_contrast:
+            return False
+        for i in range(size):
+            v[i] = v[i] / top
+        _remove_lines(v, h, w, p.clean_threshold / 2, p, s)
+        if speckle:
+            for i in range(size):
+                if v[i] < p.clean_threshold:
+                    v[i] = 0.0
+    # 3. specks and the ink's box; a page seen inside a dark surround
     if not _drop_specks(v, h, w, p.keep_ratio, s, box):
-        return
+        return False
+    if look_inside:
+        page = _page_inside(v, h, w, box, p.page_fill, s)
+        if page == -1:
+            return False
+        if page == 1:
+            return _frame(v, box[1] - box[0], box[3] - box[2], p, s, out, False)
     ch = box[1] - box[0]
     cw = box[3] - box[2]
     c = s.canvas
@@ -543,7 +802,18 @@ cdef void _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double scal
     box[1] = ch
     box[2] = 0
     box[3] = cw
-    _place(c, cw, box, p.box, frame, s.line, &out[n, 0, 0])
+    _place(c, cw, box, p.box, frame, s.line, out)
+    return True
+
+
+cdef bint _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offset, double scale,
+                         const Params *p, Scratch *s, float[:, :, ::1] out) noexcept nogil:
+    cdef Py_ssize_t h = src.shape[1], w = src.shape[2], frame = out.shape[1], i
+    for i in range(h * w):
+        s.v[i] = min(max((src[n, i // w, i % w] - offset) * scale, 0.0), 1.0)
+    for i in range(frame * frame):
+        out[n, i // frame, i % frame] = 0.0
+    return _frame(s.v, h, w, p, s, &out[n, 0, 0], True)
 
 
 def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
@@ -556,26 +826,36 @@ def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
     return h * w, max(canvas, 2 * h * w, 64 * 64), wide + 2 * pad
 
 
-def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, const double[::1] scale, double box,
-              double clean_level, double bg_percentile, double threshold, double gain, double keep_ratio,
-              double stroke, double ink_level, bint deskew, int threads):
+def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, unsigned char[::1] ink,
+              const double[::1] offset, const double[::1] scale, dict settings, int threads):
     """MNIST-style normalisation of a batch ``src`` (N, H, W) into ``out``
-    (N, F, F) float32; ``scale[n]`` maps image n's values into [0, 1].
-    See the module notes for the steps."""
+    (N, F, F) float32; image n is read as ``(x - offset[n]) * scale[n]``,
+    clipped to [0, 1].  ``ink[n]`` is set to 1 where ink was found (else
+    the frame is all zero).  ``settings``: the fields of
+    ``fastdigits.preprocess.Normalization``.  See the module notes for the
+    steps."""
     cdef Params p
-    p.box = box
-    p.clean_level = clean_level
-    p.bg_percentile = bg_percentile
-    p.threshold = threshold
-    p.gain = gain
-    p.keep_ratio = keep_ratio
-    p.stroke = stroke
-    p.ink_level = ink_level
-    p.deskew = deskew
+    p.box = settings["box"]
+    p.clean_level = settings["clean_level"]
+    p.bg_percentile = settings["background_percentile"]
+    p.threshold = settings["threshold"]
+    p.gain = settings["gain"]
+    p.keep_ratio = settings["keep_ratio"]
+    p.stroke = settings["stroke"]
+    p.ink_level = settings["ink_level"]
+    p.deskew = settings["deskew"]
+    p.clean_threshold = settings["clean_threshold"]
+    p.min_contrast = settings["min_contrast"]
+    p.min_snr = settings["min_snr"]
+    p.page_fill = settings["page_fill"]
+    p.line_length = settings["line_length"]
+    p.line_width = settings["line_width"]
+    p.frame = out.shape[1]
     cdef Py_ssize_t n_images = src.shape[0], h = src.shape[1], w = src.shape[2], n, t
-    n_img, n_canvas, n_line = scratch_sizes(h, w, stroke, deskew)
+    n_img, n_canvas, n_line = scratch_sizes(h, w, p.stroke, p.deskew)
     threads = max(threads, 1)
     cdef double[:, ::1] v = np.empty((threads, max(n_img, n_canvas)), np.float64)
+    cdef double[:, ::1] orig = np.empty((threads, n_img), np.float64)
     cdef double[:, ::1] canvas = np.empty((threads, n_canvas), np.float64)
     cdef double[:, ::1] canvas2 = np.empty((threads, n_canvas), np.float64)
     cdef double[:, ::1] mass = np.empty((threads, h * w + 2), np.float64)
@@ -588,6 +868,7 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, const double[:
         raise MemoryError()
     for t in range(threads):
         per_thread[t].v = &v[t, 0]
+        per_thread[t].orig = &orig[t, 0]
         per_thread[t].canvas = &canvas[t, 0]
         per_thread[t].canvas2 = &canvas2[t, 0]
         per_thread[t].mass = &mass[t, 0]
@@ -596,6 +877,6 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, const double[:
         per_thread[t].stack = &stack[t, 0]
     try:
         for n in prange(n_images, nogil=True, num_threads=threads, schedule="dynamic"):
-            _normalize_one(src, n, scale[n], &p, &per_thread[threadid()], out)
+            ink[n] = _normalize_one(src, n, offset[n], scale[n], &p, &per_thread[threadid()], out)
     finally:
         free(per_thread)

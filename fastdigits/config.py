@@ -123,6 +123,24 @@ NORM_KEEP_RATIO = 0.03
 NORM_STROKE = 0.08
 #: Ink level that defines stroke edges for the width estimate.
 NORM_INK_LEVEL = 0.5
+#: From a clean border, values below this share of the brightest pixel are
+#: dropped: JPEG speckle around light-on-dark digits reaches 0.17 at quality 50
+#: (``benchmarks/accuracy_kinds.py``), MNIST's own strokes are untouched.
+NORM_CLEAN_THRESHOLD = 0.2
+#: No ink unless the ink's contrast with its background (the brightest 3x3
+#: mean, as a share of the full scale) reaches this: 10 grey levels of 255.
+NORM_MIN_CONTRAST = 0.04
+#: ... and, on paper, this many times the noise's standard deviation (a
+#: blank page's noisiest 3x3 mean reaches about 3 of them).
+NORM_MIN_SNR = 6.0
+#: Ink that, holes filled, fills this share of its smallest enclosing
+#: rectangle (at any angle) is a page seen in a dark surround: none of MNIST's
+#: 70,000 digits reaches 0.9, pages in ``benchmarks/accuracy_kinds.py`` 0.95.
+NORM_PAGE_FILL = 0.92
+#: On paper, straight ink at least this share of the picture long and at most
+#: ``NORM_LINE_WIDTH`` of it thick (2 px at least) is a ruled or grid line.
+NORM_LINE_LENGTH = 0.8
+NORM_LINE_WIDTH = 0.03
 #: Images larger than this on their long side are area-reduced first: a
 #: 20x20 frame needs no more detail, and photos get 5x cheaper (measured:
 #: frames differ by 0.011 per pixel on average from working at 1024 px).

@@ -88,26 +88,49 @@ class Normalization:
 
     The steps, for any grey image:
 
-    1. map to [0, 1]; take the border's median as the background and
-       invert if the darkest 3 x 3 mean lies farther below it than the
-       brightest lies above it, so that ink is high;
-    2. unless the border is already clean (90 % of it at most
-       ``clean_level``, as in MNIST): subtract the background's slow
-       variation (the ``background_percentile`` of each of about 8 x 8
-       blocks, the lowest among each block's neighbours so that a block
-       filled by a thick stroke is not taken for background, interpolated),
-       stretch contrast so the brightest 3 x 3 mean is 1, then
+    1. map to [0, 1] (see :func:`normalize` for each dtype's scale); take
+       the border's median as the background and invert if the darkest
+       3 x 3 mean lies farther below it than the brightest lies above it,
+       so that ink is high;
+    2. on paper (the border is not clean: more than 10 % of it above
+       ``clean_level``): subtract the background's slow variation (the
+       ``background_percentile`` of each of about 8 x 8 blocks, the lowest
+       among each block's neighbours so that a block filled by a thick
+       stroke is not taken for background, interpolated); there is no ink
+       if the brightest 3 x 3 mean is below ``min_contrast`` or below
+       ``min_snr`` times the noise's standard deviation (estimated from
+       neighbouring pixels' differences: a blank page's noise); stretch
+       contrast so that mean is 1, then
        ``clip((x - threshold) / (1 - threshold) * gain, 0, 1)``, which
-       removes faint paper texture and boosts faint ink; from a clean
-       border, only its median level is subtracted;
+       removes faint paper texture and boosts faint ink; then erase long
+       thin straight lines (ruled, margin and grid lines: ink at least
+       ``line_length`` of the picture long, drifting at most one pixel
+       sideways per pixel, and at most ``line_width`` of it thick; a
+       stroke crossing a line is thicker there and stays).
+       From a clean border (MNIST's own digits, screenshots, canvas
+       exports, white paper whose lines cross only part of the border):
+       subtract its median level, stretch so the brightest pixel is 1 (no
+       ink if it is below ``min_contrast``), erase long thin lines as
+       above and, if the border is not flat, drop values below
+       ``clean_threshold`` (JPEG speckle; a flat border, as in MNIST, has
+       none);
     3. drop 8-connected ink fragments with less than ``keep_ratio`` of the
-       largest fragment's ink, and crop to the rest;
+       largest fragment's ink, and crop to the rest.  Ink that, with its
+       holes filled, fills ``page_fill`` of its smallest enclosing
+       rectangle at any angle is a page seen inside a dark surround (a
+       sheet on a desk, a meter window, a form box; digits are rounder):
+       if it has holes (the digit), steps 1-6 run again on the page
+       alone, its surround set to the page's level; a square-ish page
+       without holes is an empty one (no ink);
     4. if ``deskew``, shear so the ink's principal axis is vertical;
     5. thicken strokes thinner than ``stroke`` times the box's long side
        (a grey max filter; never thinning);
     6. scale the box so its long side is ``box`` pixels, keeping the aspect
        ratio (area averaging), placed so the centre of mass is at the
        frame's centre, as far as the frame allows.
+
+    A picture in which no ink is found gives an all-zero frame, and
+    ``normalize(..., return_ink=True)`` says so.
     """
 
     box: float = config.NORM_BOX
@@ -119,6 +142,12 @@ class Normalization:
     stroke: float = config.NORM_STROKE
     ink_level: float = config.NORM_INK_LEVEL
     deskew: bool = False
+    clean_threshold: float = config.NORM_CLEAN_THRESHOLD
+    min_contrast: float = config.NORM_MIN_CONTRAST
+    min_snr: float = config.NORM_MIN_SNR
+    page_fill: float = config.NORM_PAGE_FILL
+    line_length: float = config.NORM_LINE_LENGTH
+    line_width: float = config.NORM_LINE_WIDTH
     max_side: int = config.NORM_MAX_SIDE
     size: int = IMAGE_SIZE
 
@@ -132,6 +161,12 @@ class Normalization:
             "keep_ratio": 0 <= self.keep_ratio <= 1,
             "stroke": 0 <= self.stroke <= 0.5,
             "ink_level": 0 <= self.ink_level < 1,
+            "clean_threshold": 0 <= self.clean_threshold < 1,
+            "min_contrast": 0 <= self.min_contrast < 1,
+            "min_snr": self.min_snr >= 0,
+            "page_fill": 0 < self.page_fill <= 1.01,
+            "line_length": 0 <= self.line_length <= 1,
+            "line_width": 0 <= self.line_width <= 0.5,
             "max_side": self.max_side >= self.size,
             "size": self.size >= 1,
         }
@@ -151,49 +186,68 @@ class Normalization:
         return cls(**settings)
 
 
-def _input_scales(batch: np.ndarray) -> np.ndarray:
-    """For each image of a batch, the factor that maps its values into
-    [0, 1]: 1/255 for uint8; for floats 1 if the image's maximum is at most
-    1, else 1/255 if at most 255, else 1/maximum.  Per image, so that an
+def _input_range(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each image of a batch, the ``(offset, scale)`` that map its
+    values into [0, 1] as ``(x - offset) * scale``: uint8 is read as
+    0..255; float pictures inside [0, 1] as they are; any other float
+    picture from its own minimum (0) to its own maximum (1), whatever its
+    units (0..16, 0..4095, standardised values).  Per image, so that an
     image's frame never depends on the batch it came in."""
-    if batch.dtype == np.uint8:
-        return np.full(len(batch), 1 / 255)
-    top = batch.reshape(len(batch), -1).max(axis=1).astype(np.float64) if batch.size else np.ones(len(batch))
-    return np.where(top <= 1, 1.0, np.where(top <= 255, 1 / 255, 1 / np.maximum(top, 1)))
+    n = len(batch)
+    if batch.dtype == np.uint8 or not batch.size:
+        return np.zeros(n), np.full(n, 1 / 255 if batch.dtype == np.uint8 else 1.0)
+    flat = batch.reshape(n, -1)
+    lo = flat.min(axis=1).astype(np.float64)
+    hi = flat.max(axis=1).astype(np.float64)
+    own = ((lo < 0) | (hi > 1)) & (hi > lo)
+    return np.where(own, lo, 0.0), np.where(own, 1 / np.where(own, hi - lo, 1.0), 1.0)
 
 
-def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -> np.ndarray:
-    scales = _input_scales(batch)
+def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    offsets, scales = _input_range(batch)
     h, w = batch.shape[1:]
     if max(h, w) > settings.max_side:
         ratio = settings.max_side / max(h, w)
         batch = resize(batch, (max(1, round(h * ratio)), max(1, round(w * ratio))), threads=threads)
     out = np.empty((len(batch), settings.size, settings.size), np.float32)
+    ink = np.zeros(len(batch), np.uint8)
     if len(batch):
-        s = settings
-        _preprocess.normalize(batch, out, scales, s.box, s.clean_level, s.background_percentile, s.threshold,
-                              s.gain, s.keep_ratio, s.stroke, s.ink_level, s.deskew, threads)
-    return out
+        _preprocess.normalize(batch, out, ink, offsets, scales, settings.to_dict(), threads)
+    return out, ink.view(bool)
 
 
-def normalize(images, settings: Normalization | None = None, *, threads: int | None = None) -> np.ndarray:
+def normalize(images, settings: Normalization | None = None, *, threads: int | None = None,
+              return_ink: bool = False):
     """Prepare grey images the way MNIST's digits were prepared.
 
     Parameters
     ----------
     images : array_like (H, W) or (N, H, W), or a sequence of (H, W) arrays
-        Grey images of any size (a sequence may mix sizes).  uint8 is read
-        as 0..255; floats as [0, 1] (or 0..255 when larger than 1).
+        Grey images of any size (a sequence may mix sizes).  Each picture's
+        scale: uint8 is read as 0..255 (a dim picture's ink is stretched
+        to full contrast by the pipeline); a float picture whose values
+        lie in [0, 1] as it is; any other float picture from its own
+        minimum to its own maximum (0..16, 12-bit, standardised values).
     settings : Normalization, optional
         The pipeline's settings (see :class:`Normalization`).
     threads : int, optional
         OpenMP threads over the batch; default: the CPUs available.
+    return_ink : bool
+        Also return whether ink was found in each picture.
 
     Returns
     -------
-    numpy.ndarray of float32, shape (size, size) or (N, size, size)
-        Ink high in [0, 1] on a zero background; an image without ink
-        gives an all-zero frame.
+    frames : numpy.ndarray of float32, shape (size, size) or (N, size, size)
+        Ink high in [0, 1] on a zero background; a picture without ink
+        (blank, flat, only noise or paper lines) gives an all-zero frame.
+    ink : numpy.ndarray of bool, shape (N,), or bool
+        Only with ``return_ink``: False where no ink was found.
+
+    Raises
+    ------
+    InputError
+        If ``images`` is not an image or a batch of numeric images, or
+        holds NaN or infinite values.
     """
     settings = settings or Normalization()
     threads = threads or default_threads()
@@ -203,13 +257,16 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
             groups.setdefault(np.shape(image), []).append(i)
         if len(groups) > 1:  # mixed sizes: one batch per size
             out = np.empty((len(images), settings.size, settings.size), np.float32)
+            ink = np.empty(len(images), bool)
             for idx in groups.values():
                 batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
-                out[idx] = _normalize_batch(batch, settings, threads)
-            return out
+                out[idx], ink[idx] = _normalize_batch(batch, settings, threads)
+            return (out, ink) if return_ink else out
     batch, single = _as_image_batch(images)
-    out = _normalize_batch(batch, settings, threads)
-    return out[0] if single else out
+    out, ink = _normalize_batch(batch, settings, threads)
+    if single:
+        out, ink = out[0], bool(ink[0])
+    return (out, ink) if return_ink else out
 
 
 #: ``preprocessing`` values a model accepts besides a Normalization.
@@ -260,5 +317,7 @@ def prepare(images, preprocessing="normalize", *, threads: int | None = None) ->
         return np.concatenate([prepare(im, "scale", threads=threads) for im in images]) if images else \
             np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     batch, _ = _as_image_batch(images)
-    frames = resize(batch, IMAGE_SIZE, threads=threads) * _input_scales(batch).astype(np.float32)[:, None, None]
+    offsets, scales = _input_range(batch)
+    frames = (resize(batch, IMAGE_SIZE, threads=threads) - offsets.astype(np.float32)[:, None, None]) \
+        * scales.astype(np.float32)[:, None, None]
     return np.clip(frames, 0, 1)
