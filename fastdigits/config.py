@@ -124,8 +124,8 @@ NORM_STROKE = 0.08
 #: Ink level that defines stroke edges for the width estimate.
 NORM_INK_LEVEL = 0.5
 #: From a clean border, values below this share of the brightest pixel are
-#: dropped: JPEG speckle around light-on-dark digits reaches 0.17 at quality 50
-#: (``benchmarks/accuracy_kinds.py``), MNIST's own strokes are untouched.
+#: dropped when the ink is speckled: JPEG ringing around light-on-dark digits
+#: reaches 0.17 at quality 50 (``benchmarks/accuracy_kinds.py``).
 NORM_CLEAN_THRESHOLD = 0.2
 #: No ink unless the ink's contrast with its background (the brightest 3x3
 #: mean, as a share of the full scale) reaches this: 10 grey levels of 255.

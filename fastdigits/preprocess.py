@@ -99,7 +99,8 @@ class Normalization:
        stroke is not taken for background, interpolated); there is no ink
        if the brightest 3 x 3 mean is below ``min_contrast`` or below
        ``min_snr`` times the noise's standard deviation (estimated from
-       neighbouring pixels' differences: a blank page's noise); stretch
+       neighbouring pixels' differences: a blank page's noise; a contrast
+       of 0.25 is enough whatever the estimate); stretch
        contrast so that mean is 1, then
        ``clip((x - threshold) / (1 - threshold) * gain, 0, 1)``, which
        removes faint paper texture and boosts faint ink; then erase long
@@ -111,9 +112,10 @@ class Normalization:
        exports, white paper whose lines cross only part of the border):
        subtract its median level, stretch so the brightest pixel is 1 (no
        ink if it is below ``min_contrast``), erase long thin lines as
-       above and, if the border is not flat, drop values below
-       ``clean_threshold`` (JPEG speckle; a flat border, as in MNIST, has
-       none);
+       above and, if the ink is speckled (a tenth of it or more is faint
+       pixels away from any stroke, as JPEG ringing leaves; anti-aliased
+       edges lie next to their strokes), drop values below
+       ``clean_threshold``;
     3. drop 8-connected ink fragments with less than ``keep_ratio`` of the
        largest fragment's ink, and crop to the rest.  Ink that, with its
        holes filled, fills ``page_fill`` of its smallest enclosing
