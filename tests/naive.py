@@ -3,7 +3,9 @@ tested against.  Written for reading, not for speed."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -112,6 +114,23 @@ def optimizer_step(kind, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999,
 
 
 # --------------------------------------- MNIST-style normalisation, slowly
+#
+# Follows ext/_preprocess.pyx's ``_frame`` step by step, in float64 like
+# the kernel.  Sums whose last bit can decide a comparison (3x3 sums, the
+# page's level) are taken in the kernel's order.
+
+#: The kernel's constants: pictures narrower than MIN_LINE have no lines
+#: erased, boxes smaller than MIN_PAGE are no page; PAGE_EDGE, PAGE_GATE,
+#: BLANK_HOLES, PAGE_LEVEL, SPECKLE and SURE_CONTRAST as in the kernel's
+#: notes.
+MIN_LINE = 32
+MIN_PAGE = 12
+PAGE_EDGE = 3
+PAGE_GATE = 0.5
+BLANK_HOLES = 0.005
+PAGE_LEVEL = 0.5
+SPECKLE = 0.1
+SURE_CONTRAST = 0.25
 
 
 def _quant(x):
@@ -128,6 +147,70 @@ def _hist_quantile(values, p):
 def _border(v):
     h, w = v.shape
     return [v[y, x] for y in range(h) for x in range(w) if y in (0, h - 1) or x in (0, w - 1)]
+
+
+def _box3(v):
+    """Sum of v over each pixel's 3x3 neighbourhood inside the image, added
+    up in the kernel's order: along each row centre + left + right, then
+    along each column centre + above + below."""
+    h, w = v.shape
+    rows = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            acc = v[y, x]
+            if x > 0:
+                acc += v[y, x - 1]
+            if x < w - 1:
+                acc += v[y, x + 1]
+            rows[y, x] = acc
+    sums = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            acc = rows[y, x]
+            if y > 0:
+                acc += rows[y - 1, x]
+            if y < h - 1:
+                acc += rows[y + 1, x]
+            sums[y, x] = acc
+    return sums
+
+
+def _local_means(v):
+    """Each pixel's 3x3 mean over the part of the neighbourhood inside the image."""
+    h, w = v.shape
+    sums = _box3(v)
+    return [sums[y, x] / ((1 + (y > 0) + (y < h - 1)) * (1 + (x > 0) + (x < w - 1)))
+            for y in range(h) for x in range(w)]
+
+
+def _brightest3(v):
+    """The brightest 3x3 mean, counting zeros outside the image."""
+    return max(total / 9.0 for total in _box3(v).ravel())
+
+
+def _noise(v):
+    """The noise's standard deviation: the median absolute difference of
+    horizontal neighbours (on the 1/255 levels) / (0.6745 sqrt 2)."""
+    h, w = v.shape
+    if w < 2:
+        return 0.0
+    diffs = [abs(v[y, x + 1] - v[y, x]) for y in range(h) for x in range(w - 1)]
+    return _hist_quantile(diffs, 0.5) / 0.9539
+
+
+def _speckled(v, faint):
+    """Whether more than SPECKLE of the ink pixels are stray: below ``faint``
+    with nothing at 0.5 or more in their 3x3 neighbourhood."""
+    h, w = v.shape
+    ink = stray = 0
+    for y in range(h):
+        for x in range(w):
+            if v[y, x] <= 0:
+                continue
+            ink += 1
+            if v[y, x] < faint and not (v[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] >= 0.5).any():
+                stray += 1
+    return stray > SPECKLE * ink
 
 
 def _remove_background(v, pct):
@@ -151,14 +234,66 @@ def _remove_background(v, pct):
     return out
 
 
-def _stretch_threshold(v, t, gain):
-    padded = np.pad(v, 1)
+def _threshold(v, t, gain):
+    """The soft threshold with gain."""
+    return np.clip((v - t) / (1 - t) * gain, 0, 1)
+
+
+def _erase_lines(v, length, width, level):
+    """v (a copy) without the long thin lines of ink that run along its rows.
+
+    Ink is what lies above ``level``.  back[y, x] (ahead[y, x]): the
+    longest path of ink that ends (starts) at (y, x), moving one column
+    per step and at most one row up or down.  A pixel on such a path at
+    least ``length`` long is erased if the ink through it, counted up and
+    down its column, is at most ``width`` pixels thick (the count stops
+    once it is thicker).  Every pixel is judged before any is erased.
+    """
     h, w = v.shape
-    top = max(padded[y:y + 3, x:x + 3].sum() / 9 for y in range(h) for x in range(w))
-    if top <= 1e-6:
-        return np.zeros_like(v)
-    s = np.minimum(v / top, 1.0)
-    return np.clip((s - t) / (1 - t) * gain, 0, 1)
+    ink = v > level
+    back = np.zeros((h, w), int)
+    for x in range(w):
+        for y in range(h):
+            if ink[y, x]:
+                back[y, x] = 1 + (back[max(y - 1, 0):y + 2, x - 1].max() if x > 0 else 0)
+    ahead = np.zeros((h, w), int)
+    for x in range(w - 1, -1, -1):
+        for y in range(h):
+            if ink[y, x]:
+                ahead[y, x] = 1 + (ahead[max(y - 1, 0):y + 2, x + 1].max() if x < w - 1 else 0)
+    erase = np.zeros((h, w), bool)
+    for x in range(w):
+        for y in range(h):
+            if not ink[y, x] or back[y, x] + ahead[y, x] - 1 < length:
+                continue
+            run = 1  # ink across the line through this pixel
+            j = y - 1
+            while j >= 0 and ink[j, x] and run <= width:
+                run += 1
+                j -= 1
+            j = y + 1
+            while j < h and ink[j, x] and run <= width:
+                run += 1
+                j += 1
+            erase[y, x] = run <= width
+    out = v.copy()
+    out[erase] = 0.0
+    return out
+
+
+def _remove_lines(v, level, line_length, line_width):
+    """Ruled lines (along the rows) in pictures at least MIN_LINE wide, then
+    margin and grid lines (along the columns: the rows of the transpose) in
+    pictures at least MIN_LINE tall.  Lengths are a share of the line's
+    direction, widths of the picture's extent across it."""
+    if line_length <= 0:
+        return v
+    h, w = v.shape
+    if w >= MIN_LINE:
+        v = _erase_lines(v, int(np.ceil(line_length * w)), max(2, int(np.floor(line_width * h + 0.5))), level)
+    if h >= MIN_LINE:
+        v = _erase_lines(v.T, int(np.ceil(line_length * h)), max(2, int(np.floor(line_width * w + 0.5))), level).T
+    return v
 
 
 def _components(mask):
@@ -180,6 +315,88 @@ def _components(mask):
                                 labels[yy, xx] = count
                                 queue.append((yy, xx))
     return labels, count
+
+
+def _drop_specks(v, keep_ratio):
+    """v without the components that hold less than keep_ratio of the
+    largest one's ink, and the box (y0, y1, x0, x1) of the rest; the box is
+    None if there is no ink."""
+    labels, count = _components(v > 0)
+    if count == 0:
+        return v, None
+    v = v.copy()
+    mass = np.array([v[labels == k].sum() for k in range(1, count + 1)])
+    for k in range(1, count + 1):
+        if mass[k - 1] < keep_ratio * mass.max():
+            v[labels == k] = 0
+    ys, xs = np.nonzero(v > 0)
+    return v, (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+
+
+def _rectangularity(filled, y0, x0):
+    """Share of the smallest enclosing rectangle, at angles k * 3 degrees for
+    k = -15..15, that the pixels ``filled`` (a mask over the box whose
+    top-left pixel is (y0, x0)) fill.  Pixel (y, x) of the image stands at
+    u = c x + s y along the rectangle and t = c y - s x across it."""
+    ys, xs = np.nonzero(filled)
+    ys, xs = ys + y0, xs + x0
+    best = np.inf
+    for k in range(-15, 16):
+        c, s = math.cos(k * math.pi / 60.0), math.sin(k * math.pi / 60.0)
+        u = c * xs + s * ys
+        t = c * ys - s * xs
+        best = min(best, (u.max() - u.min() + 1.0) * (t.max() - t.min() + 1.0))
+    return len(ys) / best
+
+
+def _page_inside(v, orig, box, page_fill):
+    """Whether the ink in ``box`` is a page inside a dark surround:
+    (0, None) if not, (-1, None) for an empty square-ish page, (1, page)
+    for a page with a digit on it, ``page`` being the box of ``orig`` with
+    everything within PAGE_EDGE of the outside (or of the box's edge) set
+    to the page's mean level."""
+    y0, y1, x0, x1 = box
+    bh, bw = y1 - y0, x1 - x0
+    if bh < MIN_PAGE or bw < MIN_PAGE:
+        return 0, None
+    page = v[y0:y1, x0:x1] >= PAGE_LEVEL
+    if page.sum() < PAGE_GATE * bh * bw:
+        return 0, None
+    # the outside: what a flood (4-connected) from the box's edge reaches
+    # through the pixels that are not page
+    outside = np.zeros((bh, bw), bool)
+    stack = []
+    for y in range(bh):
+        for x in range(bw):
+            if not page[y, x] and (y in (0, bh - 1) or x in (0, bw - 1)):
+                outside[y, x] = True
+                stack.append((y, x))
+    while stack:
+        y, x = stack.pop()
+        for yy, xx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+            if 0 <= yy < bh and 0 <= xx < bw and not page[yy, xx] and not outside[yy, xx]:
+                outside[yy, xx] = True
+                stack.append((yy, xx))
+    if _rectangularity(~outside, y0, x0) < page_fill:
+        return 0, None
+    holes = np.sum(~page & ~outside)
+    if holes <= BLANK_HOLES * bh * bw:
+        return (-1 if 2 * min(bh, bw) >= max(bh, bw) else 0), None
+    level, n = 0.0, 0  # the page's mean level in the picture, summed row by row
+    for y in range(bh):
+        for x in range(bw):
+            if page[y, x]:
+                level += orig[y0 + y, x0 + x]
+                n += 1
+    level /= n
+    out = orig[y0:y1, x0:x1].copy()
+    for y in range(bh):
+        for x in range(bw):
+            edge = y < PAGE_EDGE or y >= bh - PAGE_EDGE or x < PAGE_EDGE or x >= bw - PAGE_EDGE
+            near = outside[max(y - PAGE_EDGE, 0):y + PAGE_EDGE + 1, max(x - PAGE_EDGE, 0):x + PAGE_EDGE + 1].any()
+            if edge or near:
+                out[y, x] = level
+    return 1, out
 
 
 def _crop(v):
@@ -251,38 +468,76 @@ def _place(c, box, frame):
     return np.clip(weights(bh, ly, oy) @ c @ weights(bw, lx, ox).T, 0, 1)
 
 
-def normalize(image, *, scale, box=20.0, clean_level=0.1, bg_percentile=0.1, threshold=0.35, gain=2.0,
-              keep_ratio=0.03, stroke=0.08, ink_level=0.5, deskew=False, frame=20):
-    """The MNIST-style normalisation of one (H, W) image, step by step."""
-    v = np.clip(np.asarray(image, float) * scale, 0, 1)
+def _frame(v, p, look_inside):
+    """Steps 1-6 on v (values in [0, 1]): the frame, or None if no ink is found."""
+    orig = v
     # 1. polarity: background = the border's median; ink = the extreme of
     #    the 3x3 local means that lies farther from it
     background = _hist_quantile(_border(v), 0.5)
-    h, w = v.shape
-    local = [v[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].mean() for y in range(h) for x in range(w)]
+    local = _local_means(v)
     if background - min(local) > max(local) - background:
         v = 1 - v
-    # 2. clean-up, only where the background is not already black
-    if _hist_quantile(_border(v), 0.9) > clean_level:
-        v = _stretch_threshold(_remove_background(v, bg_percentile), threshold, gain)
-    else:  # nearly black already: lift the background's level off
-        v = np.maximum(v - _hist_quantile(_border(v), 0.5), 0.0)
-    # 3. drop specks
-    labels, count = _components(v > 0)
-    if count == 0:
-        return np.zeros((frame, frame))
-    mass = np.array([v[labels == k].sum() for k in range(1, count + 1)])
-    for k in range(1, count + 1):
-        if mass[k - 1] < keep_ratio * mass.max():
-            v[labels == k] = 0
-    c = _crop(v)
+    # 2. clean-up
+    if _hist_quantile(_border(v), 0.9) > p.clean_level:  # on paper
+        v = _remove_background(v, p.bg_percentile)
+        top = _brightest3(v)
+        if top < p.min_contrast or top < min(p.min_snr * _noise(v), SURE_CONTRAST):
+            return None
+        v = np.minimum(v / top, 1.0)
+        v = _remove_lines(v, p.threshold / 2, p.line_length, p.line_width)
+        v = _threshold(v, p.threshold, p.gain)
+    else:  # nearly black already: lift the background's level off, stretch, drop speckle
+        background = _hist_quantile(_border(v), 0.5)
+        lifted = v - background
+        v = np.where(lifted >= 0.5 / 255, lifted, 0.0)  # less than half a grey level up is background
+        top = v.max()
+        if top < p.min_contrast:
+            return None
+        v = v / top
+        v = _remove_lines(v, p.clean_threshold / 2, p.line_length, p.line_width)
+        if _speckled(v, p.clean_threshold):
+            v = np.where(v < p.clean_threshold, 0.0, v)
+    # 3. drop specks; a page inside a dark surround
+    v, box = _drop_specks(v, p.keep_ratio)
+    if box is None:
+        return None
+    if look_inside:
+        kind, page = _page_inside(v, orig, box, p.page_fill)
+        if kind == -1:
+            return None
+        if kind == 1:
+            return _frame(page, p, look_inside=False)
+    y0, y1, x0, x1 = box
+    c = v[y0:y1, x0:x1]
     # 4. deskew
-    if deskew:
+    if p.deskew:
         c = _crop(_deskew(c))
     # 5. strokes
-    if stroke > 0:
-        r = _stroke_radius(c, stroke, ink_level)
+    if p.stroke > 0:
+        r = _stroke_radius(c, p.stroke, p.ink_level)
         if r > 0:
             c = _dilate(c, r)
     # 6. into the frame
-    return _place(c, box, frame)
+    return _place(c, p.box, p.frame)
+
+
+def normalize(image, *, scale, offset=0.0, box=20.0, clean_level=0.1, bg_percentile=0.1, threshold=0.35,
+              gain=2.0, keep_ratio=0.03, stroke=0.08, ink_level=0.5, deskew=False, clean_threshold=0.2,
+              min_contrast=0.04, min_snr=6.0, page_fill=0.92, line_length=0.8, line_width=0.03, frame=20,
+              return_ink=False):
+    """The MNIST-style normalisation of one (H, W) image, step by step.
+
+    The image is read as ``(x - offset) * scale`` clipped to [0, 1].
+    Returns the (frame, frame) float64 frame (all zero where no ink is
+    found), and with ``return_ink`` also whether ink was found.
+    """
+    p = SimpleNamespace(box=box, clean_level=clean_level, bg_percentile=bg_percentile, threshold=threshold,
+                        gain=gain, keep_ratio=keep_ratio, stroke=stroke, ink_level=ink_level, deskew=deskew,
+                        clean_threshold=clean_threshold, min_contrast=min_contrast, min_snr=min_snr,
+                        page_fill=page_fill, line_length=line_length, line_width=line_width, frame=frame)
+    v = np.clip((np.asarray(image, float) - offset) * scale, 0, 1)
+    out = _frame(v, p, look_inside=True)
+    ink = out is not None
+    if not ink:
+        out = np.zeros((frame, frame))
+    return (out, ink) if return_ink else out

@@ -6,7 +6,7 @@ from PIL import Image
 
 from fastdigits import _preprocess
 from fastdigits.errors import InputError
-from fastdigits.preprocess import resize
+from fastdigits.preprocess import _input_range, resize
 
 import naive
 
@@ -135,42 +135,147 @@ from fastdigits.preprocess import Normalization, normalize, prepare  # noqa: E40
 TWIN_TOL = 1e-6  # float64 in both, float32 output: they agree to rounding (measured 3e-8)
 
 
-def _twin(image, settings=Normalization(), scale=1 / 255):
+def _twin(image, settings=Normalization()):
+    """naive.normalize of ``image`` read as normalize reads it: (frame, ink)."""
     s = settings
-    return naive.normalize(image, scale=scale, box=s.box, clean_level=s.clean_level,
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)  # as normalize converts it
+    assert max(image.shape) <= s.max_side  # else normalize reduces it first
+    offset, scale = _input_range(image[None])
+    return naive.normalize(image, offset=offset[0], scale=scale[0], box=s.box, clean_level=s.clean_level,
                            bg_percentile=s.background_percentile, threshold=s.threshold, gain=s.gain,
-                           keep_ratio=s.keep_ratio, stroke=s.stroke, ink_level=s.ink_level, deskew=s.deskew)
+                           keep_ratio=s.keep_ratio, stroke=s.stroke, ink_level=s.ink_level, deskew=s.deskew,
+                           clean_threshold=s.clean_threshold, min_contrast=s.min_contrast, min_snr=s.min_snr,
+                           page_fill=s.page_fill, line_length=s.line_length, line_width=s.line_width,
+                           frame=s.size, return_ink=True)
+
+
+def _assert_matches_twin(image, settings=Normalization()):
+    """The kernel's frame and ink flag equal the twin's; returns them."""
+    frame, ink = normalize(image, settings, return_ink=True)
+    want, want_ink = _twin(image, settings)
+    assert ink == want_ink
+    np.testing.assert_allclose(frame, want, atol=TWIN_TOL)
+    return frame, ink
+
+
+def _inky_picture(seed):
+    """1-3 thick random-walk strokes or blobs on a black, white or any-grey
+    background, either polarity, with mild noise (none for seed % 4 == 3),
+    3..60 px a side (32..60 for seed % 4 < 2, so that lines are looked for)
+    and, for odd seeds, a long thin straight line right across."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(s) for s in rng.integers(32 if seed % 4 < 2 else 3, 61, 2))
+    paper = (rng.uniform(0, 20), rng.uniform(235, 255), rng.uniform(0, 255))[seed % 3]
+    ink = paper + rng.choice([-1, 1]) * rng.uniform(60, 200)
+    ink = float(np.clip(ink if 0 <= ink <= 255 else 2 * paper - ink, 0, 255))
+    yy, xx = np.mgrid[0:h, 0:w]
+    mask = np.zeros((h, w), bool)
+    for _ in range(rng.integers(1, 4)):
+        y, x = rng.uniform(0, h), rng.uniform(0, w)
+        if rng.integers(3):  # a stroke: a disk on a random walk
+            r = rng.uniform(0.6, max(1.0, min(h, w) / 8))
+            for _ in range(rng.integers(3, 3 * max(h, w))):
+                y, x = y + rng.normal(0, 1), x + rng.normal(0, 1)
+                mask |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+        else:  # a blob
+            mask |= ((yy - y) / rng.uniform(1, h / 3 + 1)) ** 2 + ((xx - x) / rng.uniform(1, w / 3 + 1)) ** 2 <= 1
+    if seed % 2 and min(h, w) >= 10:  # a thin, slightly tilted line across
+        along, across = (xx, yy) if rng.integers(2) else (yy, xx)
+        start, slope = rng.uniform(0, across.max()), rng.uniform(-0.02, 0.02)
+        mask |= np.abs(across - start - slope * along) < rng.uniform(0.5, 1.2)
+    noise = rng.normal(0, rng.uniform(0, 6) if seed % 4 != 3 else 0.0, (h, w))
+    return np.clip(np.round(paper + (ink - paper) * mask + noise), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("deskew", [False, True])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_normalize_matches_numpy_twin_random(seed, deskew):
-    rng = np.random.default_rng(seed)
-    h, w = rng.integers(3, 50, 2)
-    img = (rng.random((h, w)) ** 4 * 255).astype(np.uint8)
-    if seed % 2:
-        img = 255 - img
-    settings = Normalization(deskew=deskew)
-    np.testing.assert_allclose(normalize(img, settings), _twin(img, settings), atol=TWIN_TOL)
+    img = _inky_picture(seed)
+    _, ink = _assert_matches_twin(img, Normalization(deskew=deskew))
+    assert ink  # a picture without ink would compare two blank frames
+
+
+def _ruled(*, paper, rule, margin, gradient=0.0):
+    """A digit on ruled paper, 100 px: rules every 15 px, a margin line."""
+    img = drawing.digit("5", size=100, stroke=1, paper=paper, ink=30, gradient=gradient)
+    img[7::15, :] = np.minimum(img[7::15, :], rule)
+    img[:, 12] = np.minimum(img[:, 12], margin)
+    return img
+
+
+def _framed(char, *, surround, tilt=0.0, blank=False):
+    """A digit (or nothing) on a light 56 px page, tilted by ``tilt``
+    degrees, in a dark surround 10-14 px wide, with mild noise."""
+    page = drawing.digit(char, size=56, stroke=1, paper=225, ink=40)
+    if blank:
+        page[...] = 225
+    sheet = Image.fromarray(page).rotate(tilt, Image.Resampling.BILINEAR, expand=True, fillcolor=surround)
+    img = np.full((sheet.height + 26, sheet.width + 22), float(surround))
+    img[14:14 + sheet.height, 10:10 + sheet.width] = np.asarray(sheet)
+    noise = np.random.default_rng(1).normal(0, 2, img.shape)
+    return np.clip(np.round(img + noise), 0, 255).astype(np.uint8)
+
+
+def _noisy(image, sd, seed=3):
+    return image + np.random.default_rng(seed).normal(0, sd, image.shape)
+
+
+_MNIST_LIKE = drawing.digit("7", size=28, stroke=0, paper=0, ink=255)
+_GRADIENT = np.linspace(0, 1, 70)[None, :]
 
 
 @pytest.mark.parametrize(
-    "image",
+    "image, has_ink, path_off",
     [
-        drawing.digit("4", size=60, stroke=1),
-        drawing.digit("7", size=80, stroke=0, paper=200, ink=40, grid=9, gradient=0.4),
-        drawing.digit("2", shape=(40, 90), paper=0, ink=220),
-        drawing.digit("0", size=120, stroke=0, height=0.9),
+        pytest.param(drawing.digit("4", size=60, stroke=1), True, None, id="white-paper"),
+        pytest.param(drawing.digit("7", size=80, stroke=0, paper=200, ink=40, grid=9, gradient=0.4), True, None,
+                     id="squared-uneven"),
+        pytest.param(drawing.digit("2", shape=(40, 90), paper=0, ink=220), True, None, id="light-on-dark"),
+        pytest.param(drawing.digit("0", size=120, stroke=0, height=0.9), True, None, id="bold"),
+        # ruled lines erased from a clean border (white paper) and on paper (grey, uneven)
+        pytest.param(_ruled(paper=235, rule=150, margin=170), True, Normalization(line_length=0), id="ruled-white"),
+        pytest.param(_ruled(paper=220, rule=90, margin=110, gradient=0.3), True, Normalization(line_length=0),
+                     id="ruled-grey"),
+        # a page in a dark surround: on paper, and tilted in a black one (clean border)
+        pytest.param(_framed("8", surround=25), True, Normalization(page_fill=1.01), id="page-in-frame"),
+        pytest.param(_framed("3", surround=6, tilt=-3), True, Normalization(page_fill=1.01), id="tilted-page"),
+        pytest.param(_framed("8", surround=6, blank=True), False, Normalization(page_fill=1.01), id="empty-page"),
+        # JPEG ringing around a light-on-dark digit: the border is not flat
+        pytest.param(drawing.jpeg_copy(drawing.digit("6", size=40, stroke=0, paper=0, ink=255), 50), True,
+                     Normalization(clean_threshold=0), id="jpeg"),
+        # dim pictures: floats 0..16 read from their own range, and uint8 in 12..30
+        pytest.param(np.clip(_noisy(drawing.digit("2", size=40, paper=0, ink=16).astype(np.float32), 0.3), 0, 16)
+                     .astype(np.float32), True, None, id="float-0-16"),
+        pytest.param(drawing.digits_8x8(_MNIST_LIKE), True, None, id="sklearn-8x8"),
+        pytest.param(np.clip(_noisy(drawing.digit("9", size=50, paper=30, ink=12), 1), 0, 255).round()
+                     .astype(np.uint8), True, None, id="dim-uint8"),
+        # nothing to read: a noisy page in uneven light, a blank JPEG canvas
+        pytest.param(np.clip(_noisy(235 - 20 * _GRADIENT + np.zeros((60, 1)), 3), 0, 255).round().astype(np.uint8),
+                     False, None, id="blank-page"),
+        pytest.param(drawing.jpeg_copy((245 - 10 * _GRADIENT[:, :64] + np.zeros((48, 1))).round().astype(np.uint8),
+                                       60), False, None, id="blank-jpeg"),
     ],
 )
-def test_normalize_matches_numpy_twin_drawn(image):
-    for settings in (Normalization(), Normalization(deskew=True), Normalization(stroke=0.2)):
-        np.testing.assert_allclose(normalize(image, settings), _twin(image, settings), atol=TWIN_TOL)
+def test_normalize_matches_numpy_twin_drawn(image, has_ink, path_off):
+    settings = [Normalization(), Normalization(deskew=True), Normalization(stroke=0.2)]
+    frame, ink = _assert_matches_twin(image, settings[0])
+    assert ink == has_ink
+    for s in settings[1:] + ([path_off] if path_off else []):
+        _assert_matches_twin(image, s)
+    if path_off:  # the picture is there for this path: without it the frame changes
+        assert np.abs(normalize(image, path_off) - frame).max() > 0.1
 
 
 def test_normalize_float_input_matches_twin(rng):
-    img = rng.random((33, 21)).astype(np.float32) ** 3
-    np.testing.assert_allclose(normalize(img), _twin(img, scale=1.0), atol=TWIN_TOL)
+    # Floats in [0, 1] are read as they are; other floats (standardised,
+    # 12-bit) from their own minimum to their own maximum.
+    unit = drawing.digit("3", shape=(33, 41), stroke=1).astype(np.float32) / 255
+    unit = np.clip(unit + rng.normal(0, 0.02, unit.shape), 0, 1).astype(np.float32)
+    for image in (unit, (unit - unit.mean()) / unit.std(), unit * 4095):
+        _, ink = _assert_matches_twin(image)
+        assert ink
 
 
 def test_normalize_batch_list_and_threads_agree(rng):
