@@ -155,6 +155,9 @@ cdef double PAGE_GATE = 0.5
 cdef double BLANK_HOLES = 0.005
 cdef double PAGE_LEVEL = 0.5
 cdef double SPECKLE = 0.1
+#: 1 / n for the n pixels of a 3x3 neighbourhood inside the image.
+cdef double INV_COUNT[10]
+INV_COUNT[:] = [0.0, 1.0, 1 / 2.0, 1 / 3.0, 1 / 4.0, 0.0, 1 / 6.0, 0.0, 0.0, 1 / 9.0]
 #: Ink with this contrast is ink whatever the noise estimate says: where ink
 #: covers most of a small picture (scikit-learn's 8 x 8 digits), neighbours'
 #: differences measure strokes, not noise.
@@ -179,9 +182,23 @@ cdef struct Params:
     Py_ssize_t frame
 
 
+cdef struct Source:
+    # the picture as loaded: one of the two pointers is set
+    const unsigned char *u8
+    const float *f32
+    double offset
+    double scale
+
+
+cdef inline double _original(const Source *src, Py_ssize_t i) noexcept nogil:
+    """Pixel i of the picture as loaded into [0, 1]."""
+    cdef double x = src.u8[i] if src.u8 != NULL else src.f32[i]
+    return min(max((x - src.offset) * src.scale, 0.0), 1.0)
+
+
 cdef struct Scratch:
     double *v
-    double *orig
+    Source src
     double *canvas
     double *canvas2
     double *mass
@@ -222,9 +239,10 @@ cdef double _noise(const double *v, Py_ssize_t h, Py_ssize_t w) noexcept nogil:
     return _hist_quantile(hist, h * (w - 1), 0.5) / 0.9539 if w > 1 else 0.0
 
 
-cdef bint _speckled(const double *v, Py_ssize_t h, Py_ssize_t w, double faint) noexcept nogil:
+cdef bint _speckled(const double *v, Py_ssize_t h, Py_ssize_t w, double faint, double strong) noexcept nogil:
     """Whether more than SPECKLE of the ink is stray faint pixels: below
-    ``faint`` with no 8-neighbour at half the peak or more.  Anti-aliased
+    ``faint`` with nothing at ``strong`` (half the peak) or more in their
+    3x3 neighbourhood.  Anti-aliased
     edges lie next to strokes (at most 0.03 of MNIST's digits' ink);
     JPEG ringing scatters (0.18 or more of the ink at quality 50-90)."""
     cdef Py_ssize_t y, x, yy, xx, ink = 0, stray = 0
@@ -239,7 +257,7 @@ cdef bint _speckled(const double *v, Py_ssize_t h, Py_ssize_t w, double faint) n
             near = False
             for yy in range(max(y - 1, 0), min(y + 2, h)):
                 for xx in range(max(x - 1, 0), min(x + 2, w)):
-                    near = near or v[yy * w + xx] >= 0.5
+                    near = near or v[yy * w + xx] >= strong
             stray += not near
     return stray > SPECKLE * ink
 
@@ -278,7 +296,7 @@ cdef void _local_mean_range(const double *v, Py_ssize_t h, Py_ssize_t w, double 
     hi[0] = 0.0
     for y in range(h):
         for x in range(w):
-            mean = tmp[h * w + y * w + x] / ((1 + (y > 0) + (y < h - 1)) * (1 + (x > 0) + (x < w - 1)))
+            mean = tmp[h * w + y * w + x] * INV_COUNT[(1 + (y > 0) + (y < h - 1)) * (1 + (x > 0) + (x < w - 1))]
             lo[0] = min(lo[0], mean)
             hi[0] = max(hi[0], mean)
 
@@ -312,13 +330,14 @@ cdef void _remove_background(double *v, Py_ssize_t h, Py_ssize_t w, double pct, 
                 for j0 in range(max(bx - 1, 0), min(bx + 2, gw)):
                     bg = min(bg, grid[gh * gw + i0 * gw + j0])
             grid[by * gw + bx] = bg
+    cdef double inv = 1.0 / block
     for y in range(h):
-        fy = min(max((y + 0.5) / block - 0.5, 0.0), gh - 1.0)
+        fy = min(max((y + 0.5) * inv - 0.5, 0.0), gh - 1.0)
         i0 = <Py_ssize_t>floor(fy)
         i1 = min(i0 + 1, gh - 1)
         ty = fy - i0
         for x in range(w):
-            fx = min(max((x + 0.5) / block - 0.5, 0.0), gw - 1.0)
+            fx = min(max((x + 0.5) * inv - 0.5, 0.0), gw - 1.0)
             j0 = <Py_ssize_t>floor(fx)
             j1 = min(j0 + 1, gw - 1)
             tx = fx - j0
@@ -337,11 +356,14 @@ cdef double _brightest3(const double *v, Py_ssize_t h, Py_ssize_t w, double *tmp
     return top
 
 
-cdef void _threshold(double *v, Py_ssize_t n, double t, double gain) noexcept nogil:
-    """The soft threshold with gain: clip((x - t) / (1 - t) * gain, 0, 1)."""
+cdef void _stretch_threshold(double *v, Py_ssize_t n, double top, double t, double gain) noexcept nogil:
+    """Divide by ``top`` (the brightest 3x3 mean), then the soft threshold
+    with gain: clip((x - t) / (1 - t) * gain, 0, 1)."""
     cdef Py_ssize_t i
+    cdef double x, inv = 1.0 / top, slope = gain / (1.0 - t)
     for i in range(n):
-        v[i] = min(max((v[i] - t) / (1.0 - t) * gain, 0.0), 1.0)
+        x = min(v[i] * inv, 1.0)
+        v[i] = min(max((x - t) * slope, 0.0), 1.0)
 
 
 cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, Py_ssize_t cross,
@@ -358,7 +380,17 @@ cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, P
     pixels thick is paper, not ink (a stroke crossing the line is thicker
     there and stays).
     """
-    cdef Py_ssize_t a, b, k, i, run, best, j
+    cdef Py_ssize_t a, b, k, i, run, best, j, span = 0, longest = 0
+    # A path advances one pixel per step, so it needs `length` lines in a
+    # row that hold ink: most pictures have none and are done here.
+    for b in range(w):
+        a = 0
+        while a < h and v[a * cross + b * step] <= level:
+            a += 1
+        span = span + 1 if a < h else 0
+        longest = max(longest, span)
+    if longest < length:
+        return
     for b in range(w):
         for a in range(h):
             i = a * cross + b * step
@@ -407,8 +439,9 @@ cdef void _remove_lines(double *v, Py_ssize_t h, Py_ssize_t w, double level, con
     """Erase ruled lines (along rows), then margin and grid lines (along
     columns), in pictures at least MIN_LINE pixels across: in smaller ones
     a digit's own strokes are as thin as any line.  Lines are traced where
-    the stretched ink exceeds ``level`` (half the threshold that follows),
-    so that faint or noisy stretches do not break a line before it."""
+    the ink exceeds ``level`` (half the threshold that follows, times the
+    stretch), so that faint or noisy stretches do not break a line before
+    it."""
     if p.line_length <= 0:
         return
     if w >= MIN_LINE:
@@ -514,7 +547,7 @@ cdef int _page_inside(double *v, Py_ssize_t h, Py_ssize_t w, const Py_ssize_t *b
     page without holes (an empty one; holes of at most BLANK_HOLES of the
     box are noise); 1 for a page with holes (a digit written on it): then
     ``v`` is overwritten with the page alone, (y1 - y0) x (x1 - x0), taken
-    from the original values ``s.orig``, and everything within PAGE_EDGE
+    from the picture as loaded (``s.src``), and everything within PAGE_EDGE
     pixels of the page's outside (the surround that the box takes in, and
     the page's own edge) is set to the page's mean level.
     """
@@ -559,7 +592,7 @@ cdef int _page_inside(double *v, Py_ssize_t h, Py_ssize_t w, const Py_ssize_t *b
             if v[i] < PAGE_LEVEL and s.labels[i] == 0:
                 holes += 1
             elif v[i] >= PAGE_LEVEL:
-                level += s.orig[i]
+                level += _original(&s.src, i)
                 n += 1
     if holes <= BLANK_HOLES * bh * bw:
         return -1 if 2 * min(bh, bw) >= max(bh, bw) else 0
@@ -574,7 +607,7 @@ cdef int _page_inside(double *v, Py_ssize_t h, Py_ssize_t w, const Py_ssize_t *b
                     near = s.labels[(y0 + yy) * w + x0 + xx] == 1
                     xx += 1
                 yy += 1
-            s.canvas[y * bw + x] = level if near else s.orig[(y0 + y) * w + x0 + x]
+            s.canvas[y * bw + x] = level if near else _original(&s.src, (y0 + y) * w + x0 + x)
     for i in range(bh * bw):
         v[i] = s.canvas[i]
     return 1
@@ -699,6 +732,7 @@ cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_sid
     cdef double longest = bh if bh > bw else bw
     cdef double ly = box_side * bh / longest, lx = box_side * bw / longest
     cdef double sy = bh / ly, sx = bw / lx          # input pixels per output pixel
+    cdef double iy = 1.0 / sy, ix = 1.0 / sx
     cdef double total = 0.0, my = 0.0, mx = 0.0, a, oy, ox, lo, hi, wgt, acc
     for r in range(bh):
         for k in range(bw):
@@ -714,7 +748,7 @@ cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_sid
         lo = (i - oy) * sy
         hi = lo + sy
         for r in range(max(<Py_ssize_t>floor(lo), 0), min(<Py_ssize_t>ceil(hi), bh)):
-            wgt = (min(hi, r + 1.0) - max(lo, <double>r)) / sy
+            wgt = (min(hi, r + 1.0) - max(lo, <double>r)) * iy
             if wgt > 0:
                 for k in range(bw):
                     line[k] += wgt * c[(y0 + r) * cw + x0 + k]
@@ -723,7 +757,7 @@ cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_sid
             hi = lo + sx
             acc = 0.0
             for k in range(max(<Py_ssize_t>floor(lo), 0), min(<Py_ssize_t>ceil(hi), bw)):
-                wgt = (min(hi, k + 1.0) - max(lo, <double>k)) / sx
+                wgt = (min(hi, k + 1.0) - max(lo, <double>k)) * ix
                 if wgt > 0:
                     acc += wgt * line[k]
             out[i * frame + j] = <float>min(max(acc, 0.0), 1.0)
@@ -734,7 +768,7 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     """Steps 1-6 on ``v`` (h x w values in [0, 1], overwritten).  Writes the
     frame into ``out`` (zeroed by the caller) and returns True if ink is
     found.  ``look_inside``: may run again on a page inside a surround."""
-    cdef Py_ssize_t size = h * w, frame = p.frame, i, y, x, nb = 0, ch, cw, r
+    cdef Py_ssize_t size = h * w, frame = p.frame, i, y, x, nb = 0, ch, cw, r, first, last
     cdef Py_ssize_t box[4]
     cdef double *c
     cdef double *spare
@@ -742,9 +776,7 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     cdef double background, lo, hi, top
     cdef long hist[256]
     cdef int page
-    if look_inside:
-        for i in range(size):
-            s.orig[i] = v[i]
+    cdef bint speckled
     # 1. polarity: the background is the border's median; the ink is the
     #    extreme (darkest or brightest 3x3 mean) that lies farther from it
     nb = _border_hist(v, h, w, hist)
@@ -760,29 +792,36 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
         top = _brightest3(v, h, w, s.canvas2)
         if top < p.min_contrast or top < min(p.min_snr * _noise(v, h, w), SURE_CONTRAST):
             return False
-        for i in range(size):
-            v[i] = min(v[i] / top, 1.0)
-        _remove_lines(v, h, w, p.threshold / 2, p, s)
-        _threshold(v, size, p.threshold, p.gain)
+        _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
+        _stretch_threshold(v, size, top, p.threshold, p.gain)
     else:
         # nearly black already: lift the background's level off, stretch
         # the brightest pixel to 1 and drop faint speckle
         background = _hist_quantile(hist, nb, 0.5)
         top = 0.0
+        first = size
+        last = 0
         for i in range(size):
             # less than half a grey level above the background is the
             # background (1 - 235/255 is not exactly 20/255 in floats)
-            v[i] = v[i] - background if v[i] - background >= 0.5 / 255.0 else 0.0
-            top = max(top, v[i])
+            if v[i] - background >= 0.5 / 255.0:
+                v[i] = v[i] - background
+                top = max(top, v[i])
+                first = min(first, i)
+                last = i + 1
+            else:
+                v[i] = 0.0
         if top < p.min_contrast:
             return False
-        for i in range(size):
+        _remove_lines(v, h, w, p.clean_threshold / 2 * top, p, s)
+        # the rows holding ink are all that the rest needs to look at
+        first = first // w * w
+        last = (last + w - 1) // w * w
+        speckled = _speckled(v + first, (last - first) // w, w, p.clean_threshold * top, 0.5 * top)
+        for i in range(first, last):
             v[i] = v[i] / top
-        _remove_lines(v, h, w, p.clean_threshold / 2, p, s)
-        if _speckled(v, h, w, p.clean_threshold):
-            for i in range(size):
-                if v[i] < p.clean_threshold:
-                    v[i] = 0.0
+            if speckled and v[i] < p.clean_threshold:
+                v[i] = 0.0
     # 3. specks and the ink's box; a page seen inside a dark surround
     if not _drop_specks(v, h, w, p.keep_ratio, s, box):
         return False
@@ -838,8 +877,16 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
 cdef bint _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offset, double scale,
                          const Params *p, Scratch *s, float[:, :, ::1] out) noexcept nogil:
     cdef Py_ssize_t h = src.shape[1], w = src.shape[2], frame = out.shape[1], i
+    s.src.u8 = NULL
+    s.src.f32 = NULL
+    if pixel_t is float:
+        s.src.f32 = &src[n, 0, 0]
+    else:
+        s.src.u8 = &src[n, 0, 0]
+    s.src.offset = offset
+    s.src.scale = scale
     for i in range(h * w):
-        s.v[i] = min(max((src[n, i // w, i % w] - offset) * scale, 0.0), 1.0)
+        s.v[i] = _original(&s.src, i)
     for i in range(frame * frame):
         out[n, i // frame, i % frame] = 0.0
     return _frame(s.v, h, w, p, s, &out[n, 0, 0], True)
@@ -884,7 +931,6 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, unsigned char[
     n_img, n_canvas, n_line = scratch_sizes(h, w, p.stroke, p.deskew)
     threads = max(threads, 1)
     cdef double[:, ::1] v = np.empty((threads, max(n_img, n_canvas)), np.float64)
-    cdef double[:, ::1] orig = np.empty((threads, n_img), np.float64)
     cdef double[:, ::1] canvas = np.empty((threads, n_canvas), np.float64)
     cdef double[:, ::1] canvas2 = np.empty((threads, n_canvas), np.float64)
     cdef double[:, ::1] mass = np.empty((threads, h * w + 2), np.float64)
@@ -897,7 +943,6 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, unsigned char[
         raise MemoryError()
     for t in range(threads):
         per_thread[t].v = &v[t, 0]
-        per_thread[t].orig = &orig[t, 0]
         per_thread[t].canvas = &canvas[t, 0]
         per_thread[t].canvas2 = &canvas2[t, 0]
         per_thread[t].mass = &mass[t, 0]
