@@ -790,7 +790,7 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
         top = _brightest3(v, h, w, s.canvas2)
-        if top < p.min_contrast or top < min(p.min_snr * _noise(v, h, w), SURE_CONTRAST):
+        if top <= 0.0 or top < p.min_contrast or top < min(p.min_snr * _noise(v, h, w), SURE_CONTRAST):
             return False
         _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
         _stretch_threshold(v, size, top, p.threshold, p.gain)
@@ -811,7 +811,7 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
                 last = i + 1
             else:
                 v[i] = 0.0
-        if top < p.min_contrast:
+        if top <= 0.0 or top < p.min_contrast:
             return False
         _remove_lines(v, h, w, p.clean_threshold / 2 * top, p, s)
         # the rows holding ink are all that the rest needs to look at

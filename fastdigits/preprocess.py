@@ -112,7 +112,7 @@ class Normalization:
        exports, white paper whose lines cross only part of the border):
        subtract its median level, stretch so the brightest pixel is 1 (no
        ink if it is below ``min_contrast``), erase long thin lines as
-       above and, if the ink is speckled (a tenth of it or more is faint
+       above and, if the ink is speckled (more than a tenth of it is faint
        pixels away from any stroke, as JPEG ringing leaves; anti-aliased
        edges lie next to their strokes), drop values below
        ``clean_threshold``;

@@ -481,7 +481,7 @@ def _frame(v, p, look_inside):
     if _hist_quantile(_border(v), 0.9) > p.clean_level:  # on paper
         v = _remove_background(v, p.bg_percentile)
         top = _brightest3(v)
-        if top < p.min_contrast or top < min(p.min_snr * _noise(v), SURE_CONTRAST):
+        if top <= 0 or top < p.min_contrast or top < min(p.min_snr * _noise(v), SURE_CONTRAST):
             return None
         v = np.minimum(v / top, 1.0)
         v = _remove_lines(v, p.threshold / 2, p.line_length, p.line_width)
@@ -491,7 +491,7 @@ def _frame(v, p, look_inside):
         lifted = v - background
         v = np.where(lifted >= 0.5 / 255, lifted, 0.0)  # less than half a grey level up is background
         top = v.max()
-        if top < p.min_contrast:
+        if top <= 0 or top < p.min_contrast:
             return None
         v = v / top
         v = _remove_lines(v, p.clean_threshold / 2, p.line_length, p.line_width)
