@@ -303,7 +303,7 @@ def evaluate(
     import numpy as np
 
     from .data import load_image_folder, load_mnist, read_image
-    from .metrics import evaluate_predictions
+    from .metrics import class_indices, evaluate_predictions
 
     try:
         model = _load(model_path, device)
@@ -316,11 +316,11 @@ def evaluate(
             frames = model.prepare(d.test_images).reshape(-1, 20, 20)
             truth, originals, paths = d.test_labels, d.test_images, None
         proba = model.predict_proba(frames.reshape(len(frames), -1))
-        # Names compared as text: a folder "3" is the class 3 of a digit model.
+        # A folder "3" is the class 3 of a digit model: matched as fit and score match labels.
+        truth = class_indices(truth, model.classes_, name=f"the folder {data}" if data else "the MNIST test set")
+        pred = proba.argmax(axis=1)
+        ev = evaluate_predictions(truth, pred, range(len(model.classes_)))
         names = [str(c) for c in model.classes_.tolist()]
-        pred = np.asarray(names)[proba.argmax(axis=1)]
-        truth = np.asarray([str(t) for t in truth.tolist()])
-        ev = evaluate_predictions(truth, pred, names)
     except FastDigitsError as exc:
         raise _fail(exc) from None
     width = max(7, *(len(n) for n in names))
@@ -340,7 +340,7 @@ def evaluate(
         wrong = np.nonzero(pred != truth)[0][:48]
         if len(wrong):
             shown = [originals[i] if originals is not None else read_image(paths[i]) for i in wrong]
-            labels = [f"{truth[i]}->{pred[i]} {proba[i].max():.2f}" for i in wrong]
+            labels = [f"{names[truth[i]]}->{names[pred[i]]} {proba[i].max():.2f}" for i in wrong]
             written.append(contact_sheet(shown, frames[wrong], report / "mistakes.png", labels=labels))
         if model.n_features_in_ == 400:
             written.append(weights_png(model.coefs_[0], report / "hidden_units.png"))

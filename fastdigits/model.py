@@ -346,25 +346,14 @@ class MLPClassifier:
             return cpu.all_finite(arr, numba_threads())
 
     def _encode(self, y, n_rows: int) -> np.ndarray:
+        """Each label's index into ``classes_`` (see
+        :func:`fastdigits.metrics.class_indices`: "3" is the class 3)."""
+        from .metrics import class_indices
+
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n_rows:
             raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
-        classes = self.classes_
-        if y.dtype.kind in "iu" and classes.dtype.kind in "iu" and np.all(classes[:-1] < classes[1:]):
-            k = len(classes)
-            if len(y) and classes[0] == 0 and classes[-1] == k - 1 and 0 <= y.min() and y.max() < k:
-                return y.astype(np.int64)  # labels 0..K-1 are their own indices: no search (0.8 ms for MNIST)
-            # Integer labels (digits): a vectorised lookup, not a dict per row.
-            pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
-            unknown = classes[pos] != y
-            if unknown.any():
-                raise InputError(f"y holds a label the model does not know: {y[unknown.argmax()].item()!r}")
-            return pos.astype(np.int64)
-        index = {c: i for i, c in enumerate(classes.tolist())}
-        try:
-            return np.fromiter((index[v] for v in y.tolist()), dtype=np.int64, count=n_rows)
-        except KeyError as exc:
-            raise InputError(f"y holds a label the model does not know: {exc.args[0]!r}") from None
+        return class_indices(y, self.classes_, name="y")
 
     # ------------------------------------------------------------- setup
 
@@ -782,8 +771,22 @@ class MLPClassifier:
         return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
 
     def score(self, X, y) -> float:
-        """Accuracy: the share of rows whose predicted class is ``y``."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Accuracy: the share of rows whose predicted class is ``y``.
+
+        ``X`` as for :meth:`predict_proba`; ``y`` (N,) labels, matched to
+        ``classes_`` as :func:`fastdigits.metrics.class_indices` does (the
+        folder name "3" is the class 3 of a digit model).
+
+        Raises
+        ------
+        InputError
+            As :meth:`predict_proba`; and for a label that matches no
+            class, naming it and listing the classes.
+        """
+        self._check_fitted()
+        X = self._features(X)
+        yi = self._encode(y, len(X))
+        return float(np.mean(self._proba(X).argmax(axis=1) == yi))
 
     def loss(self, X, y, l2: float | None = None) -> float:
         """The regularised cost J on (X, y), m = len(X)::
@@ -791,7 +794,8 @@ class MLPClassifier:
             J = (1/m) sum_i CE_i + l2/(2m) sum W**2
 
         ``l2`` defaults to the model's.  For ``output="sigmoid"`` CE_i is
-        the one-vs-all binary cross-entropy summed over classes.
+        the one-vs-all binary cross-entropy summed over classes.  ``X`` and
+        ``y`` as for :meth:`score`, and the same errors.
         """
         self._check_fitted()
         X = self._features(X)

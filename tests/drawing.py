@@ -72,3 +72,7 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) 
         ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
     noisy = np.asarray(blurred, float) + rng.normal(0, rng.uniform(0, 8), (size, size))
     return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+#: A "7" as pen strokes: the top bar and the long diagonal.
+SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]

@@ -309,3 +309,15 @@ def test_bench_json(tmp_path):
     assert report["data"].startswith("MNIST" if os.environ.get("FASTDIGITS_DATA") else "synthetic")
     assert report["compile_seconds"]["cold_cache"] > 0
     assert "measuring" in proc.stderr
+
+def test_evaluate_matches_folder_names_to_the_models_classes_by_text(tmp_path):
+    for width in (6, 12, 20):
+        _save(tmp_path / "4" / f"{width}.png", drawing.polyline(drawing.FOUR, size=280, width=width))
+        _save(tmp_path / "7" / f"{width}.png", drawing.polyline(drawing.SEVEN, size=280, width=width))
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("accuracy 100.00% on 6 images")
+    _save(tmp_path / "x" / "1.png", drawing.polyline(drawing.FOUR, size=280, width=6))
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "a label the model does not know: 'x'" in result.stderr and "0, 1, 2" in result.stderr

@@ -340,3 +340,47 @@ def test_concurrent_single_rows_on_the_serial_path(rng):
     one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
     for got in _in_threads(one_by_one):  # the same row kernel serves both paths: bit-identical
         np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------- labels matched to classes_
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from fastdigits import load_model
+
+    return load_model()
+
+
+def test_score_and_loss_match_labels_to_classes_by_text(rng):
+    X, y = _blobs(rng, n=60)
+    model = MLPClassifier((8,), epochs=5).fit(X, y)
+    text = y.astype(str)
+    assert model.score(X, text) == model.score(X, y) == model.score(X, text.astype(object))
+    assert model.loss(X, text) == model.loss(X, y)
+    with pytest.raises(InputError, match=r"does not know: '7' \(its 3 classes: 0, 1, 2\)"):
+        model.score(X, np.where(np.arange(60) == 5, "7", text))
+    with pytest.raises(InputError, match=r"does not know: 'x'"):
+        model.loss(X, ["x"] * 60)
+    # A model trained on folder names ("0", "1", "2") scored with integer labels.
+    named = MLPClassifier((8,), epochs=5).fit(X, text)
+    assert named.classes_.tolist() == ["0", "1", "2"]
+    assert named.score(X, y) == named.score(X, text)
+    with pytest.raises(InputError, match=r"does not know: 3 \(its 3 classes: '0', '1', '2'\)"):
+        named.score(X, np.full(60, 3))
+
+
+def test_a_digit_folder_scores_with_its_folder_names(tmp_path, shipped):
+    from PIL import Image
+
+    from fastdigits import load_image_folder
+
+    for digit, points in ((4, drawing.FOUR), (7, drawing.SEVEN)):
+        for width in (6, 14):
+            path = tmp_path / str(digit) / f"{width}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(drawing.polyline(points, size=280, width=width)).save(path)
+    ds = load_image_folder(tmp_path)
+    assert ds.names.tolist() == ["4", "4", "7", "7"]
+    assert shipped.score(ds.features, ds.names) == shipped.score(ds.features, ds.names.astype(int)) == 1.0
+
