@@ -128,6 +128,11 @@ NORM_INK_LEVEL = 0.5
 #: frames differ by 0.011 per pixel on average from working at 1024 px).
 NORM_MAX_SIDE = 256
 
+#: With "scale" preprocessing (the whole picture area-scaled, not inverted),
+#: a frame whose grey levels span at most this has no ink: a white, black
+#: or grey page, its noise averaged away (a pen stroke spans far more).
+SCALE_BLANK_SPREAD = 4 / 255
+
 #: Pictures with more pixels than this are refused unread (decompression
 #: bombs); a 12-megapixel phone photo is well inside.
 MAX_IMAGE_PIXELS = 64_000_000

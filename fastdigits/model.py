@@ -310,13 +310,32 @@ class MLPClassifier:
     def _float(self) -> type:
         return _DTYPES[self.dtype]
 
-    def prepare(self, images) -> np.ndarray:
-        """What the network sees of ``images``: (N, 400) rows in [0, 1],
-        made by this model's ``preprocessing``."""
+    def prepare(self, images, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """What the network sees of ``images``: rows made by this model's
+        ``preprocessing``.
+
+        Parameters
+        ----------
+        images : array_like (H, W) or (N, H, W), or a sequence of (H, W) arrays
+            Grey pictures of any size (a sequence may mix sizes).
+        return_ink : bool
+            Also return whether each picture has ink.
+
+        Returns
+        -------
+        rows : numpy.ndarray of float32, shape (N, 400)
+            The frames as rows, in [0, 1].  A picture without ink (a blank,
+            white, black or grey page) gives the all-zero row ("normalize")
+            or a constant one ("scale").
+        ink : numpy.ndarray of bool, shape (N,)
+            Only with ``return_ink``: False for a picture with nothing to
+            read (see :func:`fastdigits.preprocess.prepare`).
+        """
         from .preprocess import prepare
 
-        frames = prepare(images, self.preprocessing, threads=self.threads)
-        return frames.reshape(len(frames), -1)
+        frames, ink = prepare(images, self.preprocessing, threads=self.threads, return_ink=True)
+        rows = frames.reshape(len(frames), -1)
+        return (rows, ink) if return_ink else rows
 
     def _features(self, X, name: str = "X") -> np.ndarray:
         """Feature rows (N, D) as they are; images, (N, H, W) or a sequence
@@ -758,7 +777,12 @@ class MLPClassifier:
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each class, (N, n_classes), columns in ``classes_``
         order.  Softmax rows sum to one; one-vs-all sigmoid outputs are each
-        class's own probability and are normalised to sum to one here."""
+        class's own probability and are normalised to sum to one here.
+
+        Every row gets probabilities, also a picture without ink: its frame
+        is all zero, and the answer is the network's biases.  To tell such
+        pictures apart, use ``prepare(images, return_ink=True)`` or
+        :func:`fastdigits.classify.classify_images`."""
         self._check_fitted()
         proba = self._proba(self._features(X))
         if self.output == "sigmoid":
@@ -766,7 +790,11 @@ class MLPClassifier:
         return proba
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row or image."""
+        """The most probable class of each row or image: a class for every
+        row, as scikit-learn does, also for a picture without ink (whose
+        frame is all zero); detect those with ``prepare(images,
+        return_ink=True)`` or :func:`fastdigits.classify.classify_images`,
+        which answers them with no label."""
         self._check_fitted()
         return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
 

@@ -76,3 +76,26 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) 
 
 #: A "7" as pen strokes: the top bar and the long diagonal.
 SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
+
+
+def blank_page(kind: str) -> np.ndarray:
+    """A picture with nothing to read, (H, W) uint8: a "white" 280x280
+    canvas, a "black" or "grey" one, a "1x1" picture, or a "noisy" white
+    page (mild Gaussian noise, as a scan or a photo of blank paper)."""
+    if kind == "noisy":
+        rng = np.random.default_rng(14)
+        return np.clip(rng.normal(245, 6, (280, 280)), 0, 255).astype(np.uint8)
+    level = {"white": 255, "black": 0, "grey": 128, "1x1": 255}[kind]
+    return np.full((1, 1) if kind == "1x1" else (280, 280), level, np.uint8)
+
+
+def blank_kinds() -> list:
+    """``blank_page``'s kinds as pytest parameters (pytest is imported here
+    only, so that the benchmarks can use this module without it).  The
+    noisy page is seen as blank only once the normalisation kernel detects
+    "no ink" itself: strict xfail until then."""
+    import pytest
+
+    noisy = pytest.param("noisy", marks=pytest.mark.xfail(
+        strict=True, reason="no-ink detection in the kernel: issue 14 kind 2"))
+    return ["white", "black", "grey", "1x1", noisy]
