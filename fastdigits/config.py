@@ -100,6 +100,11 @@ def register_tile() -> int:
 #: which needs no thread pool.
 PARALLEL_CHECK_SIZE = 1 << 16
 
+#: Feature rows as wide as a model's frames (400) must be frames: floats in
+#: [0, 1], give or take this much (rows made outside fastdigits, such as
+#: ``resize(images) / 255`` in float32, may overshoot by rounding).
+FRAME_VALUE_SLACK = 1e-3
+
 #: Up to this many rows, predict on the calling thread (serial kernel, no
 #: thread-pool wake-up): a single image's latency is dominated by launch costs.
 SERIAL_ROWS = 8

@@ -31,6 +31,13 @@ def test_a_picture_without_ink_gets_no_label_but_a_note(model, kind):
     assert four.probabilities.shape == (10,) and four.probability == four.probabilities.max()
 
 
+def test_classify_images_takes_a_batch_array_and_refuses_a_bare_picture(model):
+    batch = np.stack([drawing.blank_page("white"), _four()])
+    assert [r.label for r in classify_images(model, batch)] == [None, 4]
+    with pytest.raises(InputError, match=r"shape \(280, 280\).*img\[None\] or \[img\]"):
+        classify_images(model, _four())
+
+
 @pytest.mark.parametrize("kind", drawing.blank_kinds())
 def test_files_and_arrays_get_the_same_answer(model, kind, tmp_path):
     pictures = {"blank.png": drawing.blank_page(kind), "four.png": _four()}
