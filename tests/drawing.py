@@ -78,6 +78,16 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) 
 SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
 
 
+def transparent_stroke(points, colour: tuple[int, int, int], *, size: int = 280, width: int = 18) -> Image.Image:
+    """An RGBA picture: a pen line through ``points`` in ``colour`` on a
+    fully transparent canvas, as HTML canvases and signature pads export
+    strokes (often white ones)."""
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([(x * size, y * size) for y, x in points], fill=(*colour, 255), width=width,
+                             joint="curve")
+    return img
+
+
 def blank_page(kind: str) -> np.ndarray:
     """A picture with nothing to read, (H, W) uint8: a "white" 280x280
     canvas, a "black" or "grey" one, a "1x1" picture, or a "noisy" white
