@@ -118,7 +118,8 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
 #      stretch contrast so that mean is 1; erase long thin straight
 #      lines (ruled and squared paper), then a soft threshold with gain.
 #      Otherwise subtract the border's median, stretch so the brightest
-#      pixel is 1 (no ink if it is below min_contrast), erase long thin
+#      pixel is 1 (no ink if it is below min_contrast or, with less than
+#      SURE_CONTRAST, below min_snr times the noise), erase long thin
 #      lines, and if stray faint pixels are more than SPECKLE of the ink
 #      (JPEG ringing, not anti-aliasing), drop what lies below
 #      clean_threshold;
@@ -790,7 +791,8 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
         top = _brightest3(v, h, w, s.canvas2)
-        if top <= 0.0 or top < p.min_contrast or top < min(p.min_snr * _noise(v, h, w), SURE_CONTRAST):
+        if top <= 0.0 or top < p.min_contrast or (
+                top < SURE_CONTRAST and top < p.min_snr * _noise(v, h, w)):
             return False
         _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
         _stretch_threshold(v, size, top, p.threshold, p.gain)
@@ -799,20 +801,24 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
         # the brightest pixel to 1 and drop faint speckle
         background = _hist_quantile(hist, nb, 0.5)
         top = 0.0
+        for i in range(size):
+            top = max(top, v[i])
+        top -= background
+        # less than half a grey level above the background is the
+        # background (1 - 235/255 is not exactly 20/255 in floats); the
+        # noise is only worth estimating when the ink is faint
+        if top < 0.5 / 255.0 or top < p.min_contrast or (
+                top < SURE_CONTRAST and top < p.min_snr * _noise(v, h, w)):
+            return False
         first = size
         last = 0
         for i in range(size):
-            # less than half a grey level above the background is the
-            # background (1 - 235/255 is not exactly 20/255 in floats)
             if v[i] - background >= 0.5 / 255.0:
                 v[i] = v[i] - background
-                top = max(top, v[i])
                 first = min(first, i)
                 last = i + 1
             else:
                 v[i] = 0.0
-        if top <= 0.0 or top < p.min_contrast:
-            return False
         _remove_lines(v, h, w, p.clean_threshold / 2 * top, p, s)
         # the rows holding ink are all that the rest needs to look at
         first = first // w * w

@@ -14,12 +14,14 @@ from ._version import __version__
 from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .classify import classify_images
     from .model import MLPClassifier, Progress
     from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
     from .preprocess import resize
 
 _LAZY = {
+    "classify_images": "classify",
     "LabelledImages": "data",
     "load_image_folder": "data",
     "load_mnist": "data",

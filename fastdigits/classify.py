@@ -1,9 +1,10 @@
-"""Classify many picture files: find them, decode in parallel, predict in
-batches, one result per file in a stable order.
+"""Classify many pictures: find files, decode them in parallel, predict in
+batches, one result per picture in a stable order.
 
 Memory does not grow with the number of files: files are decoded and
 classified a batch at a time.  A file that cannot be read yields a result
-with its error, and the others go on.
+with its error, and the others go on.  A picture with nothing to read (no
+ink) yields a result with no label and the note :data:`NO_INK`.
 """
 
 from __future__ import annotations
@@ -20,24 +21,39 @@ import numpy as np
 
 from . import config
 from .data import IMAGE_EXTENSIONS, _natural_key, read_image
-from .errors import FastDigitsError
+from .errors import FastDigitsError, InputError
 
-__all__ = ["Result", "classify_files", "find_images", "sort_into"]
+__all__ = ["BLANK_FOLDER", "NO_INK", "Result", "classify_files", "classify_images", "find_images", "sort_into"]
+
+#: The note of a picture that has nothing to read (a blank, white, black or
+#: grey page): it gets no label rather than the network's guess.
+NO_INK = "no ink found"
+#: The sub-folder of ``sort_into``'s folder where pictures without ink go.
+BLANK_FOLDER = "_blank"
 
 
 @dataclass
 class Result:
-    """The answer for one file: a label and probabilities, or an error."""
+    """The answer for one picture: a label and probabilities; or no label
+    and a ``note`` saying why (the picture has no ink); or an error (the
+    file could not be read or classified)."""
 
-    path: str
+    path: str | None = None  #: the file; None for a picture given as an array
     label: object = None
     probability: float | None = None
     probabilities: np.ndarray | None = None  #: one per class, in the model's ``classes_`` order
     error: str | None = None
+    note: str | None = None  #: why a picture read fine has no label: :data:`NO_INK`
 
     @property
     def ok(self) -> bool:
+        """No error: the picture was read and answered (perhaps with no label)."""
         return self.error is None
+
+    @property
+    def blank(self) -> bool:
+        """The picture was read fine and has nothing to read: no label."""
+        return self.ok and self.note == NO_INK
 
 
 def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Result]]:
@@ -83,6 +99,53 @@ def _decode(path: Path) -> np.ndarray | str:
         return f"{path}: cannot decode ({type(exc).__name__}: {exc})"
 
 
+def classify_images(model, images) -> list[Result]:
+    """Classify pictures given as arrays, telling blank ones apart.
+
+    Parameters
+    ----------
+    model : MLPClassifier
+        A trained model (``fastdigits.load_model()`` for digits).
+    images : array_like (N, H, W), or a sequence of (H, W) arrays
+        Grey pictures of any size, uint8 or float (see
+        :func:`fastdigits.preprocess.normalize`).  One picture is a batch of
+        one: ``[img]``.
+
+    Returns
+    -------
+    list of Result, one per picture, in order
+        ``path`` None; ``label``, ``probability`` and ``probabilities``
+        for a picture with ink; for one without (a blank, white, black or
+        grey page), ``label``, ``probability`` and ``probabilities`` None
+        and ``note`` :data:`NO_INK` (``Result.blank`` is True).
+
+    Raises
+    ------
+    InputError
+        For a bare 2-D array or images that are not numeric arrays.
+    """
+    return _answers(model, images, None)
+
+
+def _answers(model, images, paths: Sequence[Path] | None) -> list[Result]:
+    """A Result per picture: the one place where a picture without ink is
+    answered with :data:`NO_INK` instead of the network's guess."""
+    rows, ink = model.prepare(images, return_ink=True)
+    proba = iter(model.predict_proba(rows[ink]) if ink.any() else ())
+    classes = model.classes_
+    results = []
+    for i, has_ink in enumerate(ink.tolist()):
+        path = None if paths is None else str(paths[i])
+        if not has_ink:
+            results.append(Result(path, note=NO_INK))
+            continue
+        p = next(proba)
+        best = int(np.argmax(p))
+        label = classes[best].item() if hasattr(classes[best], "item") else classes[best]
+        results.append(Result(path, label=label, probability=float(p[best]), probabilities=p))
+    return results
+
+
 def classify_files(
     model,
     files: Sequence[Path],
@@ -94,51 +157,52 @@ def classify_files(
 
     Files are decoded by ``workers`` threads (Pillow decodes without the
     GIL), prepared by the model's own pipeline and classified a batch at a
-    time.
+    time.  A picture without ink gets no label and the note
+    :data:`NO_INK`, as in :func:`classify_images`; a file that cannot be
+    read or classified gets its ``error``.
     """
     workers = workers or config.default_threads()
-    classes = model.classes_
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for lo in range(0, len(files), batch_size):
             chunk = files[lo : lo + batch_size]
             decoded = list(pool.map(_decode, chunk))
             good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-            proba = _predict(model, [decoded[i] for i in good], [chunk[i] for i in good])
-            by_index = dict(zip(good, proba))
-            for i, path in enumerate(chunk):
-                p = by_index.get(i)
-                if isinstance(decoded[i], str):
-                    yield Result(str(path), error=decoded[i])
-                elif isinstance(p, str):
-                    yield Result(str(path), error=p)
-                else:
-                    best = int(np.argmax(p))
-                    yield Result(str(path), label=classes[best].item() if hasattr(classes[best], "item")
-                                 else classes[best], probability=float(p[best]), probabilities=p)
+            answers = iter(_answers_or_errors(model, [decoded[i] for i in good], [chunk[i] for i in good]))
+            for path, d in zip(chunk, decoded):
+                yield Result(str(path), error=d) if isinstance(d, str) else next(answers)
 
 
-def _predict(model, images: list[np.ndarray], paths: list[Path]) -> list:
-    """Probabilities per image; if the batch fails, image by image so that
+def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path]) -> list[Result]:
+    """``_answers`` for a batch; if the batch fails, image by image so that
     one bad image costs only its own result."""
     if not images:
         return []
     try:
-        return list(model.predict_proba(images))
+        return _answers(model, images, paths)
     except Exception:
         out = []
         for image, path in zip(images, paths):
             try:
-                out.append(model.predict_proba([image])[0])
+                out.extend(_answers(model, [image], [path]))
             except Exception as exc:
-                out.append(f"{path}: cannot classify ({type(exc).__name__}: {exc})")
+                out.append(Result(str(path), error=f"{path}: cannot classify ({type(exc).__name__}: {exc})"))
         return out
 
 
 def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) -> Path:
-    """Copy (or move) a classified file into ``folder/<label>/``, never
-    overwriting: a clashing name gets ``-1``, ``-2``... before its suffix."""
+    """Copy (or move) a classified file into ``folder/<label>/``, or
+    ``folder/_blank/`` (:data:`BLANK_FOLDER`) when it has no ink, never
+    overwriting: a clashing name gets ``-1``, ``-2``... before its suffix.
+    Returns the new path.
+
+    Raises
+    ------
+    InputError
+        For a result with an error or without a file."""
+    if not result.ok or result.path is None:
+        raise InputError(f"only a file read fine can be sorted; got {result.path!r} with error {result.error!r}")
     source = Path(result.path)
-    target_dir = Path(folder) / str(result.label)
+    target_dir = Path(folder) / (BLANK_FOLDER if result.blank else str(result.label))
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / source.name
     n = 0

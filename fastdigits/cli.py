@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
+from .classify import BLANK_FOLDER
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 from .model import DEVICES, OPTIMIZERS, SCHEDULES
@@ -303,7 +304,7 @@ def evaluate(
     import numpy as np
 
     from .data import load_image_folder, load_mnist, read_image
-    from .metrics import evaluate_predictions
+    from .metrics import class_indices, evaluate_predictions
 
     try:
         model = _load(model_path, device)
@@ -316,11 +317,11 @@ def evaluate(
             frames = model.prepare(d.test_images).reshape(-1, 20, 20)
             truth, originals, paths = d.test_labels, d.test_images, None
         proba = model.predict_proba(frames.reshape(len(frames), -1))
-        # Names compared as text: a folder "3" is the class 3 of a digit model.
+        # A folder "3" is the class 3 of a digit model: matched as fit and score match labels.
+        truth = class_indices(truth, model.classes_, name=f"the folder {data}" if data else "the MNIST test set")
+        pred = proba.argmax(axis=1)
+        ev = evaluate_predictions(truth, pred, range(len(model.classes_)))
         names = [str(c) for c in model.classes_.tolist()]
-        pred = np.asarray(names)[proba.argmax(axis=1)]
-        truth = np.asarray([str(t) for t in truth.tolist()])
-        ev = evaluate_predictions(truth, pred, names)
     except FastDigitsError as exc:
         raise _fail(exc) from None
     width = max(7, *(len(n) for n in names))
@@ -340,7 +341,7 @@ def evaluate(
         wrong = np.nonzero(pred != truth)[0][:48]
         if len(wrong):
             shown = [originals[i] if originals is not None else read_image(paths[i]) for i in wrong]
-            labels = [f"{truth[i]}->{pred[i]} {proba[i].max():.2f}" for i in wrong]
+            labels = [f"{names[truth[i]]}->{names[pred[i]]} {proba[i].max():.2f}" for i in wrong]
             written.append(contact_sheet(shown, frames[wrong], report / "mistakes.png", labels=labels))
         if model.n_features_in_ == 400:
             written.append(weights_png(model.coefs_[0], report / "hidden_units.png"))
@@ -367,14 +368,16 @@ def classify(
     batch_size: Annotated[int, typer.Option(min=1, help="Images decoded and classified at a time.")] = 256,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all CPUs).")] = None,
     sort_into: Annotated[Optional[Path], typer.Option(file_okay=False,
-                         help="Copy each classified file into DIR/<label>/.")] = None,
+                         help=f"Copy each classified file into DIR/<label>/, pictures without ink "
+                              f"into DIR/{BLANK_FOLDER}/.")] = None,
     move: Annotated[bool, typer.Option(help="With --sort-into: move files instead of copying them.")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
     """Classify pictures: one row per file with its label and probabilities.
 
-    Unreadable files get a row with an error and the rest go on; the exit
-    code is 1 if any file failed.
+    A picture with nothing to read gets no label and the note "no ink
+    found" (not an error). Unreadable files get a row with an error and the
+    rest go on; the exit code is 1 if any file failed.
     """
     from .classify import classify_files, find_images, sort_into as sort_file
 
@@ -386,7 +389,7 @@ def classify(
     classes = model.classes_.tolist()
     k = min(top_k, len(classes)) if top_k else None
     out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
-    failed = 0
+    classified = blank = failed = 0
     try:
         writer = _writer(fmt, out, classes, k)
         for result in [*missing, *classify_files(model, files, batch_size=batch_size, workers=workers)]:
@@ -394,20 +397,24 @@ def classify(
             if not result.ok:
                 failed += 1
                 _err(result.error, fg=typer.colors.RED)
-            elif sort_into is not None:
+                continue
+            blank += result.blank
+            classified += not result.blank
+            if sort_into is not None:
                 sort_file(result, sort_into, move=move)
     finally:
         if output:
             out.close()
-    done = len(files) + len(missing)
-    _err(f"{done - failed} of {done} images classified" + (f", {failed} failed" if failed else ""))
+    _err(f"{classified} classified, {blank} without ink, {failed} failed")
     if failed:
         raise typer.Exit(1)
 
 
 def _writer(fmt: Format, out, classes: list, k: Optional[int]):
     """A function writing one result as a CSV row or a JSON line (labels
-    keep their type in JSON: 7 for digits, "A" for letters)."""
+    keep their type in JSON: 7 for digits, "A" for letters).  A picture
+    without ink has an empty label (JSON null) and its ``note``; a file
+    that failed, its ``error``."""
     import numpy as np
 
     def ranked(result):
@@ -417,30 +424,32 @@ def _writer(fmt: Format, out, classes: list, k: Optional[int]):
     if fmt is Format.jsonl:
         def write(result):
             row = {"path": result.path}
-            if result.ok:
+            if not result.ok:
+                row["error"] = result.error
+            elif result.blank:
+                row.update(label=None, probability=None, note=result.note)
+            else:
                 row.update(label=result.label, probability=round(result.probability, 6))
                 if k:
                     row["top"] = [{"label": c, "probability": round(p, 6)} for c, p in ranked(result)]
                 else:
                     row["probabilities"] = {str(c): round(float(p), 6) for c, p in zip(classes, result.probabilities)}
-            else:
-                row["error"] = result.error
             out.write(json.dumps(row) + "\n")
         return write
 
     writer = csv.writer(out)
     extra = [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")] if k else \
         [f"p_{c}" for c in classes]
-    writer.writerow(["path", "label", "probability", "error", *extra])
+    writer.writerow(["path", "label", "probability", "error", "note", *extra])
 
     def write(result):
-        if not result.ok:
-            writer.writerow([result.path, "", "", result.error, *[""] * len(extra)])
+        if not result.ok or result.blank:
+            writer.writerow([result.path, "", "", result.error or "", result.note or "", *[""] * len(extra)])
         elif k:
-            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "",
+            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "", "",
                              *[v for c, p in ranked(result) for v in (c, f"{p:.6f}")]])
         else:
-            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "",
+            writer.writerow([result.path, result.label, f"{result.probability:.6f}", "", "",
                              *[f"{p:.6f}" for p in result.probabilities]])
     return write
 

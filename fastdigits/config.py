@@ -100,6 +100,11 @@ def register_tile() -> int:
 #: which needs no thread pool.
 PARALLEL_CHECK_SIZE = 1 << 16
 
+#: Feature rows as wide as a model's frames (400) must be frames: floats in
+#: [0, 1], give or take this much (rows made outside fastdigits, such as
+#: ``resize(images) / 255`` in float32, may overshoot by rounding).
+FRAME_VALUE_SLACK = 1e-3
+
 #: Up to this many rows, predict on the calling thread (serial kernel, no
 #: thread-pool wake-up): a single image's latency is dominated by launch costs.
 SERIAL_ROWS = 8
@@ -145,6 +150,11 @@ NORM_LINE_WIDTH = 0.03
 #: 20x20 frame needs no more detail, and photos get 5x cheaper (measured:
 #: frames differ by 0.011 per pixel on average from working at 1024 px).
 NORM_MAX_SIDE = 256
+
+#: With "scale" preprocessing (the whole picture area-scaled, not inverted),
+#: a frame whose grey levels span at most this has no ink: a white, black
+#: or grey page, its noise averaged away (a pen stroke spans far more).
+SCALE_BLANK_SPREAD = 4 / 255
 
 #: Pictures with more pixels than this are refused unread (decompression
 #: bombs); a 12-megapixel phone photo is well inside.

@@ -1,4 +1,5 @@
-"""Scores of a classifier: accuracy, confusion matrix, precision, recall."""
+"""Scores of a classifier: accuracy, confusion matrix, precision, recall;
+and how labels are matched to a model's classes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,80 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Evaluation", "evaluate_predictions"]
+__all__ = ["Evaluation", "class_indices", "evaluate_predictions"]
+
+
+def class_indices(labels, classes, *, name: str = "y") -> np.ndarray:
+    """The index into ``classes`` of each label.
+
+    A label matches the class equal to it; failing that, a string label
+    matches the non-string class that prints as it, and a non-string label
+    the string class spelt as it: the folder name "3" is the class 3 of a
+    digit model, and the label 3 is the class "3" of a model trained on
+    folders.
+
+    Parameters
+    ----------
+    labels : array_like, shape (N,)
+        Any hashable labels.
+    classes : array_like, shape (K,)
+        A model's ``classes_``.
+    name : str
+        What ``labels`` are called in error messages.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N,)
+
+    Raises
+    ------
+    InputError
+        If ``labels`` is not 1-D, or naming the first label (in order) that
+        matches no class, with the classes listed.
+    """
+    y = np.asarray(labels)
+    classes = np.asarray(classes)
+    if y.ndim != 1:
+        raise InputError(f"{name} must be one label per row (1-D), got shape {y.shape}")
+    if y.dtype.kind in "iu" and classes.dtype.kind in "iu" and np.all(classes[:-1] < classes[1:]):
+        k = len(classes)
+        if len(y) and classes[0] == 0 and classes[-1] == k - 1 and 0 <= y.min() and y.max() < k:
+            return y.astype(np.int64)  # labels 0..K-1 are their own indices: no search (0.8 ms for MNIST)
+        # Integer labels (digits): a vectorised lookup, not a dict per row.
+        pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        unknown = classes[pos] != y
+        if unknown.any():
+            raise _unknown(name, y[unknown.argmax()].item(), classes)
+        return pos.astype(np.int64)
+    try:  # each distinct label looked up once
+        distinct, inverse = np.unique(y, return_inverse=True)
+        distinct = distinct.tolist()
+    except TypeError:  # an unorderable mix of label types
+        first = dict.fromkeys(y.tolist())
+        distinct = list(first)
+        where = {v: i for i, v in enumerate(distinct)}
+        inverse = np.fromiter((where[v] for v in y.tolist()), np.int64, count=len(y))
+    names = classes.tolist()
+    exact = {c: i for i, c in reversed(list(enumerate(names)))}
+    text_of_others = {str(c): i for i, c in reversed(list(enumerate(names))) if not isinstance(c, str)}
+    strings = {c: i for i, c in reversed(list(enumerate(names))) if isinstance(c, str)}
+    lookup = np.empty(len(distinct), np.int64)
+    for j, v in enumerate(distinct):
+        i = exact.get(v)
+        if i is None:
+            i = text_of_others.get(v) if isinstance(v, str) else strings.get(str(v))
+        lookup[j] = -1 if i is None else i
+    index = lookup[np.asarray(inverse, np.int64).reshape(-1)]
+    if len(index) and index.min() < 0:
+        raise _unknown(name, y[int(np.argmax(index < 0))], classes)
+    return index
+
+
+def _unknown(name: str, label, classes: np.ndarray) -> InputError:
+    shown = [repr(c) for c in classes.tolist()[:20]] + (["..."] if len(classes) > 20 else [])
+    label = label.item() if isinstance(label, np.generic) else label
+    return InputError(f"{name} holds a label the model does not know: {label!r} "
+                      f"(its {len(classes)} classes: {', '.join(shown)})")
 
 
 @dataclass
@@ -40,17 +114,12 @@ class Evaluation:
 
 def evaluate_predictions(y_true, y_pred, classes) -> Evaluation:
     """Confusion matrix and accuracy of ``y_pred`` against ``y_true``;
-    both hold names from ``classes``."""
-    classes = list(classes)
-    index = {c: i for i, c in enumerate(classes)}
-    y_true, y_pred = np.asarray(y_true).tolist(), np.asarray(y_pred).tolist()
-    if len(y_true) != len(y_pred):
-        raise InputError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
-    confusion = np.zeros((len(classes), len(classes)), np.int64)
-    try:
-        for t, p in zip(y_true, y_pred):
-            confusion[index[t], index[p]] += 1
-    except KeyError as exc:
-        raise InputError(f"label {exc.args[0]!r} is not one of the model's classes") from None
-    accuracy = float(np.trace(confusion) / max(1, len(y_true)))
-    return Evaluation(classes, confusion, accuracy)
+    both hold names of ``classes``, matched as :func:`class_indices` does."""
+    true_i = class_indices(y_true, classes, name="y_true")
+    pred_i = class_indices(y_pred, classes, name="y_pred")
+    if len(true_i) != len(pred_i):
+        raise InputError(f"{len(true_i)} true labels but {len(pred_i)} predictions")
+    k = len(classes)
+    confusion = np.bincount(true_i * k + pred_i, minlength=k * k).reshape(k, k).astype(np.int64)
+    accuracy = float(np.trace(confusion) / max(1, len(true_i)))
+    return Evaluation(list(classes), confusion, accuracy)

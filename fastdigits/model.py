@@ -131,6 +131,21 @@ class _Layout:
         return ws, bs
 
 
+def _ndim(a) -> int | None:
+    """np.ndim(a), or None for a ragged nest of sequences."""
+    try:
+        return np.ndim(a)
+    except ValueError:
+        return None
+
+
+def _how_to_pass(width: int) -> str:
+    """The advice that closes every error about a 2-D input that may be one picture."""
+    return (f"To pass one picture img, make it a batch of one: img[None] or [img]; pictures go in as "
+            f"(N, H, W) or a list of (H, W) arrays of any sizes, and feature rows as (N, {width}) floats "
+            f"in [0, 1], as model.prepare(images) makes them.")
+
+
 def _check_choice(name: str, value: Any, choices) -> None:
     if value not in choices:
         raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -186,8 +201,19 @@ class MLPClassifier:
         How images become 400 inputs, in ``fit`` and ``predict`` alike:
         the MNIST-style pipeline (default; see
         :class:`fastdigits.preprocess.Normalization`) or plain whole-frame
-        area scaling.  Stored in model files.  Feature rows (N, D) are used
-        as given.
+        area scaling.  Stored in model files.
+
+    Notes
+    -----
+    Input, in every method that takes ``X``: pictures are (N, H, W) arrays
+    or sequences of (H, W) arrays (one picture: ``img[None]`` or
+    ``[img]``); a 2-D array is feature rows, never a picture.  Rows as wide
+    as a frame (400) are frames and must be floats in [0, 1], as
+    :meth:`prepare` makes them: a uint8 picture, or a float one in 0..255,
+    that happens to be 400 pixels wide raises an InputError instead of
+    being read as a few hundred rows.  A model first fitted on rows of
+    another width (raw features) takes such rows of any numeric dtype and
+    range.
     """
 
     def __init__(
@@ -310,17 +336,59 @@ class MLPClassifier:
     def _float(self) -> type:
         return _DTYPES[self.dtype]
 
-    def prepare(self, images) -> np.ndarray:
-        """What the network sees of ``images``: (N, 400) rows in [0, 1],
-        made by this model's ``preprocessing``."""
-        from .preprocess import prepare
+    @property
+    def _frame_width(self) -> int:
+        """Inputs of one frame of this model's ``preprocessing`` (400 unless
+        a Normalization says otherwise): feature rows this wide are frames,
+        floats in [0, 1]."""
+        p = self.preprocessing
+        size = p.get("size", config.IMAGE_SIZE) if isinstance(p, dict) else getattr(p, "size", config.IMAGE_SIZE)
+        return int(size) ** 2
 
-        frames = prepare(images, self.preprocessing, threads=self.threads)
-        return frames.reshape(len(frames), -1)
+    def prepare(self, images, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """What the network sees of ``images``: rows made by this model's
+        ``preprocessing``.
+
+        Parameters
+        ----------
+        images : array_like (N, H, W), or a sequence of (H, W) arrays
+            Grey pictures of any size (a sequence may mix sizes).  One
+            picture is a batch of one: ``img[None]`` or ``[img]``.
+        return_ink : bool
+            Also return whether each picture has ink.
+
+        Returns
+        -------
+        rows : numpy.ndarray of float32, shape (N, 400)
+            The frames as rows, in [0, 1].  A picture without ink (a blank,
+            white, black or grey page) gives the all-zero row ("normalize")
+            or a constant one ("scale").
+        ink : numpy.ndarray of bool, shape (N,)
+            Only with ``return_ink``: False for a picture with nothing to
+            read (see :func:`fastdigits.preprocess.prepare`).
+
+        Raises
+        ------
+        InputError
+            For a bare 2-D array: one picture and a block of feature rows
+            look alike, so one picture comes as a batch of one.
+        """
+        from .preprocess import is_image_sequence, prepare
+
+        if not is_image_sequence(images) and _ndim(images) == 2:
+            raise InputError(f"images is a 2-D array of shape {np.shape(images)}: one picture, or feature rows? "
+                             f"prepare takes pictures only, (N, H, W) or a list of (H, W) arrays, so one picture "
+                             f"is a batch of one: img[None] or [img] (feature rows need no preparing)")
+        frames, ink = prepare(images, self.preprocessing, threads=self.threads, return_ink=True)
+        rows = frames.reshape(len(frames), -1)
+        return (rows, ink) if return_ink else rows
 
     def _features(self, X, name: str = "X") -> np.ndarray:
-        """Feature rows (N, D) as they are; images, (N, H, W) or a sequence
-        of (H, W) arrays of any sizes, through ``prepare``."""
+        """Rows for the network, (N, D) in the model's dtype: images,
+        (N, H, W) or a sequence of (H, W) arrays of any sizes, through
+        ``prepare``; feature rows (N, D) as given, once ``_check_rows``
+        has found that they are not a picture."""
+        frames_given = False
         if isinstance(X, (list, tuple)) and X and np.ndim(X[0]) == 2:
             arr = self.prepare(X)
         else:
@@ -329,15 +397,57 @@ class MLPClassifier:
                 raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
             if arr.ndim == 3:
                 arr = self.prepare(arr)
-            elif arr.ndim != 2:
+            elif arr.ndim == 2:
+                frames_given = self._check_rows(arr, name)
+            else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
-        expected = getattr(self, "n_features_in_", None)
-        if expected is not None and arr.shape[1] != expected:
-            raise InputError(f"{name} has {arr.shape[1]} features per row, the model expects {expected}")
-        if not self._all_finite(arr):
+        if frames_given:
+            self._check_frame_values(arr, name)  # finite too
+        elif not self._all_finite(arr):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
+
+    def _check_rows(self, X: np.ndarray, name: str) -> bool:
+        """The rule that keeps one picture from being read as rows: feature
+        rows as wide as this model's frames (400) are frames, so they must be
+        floats (their values are checked in ``_check_frame_values``); and a
+        trained model takes rows of ``n_features_in_`` only.  Rows of another
+        width start a model on raw features (first ``fit``) and are then
+        used as given, whatever their dtype.  Returns whether X are frames."""
+        frame = self._frame_width
+        expected = self.__dict__.get("n_features_in_")
+        if expected is not None and X.shape[1] != expected:
+            why = f"{name} has {X.shape[1]} features per row, the model expects {expected} (shape {X.shape})"
+            raise InputError(why + (". " + _how_to_pass(frame) if expected == frame else ""))
+        if X.shape[1] != frame:
+            return False
+        if X.dtype.kind != "f":
+            raise InputError(f"{name} is a 2-D {X.dtype} array of shape {X.shape}: {X.dtype} values are a "
+                             f"picture's grey levels, while this model's feature rows are floats in [0, 1]. "
+                             + _how_to_pass(frame))
+        return True
+
+    def _check_frame_values(self, X: np.ndarray, name: str) -> None:
+        """Frames are finite and in [0, 1] (give or take
+        ``config.FRAME_VALUE_SLACK``): one pass over X, in parallel when it
+        is large."""
+        as_dtype = X.dtype.type
+        lo, hi = as_dtype(-config.FRAME_VALUE_SLACK), as_dtype(1.0 + config.FRAME_VALUE_SLACK)
+        if X.size < config.PARALLEL_CHECK_SIZE:
+            from .kernels import cpu
+
+            outside = cpu.outside_sum(X.reshape(-1), lo, hi, as_dtype(0))  # serial: no thread pool, no lock
+        else:
+            with _kernels(self.threads) as cpu:
+                outside = cpu.outside_total(X, lo, hi, numba_threads())
+        if outside == 0:
+            return
+        if math.isnan(outside):
+            raise InputError(f"{name} contains NaN or infinite values")
+        raise InputError(f"{name} has shape {X.shape} and values from {float(X.min()):g} to {float(X.max()):g}, "
+                         f"while this model's feature rows are floats in [0, 1]: a picture, not prepared rows? "
+                         + _how_to_pass(X.shape[1]))
 
     def _all_finite(self, arr: np.ndarray) -> bool:
         if arr.size < config.PARALLEL_CHECK_SIZE:
@@ -346,25 +456,14 @@ class MLPClassifier:
             return cpu.all_finite(arr, numba_threads())
 
     def _encode(self, y, n_rows: int) -> np.ndarray:
+        """Each label's index into ``classes_`` (see
+        :func:`fastdigits.metrics.class_indices`: "3" is the class 3)."""
+        from .metrics import class_indices
+
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n_rows:
             raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
-        classes = self.classes_
-        if y.dtype.kind in "iu" and classes.dtype.kind in "iu" and np.all(classes[:-1] < classes[1:]):
-            k = len(classes)
-            if len(y) and classes[0] == 0 and classes[-1] == k - 1 and 0 <= y.min() and y.max() < k:
-                return y.astype(np.int64)  # labels 0..K-1 are their own indices: no search (0.8 ms for MNIST)
-            # Integer labels (digits): a vectorised lookup, not a dict per row.
-            pos = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
-            unknown = classes[pos] != y
-            if unknown.any():
-                raise InputError(f"y holds a label the model does not know: {y[unknown.argmax()].item()!r}")
-            return pos.astype(np.int64)
-        index = {c: i for i, c in enumerate(classes.tolist())}
-        try:
-            return np.fromiter((index[v] for v in y.tolist()), dtype=np.int64, count=n_rows)
-        except KeyError as exc:
-            raise InputError(f"y holds a label the model does not know: {exc.args[0]!r}") from None
+        return class_indices(y, self.classes_, name="y")
 
     # ------------------------------------------------------------- setup
 
@@ -503,9 +602,13 @@ class MLPClassifier:
         Parameters
         ----------
         X : array_like
-            Feature rows (N, D), used as given; or images, (N, H, W) or a
-            sequence of (H, W) arrays of any sizes, prepared by the model's
-            ``preprocessing`` into 20x20 = 400 inputs.
+            Images, (N, H, W) or a sequence of (H, W) arrays of any sizes,
+            prepared by the model's ``preprocessing`` into 20x20 = 400
+            inputs; or feature rows (N, D), used as given.  Rows of 400
+            are frames: floats in [0, 1] (a 2-D integer array 400 wide is
+            taken for a picture and refused); rows of another width are
+            raw features of any numeric dtype and range, and the model
+            then takes only such rows.
         y : array_like, shape (N,)
             Labels: any hashable class names (digits, letters, words).
         validation_data : (X_val, y_val), optional
@@ -767,9 +870,38 @@ class MLPClassifier:
         return out
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probability of each class, (N, n_classes), columns in ``classes_``
-        order.  Softmax rows sum to one; one-vs-all sigmoid outputs are each
-        class's own probability and are normalised to sum to one here."""
+        """Probability of each class for each picture or feature row.
+
+        Parameters
+        ----------
+        X : array_like
+            Pictures, (N, H, W) or a sequence of (H, W) arrays of any sizes
+            (one picture: ``img[None]`` or ``[img]``), prepared by the
+            model's ``preprocessing``; or feature rows (N, n_features_in_)
+            used as given.  For a model of 400 inputs (a frame), rows must
+            be floats in [0, 1] (as :meth:`prepare` makes them), so that one
+            picture given as a bare 2-D array is never read as rows.
+
+        Returns
+        -------
+        numpy.ndarray of the model's dtype, shape (N, n_classes)
+            Columns in ``classes_`` order.  Softmax rows sum to one;
+            one-vs-all sigmoid outputs are each class's own probability and
+            are normalised to sum to one here.  Every row gets
+            probabilities, also a picture without ink: its frame is all
+            zero, and the answer is the network's biases.  To tell such
+            pictures apart, use ``prepare(images, return_ink=True)`` or
+            :func:`fastdigits.classify.classify_images`.
+
+        Raises
+        ------
+        InputError
+            For a 2-D X that is not rows of this model (an integer dtype,
+            values outside [0, 1] or the wrong width), naming its shape and
+            how to pass one picture; for NaN or infinite values.
+        FastDigitsError
+            If the model is not trained.
+        """
         self._check_fitted()
         proba = self._proba(self._features(X))
         if self.output == "sigmoid":
@@ -777,13 +909,35 @@ class MLPClassifier:
         return proba
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row or image."""
+        """The most probable class of each picture or feature row.
+
+        ``X`` as for :meth:`predict_proba`.  Returns an array (N,) of
+        ``classes_`` values: a class for every row, as scikit-learn does,
+        also for a picture without ink (whose frame is all zero); detect
+        those with ``prepare(images, return_ink=True)`` or
+        :func:`fastdigits.classify.classify_images`, which answers them
+        with no label.  Raises as :meth:`predict_proba`.
+        """
         self._check_fitted()
         return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
 
     def score(self, X, y) -> float:
-        """Accuracy: the share of rows whose predicted class is ``y``."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Accuracy: the share of rows whose predicted class is ``y``.
+
+        ``X`` as for :meth:`predict_proba`; ``y`` (N,) labels, matched to
+        ``classes_`` as :func:`fastdigits.metrics.class_indices` does (the
+        folder name "3" is the class 3 of a digit model).
+
+        Raises
+        ------
+        InputError
+            As :meth:`predict_proba`; and for a label that matches no
+            class, naming it and listing the classes.
+        """
+        self._check_fitted()
+        X = self._features(X)
+        yi = self._encode(y, len(X))
+        return float(np.mean(self._proba(X).argmax(axis=1) == yi))
 
     def loss(self, X, y, l2: float | None = None) -> float:
         """The regularised cost J on (X, y), m = len(X)::
@@ -791,7 +945,8 @@ class MLPClassifier:
             J = (1/m) sum_i CE_i + l2/(2m) sum W**2
 
         ``l2`` defaults to the model's.  For ``output="sigmoid"`` CE_i is
-        the one-vs-all binary cross-entropy summed over classes.
+        the one-vs-all binary cross-entropy summed over classes.  ``X`` and
+        ``y`` as for :meth:`score`, and the same errors.
         """
         self._check_fitted()
         X = self._features(X)

@@ -205,7 +205,25 @@ def _input_range(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(own, lo, 0.0), np.where(own, 1 / np.where(own, hi - lo, 1.0), 1.0)
 
 
+def _flat(frames: np.ndarray) -> np.ndarray:
+    """(N, size, size) frames as (N, size * size) rows (also for N = 0)."""
+    return frames.reshape(frames.shape[0], int(np.prod(frames.shape[1:])))
+
+
+def _scaled_ink_found(frames: np.ndarray) -> np.ndarray:
+    """Whether each "scale" frame (N, size, size) in [0, 1] holds ink: (N,)
+    bool.  The whole picture is scaled without inversion, so a blank page
+    is a constant frame of any grey: blank when its grey levels span at
+    most ``config.SCALE_BLANK_SPREAD``."""
+    flat = _flat(frames)
+    if not len(flat):
+        return np.zeros(0, bool)
+    return (flat.max(axis=1) - flat.min(axis=1)) > config.SCALE_BLANK_SPREAD
+
+
 def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (N, size, size) float32 and whether each found ink, (N,) bool
+    (the extension says so: no ink gives an all-zero frame)."""
     offsets, scales = _input_range(batch)
     h, w = batch.shape[1:]
     if max(h, w) > settings.max_side:
@@ -218,8 +236,14 @@ def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -
     return out, ink.view(bool)
 
 
+def is_image_sequence(images) -> bool:
+    """A non-empty list or tuple (not an array) whose first item is an (H, W) image."""
+    return isinstance(images, Sequence) and not isinstance(images, np.ndarray) and bool(images) \
+        and np.ndim(images[0]) == 2
+
+
 def normalize(images, settings: Normalization | None = None, *, threads: int | None = None,
-              return_ink: bool = False):
+              return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | bool]:
     """Prepare grey images the way MNIST's digits were prepared.
 
     Parameters
@@ -242,30 +266,32 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
     frames : numpy.ndarray of float32, shape (size, size) or (N, size, size)
         Ink high in [0, 1] on a zero background; a picture without ink
         (blank, flat, only noise or paper lines) gives an all-zero frame.
-    ink : numpy.ndarray of bool, shape (N,), or bool
-        Only with ``return_ink``: False where no ink was found.
+    ink : numpy.ndarray of bool, shape (N,), or bool for one (H, W) image
+        Only with ``return_ink``: False where the picture has nothing to
+        read, so that its all-zero frame is not taken for a digit.
 
     Raises
     ------
     InputError
-        If ``images`` is not an image or a batch of numeric images, or
-        holds NaN or infinite values.
+        If ``images`` is not (H, W), (N, H, W) or a sequence of (H, W)
+        numeric arrays, has an empty side, or holds NaN or infinity.
     """
     settings = settings or Normalization()
     threads = threads or default_threads()
-    if isinstance(images, Sequence) and not isinstance(images, np.ndarray) and images and np.ndim(images[0]) == 2:
-        groups: dict[tuple, list[int]] = {}
+    single = False
+    groups: dict[tuple, list[int]] = {}
+    if is_image_sequence(images):
         for i, image in enumerate(images):
             groups.setdefault(np.shape(image), []).append(i)
-        if len(groups) > 1:  # mixed sizes: one batch per size
-            out = np.empty((len(images), settings.size, settings.size), np.float32)
-            ink = np.empty(len(images), bool)
-            for idx in groups.values():
-                batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
-                out[idx], ink[idx] = _normalize_batch(batch, settings, threads)
-            return (out, ink) if return_ink else out
-    batch, single = _as_image_batch(images)
-    out, ink = _normalize_batch(batch, settings, threads)
+    if len(groups) > 1:  # mixed sizes: one batch per size
+        out = np.empty((len(images), settings.size, settings.size), np.float32)
+        ink = np.empty(len(images), bool)
+        for idx in groups.values():
+            batch, _ = _as_image_batch(np.stack([np.asarray(images[i]) for i in idx]))
+            out[idx], ink[idx] = _normalize_batch(batch, settings, threads)
+    else:
+        batch, single = _as_image_batch(images)
+        out, ink = _normalize_batch(batch, settings, threads)
     if single:
         out, ink = out[0], bool(ink[0])
     return (out, ink) if return_ink else out
@@ -304,19 +330,53 @@ def preprocessing_dict(value) -> dict:
     return {"method": "normalize", **settings.to_dict()}
 
 
-def prepare(images, preprocessing="normalize", *, threads: int | None = None) -> np.ndarray:
+def prepare(images, preprocessing="normalize", *, threads: int | None = None,
+            return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Frames the network sees, (N, size, size) float32 in [0, 1].
 
-    ``preprocessing`` is "normalize" (the MNIST-style pipeline, see
-    :class:`Normalization`), a Normalization, or "scale" (the whole picture
-    area-scaled to 20 x 20, no cropping or centring).
+    Parameters
+    ----------
+    images : array_like (H, W) or (N, H, W), or a sequence of (H, W) arrays
+        Grey images of any size, as for :func:`normalize`.
+    preprocessing : "normalize", "scale", Normalization or dict
+        "normalize" (the MNIST-style pipeline, see :class:`Normalization`),
+        a Normalization, or "scale" (the whole picture area-scaled to
+        20 x 20 and mapped to [0, 1], no cropping, inversion or centring).
+    threads : int, optional
+        OpenMP threads over the batch; default: the CPUs available.
+    return_ink : bool
+        Also return whether each picture has ink.
+
+    Returns
+    -------
+    frames : numpy.ndarray of float32, shape (N, size, size)
+        Always a batch, also for one (H, W) image.
+    ink : numpy.ndarray of bool, shape (N,)
+        Only with ``return_ink``.  "normalize": the pipeline found ink.
+        "scale" (not inverted, so a blank page is a constant frame of any
+        grey): its grey levels span more than ``config.SCALE_BLANK_SPREAD``.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``preprocessing`` or images that are not numeric
+        (H, W) / (N, H, W) arrays.
     """
     settings = as_preprocessing(preprocessing)
     if settings is not None:
-        out = normalize(images, settings, threads=threads)
-        return out[None] if out.ndim == 2 else out
+        frames, ink = normalize(images, settings, threads=threads, return_ink=True)
+        if frames.ndim == 2:
+            frames, ink = frames[None], np.asarray([ink])
+    else:
+        frames = _scale(images, threads)
+        ink = _scaled_ink_found(frames)
+    return (frames, ink) if return_ink else frames
+
+
+def _scale(images, threads: int | None) -> np.ndarray:
+    """The "scale" preprocessing: (N, 20, 20) float32 frames in [0, 1]."""
     if isinstance(images, Sequence) and not isinstance(images, np.ndarray):
-        return np.concatenate([prepare(im, "scale", threads=threads) for im in images]) if images else \
+        return np.concatenate([_scale(im, threads) for im in images]) if images else \
             np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     batch, _ = _as_image_batch(images)
     offsets, scales = _input_range(batch)

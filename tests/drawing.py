@@ -328,3 +328,32 @@ def blank_picture(rng: np.random.Generator, kind: str) -> np.ndarray:
         canvas = rng.uniform(235, 255) - rng.uniform(0, 10) * xx
         return _jpeg(np.clip(np.round(canvas), 0, 255).astype(np.uint8), int(rng.integers(50, 91)))
     raise ValueError(f"kind must be one of {BLANK_KINDS}, got {kind!r}")
+
+
+#: A "7" as pen strokes: the top bar and the long diagonal.
+SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
+
+
+def transparent_stroke(points, colour: tuple[int, int, int], *, size: int = 280, width: int = 18) -> Image.Image:
+    """An RGBA picture: a pen line through ``points`` in ``colour`` on a
+    fully transparent canvas, as HTML canvases and signature pads export
+    strokes (often white ones)."""
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([(x * size, y * size) for y, x in points], fill=(*colour, 255), width=width,
+                             joint="curve")
+    return img
+
+
+def blank_page(kind: str) -> np.ndarray:
+    """A picture with nothing to read, (H, W) uint8: a "white" 280x280
+    canvas, a "black" or "grey" one, a "1x1" picture, or a "noisy" white
+    page (mild Gaussian noise, as a scan or a photo of blank paper)."""
+    if kind == "noisy":
+        rng = np.random.default_rng(14)
+        return np.clip(rng.normal(245, 6, (280, 280)), 0, 255).astype(np.uint8)
+    level = {"white": 255, "black": 0, "grey": 128, "1x1": 255}[kind]
+    return np.full((1, 1) if kind == "1x1" else (280, 280), level, np.uint8)
+
+
+#: Kinds of :func:`blank_page`.
+BLANK_PAGES = ("white", "black", "grey", "1x1", "noisy")

@@ -488,11 +488,11 @@ def _frame(v, p, look_inside):
         v = _threshold(v, p.threshold, p.gain)
     else:  # nearly black already: lift the background's level off, stretch, drop speckle
         background = _hist_quantile(_border(v), 0.5)
+        top = v.max() - background
+        if top < 0.5 / 255 or top < p.min_contrast or min(p.min_snr * _noise(v), SURE_CONTRAST) > top:
+            return None
         lifted = v - background
         v = np.where(lifted >= 0.5 / 255, lifted, 0.0)  # less than half a grey level up is background
-        top = v.max()
-        if top <= 0 or top < p.min_contrast:
-            return None
         v = v / top
         v = _remove_lines(v, p.clean_threshold / 2, p.line_length, p.line_width)
         if _speckled(v, p.clean_threshold):

@@ -309,3 +309,50 @@ def test_bench_json(tmp_path):
     assert report["data"].startswith("MNIST" if os.environ.get("FASTDIGITS_DATA") else "synthetic")
     assert report["compile_seconds"]["cold_cache"] > 0
     assert "measuring" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+def test_classify_answers_a_blank_picture_with_a_note_not_a_label(kind, tmp_path):
+    _save(tmp_path / "in" / "a_blank.png", drawing.blank_page(kind))
+    _save(tmp_path / "in" / "b_four.png", drawing.polyline(drawing.FOUR, size=280, width=12))
+    result = runner.invoke(app, ["classify", str(tmp_path / "in")])
+    assert result.exit_code == 0, result.output  # a blank picture is not a failure
+    blank, four = csv.DictReader(io.StringIO(result.stdout))
+    assert {k: v for k, v in blank.items() if k != "path"} == {
+        "label": "", "probability": "", "error": "", "note": "no ink found", **{f"p_{c}": "" for c in range(10)}}
+    assert four["label"] == "4" and four["note"] == "" and four["error"] == ""
+    assert result.stderr.strip().endswith("1 classified, 1 without ink, 0 failed")
+
+    result = runner.invoke(app, ["classify", str(tmp_path / "in"), "-f", "jsonl", "-k", "2",
+                                 "--sort-into", str(tmp_path / "sorted")])
+    assert result.exit_code == 0, result.output
+    blank, four = (json.loads(line) for line in result.stdout.splitlines())
+    assert blank == {"path": str(tmp_path / "in" / "a_blank.png"), "label": None, "probability": None,
+                     "note": "no ink found"}
+    assert four["label"] == 4 and "note" not in four and len(four["top"]) == 2
+    sorted_files = sorted(p.relative_to(tmp_path / "sorted").as_posix() for p in (tmp_path / "sorted").rglob("*.png"))
+    assert sorted_files == ["4/b_four.png", "_blank/a_blank.png"]
+
+
+def test_classify_counts_blank_pictures_apart_from_failures(tmp_path):
+    _save(tmp_path / "blank.png", drawing.blank_page("white"))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    result = runner.invoke(app, ["classify", str(tmp_path)])
+    assert result.exit_code == 1  # the broken file
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["blank.png"]["note"] == "no ink found" and rows["blank.png"]["error"] == ""
+    assert rows["broken.png"]["error"] and rows["broken.png"]["note"] == ""
+    assert result.stderr.strip().endswith("0 classified, 1 without ink, 1 failed")
+
+
+def test_evaluate_matches_folder_names_to_the_models_classes_by_text(tmp_path):
+    for width in (6, 12, 20):
+        _save(tmp_path / "4" / f"{width}.png", drawing.polyline(drawing.FOUR, size=280, width=width))
+        _save(tmp_path / "7" / f"{width}.png", drawing.polyline(drawing.SEVEN, size=280, width=width))
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("accuracy 100.00% on 6 images")
+    _save(tmp_path / "x" / "1.png", drawing.polyline(drawing.FOUR, size=280, width=6))
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "a label the model does not know: 'x'" in result.stderr and "0, 1, 2" in result.stderr

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastdigits import data
+import drawing
+from fastdigits import data, load_model
 from fastdigits.errors import DataError, DownloadError
 
 # ------------------------------------------------------------------ IDX
@@ -299,6 +300,72 @@ def test_read_image_palette_and_rgb(tmp_path):
     for name in ("rgb.png", "pal.png"):
         grey = data.read_image(tmp_path / name)
         assert grey.shape == (4, 5) and grey[1, 2] == 0 and grey[0, 0] == 255
+
+
+# A stroke on a transparent canvas (HTML canvas, signature pads): it must keep
+# its contrast whatever its colour, light strokes included.
+STROKES = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "blue": (0, 0, 255),
+           "yellow": (255, 255, 0), "grey": (128, 128, 128)}
+
+
+def _stroke_mask(width: int = 18) -> np.ndarray:
+    """Where drawing.transparent_stroke puts the "7"'s stroke."""
+    return np.asarray(drawing.transparent_stroke(drawing.SEVEN, (0, 0, 0), width=width))[..., 3] == 255
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model()
+
+
+@pytest.mark.parametrize("colour", STROKES)
+@pytest.mark.parametrize("width", [6, 18])
+def test_a_stroke_on_a_transparent_canvas_keeps_its_contrast(tmp_path, shipped, colour, width):
+    drawing.transparent_stroke(drawing.SEVEN, STROKES[colour], width=width).save(tmp_path / "seven.png")
+    grey = data.read_image(tmp_path / "seven.png")
+    mask = _stroke_mask(width)
+    stroke, page = grey[mask].astype(float), grey[~mask].astype(float)
+    # One flat grey each: the stroke's own, on the background farther from it.
+    assert stroke.std() == 0 and page.std() == 0
+    level = float(np.asarray(Image.new("RGB", (1, 1), STROKES[colour]).convert("L"))[0, 0])
+    assert abs(stroke[0] - page[0]) == max(level, 255 - level) >= 128
+    assert shipped.predict([grey])[0] == 7
+
+
+def test_light_strokes_in_grey_alpha_and_palette_pictures(tmp_path, shipped):
+    rgba = drawing.transparent_stroke(drawing.SEVEN, (255, 255, 255))
+    rgba.convert("LA").save(tmp_path / "la.png")
+    palette = Image.new("P", rgba.size, 0)
+    palette.putpalette([0, 0, 0, 255, 255, 255])
+    palette.paste(1, mask=Image.fromarray(_stroke_mask()))
+    palette.save(tmp_path / "palette.png", transparency=0)  # colour 0, the page, is transparent
+    for name in ("la.png", "palette.png"):
+        assert Image.open(tmp_path / name).mode in ("LA", "P")
+        grey = data.read_image(tmp_path / name)
+        assert grey[_stroke_mask()].min() == 255 and grey[~_stroke_mask()].max() == 0, name
+        assert shipped.predict([grey])[0] == 7
+
+
+def test_opaque_and_half_transparent_pictures_read_as_on_white(tmp_path):
+    rng = np.random.default_rng(3)
+    colours = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    opaque = Image.fromarray(np.dstack([colours, np.full((30, 40), 255, np.uint8)]), "RGBA")
+    opaque.save(tmp_path / "opaque.png")
+    assert np.array_equal(data.read_image(tmp_path / "opaque.png"), np.asarray(Image.fromarray(colours).convert("L")))
+    # Dark ink at half opacity on a transparent page: on white it shows.
+    faint = np.zeros((30, 40, 4), np.uint8)
+    faint[10:20, 5:35, 3] = 128
+    Image.fromarray(faint, "RGBA").save(tmp_path / "faint.png")
+    grey = data.read_image(tmp_path / "faint.png")
+    assert grey[0, 0] == 255 and 120 <= grey[15, 20] <= 135
+
+
+REPORTED = Path(__file__).resolve().parents[2] / "shared" / "cases" / "pictures" / "white-stroke-on-transparent-7.png"
+
+
+@pytest.mark.skipif(not REPORTED.exists(), reason=f"the reported picture is not here: {REPORTED}")
+def test_the_reported_white_stroke_on_transparent_reads_7(shipped):
+    assert shipped.predict([data.read_image(REPORTED)])[0] == 7
 
 
 def test_read_image_refuses_decompression_bombs(tmp_path, monkeypatch):

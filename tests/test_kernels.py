@@ -220,6 +220,27 @@ def test_all_finite(rng, dtype, bad, chunks):
         assert cpu.all_finite(y, chunks) == (bad is None)
 
 
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad, want", [(np.inf, "nan"), (-np.inf, "nan"), (np.nan, "nan"), (1.5, 0.5),
+                                       (-0.25, 0.25), (None, 0.0)])
+def test_outside_sum(rng, dtype, bad, want, chunks):
+    """outside_sum, serial and parallel: 0 when every entry is finite and
+    in [lo, hi], NaN when one is not finite, else how far entries lie out."""
+    lo, hi = dtype(0), dtype(1)
+    x = rng.uniform(0, 1, (37, 41)).astype(dtype)
+    x[0, :3] = 0, 1, 0.5  # the bounds themselves are inside
+    for pos in [0, 700, x.size - 1]:  # in the first, a middle and the last chunk
+        y = x.copy()
+        if bad is not None:
+            y.flat[pos] = bad
+        for got in (cpu.outside_total(y, lo, hi, chunks), cpu.outside_sum(y.reshape(-1), lo, hi, dtype(0))):
+            if want == "nan":
+                assert np.isnan(got)
+            else:
+                assert got == pytest.approx(want, rel=1e-6)
+
+
 def test_no_kernel_is_compiled_twice_from_one_function():
     # Two dispatchers made from one Python function share one on-disk cache
     # entry, so one silently runs the other's machine code (a "serial"

@@ -142,7 +142,7 @@ def test_dim_pictures_are_stretched_by_their_ink(top):
 def test_low_range_8x8_digits_are_read(sample):
     digits, labels = sample
     small = [drawing.digits_8x8(d) for d in digits]           # floats 0..16, like load_digits
-    assert _accuracy(small, labels) >= 0.55   # measured 62.6 % (25 % before); load_digits itself: 89 %
+    assert _accuracy(small, labels) >= 0.9    # measured 94.6 % of 500 (25 % before); load_digits itself: 89 %
 
 
 def test_underexposed_photos_are_read(sample):

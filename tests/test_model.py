@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -340,3 +341,117 @@ def test_concurrent_single_rows_on_the_serial_path(rng):
     one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
     for got in _in_threads(one_by_one):  # the same row kernel serves both paths: bit-identical
         np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------- labels matched to classes_
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from fastdigits import load_model
+
+    return load_model()
+
+
+def test_score_and_loss_match_labels_to_classes_by_text(rng):
+    X, y = _blobs(rng, n=60)
+    model = MLPClassifier((8,), epochs=5).fit(X, y)
+    text = y.astype(str)
+    assert model.score(X, text) == model.score(X, y) == model.score(X, text.astype(object))
+    assert model.loss(X, text) == model.loss(X, y)
+    with pytest.raises(InputError, match=r"does not know: '7' \(its 3 classes: 0, 1, 2\)"):
+        model.score(X, np.where(np.arange(60) == 5, "7", text))
+    with pytest.raises(InputError, match=r"does not know: 'x'"):
+        model.loss(X, ["x"] * 60)
+    # A model trained on folder names ("0", "1", "2") scored with integer labels.
+    named = MLPClassifier((8,), epochs=5).fit(X, text)
+    assert named.classes_.tolist() == ["0", "1", "2"]
+    assert named.score(X, y) == named.score(X, text)
+    with pytest.raises(InputError, match=r"does not know: 3 \(its 3 classes: '0', '1', '2'\)"):
+        named.score(X, np.full(60, 3))
+
+
+def test_a_digit_folder_scores_with_its_folder_names(tmp_path, shipped):
+    from PIL import Image
+
+    from fastdigits import load_image_folder
+
+    for digit, points in ((4, drawing.FOUR), (7, drawing.SEVEN)):
+        for width in (6, 14):
+            path = tmp_path / str(digit) / f"{width}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(drawing.polyline(points, size=280, width=width)).save(path)
+    ds = load_image_folder(tmp_path)
+    assert ds.names.tolist() == ["4", "4", "7", "7"]
+    assert shipped.score(ds.features, ds.names) == shipped.score(ds.features, ds.names.astype(int)) == 1.0
+
+
+# ------------------------------------------- one picture as a bare 2-D array
+
+
+def _photo(shape=(300, 400)) -> np.ndarray:
+    """A uint8 picture of a "4" as wide as a frame has inputs (400 px)."""
+    return drawing.digit("4", shape=shape, stroke=4)
+
+
+BARE_PICTURES = {
+    "uint8 300x400": lambda: _photo(),
+    "float 0..255 300x400": lambda: _photo().astype(np.float64),
+    "uint8 28x28": lambda: drawing.digit("4", size=28, stroke=0),
+}
+METHODS = {
+    "predict": lambda m, X: m.predict(X),
+    "predict_proba": lambda m, X: m.predict_proba(X),
+    "score": lambda m, X: m.score(X, np.full(len(X), 4)),
+    "loss": lambda m, X: m.loss(X, np.full(len(X), 4)),
+    "prepare": lambda m, X: m.prepare(X),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("picture", BARE_PICTURES)
+def test_one_picture_as_a_bare_2d_array_is_refused_with_advice(shipped, picture, method):
+    image = BARE_PICTURES[picture]()
+    shape = re.escape(str(image.shape))
+    with pytest.raises(InputError, match=rf"shape {shape}.*img\[None\] or \[img\]"):
+        METHODS[method](shipped, image)
+
+
+def test_one_picture_as_a_batch_of_one_and_prepared_rows_agree(shipped):
+    image = _photo()
+    assert shipped.predict(image[None]).tolist() == shipped.predict([image]).tolist() == [4]
+    np.testing.assert_array_equal(shipped.predict_proba(image[None]), shipped.predict_proba([image]))
+    rows = shipped.prepare([image, image.T.copy()])
+    assert rows.shape == (2, 400) and rows.dtype == np.float32 and 0 <= rows.min() and rows.max() <= 1
+    np.testing.assert_array_equal(shipped.predict_proba(rows), shipped.predict_proba([image, image.T.copy()]))
+    np.testing.assert_array_equal(shipped.predict_proba(rows.astype(np.float64)), shipped.predict_proba(rows))
+    assert shipped.score(rows[:1], [4]) == 1.0
+
+
+def test_frame_rows_must_be_floats_in_0_1(shipped, rng):
+    rows = rng.random((300, 400), dtype=np.float32)
+    assert shipped.predict(rows).shape == (300,)
+    assert shipped.predict(np.clip(rows + 0.0005, 0, None)).shape == (300,)  # rounding slack
+    big = np.repeat(rows, config.PARALLEL_CHECK_SIZE // rows.size + 1, axis=0)  # checked by the parallel kernel
+    for bad, match in [(-0.5, "values from -0.5 to"), (3.0, "to 3"), (np.nan, "NaN"), (np.inf, "NaN or infinite")]:
+        for X in (rows.copy(), big.copy()):
+            X[len(X) // 2, 7] = bad
+            with pytest.raises(InputError, match=match):
+                shipped.predict(X)
+    with pytest.raises(InputError, match=r"2-D bool array of shape \(300, 400\)"):
+        shipped.predict(rows > 0.5)
+
+
+def test_fit_takes_raw_features_of_any_width_but_not_a_picture_as_frames(rng):
+    # Rows of another width than a frame's are raw features: any dtype and range, at fit and after.
+    X = rng.integers(0, 256, (60, 12), dtype=np.uint8)
+    y = np.arange(60) % 3
+    model = MLPClassifier((4,), epochs=1).fit(X, y)
+    assert model.predict(X).shape == (60,) and model.predict(X * 10.0).shape == (60,)
+    with pytest.raises(InputError, match=r"has 28 features per row, the model expects 12 \(shape \(28, 28\)\)$"):
+        model.predict(np.zeros((28, 28), np.uint8))
+    # Rows as wide as a frame are frames, at the first fit too.
+    with pytest.raises(InputError, match=r"2-D uint8 array of shape \(60, 400\).*img\[None\]"):
+        MLPClassifier((4,), epochs=1).fit(rng.integers(0, 256, (60, 400), dtype=np.uint8), y)
+    with pytest.raises(InputError, match=r"shape \(60, 400\) and values from 0 to 255"):
+        MLPClassifier((4,), epochs=1).partial_fit(rng.integers(0, 256, (60, 400)).astype(np.float32), y)

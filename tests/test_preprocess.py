@@ -424,6 +424,30 @@ def test_prepare_scale_is_plain_resize(rng):
         prepare(img, "sharpen")
 
 
+@pytest.mark.parametrize("method", ["normalize", "scale"])
+def test_ink_is_reported_for_each_picture(method):
+    blanks = [drawing.blank_page(kind) for kind in ("white", "black", "grey", "1x1")]
+    four = drawing.polyline(drawing.FOUR, size=280, width=12)
+    frames, ink = prepare([*blanks, four], method, return_ink=True)  # mixed sizes
+    assert ink.dtype == bool and ink.tolist() == [False] * 4 + [True]
+    np.testing.assert_array_equal(frames, prepare([*blanks, four], method))
+    batch_frames, batch_ink = prepare(np.stack([blanks[0], four]), method, return_ink=True)
+    assert batch_ink.tolist() == [False, True]
+    one_frames, one_ink = prepare(four, method, return_ink=True)
+    assert one_frames.shape == (1, 20, 20) and one_ink.tolist() == [True]
+    empty_frames, empty_ink = prepare(np.zeros((0, 5, 5), np.uint8), method, return_ink=True)
+    assert empty_frames.shape == (0, 20, 20) and empty_ink.shape == (0,)
+
+
+def test_normalize_reports_ink_as_a_bool_for_one_picture():
+    frame, ink = normalize(drawing.blank_page("white"), return_ink=True)
+    assert ink is False and not frame.any()
+    frame, ink = normalize(drawing.polyline(drawing.FOUR, size=280, width=12), return_ink=True)
+    assert ink is True and frame.any()
+    frames, ink = normalize(np.stack([drawing.blank_page("grey"), drawing.blank_page("black")]), return_ink=True)
+    assert ink.tolist() == [False, False] and frames.shape == (2, 20, 20)
+
+
 @pytest.mark.parametrize("bad", [dict(box=0), dict(box=25), dict(threshold=1.0), dict(stroke=-0.1), dict(max_side=5)])
 def test_normalization_settings_validated(bad):
     with pytest.raises(InputError, match=next(iter(bad))):

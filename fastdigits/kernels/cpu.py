@@ -875,6 +875,36 @@ def all_finite(x, chunks):
     return True
 
 
+@_reduce
+def outside_sum(v, lo, hi, zero):
+    """sum of v*0 + max(v - hi, 0) + max(lo - v, 0) over the 1-D array v,
+    in v's dtype (lo, hi and zero: scalars of it): 0 when every entry is
+    finite and in [lo, hi]; NaN when one is not finite (inf * 0 is NaN);
+    otherwise positive.  One vectorised pass without a temporary array
+    (about 1.7x the time of ``all_finite``, which does less per entry)."""
+    s = zero
+    for k in range(v.shape[0]):
+        x = v[k]
+        s += x * zero + max(x - hi, zero) + max(lo - x, zero)
+    return s
+
+
+@_parallel
+def outside_total(x, lo, hi, chunks):
+    """``outside_sum`` of the contiguous float array x (lo, hi: scalars of
+    its dtype), over ``chunks`` parts in parallel: 0 when every entry is
+    finite and in [lo, hi], NaN when one is not finite."""
+    flat = x.reshape(-1)
+    sums = np.zeros(chunks, x.dtype)
+    state = _launch(chunks)
+    for c in prange(chunks):
+        _enter_chunk(c, state)
+        start, stop = _chunk(c, chunks, flat.shape[0])
+        sums[c] = outside_sum(flat[start:stop], lo, hi, sums[c])
+        _leave_chunk(state)
+    return sums.sum()
+
+
 @_parallel
 def empty_pass(flags, chunks):
     """A parallel loop with nothing to do, placed as every pass here is:

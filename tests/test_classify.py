@@ -1,0 +1,59 @@
+"""Classifying pictures: answers per picture, blank pictures told apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import drawing
+from fastdigits import InputError, classify_images, load_model
+from fastdigits.classify import BLANK_FOLDER, NO_INK, Result, classify_files, sort_into
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def _four() -> np.ndarray:
+    return drawing.polyline(drawing.FOUR, size=280, width=12)
+
+
+@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+def test_a_picture_without_ink_gets_no_label_but_a_note(model, kind):
+    blank = drawing.blank_page(kind)
+    results = classify_images(model, [blank, _four()])
+    answer, four = results
+    assert answer == Result(None, note=NO_INK)  # no label, no probabilities, no error
+    assert answer.ok and answer.blank
+    assert four.label == 4 and not four.blank and four.note is None
+    assert four.probabilities.shape == (10,) and four.probability == four.probabilities.max()
+
+
+def test_classify_images_takes_a_batch_array_and_refuses_a_bare_picture(model):
+    batch = np.stack([drawing.blank_page("white"), _four()])
+    assert [r.label for r in classify_images(model, batch)] == [None, 4]
+    with pytest.raises(InputError, match=r"shape \(280, 280\).*img\[None\] or \[img\]"):
+        classify_images(model, _four())
+
+
+@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+def test_files_and_arrays_get_the_same_answer(model, kind, tmp_path):
+    pictures = {"blank.png": drawing.blank_page(kind), "four.png": _four()}
+    for name, image in pictures.items():
+        Image.fromarray(image).save(tmp_path / name)
+    from_files = list(classify_files(model, [tmp_path / name for name in pictures]))
+    from_arrays = classify_images(model, list(pictures.values()))
+    assert [(r.label, r.note, r.error) for r in from_files] == [(r.label, r.note, r.error) for r in from_arrays]
+    assert from_files[0].blank and from_files[0].path == str(tmp_path / "blank.png")
+
+
+def test_sort_into_puts_blank_pictures_in_their_own_folder(model, tmp_path):
+    Image.fromarray(drawing.blank_page("white")).save(tmp_path / "white.png")
+    Image.fromarray(_four()).save(tmp_path / "four.png")
+    results = list(classify_files(model, [tmp_path / "white.png", tmp_path / "four.png"]))
+    targets = [sort_into(r, tmp_path / "sorted") for r in results]
+    assert targets == [tmp_path / "sorted" / BLANK_FOLDER / "white.png", tmp_path / "sorted" / "4" / "four.png"]
+    with pytest.raises(InputError, match="only a file read fine"):
+        sort_into(Result(str(tmp_path / "x.png"), error="x.png: not a readable image"), tmp_path / "sorted")
