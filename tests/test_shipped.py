@@ -29,12 +29,12 @@ def test_shipped_model_mnist_accuracy(mnist):
 def test_shipped_model_reads_photos_of_handwriting(mnist):
     # Held-out handwritten digits made into photos: enlarged onto a page at a
     # random place and size, dark ink on white, grey or squared paper, uneven
-    # light, blur and noise (see drawing.photo_of).  Measured: 95.4 % of 500,
-    # against 99.0 % for the same digits as they are.
+    # light, blur and noise (see drawing.photo_of).  Measured: 99.0 % of 500
+    # (95.4 % before the pictures issue), as for the same digits as they are.
     rng = np.random.default_rng(0)
     idx = rng.choice(len(mnist.test_labels), 500, replace=False)
     photos = [drawing.photo_of(mnist.test_images[i], rng) for i in idx]
-    assert np.mean(load_model().predict(photos) == mnist.test_labels[idx]) >= 0.93
+    assert np.mean(load_model().predict(photos) == mnist.test_labels[idx]) >= 0.97
 
 
 @pytest.mark.parametrize("width", [2, 6, 25])
