@@ -764,20 +764,23 @@ cdef void _place(const double *c, Py_ssize_t cw, Py_ssize_t *box, double box_sid
             out[i * frame + j] = <float>min(max(acc, 0.0), 1.0)
 
 
-cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch *s, float *out,
-                 bint look_inside) noexcept nogil:
-    """Steps 1-6 on ``v`` (h x w values in [0, 1], overwritten).  Writes the
-    frame into ``out`` (zeroed by the caller) and returns True if ink is
-    found.  ``look_inside``: may run again on a page inside a surround."""
-    cdef Py_ssize_t size = h * w, frame = p.frame, i, y, x, nb = 0, ch, cw, r, first, last
-    cdef Py_ssize_t box[4]
-    cdef double *c
-    cdef double *spare
-    cdef double *swap
+cdef bint _clean(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch *s, bint look_inside,
+                 Py_ssize_t *region, Py_ssize_t *box) noexcept nogil:
+    """Steps 1-3 on ``v`` (h x w values in [0, 1], overwritten): the ink
+    alone, high on a zero background.  Returns False if there is none.
+    Else ``v`` holds the ink of the picture's ``region`` = (y0, x0, rows,
+    columns), the whole picture or the page inside it, and ``box`` = (y0,
+    y1, x0, x1) is the ink's box within that region.  ``look_inside``: may
+    run again on a page inside a surround."""
+    cdef Py_ssize_t size = h * w, i, y, x, nb = 0, first, last
     cdef double background, lo, hi, top
     cdef long hist[256]
     cdef int page
     cdef bint speckled
+    region[0] = 0
+    region[1] = 0
+    region[2] = h
+    region[3] = w
     # 1. polarity: the background is the border's median; the ink is the
     #    extreme (darkest or brightest 3x3 mean) that lies farther from it
     nb = _border_hist(v, h, w, hist)
@@ -836,7 +839,28 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
         if page == -1:
             return False
         if page == 1:
-            return _frame(v, box[1] - box[0], box[3] - box[2], p, s, out, False)
+            y = box[0]
+            x = box[2]
+            if not _clean(v, box[1] - box[0], box[3] - box[2], p, s, False, region, box):
+                return False
+            region[0] = y
+            region[1] = x
+    return True
+
+
+cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch *s, float *out) noexcept nogil:
+    """Steps 1-6 on ``v`` (h x w values in [0, 1], overwritten).  Writes the
+    frame into ``out`` (zeroed by the caller) and returns True if ink is
+    found."""
+    cdef Py_ssize_t frame = p.frame, y, x, ch, cw, r
+    cdef Py_ssize_t region[4]
+    cdef Py_ssize_t box[4]
+    cdef double *c
+    cdef double *spare
+    cdef double *swap
+    if not _clean(v, h, w, p, s, True, region, box):
+        return False
+    w = region[3]
     ch = box[1] - box[0]
     cw = box[3] - box[2]
     c = s.canvas
@@ -880,9 +904,9 @@ cdef bint _frame(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     return True
 
 
-cdef bint _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offset, double scale,
-                         const Params *p, Scratch *s, float[:, :, ::1] out) noexcept nogil:
-    cdef Py_ssize_t h = src.shape[1], w = src.shape[2], frame = out.shape[1], i
+cdef void _load(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offset, double scale, Scratch *s) noexcept nogil:
+    """Picture n of ``src`` into ``s.v`` as ``(x - offset) * scale`` clipped to [0, 1]."""
+    cdef Py_ssize_t i
     s.src.u8 = NULL
     s.src.f32 = NULL
     if pixel_t is float:
@@ -891,11 +915,28 @@ cdef bint _normalize_one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offs
         s.src.u8 = &src[n, 0, 0]
     s.src.offset = offset
     s.src.scale = scale
-    for i in range(h * w):
+    for i in range(src.shape[1] * src.shape[2]):
         s.v[i] = _original(&s.src, i)
-    for i in range(frame * frame):
-        out[n, i // frame, i % frame] = 0.0
-    return _frame(s.v, h, w, p, s, &out[n, 0, 0], True)
+
+
+cdef bint _one(const pixel_t[:, :, ::1] src, Py_ssize_t n, double offset, double scale,
+               const Params *p, Scratch *s, float[:, :, ::1] out, bint ink_map) noexcept nogil:
+    """Picture n: its frame (``out`` is N x F x F) or, with ``ink_map``, its
+    cleaned ink where it lies in the picture (``out`` is N x H x W)."""
+    cdef Py_ssize_t i, y, x
+    cdef Py_ssize_t region[4]
+    cdef Py_ssize_t box[4]
+    _load(src, n, offset, scale, s)
+    for i in range(out.shape[1] * out.shape[2]):
+        out[n, i // out.shape[2], i % out.shape[2]] = 0.0
+    if not ink_map:
+        return _frame(s.v, src.shape[1], src.shape[2], p, s, &out[n, 0, 0])
+    if not _clean(s.v, src.shape[1], src.shape[2], p, s, True, region, box):
+        return False
+    for y in range(region[2]):
+        for x in range(region[3]):
+            out[n, region[0] + y, region[1] + x] = <float>s.v[y * region[3] + x]
+    return True
 
 
 def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
@@ -909,12 +950,14 @@ def scratch_sizes(Py_ssize_t h, Py_ssize_t w, double stroke, bint deskew):
 
 
 def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, unsigned char[::1] ink,
-              const double[::1] offset, const double[::1] scale, dict settings, int threads):
+              const double[::1] offset, const double[::1] scale, dict settings, int threads, bint ink_maps=False):
     """MNIST-style normalisation of a batch ``src`` (N, H, W) into ``out``
     (N, F, F) float32; image n is read as ``(x - offset[n]) * scale[n]``,
     clipped to [0, 1].  ``ink[n]`` is set to 1 where ink was found (else
     the frame is all zero).  ``settings``: the fields of
-    ``fastdigits.preprocess.Normalization``.  See the module notes for the
+    ``fastdigits.preprocess.Normalization``.  With ``ink_maps``, ``out`` is
+    (N, H, W) and gets steps 1-3 only: each picture's cleaned ink, high on
+    zero, where it lies in the picture.  See the module notes for the
     steps."""
     cdef Params p
     p.box = settings["box"]
@@ -957,6 +1000,38 @@ def normalize(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, unsigned char[
         per_thread[t].stack = &stack[t, 0]
     try:
         for n in prange(n_images, nogil=True, num_threads=threads, schedule="dynamic"):
-            ink[n] = _normalize_one(src, n, offset[n], scale[n], &p, &per_thread[threadid()], out)
+            ink[n] = _one(src, n, offset[n], scale[n], &p, &per_thread[threadid()], out, ink_maps)
     finally:
         free(per_thread)
+
+
+def label_components(const float[:, ::1] ink, int[:, ::1] labels):
+    """Number the 8-connected components of ``ink > 0`` (H, W) in ``labels``
+    (H, W) int32: 0 for background, 1..n in raster order of their first
+    pixel.  Returns n."""
+    cdef Py_ssize_t h = ink.shape[0], w = ink.shape[1], i, p, y, x, yy, xx, top
+    cdef int n = 0
+    cdef int[::1] stack = np.empty(max(h * w, 1), np.intc)
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                labels[y, x] = 0
+        for i in range(h * w):
+            if ink[i // w, i % w] <= 0 or labels[i // w, i % w] != 0:
+                continue
+            n += 1
+            labels[i // w, i % w] = n
+            stack[0] = <int>i
+            top = 1
+            while top > 0:
+                top -= 1
+                p = stack[top]
+                y = p // w
+                x = p - y * w
+                for yy in range(max(y - 1, 0), min(y + 2, h)):
+                    for xx in range(max(x - 1, 0), min(x + 2, w)):
+                        if ink[yy, xx] > 0 and labels[yy, xx] == 0:
+                            labels[yy, xx] = n
+                            stack[top] = <int>(yy * w + xx)
+                            top += 1
+    return n

@@ -156,6 +156,10 @@ NORM_MAX_SIDE = 256
 #: or grey page, its noise averaged away (a pen stroke spans far more).
 SCALE_BLANK_SPREAD = 4 / 255
 
+#: ``fastdigits read`` works on pictures reduced to this long side at most:
+#: a row of eight digits keeps 100 px per digit.
+READ_MAX_SIDE = 1024
+
 #: Pictures with more pixels than this are refused unread (decompression
 #: bombs); a 12-megapixel phone photo is well inside.
 MAX_IMAGE_PIXELS = 64_000_000

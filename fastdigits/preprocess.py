@@ -236,6 +236,49 @@ def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -
     return out, ink.view(bool)
 
 
+def ink_map(image, settings: Normalization | None = None, *, max_side: int = 1024) -> tuple[np.ndarray, float]:
+    """The cleaned ink of one picture, where it lies: steps 1-3 of
+    :class:`Normalization` (polarity, background, lines, specks, the page
+    inside a surround), without cropping or scaling to a frame.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W)
+        A grey picture, read as :func:`normalize` reads it.
+    settings : Normalization, optional
+        The pipeline's settings (``max_side`` is taken from here instead).
+    max_side : int
+        Pictures longer than this are area-reduced first.
+
+    Returns
+    -------
+    ink : numpy.ndarray of float32, shape (h, w)
+        Ink high in [0, 1] on zero, at the working size; all zero where
+        there is nothing to read.
+    factor : float
+        Picture pixels per working pixel (1.0 when not reduced).
+
+    Raises
+    ------
+    InputError
+        If ``image`` is not one numeric (H, W) picture.
+    """
+    settings = settings or Normalization()
+    batch, single = _as_image_batch(image)
+    if not single:
+        raise InputError(f"ink_map takes one (H, W) picture, got shape {np.shape(image)}")
+    offsets, scales = _input_range(batch)
+    h, w = batch.shape[1:]
+    factor = 1.0
+    if max(h, w) > max_side:
+        factor = max(h, w) / max_side
+        batch = resize(batch, (max(1, round(h / factor)), max(1, round(w / factor))), threads=1)
+    out = np.empty(batch.shape, np.float32)
+    found = np.zeros(1, np.uint8)
+    _preprocess.normalize(batch, out, found, offsets, scales, settings.to_dict(), 1, ink_maps=True)
+    return out[0], factor
+
+
 def is_image_sequence(images) -> bool:
     """A non-empty list or tuple (not an array) whose first item is an (H, W) image."""
     return isinstance(images, Sequence) and not isinstance(images, np.ndarray) and bool(images) \
