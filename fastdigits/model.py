@@ -345,7 +345,7 @@ class MLPClassifier:
         size = p.get("size", config.IMAGE_SIZE) if isinstance(p, dict) else getattr(p, "size", config.IMAGE_SIZE)
         return int(size) ** 2
 
-    def prepare(self, images, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def prepare(self, images, *, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """What the network sees of ``images``: rows made by this model's
         ``preprocessing``.
 
@@ -388,8 +388,10 @@ class MLPClassifier:
         (N, H, W) or a sequence of (H, W) arrays of any sizes, through
         ``prepare``; feature rows (N, D) as given, once ``_check_rows``
         has found that they are not a picture."""
+        from .preprocess import is_image_sequence
+
         frames_given = False
-        if isinstance(X, (list, tuple)) and X and np.ndim(X[0]) == 2:
+        if is_image_sequence(X):
             arr = self.prepare(X)
         else:
             arr = np.asarray(X)

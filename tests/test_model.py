@@ -428,6 +428,14 @@ def test_one_picture_as_a_batch_of_one_and_prepared_rows_agree(shipped):
     assert shipped.score(rows[:1], [4]) == 1.0
 
 
+def test_prepare_takes_return_ink_by_name_only(shipped):
+    blank, four = np.full((40, 40), 255, np.uint8), _photo()
+    rows, ink = shipped.prepare([blank, four], return_ink=True)
+    assert rows.shape == (2, 400) and ink.tolist() == [False, True]
+    with pytest.raises(TypeError):
+        shipped.prepare([blank, four], True)  # as preprocess.prepare and normalize take it
+
+
 def test_frame_rows_must_be_floats_in_0_1(shipped, rng):
     rows = rng.random((300, 400), dtype=np.float32)
     assert shipped.predict(rows).shape == (300,)
