@@ -113,7 +113,7 @@ def classify_images(model, images) -> list[Result]:
 
     Returns
     -------
-    list of Result, one per picture, in order
+    list of Result, one per picture, in order (empty for no pictures)
         ``path`` None; ``label``, ``probability`` and ``probabilities``
         for a picture with ink; for one without (a blank, white, black or
         grey page), ``label``, ``probability`` and ``probabilities`` None
@@ -124,6 +124,8 @@ def classify_images(model, images) -> list[Result]:
     InputError
         For a bare 2-D array or images that are not numeric arrays.
     """
+    if len(images) == 0 and np.ndim(images) != 2:
+        return []  # no pictures, no answers: [] and an (0, H, W) array alike
     return _answers(model, images, None)
 
 

@@ -380,7 +380,7 @@ class MLPClassifier:
                              f"prepare takes pictures only, (N, H, W) or a list of (H, W) arrays, so one picture "
                              f"is a batch of one: img[None] or [img] (feature rows need no preparing)")
         frames, ink = prepare(images, self.preprocessing, threads=self.threads, return_ink=True)
-        rows = frames.reshape(len(frames), -1)
+        rows = frames.reshape(len(frames), frames.shape[1] * frames.shape[2])  # (0, 400) for no pictures
         return (rows, ink) if return_ink else rows
 
     def _features(self, X, name: str = "X") -> np.ndarray:

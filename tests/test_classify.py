@@ -38,6 +38,11 @@ def test_classify_images_takes_a_batch_array_and_refuses_a_bare_picture(model):
         classify_images(model, _four())
 
 
+@pytest.mark.parametrize("none", [[], (), np.zeros((0, 28, 28), np.uint8)], ids=["list", "tuple", "array"])
+def test_no_pictures_get_no_answers(model, none):
+    assert classify_images(model, none) == []
+
+
 @pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
 def test_files_and_arrays_get_the_same_answer(model, kind, tmp_path):
     pictures = {"blank.png": drawing.blank_page(kind), "four.png": _four()}
