@@ -32,11 +32,15 @@ NO_INK = "no ink found"
 BLANK_FOLDER = "_blank"
 
 
-@dataclass
+@dataclass(eq=False)
 class Result:
     """The answer for one picture: a label and probabilities; or no label
     and a ``note`` saying why (the picture has no ink); or an error (the
-    file could not be read or classified)."""
+    file could not be read or classified).
+
+    Results compare by identity (``eq=False``): field-wise ``==`` would
+    compare the ``probabilities`` arrays, whose truth is ambiguous.
+    Compare the fields themselves."""
 
     path: str | None = None  #: the file; None for a picture given as an array
     label: object = None

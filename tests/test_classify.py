@@ -25,10 +25,17 @@ def test_a_picture_without_ink_gets_no_label_but_a_note(model, kind):
     blank = drawing.blank_page(kind)
     results = classify_images(model, [blank, _four()])
     answer, four = results
-    assert answer == Result(None, note=NO_INK)  # no label, no probabilities, no error
+    fields = ("path", "label", "probability", "probabilities", "error", "note")
+    assert [getattr(answer, f) for f in fields] == [None, None, None, None, None, NO_INK]  # no label, no error
     assert answer.ok and answer.blank
     assert four.label == 4 and not four.blank and four.note is None
     assert four.probabilities.shape == (10,) and four.probability == four.probabilities.max()
+
+
+def test_results_holding_arrays_compare_without_raising(model):
+    four, again = classify_images(model, [_four(), _four()])
+    assert four == four and four != again  # by identity: field-wise == would compare arrays and raise
+    np.testing.assert_array_equal(four.probabilities, again.probabilities)
 
 
 def test_classify_images_takes_a_batch_array_and_refuses_a_bare_picture(model):
