@@ -360,6 +360,51 @@ def test_opaque_and_half_transparent_pictures_read_as_on_white(tmp_path):
     assert grey[0, 0] == 255 and 120 <= grey[15, 20] <= 135
 
 
+def _rotated_photo(*, dark: bool = False, angle: float = 8) -> Image.Image:
+    """A photo-like opaque grey picture of a "3" (grey paper, uneven light,
+    noise; light chalk on a dark board if ``dark``) rotated with
+    ``expand``: RGBA with transparent corners."""
+    page = drawing.digit("3", size=120, stroke=3, paper=200, ink=40).astype(float)
+    photo = page + np.random.default_rng(8).normal(0, 3, page.shape) + np.linspace(-30, 30, 120)[None, :]
+    grey = np.clip(photo, 0, 255).astype(np.uint8)
+    grey = 255 - grey if dark else grey
+    return Image.fromarray(grey).convert("RGBA").rotate(angle, Image.Resampling.BILINEAR, expand=True)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light-page", "dark-board"])
+def test_a_rotated_photo_gets_the_surround_its_page_stands_out_on(tmp_path, shipped, dark):
+    rotated = _rotated_photo(dark=dark)
+    alpha = np.asarray(rotated)[..., 3]
+    assert alpha[0, 0] == alpha[-1, -1] == 0 and (alpha == 255).mean() > 0.5
+    rotated.save(tmp_path / "rotated.png")
+    grey = data.read_image(tmp_path / "rotated.png")
+    surround = 255 if dark else 0
+    on = Image.alpha_composite(Image.new("RGBA", rotated.size, (surround,) * 3 + (255,)), rotated)
+    np.testing.assert_array_equal(grey, np.asarray(on.convert("L")))
+    assert grey[0, 0] == grey[-1, -1] == surround
+    np.testing.assert_array_equal(data.flatten_alpha(rotated), grey)
+    assert shipped.predict([grey])[0] == 3
+    # Corners of the page's own polarity (a light page on white) are not a surround: misread.
+    other = Image.alpha_composite(Image.new("RGBA", rotated.size, (255 - surround,) * 3 + (255,)), rotated)
+    assert shipped.predict([np.asarray(other.convert("L"))])[0] != 3
+
+
+def test_flatten_alpha_puts_a_picture_on_the_background_farther_from_what_it_shows():
+    def corner(rgb, alpha):
+        return int(data.flatten_alpha(Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8)))[0, 0])
+
+    alpha = np.zeros((10, 10), np.uint8)
+    alpha[3:7, 2:8] = 255
+    light, dark = np.full((10, 10, 3), 230), np.full((10, 10, 3), 30)
+    assert corner(light, alpha) == 0 and corner(dark, alpha) == 255  # one stroke colour
+    page = light.copy()
+    page[3:5, 3:6] = 20  # dark ink on a light page: the page's grey decides
+    assert corner(page, alpha) == 0 and corner(255 - page, alpha) == 255
+    assert corner(np.full((10, 10, 3), 128), alpha) == 0 and corner(np.full((10, 10, 3), 127), alpha) == 255
+    assert corner(light, np.full((10, 10), 60)) < 128  # nothing opaque: the faint pixels decide
+    assert corner(light, np.zeros((10, 10))) == 255  # fully transparent: white
+
+
 REPORTED = Path(__file__).resolve().parents[2] / "shared" / "cases" / "pictures" / "white-stroke-on-transparent-7.png"
 
 
