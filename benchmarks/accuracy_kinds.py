@@ -47,6 +47,7 @@ KINDS = {
     "jpeg-q50": Kind("jpeg q50", lambda d, rng: drawing.jpeg_copy(d, 50)),
     **{f"alpha-{c}": Kind(f"alpha, {c} stroke (PNG)", lambda d, rng, c=c: drawing.alpha_canvas(d, rng, c), True)
        for c in drawing.COLOURS},
+    "rotated-photo": Kind("photo rotated, transparent corners (PNG)", drawing.rotated_photo, True),
     "digits-8x8": Kind("low range: 8x8 floats 0..16", lambda d, rng: drawing.digits_8x8(d)),
     "underexposed": Kind("low range: underexposed", drawing.underexposed),
     "dark-surround": Kind("dark surround", drawing.dark_surround),

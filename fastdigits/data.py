@@ -367,9 +367,9 @@ def flatten_alpha(image) -> np.ndarray:
     vanish, on black.  For a picture with content of its own, such as a
     photo rotated with transparent corners, it is the paper's grey: a light
     page gets a dark surround, which the normalisation reads as a page in a
-    surround (white corners, lighter than the page, are not: 34 % of such
-    photos read right against 98 % on black; ``tests/test_data.py``), and
-    a dark page (a blackboard) a light one.  A tie is white.
+    surround (white corners, lighter than the page, it misreads:
+    ``benchmarks/accuracy_kinds.py --kinds rotated-photo``), and a dark
+    page (a blackboard) a light one.  A tie is white.
 
     Parameters
     ----------

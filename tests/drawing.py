@@ -155,6 +155,28 @@ def alpha_canvas(digit28: np.ndarray, rng: np.random.Generator, colour: str = "w
     return rgba
 
 
+def rotated_photo(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo of the digit (:func:`photo_of`), rotated in an editor that
+    fills the corners it uncovers with transparency, saved as RGBA.
+
+    Parameters
+    ----------
+    digit28 : (28, 28) uint8
+        White ink on black.
+    rng : numpy.random.Generator
+        Draws the photo (as :func:`photo_of`, 240 px) and the angle (up to
+        15 degrees either way).
+
+    Returns
+    -------
+    (S, S, 4) uint8
+        RGBA, S >= 240: the photo's grey, opaque; transparent corners.
+    """
+    photo = Image.fromarray(photo_of(digit28, rng)).convert("RGBA")
+    rotated = photo.rotate(rng.uniform(-15, 15), Image.Resampling.BILINEAR, expand=True)
+    return np.asarray(rotated, np.uint8).copy()
+
+
 def digits_8x8(digit28: np.ndarray) -> np.ndarray:
     """The digit as in scikit-learn's ``load_digits`` (optdigits): its ink
     box scaled so the long side fills 32 px, thresholded into a bitmap at

@@ -44,6 +44,16 @@ def test_alpha_canvas(digit28, colour):
     assert alpha[0].max() == 0 and alpha.max() > 200  # transparent border, opaque stroke
 
 
+def test_rotated_photo(digit28):
+    a, b = _seeded(lambda rng: drawing.rotated_photo(digit28, rng))
+    np.testing.assert_array_equal(a, b)
+    assert a.ndim == 3 and a.shape[2] == 4 and a.dtype == np.uint8 and a.shape[0] == a.shape[1] >= 240
+    alpha = a[..., 3]
+    assert alpha[0, 0] == alpha[-1, -1] == 0 and (alpha == 255).mean() > 0.6  # transparent corners
+    grey = a[..., 0][alpha == 255]
+    assert (a[..., 1][alpha == 255] == grey).all() and grey.std() > 4  # a grey photo with content
+
+
 def test_digits_8x8(digit28):
     out = drawing.digits_8x8(digit28)
     assert out.shape == (8, 8) and out.dtype == np.float64
