@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .data import IMAGE_EXTENSIONS, _natural_key, read_image
+from .data import IMAGE_EXTENSIONS, NO_INK, _natural_key, read_image
 from .errors import FastDigitsError, InputError
 
 __all__ = ["BLANK_FOLDER", "NO_INK", "Result", "classify_files", "classify_images", "find_images", "sort_into"]
 
-#: The note of a picture that has nothing to read (a blank, white, black or
-#: grey page): it gets no label rather than the network's guess.
-NO_INK = "no ink found"
+# NO_INK (from .data): the note of a picture that has nothing to read (a
+# blank, white, black or grey page): it gets no label rather than the
+# network's guess.  load_image_folder skips such pictures with this reason.
 #: The sub-folder of ``sort_into``'s folder where pictures without ink go.
 BLANK_FOLDER = "_blank"
 

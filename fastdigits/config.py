@@ -164,5 +164,6 @@ READ_MAX_SIDE = 1024
 #: bombs); a 12-megapixel phone photo is well inside.
 MAX_IMAGE_PIXELS = 64_000_000
 
-#: Images decoded and classified per batch by ``fastdigits classify``.
+#: Images decoded and classified per batch by ``fastdigits classify``, and
+#: decoded and prepared per batch by ``load_image_folder``.
 CLASSIFY_BATCH = 256

@@ -32,6 +32,7 @@ from .errors import DataError, DownloadError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MNIST",
+    "NO_INK",
     "LabelledImages",
     "download",
     "find_mnist",
@@ -309,6 +310,11 @@ def load_mnist(
 
 # ---------------------------------------------------------- image folders
 
+#: The reason given for a picture that has nothing to read (a blank, white,
+#: black or grey page): in ``load_image_folder``'s ``skipped`` and as the
+#: note of ``fastdigits.classify``'s answers.
+NO_INK = "no ink found"
+
 #: File name endings read as images in folders.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
 
@@ -406,7 +412,7 @@ class LabelledImages:
     labels: np.ndarray  #: (N,) int64 indices into ``classes``
     classes: list[str]  #: class names, the sub-folders' names in natural order
     paths: list[Path]  #: the file of each image
-    skipped: list[tuple[Path, str]]  #: files that could not be read, with the reason
+    skipped: list[tuple[Path, str]]  #: files not read (the reason) or without ink (:data:`NO_INK`)
     preprocessing: dict  #: how the frames were made (a model's ``preprocessing``)
 
     @property
@@ -432,9 +438,18 @@ def load_image_folder(root: str | os.PathLike, *, preprocessing="normalize") -> 
 
     Any class names work (digits, letters, product names).  Each image is
     decoded to grey and prepared by ``preprocessing`` (the MNIST-style
-    normalisation by default; see :func:`fastdigits.preprocess.prepare`).
-    Files that cannot be decoded are reported in ``skipped`` and the others
-    are still read.
+    normalisation by default; see :func:`fastdigits.preprocess.prepare`),
+    ``config.CLASSIFY_BATCH`` pictures per call.  Files that cannot be
+    decoded, and pictures with nothing to read (reason :data:`NO_INK`: a
+    blank page would be an all-zero frame, not an example of its class),
+    are listed in ``skipped``, in file order, and the others are still
+    read.
+
+    Raises
+    ------
+    DataError
+        If ``root`` is not a folder, has no class sub-folders, or no
+        readable picture with ink.
     """
     from .preprocess import prepare, preprocessing_dict
 
@@ -445,21 +460,34 @@ def load_image_folder(root: str | os.PathLike, *, preprocessing="normalize") -> 
                         key=lambda d: _natural_key(d.name))
     if not class_dirs:
         raise DataError(f"{root}: no class sub-folders (expected e.g. {root}/0/, {root}/1/, ...)")
-    images, labels, paths, skipped = [], [], [], []
-    for index, class_dir in enumerate(class_dirs):
-        for file in _image_files(class_dir):
+    files = [(file, index) for index, class_dir in enumerate(class_dirs) for file in _image_files(class_dir)]
+    frames, labels, paths, skipped = [], [], [], []
+    for lo in range(0, len(files), config.CLASSIFY_BATCH):
+        chunk = files[lo : lo + config.CLASSIFY_BATCH]
+        decoded: list[np.ndarray | str] = []
+        for file, _ in chunk:
             try:
-                grey = read_image(file)
+                decoded.append(read_image(file))
             except DataError as exc:
-                skipped.append((file, str(exc)))
+                decoded.append(str(exc))
+        pictures = [d for d in decoded if not isinstance(d, str)]
+        answers = iter(zip(*prepare(pictures, preprocessing, return_ink=True)) if pictures else ())
+        for (file, index), d in zip(chunk, decoded):
+            if isinstance(d, str):
+                skipped.append((file, d))
                 continue
-            images.append(prepare(grey, preprocessing)[0])
+            frame, has_ink = next(answers)
+            if not has_ink:
+                skipped.append((file, NO_INK))
+                continue
+            frames.append(frame)
             labels.append(index)
             paths.append(file)
-    if not images:
-        raise DataError(f"{root}: no readable images in {len(class_dirs)} class folders")
+    if not frames:
+        raise DataError(f"{root}: no readable images with ink in {len(class_dirs)} class folders "
+                        f"({len(skipped)} skipped)")
     return LabelledImages(
-        images=np.stack(images),
+        images=np.stack(frames),
         labels=np.asarray(labels, dtype=np.int64),
         classes=[d.name for d in class_dirs],
         paths=paths,

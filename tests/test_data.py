@@ -258,6 +258,37 @@ def test_load_image_folder(tmp_path):
     assert 0.0 <= got.images.min() and got.images.max() <= 1.0
 
 
+def test_load_image_folder_skips_pictures_without_ink(tmp_path, monkeypatch):
+    from fastdigits.classify import NO_INK
+    from fastdigits.preprocess import prepare
+
+    pictures = {
+        "4/a.png": drawing.polyline(drawing.FOUR, size=120, width=6),
+        "4/b_blank.png": np.full((90, 60), 255, np.uint8),
+        "4/c.png": drawing.polyline(drawing.FOUR, size=80, width=4),
+        "4/d_broken.png": None,
+        "7/a.png": drawing.polyline(drawing.SEVEN, size=100, width=5),
+        "7/b_black.png": np.zeros((50, 50), np.uint8),
+        "7/c.png": drawing.digit("7", size=64, stroke=2),
+    }
+    for name, image in pictures.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        if image is None:
+            (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+        else:
+            Image.fromarray(image).save(tmp_path / name)
+    monkeypatch.setattr(data.config, "CLASSIFY_BATCH", 3)  # chunks that split a class
+    got = data.load_image_folder(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in got.paths] == ["4/a.png", "4/c.png", "7/a.png", "7/c.png"]
+    assert got.names.tolist() == ["4", "4", "7", "7"]
+    reasons = [(p.relative_to(tmp_path).as_posix(), why) for p, why in got.skipped]
+    assert [name for name, _ in reasons] == ["4/b_blank.png", "4/d_broken.png", "7/b_black.png"]
+    assert reasons[0][1] == reasons[2][1] == NO_INK and "not a readable image" in reasons[1][1]
+    assert all(frame.any() for frame in got.images)  # no all-zero frame taught as a 4 or a 7
+    for path, frame in zip(got.paths, got.images):  # a frame does not depend on its batch
+        np.testing.assert_array_equal(frame, prepare(data.read_image(path))[0])
+
+
 def test_load_image_folder_errors(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
         data.load_image_folder(tmp_path / "nope")
@@ -265,6 +296,9 @@ def test_load_image_folder_errors(tmp_path):
         data.load_image_folder(tmp_path)
     (tmp_path / "cat").mkdir()
     with pytest.raises(DataError, match="no readable images"):
+        data.load_image_folder(tmp_path)
+    Image.fromarray(np.full((30, 30), 255, np.uint8)).save(tmp_path / "cat" / "blank.png")
+    with pytest.raises(DataError, match=r"no readable images with ink in 1 class folders \(1 skipped\)"):
         data.load_image_folder(tmp_path)
 
 
