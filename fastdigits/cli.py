@@ -150,7 +150,7 @@ def train(
         "model.npz"),
 ) -> None:
     """Train a network on MNIST or on a folder of labelled images, and save it."""
-    from .data import load_image_folder, load_mnist
+    from .data import NO_INK, load_image_folder, load_mnist
     from .model import MLPClassifier
     from .preprocess import Normalization
 
@@ -171,8 +171,8 @@ def train(
         if data is not None:
             _err(f"reading {data} ...")
             ds = load_image_folder(data, preprocessing=pipeline)
-            for _, why in ds.skipped:
-                _err(f"skipped: {why}", fg=typer.colors.YELLOW)
+            for path, why in ds.skipped:  # a read error names its file; "no ink found" does not
+                _err(f"skipped: {path}: {why}" if why == NO_INK else f"skipped: {why}", fg=typer.colors.YELLOW)
             X, y = ds.features, ds.names
             X_test = y_test = None
             if test_fraction:
@@ -303,7 +303,7 @@ def evaluate(
     """Accuracy, per-class precision and recall, and the confusion matrix."""
     import numpy as np
 
-    from .data import load_image_folder, load_mnist, read_image
+    from .data import NO_INK, load_image_folder, load_mnist, read_image
     from .metrics import class_indices, evaluate_predictions
 
     try:
@@ -312,6 +312,10 @@ def evaluate(
             ds = load_image_folder(data, preprocessing=model.preprocessing)
             frames, truth, originals = ds.images, ds.names, None
             paths = ds.paths
+            blank = sum(why == NO_INK for _, why in ds.skipped)
+            if ds.skipped:
+                _err(f"not scored: {blank} without ink, {len(ds.skipped) - blank} unreadable",
+                     fg=typer.colors.YELLOW)
         else:
             d = load_mnist()
             frames = model.prepare(d.test_images).reshape(-1, 20, 20)

@@ -356,3 +356,20 @@ def test_evaluate_matches_folder_names_to_the_models_classes_by_text(tmp_path):
     result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
     assert result.exit_code == 1
     assert "a label the model does not know: 'x'" in result.stderr and "0, 1, 2" in result.stderr
+
+
+def test_pictures_without_ink_are_neither_taught_nor_scored(tmp_path):
+    for width in (6, 12, 20):
+        _save(tmp_path / "4" / f"{width}.png", drawing.polyline(drawing.FOUR, size=280, width=width))
+        _save(tmp_path / "7" / f"{width}.png", drawing.polyline(drawing.SEVEN, size=280, width=width))
+    _save(tmp_path / "7" / "blank.png", drawing.blank_page("white"))
+    (tmp_path / "4" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("accuracy 100.00% on 6 images")
+    assert "not scored: 1 without ink, 1 unreadable" in result.stderr
+    trained = runner.invoke(app, ["train", "--data", str(tmp_path), "--hidden", "4", "--epochs", "1",
+                                  "-o", str(tmp_path / "m.npz")])
+    assert trained.exit_code == 0, trained.output
+    assert f"skipped: {tmp_path / '7' / 'blank.png'}: no ink found" in trained.stderr
+    assert "6 training images" in trained.stderr
