@@ -324,8 +324,9 @@ def evaluate(
         # A folder "3" is the class 3 of a digit model: matched as fit and score match labels.
         truth = class_indices(truth, model.classes_, name=f"the folder {data}" if data else "the MNIST test set")
         pred = proba.argmax(axis=1)
-        ev = evaluate_predictions(truth, pred, range(len(model.classes_)))
-        names = [str(c) for c in model.classes_.tolist()]
+        classes = model.classes_
+        ev = evaluate_predictions(classes[truth], classes[pred], classes.tolist())  # ev.classes: the names
+        names = [str(c) for c in ev.classes]
     except FastDigitsError as exc:
         raise _fail(exc) from None
     width = max(7, *(len(n) for n in names))

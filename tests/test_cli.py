@@ -159,7 +159,7 @@ def letters(tmp_path_factory) -> Path:
     return root
 
 
-def test_train_on_letters_then_classify(letters, tmp_path):
+def test_train_on_letters_then_classify(letters, tmp_path, monkeypatch):
     model_file = tmp_path / "letters.npz"
     result = runner.invoke(app, ["train", "--data", str(letters), "--hidden", "32", "--epochs", "40",
                                  "--batch-size", "8", "--lr", "0.05", "--test-fraction", "0.25", "-o", str(model_file)])
@@ -175,9 +175,22 @@ def test_train_on_letters_then_classify(letters, tmp_path):
     assert len(labels) == 12 and labels.count("B") >= 10
     shown = runner.invoke(app, ["show", str(model_file)])
     assert shown.exit_code == 0 and "400-32-3" in shown.stdout and "A, B, C" in shown.stdout
+    from fastdigits import metrics
+
+    evaluations, evaluate = [], metrics.evaluate_predictions
+
+    def spy(*args):
+        evaluations.append(evaluate(*args))
+        return evaluations[-1]
+
+    monkeypatch.setattr(metrics, "evaluate_predictions", spy)
     evaluated = runner.invoke(app, ["evaluate", str(model_file), "--data", str(letters), "--report", str(tmp_path / "r")])
     assert evaluated.exit_code == 0, evaluated.output
     assert "accuracy" in evaluated.stdout and "confusion matrix" in evaluated.stdout
+    assert [ev.classes for ev in evaluations] == [["A", "B", "C"]]  # the model's classes, not indices
+    rows = evaluated.stdout.splitlines()
+    header = next(i for i, line in enumerate(rows) if line.split()[:1] == ["class"])
+    assert [line.split()[0] for line in rows[header + 1 : header + 4]] == ["A", "B", "C"]
     assert (tmp_path / "r" / "confusion.png").exists() and (tmp_path / "r" / "hidden_units.png").exists()
 
 
