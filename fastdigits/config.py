@@ -100,9 +100,11 @@ def register_tile() -> int:
 #: which needs no thread pool.
 PARALLEL_CHECK_SIZE = 1 << 16
 
-#: Feature rows as wide as a model's frames (400) must be frames: floats in
-#: [0, 1], give or take this much (rows made outside fastdigits, such as
-#: ``resize(images) / 255`` in float32, may overshoot by rounding).
+#: Frames are floats in [0, 1] give or take this much (rows made outside
+#: fastdigits, such as ``resize(images) / 255`` in float32, may overshoot by
+#: rounding).  Feature rows as wide as a model's frames (400) whose values
+#: all lie within [0, 255] with a maximum above 1 + this are taken for a
+#: picture's grey levels and refused.
 FRAME_VALUE_SLACK = 1e-3
 
 #: Up to this many rows, predict on the calling thread (serial kernel, no

@@ -142,8 +142,8 @@ def _ndim(a) -> int | None:
 def _how_to_pass(width: int) -> str:
     """The advice that closes every error about a 2-D input that may be one picture."""
     return (f"To pass one picture img, make it a batch of one: img[None] or [img]; pictures go in as "
-            f"(N, H, W) or a list of (H, W) arrays of any sizes, and feature rows as (N, {width}) floats "
-            f"in [0, 1], as model.prepare(images) makes them.")
+            f"(N, H, W) or a list of (H, W) arrays of any sizes, and feature rows as (N, {width}) floats, "
+            f"such as the frames in [0, 1] that model.prepare(images) makes.")
 
 
 def _check_choice(name: str, value: Any, choices) -> None:
@@ -208,12 +208,13 @@ class MLPClassifier:
     Input, in every method that takes ``X``: pictures are (N, H, W) arrays
     or sequences of (H, W) arrays (one picture: ``img[None]`` or
     ``[img]``); a 2-D array is feature rows, never a picture.  Rows as wide
-    as a frame (400) are frames and must be floats in [0, 1], as
-    :meth:`prepare` makes them: a uint8 picture, or a float one in 0..255,
-    that happens to be 400 pixels wide raises an InputError instead of
-    being read as a few hundred rows.  A model first fitted on rows of
-    another width (raw features) takes such rows of any numeric dtype and
-    range.
+    as a frame (400) must be floats that are not a picture's grey levels:
+    a uint8 picture, or a float one in 0..255, that happens to be 400
+    pixels wide raises an InputError instead of being read as a few
+    hundred rows.  Frames in [0, 1], as :meth:`prepare` makes them, pass,
+    and so do features with negative values (standardised ones).  A model
+    first fitted on rows of another width (raw features) takes such rows
+    of any numeric dtype and range.
     """
 
     def __init__(
@@ -339,8 +340,8 @@ class MLPClassifier:
     @property
     def _frame_width(self) -> int:
         """Inputs of one frame of this model's ``preprocessing`` (400 unless
-        a Normalization says otherwise): feature rows this wide are frames,
-        floats in [0, 1]."""
+        a Normalization says otherwise): feature rows this wide may be one
+        picture, so they are checked (``_check_rows``)."""
         p = self.preprocessing
         size = p.get("size", config.IMAGE_SIZE) if isinstance(p, dict) else getattr(p, "size", config.IMAGE_SIZE)
         return int(size) ** 2
@@ -390,7 +391,7 @@ class MLPClassifier:
         has found that they are not a picture."""
         from .preprocess import is_image_sequence
 
-        frames_given = False
+        frame_wide = False
         if is_image_sequence(X):
             arr = self.prepare(X)
         else:
@@ -400,23 +401,24 @@ class MLPClassifier:
             if arr.ndim == 3:
                 arr = self.prepare(arr)
             elif arr.ndim == 2:
-                frames_given = self._check_rows(arr, name)
+                frame_wide = self._check_rows(arr, name)
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
-        if frames_given:
-            self._check_frame_values(arr, name)  # finite too
+        if frame_wide:
+            self._check_not_grey_levels(arr, name)  # finite too
         elif not self._all_finite(arr):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
 
     def _check_rows(self, X: np.ndarray, name: str) -> bool:
         """The rule that keeps one picture from being read as rows: feature
-        rows as wide as this model's frames (400) are frames, so they must be
-        floats (their values are checked in ``_check_frame_values``); and a
-        trained model takes rows of ``n_features_in_`` only.  Rows of another
-        width start a model on raw features (first ``fit``) and are then
-        used as given, whatever their dtype.  Returns whether X are frames."""
+        rows as wide as this model's frames (400) must be floats (their
+        values are checked in ``_check_not_grey_levels``); and a trained
+        model takes rows of ``n_features_in_`` only.  Rows of another width
+        start a model on raw features (first ``fit``) and are then used as
+        given, whatever their dtype.  Returns whether X is as wide as a
+        frame."""
         frame = self._frame_width
         expected = self.__dict__.get("n_features_in_")
         if expected is not None and X.shape[1] != expected:
@@ -426,16 +428,21 @@ class MLPClassifier:
             return False
         if X.dtype.kind != "f":
             raise InputError(f"{name} is a 2-D {X.dtype} array of shape {X.shape}: {X.dtype} values are a "
-                             f"picture's grey levels, while this model's feature rows are floats in [0, 1]. "
+                             f"picture's grey levels, while this model's feature rows are floats. "
                              + _how_to_pass(frame))
         return True
 
-    def _check_frame_values(self, X: np.ndarray, name: str) -> None:
-        """Frames are finite and in [0, 1] (give or take
-        ``config.FRAME_VALUE_SLACK``): one pass over X, in parallel when it
-        is large."""
+    def _check_not_grey_levels(self, X: np.ndarray, name: str) -> None:
+        """Float rows as wide as a frame are finite and are not a picture's
+        grey levels: values all within [0, 255] with a maximum above 1
+        (give or take ``config.FRAME_VALUE_SLACK``) are a float picture and
+        raise.  Frames (within [0, 1]) pass in one pass over X, in parallel
+        when it is large; rows beyond [0, 1] cost NumPy's min and max too,
+        and pass if a value is negative (standardised features) or above
+        255."""
         as_dtype = X.dtype.type
-        lo, hi = as_dtype(-config.FRAME_VALUE_SLACK), as_dtype(1.0 + config.FRAME_VALUE_SLACK)
+        slack = config.FRAME_VALUE_SLACK
+        lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
         if X.size < config.PARALLEL_CHECK_SIZE:
             from .kernels import cpu
 
@@ -447,9 +454,10 @@ class MLPClassifier:
             return
         if math.isnan(outside):
             raise InputError(f"{name} contains NaN or infinite values")
-        raise InputError(f"{name} has shape {X.shape} and values from {float(X.min()):g} to {float(X.max()):g}, "
-                         f"while this model's feature rows are floats in [0, 1]: a picture, not prepared rows? "
-                         + _how_to_pass(X.shape[1]))
+        low, high = float(X.min()), float(X.max())
+        if low >= -slack and high <= 255 * (1 + slack):
+            raise InputError(f"{name} has shape {X.shape} and values from {low:g} to {high:g}: grey levels of a "
+                             f"picture, not feature rows? " + _how_to_pass(X.shape[1]))
 
     def _all_finite(self, arr: np.ndarray) -> bool:
         if arr.size < config.PARALLEL_CHECK_SIZE:
@@ -607,10 +615,12 @@ class MLPClassifier:
             Images, (N, H, W) or a sequence of (H, W) arrays of any sizes,
             prepared by the model's ``preprocessing`` into 20x20 = 400
             inputs; or feature rows (N, D), used as given.  Rows of 400
-            are frames: floats in [0, 1] (a 2-D integer array 400 wide is
-            taken for a picture and refused); rows of another width are
-            raw features of any numeric dtype and range, and the model
-            then takes only such rows.
+            must be floats that are not a picture's grey levels (a 2-D
+            integer array 400 wide, or floats within 0..255 beyond 1, is
+            taken for a picture and refused): frames in [0, 1] or, say,
+            standardised features; rows of another width are raw features
+            of any numeric dtype and range, and the model then takes only
+            such rows.
         y : array_like, shape (N,)
             Labels: any hashable class names (digits, letters, words).
         validation_data : (X_val, y_val), optional
@@ -881,8 +891,9 @@ class MLPClassifier:
             (one picture: ``img[None]`` or ``[img]``), prepared by the
             model's ``preprocessing``; or feature rows (N, n_features_in_)
             used as given.  For a model of 400 inputs (a frame), rows must
-            be floats in [0, 1] (as :meth:`prepare` makes them), so that one
-            picture given as a bare 2-D array is never read as rows.
+            be floats that are not a picture's grey levels (as for
+            :meth:`fit`), so that one picture given as a bare 2-D array is
+            never read as rows.
 
         Returns
         -------
@@ -899,8 +910,8 @@ class MLPClassifier:
         ------
         InputError
             For a 2-D X that is not rows of this model (an integer dtype,
-            values outside [0, 1] or the wrong width), naming its shape and
-            how to pass one picture; for NaN or infinite values.
+            a float picture's grey levels or the wrong width), naming its
+            shape and how to pass one picture; for NaN or infinite values.
         FastDigitsError
             If the model is not trained.
         """

@@ -436,18 +436,41 @@ def test_prepare_takes_return_ink_by_name_only(shipped):
         shipped.prepare([blank, four], True)  # as preprocess.prepare and normalize take it
 
 
-def test_frame_rows_must_be_floats_in_0_1(shipped, rng):
+def test_frame_wide_rows_must_be_floats_that_are_not_grey_levels(shipped, rng):
     rows = rng.random((300, 400), dtype=np.float32)
     assert shipped.predict(rows).shape == (300,)
     assert shipped.predict(np.clip(rows + 0.0005, 0, None)).shape == (300,)  # rounding slack
     big = np.repeat(rows, config.PARALLEL_CHECK_SIZE // rows.size + 1, axis=0)  # checked by the parallel kernel
-    for bad, match in [(-0.5, "values from -0.5 to"), (3.0, "to 3"), (np.nan, "NaN"), (np.inf, "NaN or infinite")]:
+    for bad, match in [(3.0, r"values from \S+ to 3: grey levels"), (255.0, "to 255: grey levels"),
+                       (np.nan, "NaN"), (np.inf, "NaN or infinite")]:
         for X in (rows.copy(), big.copy()):
             X[len(X) // 2, 7] = bad
             with pytest.raises(InputError, match=match):
                 shipped.predict(X)
+    for features in (-0.5, 300.0):  # a negative value, or one beyond 255: not a picture's grey levels
+        for X in (rows.copy(), big.copy()):
+            X[len(X) // 2, 7] = features
+            assert shipped.predict(X).shape == (len(X),)
     with pytest.raises(InputError, match=r"2-D bool array of shape \(300, 400\)"):
         shipped.predict(rows > 0.5)
+
+
+def test_a_model_of_standardised_400_wide_features_round_trips(rng, tmp_path):
+    # Fitted before frames were checked: raw 400-wide features, standardised, used as given.
+    from fastdigits import load_model
+
+    y = np.arange(120) % 3
+    X = rng.standard_normal((120, 400)).astype(np.float32) + y[:, None] * 0.3
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = MLPClassifier((8,), epochs=3, seed=0).fit(X, y)
+    model.save(tmp_path / "features.npz")
+    back = load_model(tmp_path / "features.npz")
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.score(X, y) == model.score(X, y) > 0.5
+    # A picture 400 px wide is still refused, as uint8 and as floats 0..255.
+    for picture in (_photo(), _photo().astype(np.float32)):
+        with pytest.raises(InputError, match=rf"shape {re.escape(str(picture.shape))}.*img\[None\] or \[img\]"):
+            back.predict(picture)
 
 
 def test_fit_takes_raw_features_of_any_width_but_not_a_picture_as_frames(rng):
