@@ -140,9 +140,11 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
 from libc.math cimport floor, ceil, cos, sin, M_PI
 from libc.stdlib cimport malloc, free
 
-#: Line erasing needs a picture this many pixels across, a page this many
-#: pixels on each side: smaller pictures are a digit and nothing else
-#: (scikit-learn's 8 x 8 digits, MNIST's 28 x 28 frames hold no page).
+#: Line erasing and the noise estimate need a picture this many pixels
+#: across, a page this many pixels on each side: smaller pictures are a
+#: digit and nothing else, whose strokes are as thin as any line and make
+#: most neighbours differ (scikit-learn's 8 x 8 digits, MNIST's 28 x 28
+#: frames hold no page).
 #: A page's edge this many pixels deep counts as its surround.
 cdef enum:
     MIN_LINE = 32
@@ -367,8 +369,9 @@ cdef void _stretch_threshold(double *v, Py_ssize_t n, double top, double t, doub
         v[i] = min(max((x - t) * slope, 0.0), 1.0)
 
 
-cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, Py_ssize_t cross,
-                       Py_ssize_t length, Py_ssize_t width, double level, int *back, int *ahead) noexcept nogil:
+cdef Py_ssize_t _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, Py_ssize_t cross,
+                             Py_ssize_t length, Py_ssize_t width, double level, int *back, int *ahead,
+                             double *saved, bint *is_saved) noexcept nogil:
     """Erase the long thin lines of ink (values above ``level``) that run along one axis.
 
     Viewed as ``h`` lines of ``w`` pixels, pixel (a, b) sits at
@@ -379,7 +382,9 @@ cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, P
     slightly tilted lines count); a pixel on such a path of at least
     ``length`` pixels whose ink across the axis is at most ``width``
     pixels thick is paper, not ink (a stroke crossing the line is thicker
-    there and stays).
+    there and stays).  Before the first pixel is erased, ``v`` is copied
+    into ``saved`` (once: ``is_saved``).  Returns how many lines were
+    erased: runs of neighbouring lines of the h that hold erased pixels.
     """
     cdef Py_ssize_t a, b, k, i, run, best, j, span = 0, longest = 0
     # A path advances one pixel per step, so it needs `length` lines in a
@@ -391,7 +396,7 @@ cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, P
         span = span + 1 if a < h else 0
         longest = max(longest, span)
     if longest < length:
-        return
+        return 0
     for b in range(w):
         for a in range(h):
             i = a * cross + b * step
@@ -430,9 +435,24 @@ cdef void _erase_lines(double *v, Py_ssize_t h, Py_ssize_t w, Py_ssize_t step, P
                 j += 1
             if run <= width:
                 ahead[i] = -1        # marked; erased once every pixel is judged
+    span = 0                         # now: the lines found, counted as runs
+    for a in range(h):
+        b = 0
+        while b < w and ahead[a * cross + b * step] != -1:
+            b += 1
+        if b < w and (a == 0 or not back[a - 1]):
+            span += 1
+        back[a] = b < w              # back's pixel lengths are no longer needed
+    if span == 0:
+        return 0
+    if not is_saved[0]:
+        for i in range(h * w):
+            saved[i] = v[i]
+        is_saved[0] = True
     for i in range(h * w):
         if ahead[i] == -1:
             v[i] = 0.0
+    return span
 
 
 cdef void _remove_lines(double *v, Py_ssize_t h, Py_ssize_t w, double level, const Params *p,
@@ -442,15 +462,23 @@ cdef void _remove_lines(double *v, Py_ssize_t h, Py_ssize_t w, double level, con
     a digit's own strokes are as thin as any line.  Lines are traced where
     the ink exceeds ``level`` (half the threshold that follows, times the
     stretch), so that faint or noisy stretches do not break a line before
-    it."""
+    it.  A lone line is kept: it may be a 1, and paper's lines come in sets
+    (ruled lines, a grid, rules and a margin)."""
+    cdef Py_ssize_t lines = 0, i
+    cdef bint saved = False
     if p.line_length <= 0:
         return
     if w >= MIN_LINE:
-        _erase_lines(v, h, w, 1, w, <Py_ssize_t>ceil(p.line_length * w),
-                     max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * h + 0.5)), level, s.labels, s.stack)
+        lines += _erase_lines(v, h, w, 1, w, <Py_ssize_t>ceil(p.line_length * w),
+                              max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * h + 0.5)), level, s.labels,
+                              s.stack, s.canvas, &saved)
     if h >= MIN_LINE:
-        _erase_lines(v, w, h, w, 1, <Py_ssize_t>ceil(p.line_length * h),
-                     max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * w + 0.5)), level, s.labels, s.stack)
+        lines += _erase_lines(v, w, h, w, 1, <Py_ssize_t>ceil(p.line_length * h),
+                              max(<Py_ssize_t>2, <Py_ssize_t>floor(p.line_width * w + 0.5)), level, s.labels,
+                              s.stack, s.canvas, &saved)
+    if lines == 1:                   # a lone line may be a 1: paper's lines come in sets
+        for i in range(h * w):
+            v[i] = s.canvas[i]
 
 
 cdef bint _drop_specks(double *v, Py_ssize_t h, Py_ssize_t w, double keep_ratio, Scratch *s,
@@ -795,7 +823,7 @@ cdef bint _clean(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
         top = _brightest3(v, h, w, s.canvas2)
         if top <= 0.0 or top < p.min_contrast or (
-                top < SURE_CONTRAST and top < p.min_snr * _noise(v, h, w)):
+                top < SURE_CONTRAST and min(h, w) >= MIN_LINE and top < p.min_snr * _noise(v, h, w)):
             return False
         _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
         _stretch_threshold(v, size, top, p.threshold, p.gain)
@@ -811,7 +839,7 @@ cdef bint _clean(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
         # background (1 - 235/255 is not exactly 20/255 in floats); the
         # noise is only worth estimating when the ink is faint
         if top < 0.5 / 255.0 or top < p.min_contrast or (
-                top < SURE_CONTRAST and top < p.min_snr * _noise(v, h, w)):
+                top < SURE_CONTRAST and min(h, w) >= MIN_LINE and top < p.min_snr * _noise(v, h, w)):
             return False
         first = size
         last = 0

@@ -191,9 +191,12 @@ class Normalization:
 def _input_range(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each image of a batch, the ``(offset, scale)`` that map its
     values into [0, 1] as ``(x - offset) * scale``: uint8 is read as
-    0..255; float pictures inside [0, 1] as they are; any other float
-    picture from its own minimum (0) to its own maximum (1), whatever its
-    units (0..16, 0..4095, standardised values).  Per image, so that an
+    0..255; a float picture within [0, 1] (give or take
+    ``config.FRAME_VALUE_SLACK``) as it is; other float pictures within
+    [0, 255] as grey levels 0..255, like uint8 (a dim one, 0..16 say, is
+    stretched by its ink inside the pipeline, and contrast and noise keep
+    their meaning); any other float picture from its own minimum (0) to its
+    own maximum (1): 12-bit, standardised values.  Per image, so that an
     image's frame never depends on the batch it came in."""
     n = len(batch)
     if batch.dtype == np.uint8 or not batch.size:
@@ -201,8 +204,11 @@ def _input_range(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = batch.reshape(n, -1)
     lo = flat.min(axis=1).astype(np.float64)
     hi = flat.max(axis=1).astype(np.float64)
-    own = ((lo < 0) | (hi > 1)) & (hi > lo)
-    return np.where(own, lo, 0.0), np.where(own, 1 / np.where(own, hi - lo, 1.0), 1.0)
+    slack = config.FRAME_VALUE_SLACK
+    unit = (lo >= -slack) & (hi <= 1 + slack)
+    grey = ~unit & (lo >= 0) & (hi <= 255)
+    own = ~unit & ~grey & (hi > lo)
+    return np.where(own, lo, 0.0), np.where(unit, 1.0, np.where(grey, 1 / 255, 1 / np.where(own, hi - lo, 1.0)))
 
 
 def _flat(frames: np.ndarray) -> np.ndarray:
@@ -293,10 +299,12 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
     ----------
     images : array_like (H, W) or (N, H, W), or a sequence of (H, W) arrays
         Grey images of any size (a sequence may mix sizes).  Each picture's
-        scale: uint8 is read as 0..255 (a dim picture's ink is stretched
-        to full contrast by the pipeline); a float picture whose values
-        lie in [0, 1] as it is; any other float picture from its own
-        minimum to its own maximum (0..16, 12-bit, standardised values).
+        scale: uint8 is read as 0..255, a float picture within [0, 1] as
+        it is, other float pictures within [0, 255] as grey levels 0..255,
+        and any other float picture from its own minimum to its own
+        maximum (12-bit, standardised values); a dim picture's ink (0..16
+        as in scikit-learn's ``load_digits``, an underexposed photo) is
+        stretched to full contrast by the pipeline.
     settings : Normalization, optional
         The pipeline's settings (see :class:`Normalization`).
     threads : int, optional
@@ -324,9 +332,9 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
     single = False
     groups: dict[tuple, list[int]] = {}
     if is_image_sequence(images):
-        for i, image in enumerate(images):
-            groups.setdefault(np.shape(image), []).append(i)
-    if len(groups) > 1:  # mixed sizes: one batch per size
+        for i, image in enumerate(images):  # a stack of mixed dtypes would change how each is read
+            groups.setdefault((np.shape(image), np.asarray(image).dtype), []).append(i)
+    if len(groups) > 1:  # mixed sizes or dtypes: one batch per kind
         out = np.empty((len(images), settings.size, settings.size), np.float32)
         ink = np.empty(len(images), bool)
         for idx in groups.values():

@@ -240,7 +240,8 @@ def _threshold(v, t, gain):
 
 
 def _erase_lines(v, length, width, level):
-    """v (a copy) without the long thin lines of ink that run along its rows.
+    """v (a copy) without the long thin lines of ink that run along its rows,
+    and how many lines that was (runs of neighbouring rows erased in).
 
     Ink is what lies above ``level``.  back[y, x] (ahead[y, x]): the
     longest path of ink that ends (starts) at (y, x), moving one column
@@ -278,7 +279,9 @@ def _erase_lines(v, length, width, level):
             erase[y, x] = run <= width
     out = v.copy()
     out[erase] = 0.0
-    return out
+    rows = erase.any(axis=1)
+    lines = int(rows[0]) + int(np.sum(rows[1:] & ~rows[:-1]))  # runs of neighbouring rows with erased pixels
+    return out, lines
 
 
 def _remove_lines(v, level, line_length, line_width):
@@ -289,11 +292,15 @@ def _remove_lines(v, level, line_length, line_width):
     if line_length <= 0:
         return v
     h, w = v.shape
+    out, lines, across = v, 0, 0
     if w >= MIN_LINE:
-        v = _erase_lines(v, int(np.ceil(line_length * w)), max(2, int(np.floor(line_width * h + 0.5))), level)
+        out, lines = _erase_lines(out, int(np.ceil(line_length * w)), max(2, int(np.floor(line_width * h + 0.5))),
+                                  level)
     if h >= MIN_LINE:
-        v = _erase_lines(v.T, int(np.ceil(line_length * h)), max(2, int(np.floor(line_width * w + 0.5))), level).T
-    return v
+        out, across = _erase_lines(out.T, int(np.ceil(line_length * h)),
+                                   max(2, int(np.floor(line_width * w + 0.5))), level)
+        out = out.T
+    return v if lines + across == 1 else out  # a lone line may be a 1: paper's lines come in sets
 
 
 def _components(mask):
@@ -481,7 +488,8 @@ def _frame(v, p, look_inside):
     if _hist_quantile(_border(v), 0.9) > p.clean_level:  # on paper
         v = _remove_background(v, p.bg_percentile)
         top = _brightest3(v)
-        if top <= 0 or top < p.min_contrast or top < min(p.min_snr * _noise(v), SURE_CONTRAST):
+        if top <= 0 or top < p.min_contrast or (top < SURE_CONTRAST and min(v.shape) >= MIN_LINE
+                                                  and top < p.min_snr * _noise(v)):
             return None
         v = np.minimum(v / top, 1.0)
         v = _remove_lines(v, p.threshold / 2, p.line_length, p.line_width)
@@ -489,7 +497,8 @@ def _frame(v, p, look_inside):
     else:  # nearly black already: lift the background's level off, stretch, drop speckle
         background = _hist_quantile(_border(v), 0.5)
         top = v.max() - background
-        if top < 0.5 / 255 or top < p.min_contrast or min(p.min_snr * _noise(v), SURE_CONTRAST) > top:
+        if top < 0.5 / 255 or top < p.min_contrast or (top < SURE_CONTRAST and min(v.shape) >= MIN_LINE
+                                                       and top < p.min_snr * _noise(v)):
             return None
         lifted = v - background
         v = np.where(lifted >= 0.5 / 255, lifted, 0.0)  # less than half a grey level up is background
@@ -521,13 +530,30 @@ def _frame(v, p, look_inside):
     return _place(c, p.box, p.frame)
 
 
-def normalize(image, *, scale, offset=0.0, box=20.0, clean_level=0.1, bg_percentile=0.1, threshold=0.35,
+def input_range(image):
+    """(offset, scale) reading a picture into [0, 1] as (x - offset) * scale:
+    uint8 as 0..255; floats within [0, 1] (give or take 1e-3) as they are;
+    other floats within [0, 255] as grey levels; any other floats from
+    their own minimum to their own maximum."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return 0.0, 1 / 255
+    lo, hi = float(image.min()), float(image.max())
+    if lo >= -1e-3 and hi <= 1 + 1e-3:
+        return 0.0, 1.0
+    if lo >= 0 and hi <= 255:
+        return 0.0, 1 / 255
+    return (lo, 1 / (hi - lo)) if hi > lo else (0.0, 1.0)
+
+
+def normalize(image, *, scale=None, offset=0.0, box=20.0, clean_level=0.1, bg_percentile=0.1, threshold=0.35,
               gain=2.0, keep_ratio=0.03, stroke=0.08, ink_level=0.5, deskew=False, clean_threshold=0.2,
               min_contrast=0.04, min_snr=6.0, page_fill=0.92, line_length=0.8, line_width=0.03, frame=20,
               return_ink=False):
     """The MNIST-style normalisation of one (H, W) image, step by step.
 
-    The image is read as ``(x - offset) * scale`` clipped to [0, 1].
+    The image is read as ``(x - offset) * scale`` clipped to [0, 1]
+    (by default as :func:`input_range` says).
     Returns the (frame, frame) float64 frame (all zero where no ink is
     found), and with ``return_ink`` also whether ink was found.
     """
@@ -535,6 +561,8 @@ def normalize(image, *, scale, offset=0.0, box=20.0, clean_level=0.1, bg_percent
                         gain=gain, keep_ratio=keep_ratio, stroke=stroke, ink_level=ink_level, deskew=deskew,
                         clean_threshold=clean_threshold, min_contrast=min_contrast, min_snr=min_snr,
                         page_fill=page_fill, line_length=line_length, line_width=line_width, frame=frame)
+    if scale is None:
+        offset, scale = input_range(image)
     v = np.clip((np.asarray(image, float) - offset) * scale, 0, 1)
     out = _frame(v, p, look_inside=True)
     ink = out is not None

@@ -6,7 +6,7 @@ from PIL import Image
 
 from fastdigits import _preprocess
 from fastdigits.errors import InputError
-from fastdigits.preprocess import _input_range, resize
+from fastdigits.preprocess import resize
 
 import naive
 
@@ -142,8 +142,7 @@ def _twin(image, settings=Normalization()):
     if image.dtype != np.uint8:
         image = image.astype(np.float32)  # as normalize converts it
     assert max(image.shape) <= s.max_side  # else normalize reduces it first
-    offset, scale = _input_range(image[None])
-    return naive.normalize(image, offset=offset[0], scale=scale[0], box=s.box, clean_level=s.clean_level,
+    return naive.normalize(image, box=s.box, clean_level=s.clean_level,
                            bg_percentile=s.background_percentile, threshold=s.threshold, gain=s.gain,
                            keep_ratio=s.keep_ratio, stroke=s.stroke, ink_level=s.ink_level, deskew=s.deskew,
                            clean_threshold=s.clean_threshold, min_contrast=s.min_contrast, min_snr=s.min_snr,
