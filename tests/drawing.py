@@ -81,26 +81,26 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, *, size: int = 240) 
 # model.  Pure functions of the digit and the generator; benchmarks/
 # accuracy_kinds.py measures the shipped model on each.
 
-#: Stroke colours of :func:`alpha_canvas`, as RGB.
-COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (220, 30, 30), "blue": (30, 60, 220)}
+#: Stroke colours of :func:`alpha_canvas`, as RGB: dark ones (black, red,
+#: blue) and light ones (white, yellow), and a mid grey (128) between them.
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (220, 30, 30), "blue": (30, 60, 220),
+           "yellow": (255, 255, 0), "grey": (128, 128, 128)}
 
 #: Kinds of :func:`blank_picture`.
-BLANK_KINDS = ("white", "black", "grey", "uneven", "jpeg", "1x1", "3x3")
+BLANK_KINDS = ("white", "black", "grey", "uneven", "jpeg", "1x1", "3x3", "noisy")
+#: Blank kinds whose noise the pipeline takes for faint ink about one time in
+#: eight, a known limit (``tests/test_kinds.py``): an "uneven" page (strong
+#: uneven light and noise) and a "noisy" one (always, at 28 x 28).
+NOISY_BLANK_KINDS = ("uneven", "noisy")
+#: The kinds read as blank every time.
+SURE_BLANK_KINDS = tuple(k for k in BLANK_KINDS if k not in NOISY_BLANK_KINDS)
 
 
 def _ink(digit28: np.ndarray, side: int) -> np.ndarray:
-    """The digit's ink enlarged smoothly to (side, side), float64 in [0, 1]."""
+    """The digit's ink enlarged smoothly to (side, side), float64 in [0, 1]
+    (unchanged if it is that size already)."""
     big = Image.fromarray(np.asarray(digit28, np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
     return np.clip(np.asarray(big, float) / 255, 0, 1)
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    """``image`` (grey uint8) encoded as JPEG in memory and decoded again."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as img:
-        return np.asarray(img.convert("L"), np.uint8).copy()
 
 
 def _finish(image: np.ndarray, rng: np.random.Generator, blur: float, noise: float) -> np.ndarray:
@@ -111,47 +111,58 @@ def _finish(image: np.ndarray, rng: np.random.Generator, blur: float, noise: flo
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
-def jpeg_copy(digit28: np.ndarray, quality: int) -> np.ndarray:
-    """The digit saved as a JPEG and read back: canvas exports,
-    screenshots, re-saved MNIST.
+def jpeg_copy(picture: np.ndarray, quality: int) -> np.ndarray:
+    """A grey picture saved as a JPEG in memory and read back: canvas
+    exports, screenshots, re-saved MNIST.
 
     Parameters
     ----------
-    digit28 : (28, 28) uint8
-        White ink on black.
+    picture : (H, W) uint8
+        Any grey picture; a 28x28 MNIST digit (white ink on black) for
+        the kinds of picture.
     quality : int
         JPEG quality, 1..95.
 
     Returns
     -------
-    (28, 28) uint8
+    (H, W) uint8
         The decoded grey picture, with the codec's ringing and blocking.
     """
-    return _jpeg(np.asarray(digit28, np.uint8), quality)
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(picture, np.uint8)).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as img:
+        return np.asarray(img.convert("L"), np.uint8).copy()
 
 
-def alpha_canvas(digit28: np.ndarray, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
-    """An HTML-canvas export: the stroke lives in the alpha channel.
+def alpha_canvas(ink: np.ndarray, rng: np.random.Generator | None = None, colour: str = "white", *,
+                 side: int | None = None) -> np.ndarray:
+    """An HTML-canvas or signature-pad export: the stroke lives in the
+    alpha channel of a transparent canvas.
 
     Parameters
     ----------
-    digit28 : (28, 28) uint8
-        White ink on black.
-    rng : numpy.random.Generator
-        Draws the canvas size, 140..280 px.
+    ink : (h, w) uint8
+        White ink on black: a 28x28 MNIST digit, or pen strokes drawn as
+        ``polyline(points, paper=0, ink=255)``.
+    rng : numpy.random.Generator, optional
+        Draws the canvas size, 140..280 px, unless ``side`` is given.
     colour : str
         The stroke colour, a key of :data:`COLOURS`.
+    side : int, optional
+        The canvas size.  Ink of that size already is used as it is (a
+        polyline keeps its hard edges: alpha 0 or 255 only).
 
     Returns
     -------
     (S, S, 4) uint8
         RGBA: every pixel's colour is the stroke colour; alpha is the
-        enlarged digit (0, fully transparent, away from the stroke).
+        ink enlarged to S x S (0, fully transparent, away from the stroke).
     """
-    side = int(rng.integers(140, 281))
+    side = int(rng.integers(140, 281)) if side is None else side
     rgba = np.empty((side, side, 4), np.uint8)
     rgba[..., :3] = COLOURS[colour]
-    rgba[..., 3] = np.round(_ink(digit28, side) * 255).astype(np.uint8)
+    rgba[..., 3] = np.round(_ink(ink, side) * 255).astype(np.uint8)
     return rgba
 
 
@@ -314,18 +325,22 @@ def ruled_paper(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _finish(page * (1 - ink) + rng.uniform(10, 70) * ink, rng, blur=0.8, noise=4)
 
 
-def blank_picture(rng: np.random.Generator, kind: str) -> np.ndarray:
+def blank_picture(rng: np.random.Generator, kind: str, *, shape: tuple[int, int] | None = None) -> np.ndarray:
     """A picture with nothing to read.
 
     Parameters
     ----------
     rng : numpy.random.Generator
-        Draws the size (28..300 px a side) and levels.
+        Draws the size (28..300 px a side, unless ``shape`` is given) and
+        levels.
     kind : str
         One of :data:`BLANK_KINDS`: "white" sheet, "black", mid-"grey",
         "uneven" (a white page with mild noise and uneven light), "jpeg"
         (a blank light canvas saved as JPEG), "1x1" and "3x3" (tiny
-        pictures of one level).
+        pictures of one level), "noisy" (a white page with mild Gaussian
+        noise, as a scan or a photo of blank paper).
+    shape : (int, int), optional
+        The picture's size, for every kind but "1x1" and "3x3".
 
     Returns
     -------
@@ -335,47 +350,62 @@ def blank_picture(rng: np.random.Generator, kind: str) -> np.ndarray:
         return np.full((1, 1), rng.integers(0, 256), np.uint8)
     if kind == "3x3":
         return np.full((3, 3), rng.integers(0, 256), np.uint8)
-    h, w = (int(s) for s in rng.integers(28, 301, 2))
+    h, w = shape or (int(s) for s in rng.integers(28, 301, 2))
     if kind == "white":
         return np.full((h, w), 255, np.uint8)
     if kind == "black":
         return np.zeros((h, w), np.uint8)
     if kind == "grey":
         return np.full((h, w), rng.integers(100, 156), np.uint8)
+    if kind == "noisy":
+        return np.clip(rng.normal(245, 6, (h, w)), 0, 255).astype(np.uint8)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     if kind == "uneven":
         light = 1 - rng.uniform(0.1, 0.35) * (rng.uniform() * yy + rng.uniform() * xx) / 2
         return _finish(rng.uniform(200, 250) * light, rng, blur=1.0, noise=4)
     if kind == "jpeg":
         canvas = rng.uniform(235, 255) - rng.uniform(0, 10) * xx
-        return _jpeg(np.clip(np.round(canvas), 0, 255).astype(np.uint8), int(rng.integers(50, 91)))
+        return jpeg_copy(np.clip(np.round(canvas), 0, 255).astype(np.uint8), int(rng.integers(50, 91)))
     raise ValueError(f"kind must be one of {BLANK_KINDS}, got {kind!r}")
+
+
+def blank_page(kind: str) -> np.ndarray:
+    """One fixed :func:`blank_picture` of ``kind``: 280 x 280 (the size of
+    the tests' pen-drawn digits, so the two stack), seed 14."""
+    return blank_picture(np.random.default_rng(14), kind, shape=(280, 280))
+
+
+def ruled(page: np.ndarray, *, spacing: int, level: int, width: int = 2, margin: int | None = None) -> np.ndarray:
+    """``page`` (grey uint8) with dark ruled lines: rows ``width`` px thick
+    every ``spacing`` px from ``spacing // 2``, at most ``level`` grey;
+    and, if ``margin`` is a grey level, a vertical margin line as wide at
+    column 12."""
+    out = page.copy()
+    for y in range(spacing // 2, len(out), spacing):
+        out[y:y + width] = np.minimum(out[y:y + width], level)
+    if margin is not None:
+        out[:, 12:12 + width] = np.minimum(out[:, 12:12 + width], margin)
+    return out
+
+
+def page_in_frame(page: np.ndarray, *, surround: int, tilt: float = 0.0, margins=(12, 18, 10, 14),
+                  noise: float = 0.0) -> np.ndarray:
+    """``page`` (grey uint8) tilted by ``tilt`` degrees inside a flat dark
+    ``surround``: a sheet on a desk, a meter window, a form box.
+
+    ``margins``: the surround's (top, bottom, left, right) widths in pixels
+    around the tilted sheet; ``noise``: the standard deviation of
+    Gaussian noise added to the whole picture (seed 1).  Returns (H, W)
+    uint8.
+    """
+    sheet = Image.fromarray(page).rotate(tilt, Image.Resampling.BILINEAR, expand=True, fillcolor=surround)
+    top, bottom, left, right = margins
+    picture = np.full((sheet.height + top + bottom, sheet.width + left + right), float(surround))
+    picture[top:top + sheet.height, left:left + sheet.width] = np.asarray(sheet)
+    if noise:
+        picture += np.random.default_rng(1).normal(0, noise, picture.shape)
+    return np.clip(np.round(picture), 0, 255).astype(np.uint8)
 
 
 #: A "7" as pen strokes: the top bar and the long diagonal.
 SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
-
-
-def transparent_stroke(points, colour: tuple[int, int, int], *, size: int = 280, width: int = 18) -> Image.Image:
-    """An RGBA picture: a pen line through ``points`` in ``colour`` on a
-    fully transparent canvas, as HTML canvases and signature pads export
-    strokes (often white ones)."""
-    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    ImageDraw.Draw(img).line([(x * size, y * size) for y, x in points], fill=(*colour, 255), width=width,
-                             joint="curve")
-    return img
-
-
-def blank_page(kind: str) -> np.ndarray:
-    """A picture with nothing to read, (H, W) uint8: a "white" 280x280
-    canvas, a "black" or "grey" one, a "1x1" picture, or a "noisy" white
-    page (mild Gaussian noise, as a scan or a photo of blank paper)."""
-    if kind == "noisy":
-        rng = np.random.default_rng(14)
-        return np.clip(rng.normal(245, 6, (280, 280)), 0, 255).astype(np.uint8)
-    level = {"white": 255, "black": 0, "grey": 128, "1x1": 255}[kind]
-    return np.full((1, 1) if kind == "1x1" else (280, 280), level, np.uint8)
-
-
-#: Kinds of :func:`blank_page`.
-BLANK_PAGES = ("white", "black", "grey", "1x1", "noisy")

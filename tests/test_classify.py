@@ -20,7 +20,7 @@ def _four() -> np.ndarray:
     return drawing.polyline(drawing.FOUR, size=280, width=12)
 
 
-@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+@pytest.mark.parametrize("kind", [*drawing.SURE_BLANK_KINDS, "noisy"])  # blank_page("noisy") reads blank
 def test_a_picture_without_ink_gets_no_label_but_a_note(model, kind):
     blank = drawing.blank_page(kind)
     results = classify_images(model, [blank, _four()])
@@ -50,7 +50,7 @@ def test_no_pictures_get_no_answers(model, none):
     assert classify_images(model, none) == []
 
 
-@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+@pytest.mark.parametrize("kind", [*drawing.SURE_BLANK_KINDS, "noisy"])  # blank_page("noisy") reads blank
 def test_files_and_arrays_get_the_same_answer(model, kind, tmp_path):
     pictures = {"blank.png": drawing.blank_page(kind), "four.png": _four()}
     for name, image in pictures.items():

@@ -324,7 +324,7 @@ def test_bench_json(tmp_path):
     assert "measuring" in proc.stderr
 
 
-@pytest.mark.parametrize("kind", drawing.BLANK_PAGES)
+@pytest.mark.parametrize("kind", [*drawing.SURE_BLANK_KINDS, "noisy"])  # blank_page("noisy") reads blank
 def test_classify_answers_a_blank_picture_with_a_note_not_a_label(kind, tmp_path):
     _save(tmp_path / "in" / "a_blank.png", drawing.blank_page(kind))
     _save(tmp_path / "in" / "b_four.png", drawing.polyline(drawing.FOUR, size=280, width=12))

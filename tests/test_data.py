@@ -337,14 +337,19 @@ def test_read_image_palette_and_rgb(tmp_path):
 
 
 # A stroke on a transparent canvas (HTML canvas, signature pads): it must keep
-# its contrast whatever its colour, light strokes included.
-STROKES = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "blue": (0, 0, 255),
-           "yellow": (255, 255, 0), "grey": (128, 128, 128)}
+# its contrast whatever its colour (drawing.COLOURS), light strokes included.
+
+
+def _seven(colour: str, width: int = 18) -> Image.Image:
+    """A "7" drawn with a ``width`` px pen in ``colour`` on a transparent
+    280 px canvas: RGBA, alpha 255 on the stroke and 0 elsewhere."""
+    pen = drawing.polyline(drawing.SEVEN, size=280, width=width, paper=0, ink=255)
+    return Image.fromarray(drawing.alpha_canvas(pen, colour=colour, side=280))
 
 
 def _stroke_mask(width: int = 18) -> np.ndarray:
-    """Where drawing.transparent_stroke puts the "7"'s stroke."""
-    return np.asarray(drawing.transparent_stroke(drawing.SEVEN, (0, 0, 0), width=width))[..., 3] == 255
+    """Where ``_seven`` puts the "7"'s stroke."""
+    return np.asarray(_seven("black", width))[..., 3] == 255
 
 
 @pytest.fixture(scope="module")
@@ -352,22 +357,22 @@ def shipped():
     return load_model()
 
 
-@pytest.mark.parametrize("colour", STROKES)
+@pytest.mark.parametrize("colour", drawing.COLOURS)
 @pytest.mark.parametrize("width", [6, 18])
 def test_a_stroke_on_a_transparent_canvas_keeps_its_contrast(tmp_path, shipped, colour, width):
-    drawing.transparent_stroke(drawing.SEVEN, STROKES[colour], width=width).save(tmp_path / "seven.png")
+    _seven(colour, width).save(tmp_path / "seven.png")
     grey = data.read_image(tmp_path / "seven.png")
     mask = _stroke_mask(width)
     stroke, page = grey[mask].astype(float), grey[~mask].astype(float)
     # One flat grey each: the stroke's own, on the background farther from it.
     assert stroke.std() == 0 and page.std() == 0
-    level = float(np.asarray(Image.new("RGB", (1, 1), STROKES[colour]).convert("L"))[0, 0])
+    level = float(np.asarray(Image.new("RGB", (1, 1), drawing.COLOURS[colour]).convert("L"))[0, 0])
     assert abs(stroke[0] - page[0]) == max(level, 255 - level) >= 128
     assert shipped.predict([grey])[0] == 7
 
 
 def test_light_strokes_in_grey_alpha_and_palette_pictures(tmp_path, shipped):
-    rgba = drawing.transparent_stroke(drawing.SEVEN, (255, 255, 255))
+    rgba = _seven("white")
     rgba.convert("LA").save(tmp_path / "la.png")
     palette = Image.new("P", rgba.size, 0)
     palette.putpalette([0, 0, 0, 255, 255, 255])

@@ -33,6 +33,13 @@ def test_jpeg_copy(digit28, quality):
     np.testing.assert_array_equal(out, drawing.jpeg_copy(digit28, quality))
 
 
+def test_jpeg_copy_of_any_grey_picture():
+    page = drawing.digit("3", shape=(40, 70), stroke=2)
+    out = drawing.jpeg_copy(page, 60)
+    assert out.shape == (40, 70) and out.dtype == np.uint8 and not np.array_equal(out, page)
+    assert np.abs(out.astype(int) - page).mean() < 10
+
+
 @pytest.mark.parametrize("colour", sorted(drawing.COLOURS))
 def test_alpha_canvas(digit28, colour):
     a, b = _seeded(lambda rng: drawing.alpha_canvas(digit28, rng, colour))
@@ -42,6 +49,14 @@ def test_alpha_canvas(digit28, colour):
     assert (a[..., :3] == drawing.COLOURS[colour]).all()
     alpha = a[..., 3]
     assert alpha[0].max() == 0 and alpha.max() > 200  # transparent border, opaque stroke
+
+
+@pytest.mark.parametrize("colour", ["white", "grey"])
+def test_alpha_canvas_of_pen_strokes_at_their_own_size_keeps_hard_edges(colour):
+    pen = drawing.polyline(drawing.SEVEN, size=120, width=8, paper=0, ink=255)
+    a = drawing.alpha_canvas(pen, colour=colour, side=120)  # no rng needed
+    assert a.shape == (120, 120, 4) and (a[..., :3] == drawing.COLOURS[colour]).all()
+    np.testing.assert_array_equal(a[..., 3], pen)  # alpha 0 or 255 only: the pen's own pixels
 
 
 def test_rotated_photo(digit28):
@@ -98,6 +113,37 @@ def test_blank_picture(kind):
     else:
         assert min(a.shape) >= 28
     assert int(a.max()) - int(a.min()) <= 60  # nothing drawn: no strong edge
+
+
+@pytest.mark.parametrize("kind", drawing.BLANK_KINDS)
+def test_blank_picture_of_a_given_shape_and_the_fixed_blank_page(kind):
+    a = drawing.blank_picture(np.random.default_rng(3), kind, shape=(50, 70))
+    tiny = {"1x1": (1, 1), "3x3": (3, 3)}
+    assert a.shape == tiny.get(kind, (50, 70)) and a.dtype == np.uint8
+    page = drawing.blank_page(kind)
+    assert page.shape == tiny.get(kind, (280, 280))
+    np.testing.assert_array_equal(page, drawing.blank_page(kind))
+    assert set(drawing.SURE_BLANK_KINDS) == set(drawing.BLANK_KINDS) - set(drawing.NOISY_BLANK_KINDS)
+
+
+def test_ruled():
+    page = np.full((60, 40), 230, np.uint8)
+    out = drawing.ruled(page, spacing=20, level=100, width=2, margin=150)
+    assert (out[10:12] == 100).all() and (out[30:32] == 100).all() and (out[50:52] == 100).all()
+    assert (out[:, 12:14][out[:, 12:14] != 100] == 150).all() and out[0, 0] == 230
+    assert (page == 230).all()  # a copy
+    rows = np.isin(np.arange(60), [10, 11, 30, 31, 50, 51])
+    np.testing.assert_array_equal(drawing.ruled(page, spacing=20, level=100), np.where(rows[:, None], 100, page))
+
+
+def test_page_in_frame():
+    page = np.full((30, 20), 220, np.uint8)
+    out = drawing.page_in_frame(page, surround=10, margins=(2, 3, 4, 5))
+    assert out.shape == (35, 29) and out.dtype == np.uint8
+    assert (out[2:32, 4:24] == 220).all() and out[0, 0] == out[-1, -1] == 10
+    tilted = drawing.page_in_frame(page, surround=10, tilt=5, noise=2)
+    assert tilted.shape[0] > 30 + 30 and tilted[0, 0] < 20
+    np.testing.assert_array_equal(tilted, drawing.page_in_frame(page, surround=10, tilt=5, noise=2))
 
 
 def test_blank_picture_rejects_unknown_kind():

@@ -197,24 +197,17 @@ def test_normalize_matches_numpy_twin_random(seed, deskew):
 
 
 def _ruled(*, paper, rule, margin, gradient=0.0):
-    """A digit on ruled paper, 100 px: rules every 15 px, a margin line."""
-    img = drawing.digit("5", size=100, stroke=1, paper=paper, ink=30, gradient=gradient)
-    img[7::15, :] = np.minimum(img[7::15, :], rule)
-    img[:, 12] = np.minimum(img[:, 12], margin)
-    return img
+    """A digit on ruled paper, 100 px: 1 px rules every 15 px, a margin line."""
+    page = drawing.digit("5", size=100, stroke=1, paper=paper, ink=30, gradient=gradient)
+    return drawing.ruled(page, spacing=15, level=rule, width=1, margin=margin)
 
 
 def _framed(char, *, surround, tilt=0.0, blank=False):
     """A digit (or nothing) on a light 56 px page, tilted by ``tilt``
     degrees, in a dark surround 10-14 px wide, with mild noise."""
     page = drawing.digit(char, size=56, stroke=1, paper=225, ink=40)
-    if blank:
-        page[...] = 225
-    sheet = Image.fromarray(page).rotate(tilt, Image.Resampling.BILINEAR, expand=True, fillcolor=surround)
-    img = np.full((sheet.height + 26, sheet.width + 22), float(surround))
-    img[14:14 + sheet.height, 10:10 + sheet.width] = np.asarray(sheet)
-    noise = np.random.default_rng(1).normal(0, 2, img.shape)
-    return np.clip(np.round(img + noise), 0, 255).astype(np.uint8)
+    page = np.full_like(page, 225) if blank else page
+    return drawing.page_in_frame(page, surround=surround, tilt=tilt, margins=(14, 12, 10, 12), noise=2)
 
 
 def _noisy(image, sd, seed=3):
