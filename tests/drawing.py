@@ -89,8 +89,9 @@ COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (220, 30, 30), "
 #: Kinds of :func:`blank_picture`.
 BLANK_KINDS = ("white", "black", "grey", "uneven", "jpeg", "1x1", "3x3", "noisy")
 #: Blank kinds whose noise the pipeline takes for faint ink about one time in
-#: eight, a known limit (``tests/test_kinds.py``): an "uneven" page (strong
-#: uneven light and noise) and a "noisy" one (always, at 28 x 28).
+#: ten, a known limit (``tests/test_kinds.py``, ``benchmarks/RESULTS.md``): an
+#: "uneven" page (strong uneven light and noise) and a "noisy" one (always,
+#: at 28 x 28).
 NOISY_BLANK_KINDS = ("uneven", "noisy")
 #: The kinds read as blank every time.
 SURE_BLANK_KINDS = tuple(k for k in BLANK_KINDS if k not in NOISY_BLANK_KINDS)
@@ -409,3 +410,75 @@ def page_in_frame(page: np.ndarray, *, surround: int, tilt: float = 0.0, margins
 
 #: A "7" as pen strokes: the top bar and the long diagonal.
 SEVEN = [(0.2, 0.25), (0.2, 0.75), (0.85, 0.4)]
+
+
+# Numbers (the reading issue): strings of MNIST digits laid out as people
+# write them, for tests/test_read.py and benchmarks/accuracy_numbers.py.
+
+
+def _ink_columns(digit28: np.ndarray) -> np.ndarray:
+    """The digit cropped to the columns that hold ink."""
+    cols = np.nonzero(digit28.max(axis=0) > 0)[0]
+    return digit28[:, cols[0]:cols[-1] + 1] if len(cols) else digit28
+
+
+def number(digits28, gaps, *, invert: bool = False, slant: float = 0.0, scale: float = 1.0,
+           lines: int = 1, margin: int = 6) -> np.ndarray:
+    """A picture of a handwritten number made of MNIST digits.
+
+    Parameters
+    ----------
+    digits28 : sequence of (28, 28) uint8
+        White ink on black, in reading order.
+    gaps : int or sequence of int
+        Pixels between neighbours' ink (before ``scale``): positive for a
+        gap, 0 for touching, negative for overlapping (ink is combined by
+        its maximum); one per pair of neighbours or one for all.
+    invert : bool
+        Dark ink on white paper instead of light ink on black.
+    slant : float
+        The line rotated by this many degrees (counter-clockwise).
+    scale : float
+        The picture enlarged (bilinear) by this factor.
+    lines : int
+        The digits laid out in this many lines of (nearly) equal length,
+        one under the other.
+
+    Returns
+    -------
+    (H, W) uint8
+    """
+    digits = [_ink_columns(np.asarray(d)) for d in digits28]
+    n = len(digits)
+    if np.ndim(gaps) == 0:
+        gaps = [int(gaps)] * max(n - 1, 0)
+    per_line = -(-n // lines)
+    rows = []
+    for start in range(0, n, per_line):
+        line, line_gaps = digits[start:start + per_line], list(gaps[start:start + per_line - 1])
+        width = sum(d.shape[1] for d in line) + sum(line_gaps)
+        row = np.zeros((28, max(width, 1)), np.uint8)
+        x = 0
+        for k, d in enumerate(line):
+            row[:, x:x + d.shape[1]] = np.maximum(row[:, x:x + d.shape[1]], d)
+            x += d.shape[1] + (line_gaps[k] if k < len(line_gaps) else 0)
+        rows.append(row)
+    width = max(r.shape[1] for r in rows)
+    canvas = np.zeros((len(rows) * 34 + 2 * margin, width + 2 * margin), np.uint8)
+    for k, r in enumerate(rows):
+        canvas[margin + 34 * k:margin + 34 * k + 28, margin:margin + r.shape[1]] = r
+    img = Image.fromarray(canvas)
+    if slant:
+        img = img.rotate(slant, Image.Resampling.BILINEAR, expand=True)
+    if scale != 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    out = np.asarray(img)
+    return 255 - out if invert else out
+
+
+def broken(digit28: np.ndarray, rows: tuple[int, int] = (9, 11)) -> np.ndarray:
+    """The digit with the band of ``rows`` wiped out (a 5 whose top bar is
+    apart, a 4 with an open top)."""
+    out = np.array(digit28)
+    out[rows[0]:rows[1]] = 0
+    return out
