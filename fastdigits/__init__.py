@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
     from .preprocess import resize
+    from .read import Reading, read_number, read_numbers
 
 _LAZY = {
     "classify_images": "classify",
@@ -28,6 +29,9 @@ _LAZY = {
     "read_idx": "data",
     "read_image": "data",
     "resize": "preprocess",
+    "Reading": "read",
+    "read_number": "read",
+    "read_numbers": "read",
     "MLPClassifier": "model",
     "Progress": "model",
     "load_model": "persist",

@@ -462,6 +462,84 @@ def _writer(fmt: Format, out, classes: list, k: Optional[int]):
 # ------------------------------------------------------------------ bench
 
 
+# ------------------------------------------------------------------- read
+
+
+@app.command()
+def read(
+    paths: Annotated[list[str], typer.Argument(help="Picture files, folders (searched recursively) or glob patterns.")],
+    model_path: ModelOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f",
+                   help="csv: path, text, confidence, note, error; jsonl adds each digit.")] = Format.csv,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
+                      help="Write results here instead of stdout.")] = None,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0,
+                              help="Digits read with a lower probability are ? in the text.")] = 0.0,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Threads (default: all CPUs).")] = None,
+) -> None:
+    """Read the number written in each picture: one row per file, in order.
+
+    Several lines of writing are read top to bottom, separated by a newline
+    in the text.  The confidence is the product of the digits'
+    probabilities.  A picture with nothing to read gets an empty text and
+    the note "no ink found"; unreadable files get a row with an error and
+    the rest go on; the exit code is 1 if any file failed.
+    """
+    from .classify import find_images
+    from .read import read_files
+
+    try:
+        model = _load(model_path)
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    files, missing = find_images(paths)
+    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+    done = blank = failed = 0
+    try:
+        if fmt is Format.csv:
+            rows = csv.writer(out)
+            rows.writerow(["path", "text", "confidence", "note", "error"])
+        for result in [*(_missing_reading(m) for m in missing),
+                       *read_files(files, model, min_confidence=min_confidence, workers=workers)]:
+            if fmt is Format.csv:
+                rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
+                               result.note or "", result.error or ""])
+            else:
+                out.write(json.dumps(_reading_json(result)) + "\n")
+            out.flush()
+            if not result.ok:
+                failed += 1
+                _err(result.error, fg=typer.colors.RED)
+            elif result.note:
+                blank += 1
+            else:
+                done += 1
+    finally:
+        if output:
+            out.close()
+    _err(f"{done} read, {blank} without ink, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _missing_reading(result):
+    from .read import Reading
+
+    return Reading(path=result.path, error=result.error)
+
+
+def _reading_json(result) -> dict:
+    row = {"path": result.path, "text": result.text if result.ok else None,
+           "confidence": round(result.confidence, 6) if result.ok else None}
+    if result.note:
+        row["note"] = result.note
+    if not result.ok:
+        row["error"] = result.error
+    row["digits"] = [{"label": d.label, "probability": round(d.probability, 6), "box": list(d.box), "line": d.line}
+                     for d in result.digits]
+    return row
+
+
 @app.command()
 def bench(
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per case (the median is reported).")] = 5,
