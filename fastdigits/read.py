@@ -42,8 +42,10 @@ from .preprocess import Normalization, as_preprocessing, ink_map, normalize
 
 __all__ = ["Digit", "Reading", "read_number", "read_numbers", "read_files"]
 
-#: Steepest slant of a line of writing that is straightened, in degrees.
+#: Steepest slant of a line of writing that is straightened, in degrees;
+#: lines slanted less than ``LEVEL_DEGREES`` are read as they are.
 MAX_SLANT_DEGREES = 35.0
+LEVEL_DEGREES = 8.0
 #: Components with less ink than this share of the line's median digit are
 #: specks when no digit is near enough to take them.
 SPECK_SHARE = 0.08
@@ -143,6 +145,41 @@ class _Part:
                 inside = xx < x + slope * (yy - y)
                 mine &= inside if left else ~inside
         return mine
+
+
+class _Turn:
+    """A picture turned by ``degrees`` counter-clockwise about its centre,
+    grown to hold all of it (Pillow's ``rotate(expand=True)``), and the way
+    back for boxes."""
+
+    def __init__(self, shape: tuple[int, int], degrees: float):
+        self.h, self.w = shape
+        self.degrees = degrees
+        a = math.radians(degrees)
+        self.c, self.s = math.cos(a), math.sin(a)
+        self.W = int(math.ceil(abs(self.w * self.c) + abs(self.h * self.s) - 1e-9)) if degrees else self.w
+        self.H = int(math.ceil(abs(self.w * self.s) + abs(self.h * self.c) - 1e-9)) if degrees else self.h
+
+    def apply(self, ink: np.ndarray) -> np.ndarray:
+        if not self.degrees:
+            return ink
+        from PIL import Image
+
+        turned = Image.fromarray(ink, mode="F").rotate(self.degrees, Image.Resampling.BILINEAR, expand=True)
+        return np.ascontiguousarray(np.asarray(turned, np.float32))
+
+    def back(self, x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+        """The box (x0, y0, x1, y1) of the turned picture, in the original's
+        pixels: the bounding box of its corners turned back."""
+        if not self.degrees:
+            return x0, y0, x1, y1
+        xs, ys = [], []
+        for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+            dx, dy = x - self.W / 2, y - self.H / 2
+            # the turn took (u, v) to (c u + s v, -s u + c v) about the centres (y down)
+            xs.append(self.c * dx - self.s * dy + self.w / 2)
+            ys.append(self.s * dx + self.c * dy + self.h / 2)
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 class _Reader:
@@ -318,11 +355,17 @@ class _Reader:
         if picture.ndim != 2:
             raise InputError(f"read_number takes one (H, W) picture, got shape {picture.shape}")
         ink, factor = ink_map(picture, self.settings, max_side=config.READ_MAX_SIDE)
+        if not ink.any():
+            return Reading(note=NO_INK)
+        # a slanted line of writing (a rotated photo) is turned level, so
+        # that its digits stand upright as the network learned them
+        degrees = math.degrees(math.atan(self._slant(ink)))
+        turn = _Turn(ink.shape, degrees if abs(degrees) >= LEVEL_DEGREES else 0.0)
+        ink = turn.apply(ink)
         labels, parts = self._components(ink)
         if not parts:
             return Reading(note=NO_INK)
-        slope = self._slant(ink)
-        lines = self._lines(parts, slope, ink.shape[1] / 2)
+        lines = self._lines(parts, 0.0, ink.shape[1] / 2)
         digits: list[tuple[int, _Part]] = []
         for n, line in enumerate(lines):
             joined = self._join(line)
@@ -340,8 +383,9 @@ class _Reader:
                 line_no = n
             best = int(np.argmax(p))
             label = classes[best].item() if hasattr(classes[best], "item") else classes[best]
-            box = (int(part.x0 * factor), int(part.y0 * factor),
-                   int(math.ceil(part.x1 * factor)), int(math.ceil(part.y1 * factor)))
+            x0, y0, x1, y1 = turn.back(part.x0, part.y0, part.x1, part.y1)
+            box = (max(int(x0 * factor), 0), max(int(y0 * factor), 0),
+                   min(int(math.ceil(x1 * factor)), picture.shape[1]), min(int(math.ceil(y1 * factor)), picture.shape[0]))
             out.append(Digit(label, float(p[best]), box, n))
             text.append(str(label) if p[best] >= self.min_confidence else "?")
         confidence = float(np.prod([d.probability for d in out])) if out else 0.0
