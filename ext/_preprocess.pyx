@@ -112,9 +112,9 @@ def resize_area(const pixel_t[:, :, ::1] src, float[:, :, ::1] out, int threads)
 #      clean_level: nearly all of it black, as in MNIST):
 #      subtract a smooth background (a low percentile per block, the
 #      lowest of each block's 3x3 neighbourhood, interpolated
-#      bilinearly); no ink if the brightest 3x3 mean is below min_contrast
-#      or below min_snr times the noise (from neighbours' differences;
-#      at most SURE_CONTRAST);
+#      bilinearly); no ink unless some 3x3 mean rises above the lowest
+#      within LOCAL pixels by min_contrast and by min_snr times the noise
+#      (from neighbours' differences; at most SURE_CONTRAST);
 #      stretch contrast so that mean is 1; erase long thin straight
 #      lines (ruled and squared paper), then a soft threshold with gain.
 #      Otherwise subtract the border's median, stretch so the brightest
@@ -145,11 +145,13 @@ from libc.stdlib cimport malloc, free
 #: digit and nothing else, whose strokes are as thin as any line and make
 #: most neighbours differ (scikit-learn's 8 x 8 digits, MNIST's 28 x 28
 #: frames hold no page).
-#: A page's edge this many pixels deep counts as its surround.
+#: A page's edge this many pixels deep counts as its surround.  Ink must rise
+#: above the background within LOCAL pixels of it.
 cdef enum:
     MIN_LINE = 32
     MIN_PAGE = 12
     PAGE_EDGE = 3
+    LOCAL = 4
 
 #: Ink that fills less than PAGE_GATE of its box is not looked at as a
 #: page; holes of at most BLANK_HOLES of the box are noise on an empty page;
@@ -357,6 +359,28 @@ cdef double _brightest3(const double *v, Py_ssize_t h, Py_ssize_t w, double *tmp
     for i in range(h * w):
         top = max(top, tmp[h * w + i] / 9.0)
     return top
+
+
+cdef double _local_rise(Py_ssize_t h, Py_ssize_t w, double *sums, double *tmp) noexcept nogil:
+    """The most any 3x3 mean rises above the lowest 3x3 mean within LOCAL
+    pixels of it (``sums``: the 3x3 sums ``_brightest3`` left, zero outside
+    the image; ``tmp`` holds h w doubles).  Ink has edges; what background
+    removal leaves of a smooth vignette or gradient rises nowhere locally."""
+    cdef Py_ssize_t y, x, k
+    cdef double m, best = 0.0
+    for y in range(h):                   # rows: the lowest within LOCAL along x
+        for x in range(w):
+            m = sums[y * w + x]
+            for k in range(max(x - LOCAL, 0), min(x + LOCAL + 1, w)):
+                m = min(m, sums[y * w + k])
+            tmp[y * w + x] = m
+    for y in range(h):                   # then along y
+        for x in range(w):
+            m = tmp[y * w + x]
+            for k in range(max(y - LOCAL, 0), min(y + LOCAL + 1, h)):
+                m = min(m, tmp[k * w + x])
+            best = max(best, (sums[y * w + x] - m) / 9.0)
+    return best
 
 
 cdef void _stretch_threshold(double *v, Py_ssize_t n, double top, double t, double gain) noexcept nogil:
@@ -822,8 +846,9 @@ cdef bint _clean(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
         top = _brightest3(v, h, w, s.canvas2)
-        if top <= 0.0 or top < p.min_contrast or (
-                top < SURE_CONTRAST and min(h, w) >= MIN_LINE and top < p.min_snr * _noise(v, h, w)):
+        rise = _local_rise(h, w, s.canvas2 + size, s.canvas2)
+        if top <= 0.0 or rise < p.min_contrast or (
+                rise < SURE_CONTRAST and min(h, w) >= MIN_LINE and rise < p.min_snr * _noise(v, h, w)):
             return False
         _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
         _stretch_threshold(v, size, top, p.threshold, p.gain)

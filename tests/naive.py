@@ -124,6 +124,7 @@ def optimizer_step(kind, p, g, s1, s2, lr, momentum=0.9, beta1=0.9, beta2=0.999,
 #: BLANK_HOLES, PAGE_LEVEL, SPECKLE and SURE_CONTRAST as in the kernel's
 #: notes.
 MIN_LINE = 32
+LOCAL = 4
 MIN_PAGE = 12
 PAGE_EDGE = 3
 PAGE_GATE = 0.5
@@ -186,6 +187,15 @@ def _local_means(v):
 def _brightest3(v):
     """The brightest 3x3 mean, counting zeros outside the image."""
     return max(total / 9.0 for total in _box3(v).ravel())
+
+
+def _local_rise(v):
+    """The most any 3x3 mean rises above the lowest 3x3 mean within LOCAL
+    pixels of it (a (2 LOCAL + 1)^2 square, inside the image)."""
+    means = _box3(v) / 9.0
+    h, w = means.shape
+    return max(means[y, x] - means[max(y - LOCAL, 0):y + LOCAL + 1, max(x - LOCAL, 0):x + LOCAL + 1].min()
+               for y in range(h) for x in range(w))
 
 
 def _noise(v):
@@ -488,8 +498,9 @@ def _frame(v, p, look_inside):
     if _hist_quantile(_border(v), 0.9) > p.clean_level:  # on paper
         v = _remove_background(v, p.bg_percentile)
         top = _brightest3(v)
-        if top <= 0 or top < p.min_contrast or (top < SURE_CONTRAST and min(v.shape) >= MIN_LINE
-                                                  and top < p.min_snr * _noise(v)):
+        rise = _local_rise(v)
+        if top <= 0 or rise < p.min_contrast or (rise < SURE_CONTRAST and min(v.shape) >= MIN_LINE
+                                                   and rise < p.min_snr * _noise(v)):
             return None
         v = np.minimum(v / top, 1.0)
         v = _remove_lines(v, p.threshold / 2, p.line_length, p.line_width)
