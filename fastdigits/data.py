@@ -345,6 +345,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 raise DataError(f"{path}: image too large ({img.width} x {img.height} pixels, "
                                 f"more than {config.MAX_IMAGE_PIXELS:,}; a decompression bomb?)")
             img = ImageOps.exif_transpose(img)
+            if img.mode == "F":  # 32-bit float: its values say its scale, as normalize reads floats
+                from .preprocess import _input_range
+
+                arr = np.asarray(img, dtype=np.float32)
+                offset, scale = _input_range(arr[None])
+                return np.clip((arr - offset[0]) * (scale[0] * 255.0), 0, 255).round().astype(np.uint8)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(img, dtype=np.float64)
                 top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)

@@ -146,6 +146,16 @@ def _how_to_pass(width: int) -> str:
             f"such as the frames in [0, 1] that model.prepare(images) makes.")
 
 
+def _refuse_channels(arr: np.ndarray, name: str) -> None:
+    """A colour or channel-last picture, (H, W, 3), (H, W, 4) or (H, W, 1)
+    as Pillow, OpenCV and Keras give it, is not a batch of H pictures W
+    pixels wide: refuse it with the way to pass it."""
+    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4) and min(arr.shape[:2]) >= 8:
+        raise InputError(f"{name} has shape {arr.shape}: one colour or channel-last picture (H, W, C), not "
+                         f"{arr.shape[0]} pictures {arr.shape[2]} pixels wide.  Make it grey first "
+                         f"(fastdigits.read_image(path), or np.asarray(pil_image.convert('L'))) and pass [img].")
+
+
 def _check_choice(name: str, value: Any, choices) -> None:
     if value not in choices:
         raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -399,6 +409,7 @@ class MLPClassifier:
             if arr.dtype.kind not in "uifb":
                 raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
             if arr.ndim == 3:
+                _refuse_channels(arr, name)
                 arr = self.prepare(arr)
             elif arr.ndim == 2:
                 frame_wide = self._check_rows(arr, name)

@@ -39,7 +39,7 @@ def contact_sheet(
     ----------
     originals : sequence of (H, W) arrays
         Grey images as given (any sizes); shown fitted into ``cell`` pixels.
-    normalized : (N, S, S) array
+    normalized : (N, S, S) array, or (N, S * S) rows as ``model.prepare`` gives them
         What the network sees, in [0, 1]; shown enlarged without smoothing,
         white ink on black as the network sees it.
     labels : sequence of str, optional
@@ -48,6 +48,9 @@ def contact_sheet(
     from PIL import Image, ImageDraw, ImageFont
 
     normalized = np.asarray(normalized)
+    side = int(round(np.sqrt(normalized.shape[-1]))) if normalized.ndim == 2 else 0
+    if side and side * side == normalized.shape[-1]:  # rows, as model.prepare gives them
+        normalized = normalized.reshape(len(normalized), side, side)
     if len(originals) != len(normalized):
         raise InputError(f"{len(originals)} originals but {len(normalized)} normalised images")
     if labels is not None and len(labels) != len(originals):

@@ -458,3 +458,12 @@ def test_read_image_refuses_decompression_bombs(tmp_path, monkeypatch):
     assert (tmp_path / "bomb.png").stat().st_size < 200_000
     with pytest.raises(DataError, match="bomb.png: image too large .9000 x 9000"):
         data.read_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("top", [1.0, 255.0, 4095.0])
+def test_float_tiffs_are_read_by_their_values(tmp_path, top):
+    stroke = np.zeros((60, 60), np.float32)
+    stroke[10:50, 28:33] = top
+    Image.fromarray(stroke, mode="F").save(tmp_path / "f.tif")
+    grey = data.read_image(tmp_path / "f.tif")
+    assert grey.dtype == np.uint8 and grey[30, 30] == 255 and grey[5, 5] == 0

@@ -486,3 +486,13 @@ def test_fit_takes_raw_features_of_any_width_but_not_a_picture_as_frames(rng):
         MLPClassifier((4,), epochs=1).fit(rng.integers(0, 256, (60, 400), dtype=np.uint8), y)
     with pytest.raises(InputError, match=r"shape \(60, 400\) and values from 0 to 255"):
         MLPClassifier((4,), epochs=1).partial_fit(rng.integers(0, 256, (60, 400)).astype(np.float32), y)
+
+
+@pytest.mark.parametrize("shape", [(200, 180, 3), (200, 180, 4), (28, 28, 1)])
+def test_a_colour_or_channel_last_picture_is_not_a_batch(shape):
+    model = MLPClassifier.from_weights([np.zeros((400, 10), np.float32)], [np.zeros(10, np.float32)])
+    picture = np.zeros(shape, np.uint8)
+    for method in (model.predict, model.predict_proba):
+        with pytest.raises(InputError, match=r"channel-last picture .*convert\('L'\)"):
+            method(picture)
+    assert model.predict(picture[None, :, :, 0]).shape == (1,)
