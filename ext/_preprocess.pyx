@@ -361,26 +361,26 @@ cdef double _brightest3(const double *v, Py_ssize_t h, Py_ssize_t w, double *tmp
     return top
 
 
-cdef double _local_rise(Py_ssize_t h, Py_ssize_t w, double *sums, double *tmp) noexcept nogil:
-    """The most any 3x3 mean rises above the lowest 3x3 mean within LOCAL
-    pixels of it (``sums``: the 3x3 sums ``_brightest3`` left, zero outside
-    the image; ``tmp`` holds h w doubles).  Ink has edges; what background
-    removal leaves of a smooth vignette or gradient rises nowhere locally."""
-    cdef Py_ssize_t y, x, k
-    cdef double m, best = 0.0
-    for y in range(h):                   # rows: the lowest within LOCAL along x
+cdef bint _rises(Py_ssize_t h, Py_ssize_t w, const double *sums, double level) noexcept nogil:
+    """Whether some 3x3 mean rises by ``level`` or more above the lowest 3x3
+    mean within LOCAL pixels of it (``sums``: the 3x3 sums ``_brightest3``
+    left, zero outside the image).  Ink has edges; what background removal
+    leaves of a smooth vignette or gradient rises nowhere locally.  Only
+    pixels whose mean reaches ``level`` can rise by it, and the first that
+    does ends the search: on a picture with ink, a stroke's first edge."""
+    cdef Py_ssize_t y, x, yy, xx
+    cdef double need = 9.0 * level, m
+    for y in range(h):
         for x in range(w):
+            if sums[y * w + x] < need:
+                continue
             m = sums[y * w + x]
-            for k in range(max(x - LOCAL, 0), min(x + LOCAL + 1, w)):
-                m = min(m, sums[y * w + k])
-            tmp[y * w + x] = m
-    for y in range(h):                   # then along y
-        for x in range(w):
-            m = tmp[y * w + x]
-            for k in range(max(y - LOCAL, 0), min(y + LOCAL + 1, h)):
-                m = min(m, tmp[k * w + x])
-            best = max(best, (sums[y * w + x] - m) / 9.0)
-    return best
+            for yy in range(max(y - LOCAL, 0), min(y + LOCAL + 1, h)):
+                for xx in range(max(x - LOCAL, 0), min(x + LOCAL + 1, w)):
+                    m = min(m, sums[yy * w + xx])
+            if sums[y * w + x] - m >= need:
+                return True
+    return False
 
 
 cdef void _stretch_threshold(double *v, Py_ssize_t n, double top, double t, double gain) noexcept nogil:
@@ -846,9 +846,12 @@ cdef bint _clean(double *v, Py_ssize_t h, Py_ssize_t w, const Params *p, Scratch
     if _hist_quantile(hist, nb, 0.9) > p.clean_level:
         _remove_background(v, h, w, p.bg_percentile, s.canvas)
         top = _brightest3(v, h, w, s.canvas2)
-        rise = _local_rise(h, w, s.canvas2 + size, s.canvas2)
-        if top <= 0.0 or rise < p.min_contrast or (
-                rise < SURE_CONTRAST and min(h, w) >= MIN_LINE and rise < p.min_snr * _noise(v, h, w)):
+        # ink rises locally by min_contrast, and by min_snr times the noise
+        # unless it rises by SURE_CONTRAST or the picture is too small to
+        # tell noise from strokes
+        if top <= 0.0 or not _rises(h, w, s.canvas2 + size, max(p.min_contrast, SURE_CONTRAST)) and (
+                not _rises(h, w, s.canvas2 + size, p.min_contrast if min(h, w) < MIN_LINE
+                           else max(p.min_contrast, p.min_snr * _noise(v, h, w)))):
             return False
         _remove_lines(v, h, w, p.threshold / 2 * top, p, s)
         _stretch_threshold(v, size, top, p.threshold, p.gain)

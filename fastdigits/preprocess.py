@@ -120,7 +120,7 @@ class Normalization:
        largest fragment's ink, and crop to the rest.  Ink that, with its
        holes filled, fills ``page_fill`` of its smallest enclosing
        rectangle at any angle is a page seen inside a dark surround (a
-       sheet on a desk, a meter window, a form box; digits are rounder):
+       sheet on a desk, a meter window; digits are rounder):
        if it has holes (the digit), steps 1-6 run again on the page
        alone, its surround set to the page's level; a square-ish page
        without holes is an empty one (no ink);
