@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import drawing
 from fastdigits import Ensemble, InputError, MLPClassifier, ModelFileError, load_model, save_model
+from fastdigits.cli import app
 from fastdigits.preprocess import Normalization
 
 
@@ -228,3 +230,32 @@ def test_device_is_set_on_every_member(ensemble):
     ensemble.device = "cpu"
     assert {m.device for m in ensemble.members_} == {"cpu"}
 
+
+def test_train_members_then_show_classify_and_evaluate(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "letters"
+    rng = np.random.default_rng(0)
+    for letter in "AB":
+        (root / letter).mkdir(parents=True)
+        for k in range(8):
+            image = drawing.digit(letter, size=48, height=rng.uniform(0.5, 0.8), stroke=int(rng.integers(1, 3)))
+            Image.fromarray(image).save(root / letter / f"{k}.png")
+    runner = CliRunner()
+    out = tmp_path / "ens.npz"
+    result = runner.invoke(app, ["train", "--data", str(root), "--hidden", "8", "--epochs", "3", "--members", "2",
+                                 "--seed", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 networks averaged" in result.stderr and "network 2/2, epoch   3:" in result.stderr
+    model = load_model(out)
+    assert isinstance(model, Ensemble) and [m.seed for m in model.members_] == [5, 6]
+    assert model.record_["members"] == 2 and model.record_["epochs_run"] == 6
+    shown = runner.invoke(app, ["show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "2 x 400-8-2, probabilities averaged" in shown.stdout and "seeds 5, 6" in shown.stdout
+    classified = runner.invoke(app, ["classify", str(root / "A"), "--model", str(out)])
+    assert classified.exit_code == 0, classified.output
+    assert classified.stdout.count("\n") == 9  # header and 8 rows
+    evaluated = runner.invoke(app, ["evaluate", str(out), "--data", str(root), "--report", str(tmp_path / "r")])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert (tmp_path / "r" / "hidden_units.png").exists()
