@@ -15,6 +15,7 @@ from .errors import DataError, DownloadError, FastDigitsError, InputError, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import classify_images
+    from .ensemble import Ensemble
     from .model import MLPClassifier, Progress
     from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _LAZY = {
     "classify_images": "classify",
+    "Ensemble": "ensemble",
     "LabelledImages": "data",
     "load_image_folder": "data",
     "load_mnist": "data",

@@ -136,6 +136,8 @@ def train(
     l2: Annotated[Optional[float], typer.Option(min=0, help="L2 penalty lambda: l2/(2m) * sum W^2.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
                        help="Random affine + elastic distortions each epoch.")] = None,
+    members: Annotated[Optional[int], typer.Option(min=1,
+                       help="Networks trained from seeds SEED, SEED+1, ...; their probabilities are averaged.")] = None,
     deskew: Annotated[bool, typer.Option("--deskew/--no-deskew", help="Deskew images in the pipeline.")] = False,
     validation: Annotated[float, typer.Option(min=0, max=0.9,
                           help="Share of training data held out for validation.")] = 0.0,
@@ -151,11 +153,14 @@ def train(
 ) -> None:
     """Train a network on MNIST or on a folder of labelled images, and save it."""
     from .data import NO_INK, load_image_folder, load_mnist
+    from .ensemble import Ensemble
     from .model import MLPClassifier
     from .preprocess import Normalization
 
     preset = Preset(preset)
     params = dict(PRESETS[preset.value])
+    n_members = params.pop("members", 1)  # the only setting that is not an MLPClassifier's
+    n_members = members or n_members
     overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
                  "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,
                  "learning_rate": lr, "lr_schedule": schedule and schedule.value, "epochs": epochs,
@@ -163,10 +168,11 @@ def train(
     params.update({k: v for k, v in overrides.items() if v is not None})
     pipeline = Normalization(deskew=deskew)
     try:
-        model = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
-                              device=Device(device).value, preprocessing=pipeline)
-        model._validate_params()
-        _compile_apart(model)
+        net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
+                            device=Device(device).value, preprocessing=pipeline)
+        net._validate_params()
+        _compile_apart(net)
+        model = net if n_members == 1 else Ensemble(net, n_members=n_members)
         t0 = time.perf_counter()
         if data is not None:
             _err(f"reading {data} ...")
@@ -187,17 +193,21 @@ def train(
             source = "MNIST"
         _err(f"{len(X):,} training images from {source}; network "
              f"{'-'.join(map(str, [X.shape[1], *params['hidden'], len(set(y.tolist()))]))}, "
-             f"{params.get('epochs', 10)} epochs ({time.perf_counter() - t0:.1f} s to prepare)")
+             f"{params.get('epochs', 10)} epochs"
+             f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
         interrupted = _fit_with_progress(model, X, y)
         if not model.history_:
             _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
             raise typer.Exit(130)
         accuracy = model.score(X_test, y_test) if X_test is not None and len(X_test) else None
+        networks = _networks(model)
+        epochs_run = sum(len(n.history_) for n in networks)
         argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
         model.record_ = {
             "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
             "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
-            "epochs_run": len(model.history_), "interrupted": interrupted,
+            **({"members": len(networks)} if n_members > 1 else {}),
+            "epochs_run": epochs_run, "interrupted": interrupted,
             "seconds": round(time.perf_counter() - t0, 1),
             **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
         }
@@ -208,7 +218,8 @@ def train(
         typer.echo(f"test accuracy {accuracy:.2%} on {len(X_test):,} images")
     typer.echo(f"model saved to {saved}")
     if interrupted:
-        _err(f"interrupted: kept the model after {len(model.history_)} epochs", fg=typer.colors.YELLOW)
+        kept = f"{len(networks)} networks, {epochs_run} epochs in all" if n_members > 1 else f"{epochs_run} epochs"
+        _err(f"interrupted: kept the model after {kept}", fg=typer.colors.YELLOW)
         raise typer.Exit(130)
 
 
@@ -250,20 +261,30 @@ def _fit_with_progress(model, X, y) -> bool:
     console = Console(stderr=True)
     columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[status]}")]
+
+    def where(member, members, epoch, epochs):  # "3/30", or "network 2/3, 3/30" in an ensemble
+        return (f"network {member + 1}/{members}, " if members > 1 else "") + f"{epoch + 1}/{epochs}"
+
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=len(X), epoch="1", status="")
 
         def report(p):  # samples_total: the rows an epoch trains on (a validation split holds some out)
-            bar.update(task, completed=p.samples_done, total=p.samples_total, epoch=f"{p.epoch + 1}/{p.epochs}")
+            bar.update(task, completed=p.samples_done, total=p.samples_total,
+                       epoch=where(p.member, p.members, p.epoch, p.epochs))
             if p.record is not None:
                 r = p.record
                 val = f", val acc {r['val_accuracy']:.2%}" if "val_accuracy" in r else ""
                 status = (f"loss {r['loss']:.4f}, train acc {r['train_accuracy']:.2%}{val}, "
                           f"{r['samples_per_second']:,.0f} samples/s")
                 bar.update(task, status=status)
-                console.print(f"epoch {r['epoch']:>3}: {status}")
+                network = f"network {p.member + 1}/{p.members}, " if p.members > 1 else ""
+                console.print(f"{network}epoch {r['epoch']:>3}: {status}")
                 if p.epoch + 1 < p.epochs:
-                    bar.reset(task, total=p.samples_total, epoch=f"{p.epoch + 2}/{p.epochs}", status="")
+                    bar.reset(task, total=p.samples_total, epoch=where(p.member, p.members, p.epoch + 1, p.epochs),
+                              status="")
+                elif p.member + 1 < p.members:
+                    bar.reset(task, total=p.samples_total, epoch=where(p.member + 1, p.members, 0, p.epochs),
+                              status="")
 
         try:
             model.fit(X, y, callback=report)
@@ -275,6 +296,11 @@ def _fit_with_progress(model, X, y) -> bool:
 # --------------------------------------------------------------- evaluate
 
 
+def _networks(model) -> list:
+    """The networks of a model: an Ensemble's members, or the one MLPClassifier."""
+    return getattr(model, "members_", [model])
+
+
 def _load(model_path: Optional[Path], device: str = "cpu"):
     """The model file (default: the shipped one), set to run on ``device``
     (checked: a GPU asked for and not found is a FastDigitsError)."""
@@ -282,7 +308,8 @@ def _load(model_path: Optional[Path], device: str = "cpu"):
 
     model = load_model(model_path)
     model.device = Device(device).value
-    model._validate_params()
+    for net in _networks(model):
+        net._validate_params()
     return model
 
 
@@ -349,7 +376,8 @@ def evaluate(
             labels = [f"{names[truth[i]]}->{names[pred[i]]} {proba[i].max():.2f}" for i in wrong]
             written.append(contact_sheet(shown, frames[wrong], report / "mistakes.png", labels=labels))
         if model.n_features_in_ == 400:
-            written.append(weights_png(model.coefs_[0], report / "hidden_units.png"))
+            units = np.hstack([net.coefs_[0] for net in _networks(model)])
+            written.append(weights_png(units, report / "hidden_units.png"))
         _err("wrote " + ", ".join(str(p) for p in written))
 
 
@@ -574,20 +602,29 @@ def show(
         model = _load(model_path)
     except FastDigitsError as exc:
         raise _fail(exc) from None
-    p = model.get_params()
-    typer.echo(f"network        {'-'.join(map(str, model.layer_sizes_))}, {p['activation']} hidden units, "
-               f"{p['output']} outputs, {model.params_.size:,} parameters ({p['dtype']})")
+    networks = _networks(model)
+    first = networks[0]
+    p = first.get_params()
+    shapes = sorted({"-".join(map(str, net.layer_sizes_)) for net in networks})
+    shape = f"{len(networks)} x {shapes[0]}, probabilities averaged" if len(networks) > 1 and len(shapes) == 1 \
+        else " + ".join(shapes)
+    typer.echo(f"network        {shape}, {p['activation']} hidden units, {p['output']} outputs, "
+               f"{sum(net.params_.size for net in networks):,} parameters ({p['dtype']})")
     typer.echo(f"classes        {', '.join(str(c) for c in model.classes_.tolist())}")
     prep = preprocessing_dict(model.preprocessing)
     typer.echo("preprocessing  " + ", ".join(f"{k}={v}" for k, v in prep.items()))
-    aug = model._augmentation()
+    aug = first._augmentation()
+    seeds = ", ".join(str(net.seed) for net in networks)
     typer.echo(f"training       {p['optimizer']}, lr {p['learning_rate']} ({p['lr_schedule']}), batch {p['batch_size']}, "
-               f"l2 {p['l2']}, augmentation {'on' if aug else 'off'}, seed {p['seed']}")
+               f"l2 {p['l2']}, augmentation {'on' if aug else 'off'}, seed{'s' if len(networks) > 1 else ''} {seeds}")
     for key, value in model.record_.items():
         typer.echo(f"{key:<14} {value}")
-    if model.history_:
-        last = model.history_[-1]
-        typer.echo(f"last epoch     {last['epoch']}: loss {last['loss']:.4f}, train accuracy {last['train_accuracy']:.2%}")
+    for k, net in enumerate(networks):
+        if net.history_:
+            last = net.history_[-1]
+            which = f" ({k + 1})" if len(networks) > 1 else ""
+            typer.echo(f"{'last epoch' + which:<14} {last['epoch']}: loss {last['loss']:.4f}, "
+                       f"train accuracy {last['train_accuracy']:.2%}")
 
 
 def main() -> None:  # console-script entry point

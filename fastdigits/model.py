@@ -92,13 +92,16 @@ def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "c
 class Progress:
     """What ``fit`` reports to its callback: after each chunk of batches
     (``record`` is None) and at the end of each epoch (``record`` is that
-    epoch's entry of ``history_``)."""
+    epoch's entry of ``history_``).  An ensemble's members train one after
+    another: ``member`` of ``members``, each from epoch 0."""
 
     epoch: int
     epochs: int
     samples_done: int
     samples_total: int
     record: dict | None = None
+    member: int = 0  #: which network of an :class:`fastdigits.Ensemble` is training
+    members: int = 1
 
 
 @dataclass
@@ -927,7 +930,11 @@ class MLPClassifier:
             If the model is not trained.
         """
         self._check_fitted()
-        proba = self._proba(self._features(X))
+        return self._probabilities(self._features(X))
+
+    def _probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """predict_proba of rows that ``_features`` has already checked."""
+        proba = self._proba(rows)
         if self.output == "sigmoid":
             proba /= np.maximum(proba.sum(axis=1, keepdims=True), np.finfo(proba.dtype).tiny)
         return proba

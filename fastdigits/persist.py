@@ -1,7 +1,7 @@
 """Model files: ``.npz`` archives that ``numpy.load(allow_pickle=False)``
 reads, written atomically.
 
-Layout (format version 1)::
+Layout of one network (format version 1)::
 
     meta          0-d unicode array: JSON {"format": "fastdigits-model",
                   "version": 1, "layer_sizes", "classes", "params"
@@ -10,6 +10,17 @@ Layout (format version 1)::
                   (how it was made: command, data, test accuracy)}
     weights_<l>   (n_in, n_out) weights of layer l
     biases_<l>    (n_out,) biases of layer l
+
+An :class:`~fastdigits.Ensemble` (format version 2) holds its networks'
+entries side by side, the arrays of network k prefixed ``member<k>_``::
+
+    meta          JSON {"format": "fastdigits-model", "version": 2,
+                  "classes", "members": [{"layer_sizes", "params",
+                  "history"}, ...], "record"}
+    member<k>_weights_<l>, member<k>_biases_<l>
+
+One network is still written as version 1, so that earlier fastdigits
+releases read it; this one reads both.
 """
 
 from __future__ import annotations
@@ -22,10 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_open
-from .errors import ModelFileError
+from .errors import InputError, ModelFileError
 
 FORMAT = "fastdigits-model"
-VERSION = 1
+VERSION = 1  #: one network
+ENSEMBLE_VERSION = 2  #: several networks, probabilities averaged
+VERSIONS = (VERSION, ENSEMBLE_VERSION)
 
 __all__ = ["load_model", "save_model"]
 
@@ -42,8 +55,31 @@ def _jsonable(value):
     return value
 
 
+def _prefix(member: int | None) -> str:
+    """What the names of an ensemble member's arrays start with."""
+    return "" if member is None else f"member{member}_"
+
+
+def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """The metadata and arrays of one trained network (``member`` of an ensemble)."""
+    from .preprocess import preprocessing_dict
+
+    params = model.get_params()
+    params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
+    params["preprocessing"] = preprocessing_dict(params["preprocessing"])
+    augmentation = model._augmentation()
+    params["augment"] = augmentation.to_dict() if augmentation else None
+    meta = {"layer_sizes": model.layer_sizes_, "params": _jsonable(params), "history": _jsonable(model.history_)}
+    arrays, prefix = {}, _prefix(member)
+    for layer, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+        arrays[f"{prefix}weights_{layer}"] = w
+        arrays[f"{prefix}biases_{layer}"] = b
+    return meta, arrays
+
+
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Write a trained model to ``path`` (``.npz`` is appended if missing).
+    """Write a trained model (an MLPClassifier or an Ensemble) to ``path``
+    (``.npz`` is appended if missing).
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
@@ -53,26 +89,20 @@ def save_model(model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    from .preprocess import preprocessing_dict
-
-    params = model.get_params()
-    params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
-    params["preprocessing"] = preprocessing_dict(params["preprocessing"])
-    augmentation = model._augmentation()
-    params["augment"] = augmentation.to_dict() if augmentation else None
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "layer_sizes": model.layer_sizes_,
-        "classes": _jsonable(model.classes_.tolist()),
-        "params": _jsonable(params),
-        "history": _jsonable(model.history_),
-        "record": _jsonable(getattr(model, "record_", {})),
-    }
-    arrays = {"meta": np.array(json.dumps(meta))}
-    for layer, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
-        arrays[f"weights_{layer}"] = w
-        arrays[f"biases_{layer}"] = b
+    members = getattr(model, "members_", None)
+    meta = {"format": FORMAT, "version": VERSION if members is None else ENSEMBLE_VERSION,
+            "classes": _jsonable(model.classes_.tolist())}
+    if members is None:
+        entry, arrays = _network_entry(model)
+        meta.update(entry)
+    else:
+        arrays, meta["members"] = {}, []
+        for k, member in enumerate(members):
+            entry, member_arrays = _network_entry(member, k)
+            meta["members"].append(entry)
+            arrays.update(member_arrays)
+    meta["record"] = _jsonable(getattr(model, "record_", {}))
+    arrays["meta"] = np.array(json.dumps(meta))
     with atomic_open(path) as fh:
         np.savez_compressed(fh, **arrays)
     return path
@@ -86,15 +116,17 @@ def load_model(path: str | os.PathLike | None = None):
     """Read a model written by :func:`save_model`; without ``path``, the
     digit model shipped in the package.
 
+    Returns
+    -------
+    MLPClassifier, or Ensemble for a file of several networks.
+
     Raises
     ------
     ModelFileError
         Naming the file: missing, not a fastdigits model, truncated, of an
         unknown format version, holding object arrays or inconsistent
-        shapes.
+        shapes (naming the member of an ensemble at fault).
     """
-    from .model import MLPClassifier
-
     path = SHIPPED_MODEL if path is None else Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -115,33 +147,58 @@ def load_model(path: str | os.PathLike | None = None):
         raise ModelFileError(f"{path}: metadata is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a fastdigits model")
-    if meta.get("version") != VERSION:
-        raise ModelFileError(f"{path}: model format version {meta.get('version')!r}; this fastdigits reads {VERSION}")
+    version = meta.get("version")
+    if version not in VERSIONS:
+        raise ModelFileError(f"{path}: model format version {version!r}; this fastdigits reads "
+                             f"{' and '.join(map(str, VERSIONS))}")
+    classes = meta.get("classes")
+    if version == VERSION:
+        model = _read_network(path, meta, arrays, classes)
+    else:
+        from .ensemble import Ensemble
+
+        entries = meta.get("members")
+        if not isinstance(entries, list) or not entries:
+            raise ModelFileError(f"{path}: incomplete model file (missing its list of members)")
+        members = [_read_network(path, entry, arrays, classes, k) for k, entry in enumerate(entries)]
+        try:
+            model = Ensemble.from_members(members)
+        except InputError as exc:
+            raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
+    model.record_ = dict(meta.get("record", {}))
+    return model
+
+
+def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classes, member: int | None = None):
+    """One network (``member`` of an ensemble) from its metadata ``entry``
+    and its arrays."""
+    from .model import MLPClassifier
+    from .preprocess import as_preprocessing
+
+    prefix, which = _prefix(member), "" if member is None else f"member {member}, "
     try:
-        sizes = [int(s) for s in meta["layer_sizes"]]
-        weights = [arrays[f"weights_{i}"] for i in range(len(sizes) - 1)]
-        biases = [arrays[f"biases_{i}"] for i in range(len(sizes) - 1)]
-        params = dict(meta["params"])
-        classes = meta["classes"]
+        sizes = [int(s) for s in entry["layer_sizes"]]
+        weights = [arrays[f"{prefix}weights_{i}"] for i in range(len(sizes) - 1)]
+        biases = [arrays[f"{prefix}biases_{i}"] for i in range(len(sizes) - 1)]
+        params = dict(entry["params"])
+        if classes is None:
+            raise KeyError("classes")
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: incomplete model file (missing {exc})") from None
     for i, (w, b) in enumerate(zip(weights, biases)):
         if w.shape != (sizes[i], sizes[i + 1]) or b.shape != (sizes[i + 1],):
             raise ModelFileError(
-                f"{path}: layer {i} has weights {w.shape} and biases {b.shape}, "
+                f"{path}: {which}layer {i} has weights {w.shape} and biases {b.shape}, "
                 f"expected ({sizes[i]}, {sizes[i + 1]}) and ({sizes[i + 1]},)"
             )
         if w.dtype.kind != "f" or b.dtype.kind != "f":
-            raise ModelFileError(f"{path}: layer {i} weights have dtype {w.dtype}, expected floats")
+            raise ModelFileError(f"{path}: {which}layer {i} weights have dtype {w.dtype}, expected floats")
     params.pop("hidden", None)
-    from .preprocess import as_preprocessing
-
     try:
         params["preprocessing"] = as_preprocessing(params.get("preprocessing", "scale"))
         params["preprocessing"] = params["preprocessing"] or "scale"
         model = MLPClassifier.from_weights(weights, biases, classes=classes, hidden=sizes[1:-1], **params)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
-    model.history_ = list(meta.get("history", []))
-    model.record_ = dict(meta.get("record", {}))
+        raise ModelFileError(f"{path}: inconsistent model file ({which}{exc})") from None
+    model.history_ = list(entry.get("history", []))
     return model
