@@ -202,9 +202,11 @@ class Ensemble:
     # --------------------------------------------------------- inference
 
     def prepare(self, images, return_ink: bool = False):
-        """What the networks see of ``images``: see :meth:`MLPClassifier.prepare`."""
-        self._check_fitted()
-        return self.members_[0].prepare(images, return_ink=return_ink)
+        """What the networks see of ``images``: see :meth:`MLPClassifier.prepare`.
+
+        Works before ``fit`` too (the training rows are prepared this way)."""
+        source = self.members_[0] if getattr(self, "members_", None) else self._template()
+        return source.prepare(images, return_ink=return_ink)
 
     def predict_proba(self, X) -> np.ndarray:
         """The mean of the members' class probabilities.

@@ -259,3 +259,13 @@ def test_train_members_then_show_classify_and_evaluate(tmp_path):
     evaluated = runner.invoke(app, ["evaluate", str(out), "--data", str(root), "--report", str(tmp_path / "r")])
     assert evaluated.exit_code == 0, evaluated.output
     assert (tmp_path / "r" / "hidden_units.png").exists()
+
+
+def test_prepare_before_fit_is_the_recipes_pipeline():
+    """Training rows are prepared by the ensemble before it has members
+    (``fastdigits train --members`` does this)."""
+    pictures = np.stack([drawing.digit(c, size=40) for c in "17"])
+    recipe = MLPClassifier((6,), preprocessing=Normalization(box=16))
+    rows = Ensemble(recipe, n_members=2).prepare(pictures)
+    np.testing.assert_array_equal(rows, recipe.prepare(pictures))
+    assert rows.shape == (2, 400) and rows.any()
