@@ -46,6 +46,9 @@ __all__ = ["Digit", "Reading", "read_number", "read_numbers", "read_files"]
 #: lines slanted less than ``LEVEL_DEGREES`` are read as they are.
 MAX_SLANT_DEGREES = 35.0
 LEVEL_DEGREES = 8.0
+#: Components are found on the strokes, ink of at least this share of the
+#: picture's peak; fainter ink then joins the stroke it touches.
+STROKE_LEVEL = 0.35
 #: Components with less ink than this share of the line's median digit are
 #: specks when no digit is near enough to take them.
 SPECK_SHARE = 0.08
@@ -123,6 +126,8 @@ class _Part:
     #: cuts through the components: (x, y, slope, left) keeps the pixels left
     #: of (or, left=False, from) the line through (x, y) with dx/dy = slope
     cuts: tuple = ()
+    #: the components of all ink (faint included) that these pieces are in
+    groups: frozenset = frozenset()
 
     @property
     def width(self) -> int:
@@ -134,7 +139,8 @@ class _Part:
 
     def merged(self, other: _Part) -> _Part:
         return _Part(self.ids + other.ids, min(self.x0, other.x0), min(self.y0, other.y0),
-                     max(self.x1, other.x1), max(self.y1, other.y1), self.mass + other.mass)
+                     max(self.x1, other.x1), max(self.y1, other.y1), self.mass + other.mass,
+                     groups=self.groups | other.groups)
 
     def mask(self, labels: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Which pixels of labels[y0:y1, x0:x1] are this part's."""
@@ -215,8 +221,39 @@ class _Reader:
 
     @staticmethod
     def _components(ink: np.ndarray) -> tuple[np.ndarray, list[_Part]]:
+        """The digits' candidate pieces: components of the strokes, with the
+        faint ink around them.
+
+        Components are found on ink of at least ``STROKE_LEVEL`` of the
+        peak, so that neighbours whose anti-aliased edges or blur merely
+        touch stay apart (a global Otsu threshold does the same); the
+        fainter ink then joins the component of the stroke it touches, the
+        nearest along the ink when it touches several, and faint ink that no
+        stroke reaches is a component of its own."""
         labels = np.empty(ink.shape, np.int32)
-        n = _preprocess.label_components(ink, labels)
+        peak = float(ink.max()) if ink.size else 0.0
+        strokes = np.where(ink >= STROKE_LEVEL * peak, ink, 0).astype(np.float32)
+        n = _preprocess.label_components(strokes, labels)
+        faint = (ink > 0) & (labels == 0)
+        h, w = ink.shape
+        while faint.any():
+            padded = np.pad(labels, 1)
+            near = np.zeros_like(labels)
+            for dy in range(3):
+                for dx in range(3):
+                    np.maximum(near, padded[dy:dy + h, dx:dx + w], out=near)
+            reached = faint & (near > 0)
+            if not reached.any():
+                break
+            labels[reached] = near[reached]
+            faint &= ~reached
+        if faint.any():
+            rest = np.empty_like(labels)
+            m = _preprocess.label_components(np.where(faint, ink, 0).astype(np.float32), rest)
+            labels[faint] = rest[faint] + n
+            n += m
+        touching = np.empty_like(labels)  # components of all the ink, faint included
+        _preprocess.label_components(ink, touching)
         ys, xs = np.nonzero(labels)
         lab = labels[ys, xs] - 1
         mass = np.bincount(lab, weights=ink[ys, xs], minlength=n)
@@ -226,7 +263,10 @@ class _Reader:
         y1 = np.maximum.reduceat(ys[order], starts) + 1 if n else []
         x0 = np.minimum.reduceat(xs[order], starts) if n else []
         x1 = np.maximum.reduceat(xs[order], starts) + 1 if n else []
-        parts = [_Part([k + 1], int(x0[k]), int(y0[k]), int(x1[k]), int(y1[k]), float(mass[k])) for k in range(n)]
+        group = np.zeros(n, np.int64)
+        group[lab] = touching[ys, xs]
+        parts = [_Part([k + 1], int(x0[k]), int(y0[k]), int(x1[k]), int(y1[k]), float(mass[k]),
+                       groups=frozenset([int(group[k])])) for k in range(n)]
         return labels, parts
 
     @staticmethod
@@ -249,19 +289,26 @@ class _Reader:
 
     @staticmethod
     def _lines(parts: list[_Part], slope: float, centre_x: float) -> list[list[_Part]]:
-        """Parts grouped into lines of writing, top to bottom, each left to right."""
+        """Parts grouped into lines of writing, top to bottom, each left to
+        right.  Lines are found on the components of all the ink (a digit
+        whose middle is faded is one, not two pieces in two lines), and each
+        part goes to the line of its component."""
         if not parts:
             return []
-        height = float(np.median([p.height for p in parts]))
-        key = [((p.y0 + p.y1) / 2 - slope * ((p.x0 + p.x1) / 2 - centre_x), p) for p in parts]
+        whole: dict[frozenset, _Part] = {}
+        for part in parts:
+            whole[part.groups] = whole[part.groups].merged(part) if part.groups in whole else part
+        height = float(np.median([p.height for p in whole.values()]))
+        key = [((p.y0 + p.y1) / 2 - slope * ((p.x0 + p.x1) / 2 - centre_x), g) for g, p in whole.items()]
         key.sort(key=lambda kv: kv[0])
-        lines: list[list[_Part]] = [[key[0][1]]]
-        last = key[0][0]
-        for y, part in key[1:]:
-            if y - last > 0.6 * height:
-                lines.append([])
-            lines[-1].append(part)
-            last = y
+        line_of: dict[frozenset, int] = {}
+        n, last = 0, key[0][0]
+        for y, group in key:
+            n += y - last > 0.6 * height
+            line_of[group], last = n, y
+        lines: list[list[_Part]] = [[] for _ in range(n + 1)]
+        for part in parts:
+            lines[line_of[part.groups]].append(part)
         return [sorted(line, key=lambda p: (p.x0 + p.x1) / 2) for line in lines]
 
     @staticmethod
@@ -297,6 +344,28 @@ class _Reader:
                 out.pop(i)
             elif part.mass < SPECK_SHARE * typical:
                 out.pop(i)
+        return out
+
+    def _rejoin(self, ink, labels, line: list[_Part]) -> list[_Part]:
+        """Neighbours whose strokes only faint ink joins are one digit when
+        one lies above the other, or when the network reads them together
+        more surely than it reads both apart (a stroke thinned or faded in
+        the middle: one of its pieces reads poorly); side by side and both
+        read well, they stay two (digits whose edges touch)."""
+        out = line[:1]
+        for part in line[1:]:
+            prev = out[-1]
+            if prev.groups & part.groups:
+                both = prev.merged(part)
+                down = min(prev.y1, part.y1) - max(prev.y0, part.y0)
+                if down < OVERLAP_SHARE * min(prev.height, part.height):  # one above the other
+                    out[-1] = both
+                    continue
+                score = np.log(np.maximum(self._proba(ink, labels, [prev, part, both]).max(axis=1), 1e-12))
+                if score[2] > score[0] + score[1] + SPLIT_MARGIN:  # the chance that all is right
+                    out[-1] = both
+                    continue
+            out.append(part)
         return out
 
     def _split(self, ink, labels, part: _Part, height: float, depth: int = 0) -> list[_Part]:
@@ -368,7 +437,7 @@ class _Reader:
         lines = self._lines(parts, 0.0, ink.shape[1] / 2)
         digits: list[tuple[int, _Part]] = []
         for n, line in enumerate(lines):
-            joined = self._join(line)
+            joined = self._rejoin(ink, labels, self._join(line))
             height = float(np.median([p.height for p in joined]))
             for part in joined:
                 digits.extend((n, p) for p in self._split(ink, labels, part, height))

@@ -167,3 +167,21 @@ def test_cli_reads_a_folder_and_reports_a_bad_file(tmp_path, legible):
     row = json.loads(jsonl.stdout)
     assert jsonl.exit_code == 0 and row["text"] == "2024" and len(row["digits"]) == 4
     assert all(len(d["box"]) == 4 for d in row["digits"])
+
+
+def test_digits_with_a_faded_middle_stay_whole(legible, model):
+    # Strokes are found on ink of at least STROKE_LEVEL of the peak, so a
+    # band of the digits faded to a fifth breaks each digit into pieces above
+    # one another; the pieces must come back together as one digit, in one
+    # line (measured 0.70 of these 100 numbers; 0.10 when the pieces were
+    # grouped into lines on their own, 0.65 without re-joining them).
+    rng = np.random.default_rng(3)
+    texts = _strings(rng, 100, 3, 3)
+    right = []
+    for t in texts:
+        digits = [d.astype(np.float32) for d in _digits(legible, t, rng)]
+        for d in digits:
+            d[12:15] *= 0.2
+        picture = drawing.number([d.astype(np.uint8) for d in digits], 5)
+        right.append(read_number(picture, model).text == t)
+    assert np.mean(right) >= 0.6
