@@ -136,6 +136,9 @@ def train(
     l2: Annotated[Optional[float], typer.Option(min=0, help="L2 penalty lambda: l2/(2m) * sum W^2.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
                        help="Random affine + elastic distortions each epoch.")] = None,
+    outliers: Annotated[Optional[float], typer.Option(min=0, max=1,
+                        help="Also train on this many pictures of no class (pairs, pieces, scribbles), as a share "
+                             "of the training images, so that the network is unsure of what is not a digit.")] = None,
     members: Annotated[Optional[int], typer.Option(min=1,
                        help="Networks trained from seeds SEED, SEED+1, ...; their probabilities are averaged.")] = None,
     deskew: Annotated[bool, typer.Option("--deskew/--no-deskew", help="Deskew images in the pipeline.")] = False,
@@ -155,12 +158,15 @@ def train(
     from .data import NO_INK, load_image_folder, load_mnist
     from .ensemble import Ensemble
     from .model import MLPClassifier
+    from .outliers import make_outliers
     from .preprocess import Normalization
 
     preset = Preset(preset)
     params = dict(PRESETS[preset.value])
-    n_members = params.pop("members", 1)  # the only setting that is not an MLPClassifier's
+    # the settings that are not an MLPClassifier's
+    n_members, outlier_share = params.pop("members", 1), params.pop("outliers", 0.0)
     n_members = members or n_members
+    outlier_share = outlier_share if outliers is None else outliers
     overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
                  "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,
                  "learning_rate": lr, "lr_schedule": schedule and schedule.value, "epochs": epochs,
@@ -195,7 +201,11 @@ def train(
              f"{'-'.join(map(str, [X.shape[1], *params['hidden'], len(set(y.tolist()))]))}, "
              f"{params.get('epochs', 10)} epochs"
              f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
-        interrupted = _fit_with_progress(model, X, y)
+        rejects = None
+        if outlier_share:
+            rejects = make_outliers(X, int(round(outlier_share * len(X))), seed=[seed, 3], settings=pipeline)
+            _err(f"{len(rejects):,} pictures of no class (pairs, pieces, scribbles) made from them")
+        interrupted = _fit_with_progress(model, X, y, rejects)
         if not model.history_:
             _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
             raise typer.Exit(130)
@@ -207,6 +217,7 @@ def train(
             "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
             "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
             **({"members": len(networks)} if n_members > 1 else {}),
+            **({"outliers": outlier_share} if outlier_share else {}),
             "epochs_run": epochs_run, "interrupted": interrupted,
             "seconds": round(time.perf_counter() - t0, 1),
             **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
@@ -253,7 +264,7 @@ def _compile_apart(model) -> None:
         _err("compiling in a child process failed; compiling here", fg=typer.colors.YELLOW)
 
 
-def _fit_with_progress(model, X, y) -> bool:
+def _fit_with_progress(model, X, y, outliers=None) -> bool:
     """fit with a progress bar on stderr; True if Ctrl-C stopped it."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -287,7 +298,7 @@ def _fit_with_progress(model, X, y) -> bool:
                               status="")
 
         try:
-            model.fit(X, y, callback=report)
+            model.fit(X, y, outliers=outliers, callback=report)
         except KeyboardInterrupt:
             return True
     return False

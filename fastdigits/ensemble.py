@@ -144,6 +144,7 @@ class Ensemble:
         X,
         y,
         *,
+        outliers=None,
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[Progress], bool | None] | None = None,
     ) -> Ensemble:
@@ -151,7 +152,7 @@ class Ensemble:
 
         Parameters
         ----------
-        X, y, validation_data
+        X, y, outliers, validation_data
             As for :meth:`MLPClassifier.fit`; pictures are prepared once
             for every member.
         callback : callable, optional
@@ -178,6 +179,8 @@ class Ensemble:
         rows = members[0]._features_for_fit(X)  # pictures prepared once, for every member
         if validation_data is not None:
             validation_data = (members[0]._features(validation_data[0], "validation X"), validation_data[1])
+        if outliers is not None:
+            outliers = members[0]._features(outliers, "outliers")
         self.members_, self.record_ = [], {}
         stop = []
 
@@ -189,7 +192,8 @@ class Ensemble:
 
         for member in members:
             try:
-                member.fit(rows, y, validation_data=validation_data, callback=None if callback is None else report)
+                member.fit(rows, y, outliers=outliers, validation_data=validation_data,
+                           callback=None if callback is None else report)
             except KeyboardInterrupt:
                 if getattr(member, "history_", None):
                     self.members_.append(member)

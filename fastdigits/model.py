@@ -618,6 +618,7 @@ class MLPClassifier:
         X,
         y,
         *,
+        outliers=None,
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[Progress], bool | None] | None = None,
     ) -> MLPClassifier:
@@ -637,6 +638,17 @@ class MLPClassifier:
             such rows.
         y : array_like, shape (N,)
             Labels: any hashable class names (digits, letters, words).
+        outliers : array_like, optional
+            Rows or images, in the form of ``X``, that belong to no class
+            (scribbles, two digits in one frame, pieces of a digit: see
+            :func:`fastdigits.outliers.make_outliers`).  They are trained
+            towards equal probabilities (softmax outputs) or all outputs
+            off (one-vs-all sigmoids), so that the network is unsure of
+            such inputs instead of naming a class with confidence: outlier
+            exposure (Hendrycks, Mazeika and Dietterich, "Deep anomaly
+            detection with outlier exposure", ICLR 2019).  They take part
+            in training only: not in a validation split, and not in
+            ``history_``'s ``train_accuracy``.
         validation_data : (X_val, y_val), optional
             Measured after every epoch instead of a ``validation_fraction``
             split.
@@ -664,6 +676,10 @@ class MLPClassifier:
             Xt, yt = X, yi
         else:
             Xt, yt, Xv, yv = self._split(X, yi)
+        if outliers is not None:
+            O = self._features(outliers, "outliers")
+            Xt = np.concatenate([Xt, O.astype(Xt.dtype, copy=False)])
+            yt = np.concatenate([yt, np.full(len(O), -1, yt.dtype)])
         return self._train(Xt, yt, Xv, yv, self.epochs, callback)
 
     def _features_for_fit(self, X) -> np.ndarray:
@@ -706,6 +722,7 @@ class MLPClassifier:
         X_epoch = X if augmentation is None else np.empty_like(X)
         lay = self._layout
         n = len(X)
+        labelled = max(int(np.count_nonzero(yi >= 0)), 1)  # rows of no class (outliers) are never "right"
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = aligned_empty((bs, X.shape[1]), self._float)
@@ -753,7 +770,7 @@ class MLPClassifier:
                 record = {
                     "epoch": epoch + 1,
                     "loss": loss_sum / n + self._l2_term(n),
-                    "train_accuracy": correct / n,
+                    "train_accuracy": correct / labelled,
                     "lr": lr,
                     "seconds": time.perf_counter() - t0,
                 }
@@ -861,7 +878,7 @@ class MLPClassifier:
                         y_hist.pop(0)
                 f, g = f_new, g_new
                 self._check_finite(it)
-                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / len(X), "lr": step,
+                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / max(int(np.count_nonzero(yi >= 0)), 1), "lr": step,
                           "seconds": time.perf_counter() - t0}
                 record["samples_per_second"] = len(X) / record["seconds"]
                 best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, it,

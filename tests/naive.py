@@ -66,6 +66,18 @@ def forward(X, weights, biases, activation, output):
     return activations
 
 
+def targets(y, k, output):
+    """Target rows (m, k): onehot(y); a label -1 (a row of no class, outlier
+    exposure) is 1/k everywhere for softmax and 0 everywhere for sigmoids."""
+    y = np.asarray(y)
+    t = np.zeros((len(y), k))
+    known = y >= 0
+    t[np.nonzero(known)[0], y[known]] = 1.0
+    if output == "softmax":
+        t[~known] = 1.0 / k
+    return t
+
+
 def loss(X, y, weights, biases, activation, output, l2=0.0):
     """J = (1/m) sum_i CE_i + l2/(2m) sum W**2 (biases not regularised).
 
@@ -74,7 +86,7 @@ def loss(X, y, weights, biases, activation, output, l2=0.0):
     """
     m = len(X)
     h = forward(X, weights, biases, activation, output)[-1]
-    t = np.eye(h.shape[1])[y]
+    t = targets(y, h.shape[1], output)
     if output == "softmax":
         ce = -np.sum(t * np.log(h))
     else:
@@ -91,7 +103,7 @@ def backprop(X, y, weights, biases, activation, output, l2=0.0):
     m = len(X)
     fprime = ACTIVATIONS[activation][1]
     activations = forward(X, weights, biases, activation, output)
-    delta = (activations[-1] - np.eye(activations[-1].shape[1])[y]) / m
+    delta = (activations[-1] - targets(y, activations[-1].shape[1], output)) / m
     nabla_w, nabla_b = [None] * len(weights), [None] * len(weights)
     for layer in range(len(weights) - 1, -1, -1):
         nabla_w[layer] = activations[layer].T @ delta + l2 / m * weights[layer]

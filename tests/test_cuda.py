@@ -77,6 +77,7 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
     m = 5
     x = _inputs(rng, m, sizes[0], dtype)
     y = rng.integers(0, sizes[-1], m)
+    y[2] = -1  # a row of no class (outlier exposure)
     width = sum(sizes[1:])
     grads = np.full_like(params, np.nan)
     l2 = 0.3

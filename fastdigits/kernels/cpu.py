@@ -929,24 +929,32 @@ def empty_passes(flags, chunks, n):
 
 @_serial
 def _output_delta_row(out, y, act, scale, delta):
-    """delta = scale * (out - onehot(y)) for one row; returns the row's
-    cross-entropy and whether its most probable class is y.
+    """delta = scale * (out - t) for one row, t its target; returns the
+    row's cross-entropy and whether its most probable class is y.
 
-    The same delta serves softmax + cross-entropy and one-vs-all sigmoids +
-    binary cross-entropy.  Row loss: softmax -log p[y]; sigmoid
+    t is onehot(y); a label y < 0 marks a row of no class (outlier
+    exposure, Hendrycks et al., ICLR 2019), whose target is 1/k for every
+    one of the k softmax outputs and 0 for every sigmoid.  The same delta
+    serves softmax + cross-entropy and one-vs-all sigmoids + binary
+    cross-entropy.  Row loss: softmax -sum_k t_k log p_k; sigmoid
     -sum_k [t_k log h_k + (1 - t_k) log(1 - h_k)].  Probabilities are
     clipped to [1e-15, 1] inside logs (float32 sigmoids reach exactly 1).
     """
     tiny = 1e-15
     loss = 0.0
     best = 0
-    for j in range(out.shape[0]):
+    k = out.shape[0]
+    uniform = y < 0 and act != SIGMOID
+    for j in range(k):
         h = out[j]
         if h > out[best]:
             best = j
         if j == y:
             delta[j] = scale * (h - 1.0)
             loss -= math.log(max(h, tiny))
+        elif uniform:
+            delta[j] = scale * (h - 1.0 / k)
+            loss -= math.log(max(h, tiny)) / k
         else:
             delta[j] = scale * h
             if act == SIGMOID:

@@ -159,7 +159,8 @@ def _dense_row(src, base, n_in, params, w_off, b_off, n_out, act, dst, out, t, n
 @_device
 def _output_row(acts, out, n, label, act, scale, deltas, backward):
     """Softmax of the row acts[out : out + n] in place (for ``SOFTMAX``);
-    with ``backward``, its delta ``scale * (h - onehot(label))`` into deltas
+    with ``backward``, its delta ``scale * (h - t)`` (t: onehot(label), or
+    for a label < 0 the no-class target of ``cpu._output_delta_row``) into deltas
     at the same place.  Returns the row's cross-entropy and whether its most
     probable class is the label (as ``cpu._output_delta_row``)."""
     if act == SOFTMAX:
@@ -176,6 +177,7 @@ def _output_row(acts, out, n, label, act, scale, deltas, backward):
     loss = 0.0
     best = 0
     if backward:
+        uniform = label < 0 and act != SIGMOID  # a row of no class: 1/n each (``cpu._output_delta_row``)
         for j in range(n):
             h = acts[out + j]
             if h > acts[out + best]:
@@ -183,6 +185,9 @@ def _output_row(acts, out, n, label, act, scale, deltas, backward):
             if j == label:
                 deltas[out + j] = scale * (h - 1.0)
                 loss -= math.log(max(h, 1e-15))
+            elif uniform:
+                deltas[out + j] = scale * (h - 1.0 / n)
+                loss -= math.log(max(h, 1e-15)) / n
             else:
                 deltas[out + j] = scale * h
                 if act == SIGMOID:
