@@ -141,7 +141,8 @@ def train(
                              "of the training images, so that the network is unsure of what is not a digit.")] = None,
     members: Annotated[Optional[int], typer.Option(min=1,
                        help="Networks trained from seeds SEED, SEED+1, ...; their probabilities are averaged.")] = None,
-    deskew: Annotated[bool, typer.Option("--deskew/--no-deskew", help="Deskew images in the pipeline.")] = False,
+    deskew: Annotated[Optional[bool], typer.Option("--deskew/--no-deskew",
+                      help="Deskew images in the pipeline (default: the preset's; off but in 'shipped').")] = None,
     validation: Annotated[float, typer.Option(min=0, max=0.9,
                           help="Share of training data held out for validation.")] = 0.0,
     patience: Annotated[Optional[int], typer.Option(min=1,
@@ -164,9 +165,11 @@ def train(
     preset = Preset(preset)
     params = dict(PRESETS[preset.value])
     # the settings that are not an MLPClassifier's
-    n_members, outlier_share = params.pop("members", 1), params.pop("outliers", 0.0)
+    n_members, outlier_share, preset_deskew = (params.pop(key, default) for key, default in
+                                               (("members", 1), ("outliers", 0.0), ("deskew", False)))
     n_members = members or n_members
     outlier_share = outlier_share if outliers is None else outliers
+    deskew = preset_deskew if deskew is None else deskew
     overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
                  "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,
                  "learning_rate": lr, "lr_schedule": schedule and schedule.value, "epochs": epochs,
