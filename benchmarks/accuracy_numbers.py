@@ -125,12 +125,25 @@ def main() -> None:
     rng = np.random.default_rng([args.seed, 99])
     others = {"letters": [drawing.digit(c, size=120, stroke=3) for c in "ABCDEFGHKMNPRSTUVWXYZ"],
               "scribbles": [drawing.polyline(rng.uniform(0.1, 0.9, (6, 2)), size=200, width=8) for _ in range(20)]}
+    conf_numbers = np.asarray(confidences)
     print("\nnot digits: median confidence (numbers above: "
-          f"{np.median(confidences):.3f}); share above 0.9")
+          f"{np.median(conf_numbers):.3f}); share above 0.9")
+    conf_others = {}
     for name, images in others.items():
-        conf = [read_number(im, model).confidence for im in images]
-        print(f"  {name:>10}: median {np.median(conf):.3f}, above 0.9: {np.mean(np.asarray(conf) > 0.9):.0%}")
-    write_json(args.json, {"machine": machine(), "results": rows, "rejection": curve})
+        conf = np.asarray([read_number(im, model).confidence for im in images])
+        conf_others[name] = conf
+        print(f"  {name:>10}: median {np.median(conf):.3f}, above 0.9: {np.mean(conf > 0.9):.0%}")
+    print("\nrejecting readings below a confidence: numbers kept (and right among them), non-digits kept")
+    thresholds = []
+    for t in (0.5, 0.8, 0.9, 0.95):
+        kept = conf_numbers >= t
+        row = {"threshold": t, "numbers_kept": float(kept.mean()),
+               "kept_right": float(np.asarray(correct)[kept].mean()) if kept.any() else float("nan"),
+               **{f"{name}_kept": float(np.mean(c >= t)) for name, c in conf_others.items()}}
+        thresholds.append(row)
+        print(f"  >= {t:.2f}: numbers {row['numbers_kept']:.0%} kept, {row['kept_right']:.1%} of them right; "
+              + ", ".join(f"{name} {np.mean(c >= t):.0%}" for name, c in conf_others.items()))
+    write_json(args.json, {"machine": machine(), "results": rows, "rejection": curve, "thresholds": thresholds})
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ The steps for one picture:
 
 A reading's confidence is the product of its digits' probabilities: the
 chance that the whole string is right if the digits' errors are
-independent.
+independent.  The shipped model was also trained on pictures of no class
+(two digits in one frame, pieces of digits, scribbles: outlier exposure,
+:mod:`fastdigits.outliers`), so a letter, a scribble, a wrong cut or a
+merged pair reads unsure; readings below a threshold (0.9 keeps most
+numbers, see ``benchmarks/accuracy_numbers.py``) are the ones to reject or
+to send to a person.
 """
 
 from __future__ import annotations
@@ -99,6 +104,11 @@ class Reading:
     is below the reader's ``min_confidence``) and a newline between lines;
     it is empty when no ink was found (``note`` says so) or the picture
     could not be read (``error``).
+
+    To reject what is probably not a number, or read wrong, compare
+    ``confidence`` with a threshold: e.g. ``if reading.confidence < 0.9``
+    (the README gives, for the shipped model, the share of numbers and of
+    non-digits that each threshold keeps).
     """
 
     text: str = ""

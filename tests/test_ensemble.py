@@ -244,12 +244,14 @@ def test_train_members_then_show_classify_and_evaluate(tmp_path):
     runner = CliRunner()
     out = tmp_path / "ens.npz"
     result = runner.invoke(app, ["train", "--data", str(root), "--hidden", "8", "--epochs", "3", "--members", "2",
-                                 "--seed", "5", "-o", str(out)])
+                                 "--seed", "5", "--outliers", "0.5", "--deskew", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 networks averaged" in result.stderr and "network 2/2, epoch   3:" in result.stderr
+    assert "8 pictures of no class" in result.stderr  # half of the 16 training pictures
     model = load_model(out)
     assert isinstance(model, Ensemble) and [m.seed for m in model.members_] == [5, 6]
     assert model.record_["members"] == 2 and model.record_["epochs_run"] == 6
+    assert model.record_["outliers"] == 0.5 and model.preprocessing.deskew
     shown = runner.invoke(app, ["show", str(out)])
     assert shown.exit_code == 0, shown.output
     assert "2 x 400-8-2, probabilities averaged" in shown.stdout and "seeds 5, 6" in shown.stdout
