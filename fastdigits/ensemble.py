@@ -205,7 +205,7 @@ class Ensemble:
 
     # --------------------------------------------------------- inference
 
-    def prepare(self, images, return_ink: bool = False):
+    def prepare(self, images, *, return_ink: bool = False):
         """What the networks see of ``images``: see :meth:`MLPClassifier.prepare`.
 
         Works before ``fit`` too (the training rows are prepared this way)."""
@@ -236,6 +236,14 @@ class Ensemble:
         """Accuracy, as :meth:`MLPClassifier.score` measures it."""
         proba = self.predict_proba(X)
         return float(np.mean(proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))))
+
+    def loss(self, X, y) -> float:
+        """Mean cross-entropy of the averaged probabilities on (X, y),
+        -(1/m) sum_i log p_i[y_i] (probabilities clipped at 1e-15); no
+        weight penalty.  ``X``, ``y`` and the errors as for :meth:`score`."""
+        proba = self.predict_proba(X)
+        yi = self.members_[0]._encode(y, len(proba))
+        return float(-np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0)).mean())
 
     def save(self, path) -> Any:
         """Write the ensemble to ``path`` (see :func:`fastdigits.persist.save_model`)."""

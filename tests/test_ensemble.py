@@ -271,3 +271,12 @@ def test_prepare_before_fit_is_the_recipes_pipeline():
     rows = Ensemble(recipe, n_members=2).prepare(pictures)
     np.testing.assert_array_equal(rows, recipe.prepare(pictures))
     assert rows.shape == (2, 400) and rows.any()
+
+
+def test_loss_is_the_cross_entropy_of_the_mean(ensemble, data):
+    X, y = data
+    proba = ensemble.predict_proba(X)
+    rows = ensemble.members_[0]._encode(y, len(X))
+    assert ensemble.loss(X, y) == pytest.approx(-np.log(proba[np.arange(len(X)), rows]).mean(), rel=1e-6)
+    with pytest.raises(InputError, match="label"):
+        ensemble.loss(X, np.full(len(X), "zz"))
