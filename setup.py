@@ -20,13 +20,14 @@ else:
 
 extensions = [
     Extension(
-        "fastdigits._preprocess",
-        sources=["ext/_preprocess.pyx"],
+        f"fastdigits.{name}",
+        sources=[f"ext/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3", *openmp_compile] if sys.platform != "win32" else openmp_compile,
         extra_link_args=openmp_link,
     )
+    for name in ("_preprocess", "_forward")  # the image pipeline; the forward pass of a few rows
 ]
 
 setup(ext_modules=cythonize(extensions, language_level=3))

@@ -107,9 +107,12 @@ PARALLEL_CHECK_SIZE = 1 << 16
 #: picture's grey levels and refused.
 FRAME_VALUE_SLACK = 1e-3
 
-#: Up to this many rows, predict on the calling thread (serial kernel, no
-#: thread-pool wake-up): a single image's latency is dominated by launch costs.
-SERIAL_ROWS = 8
+#: Up to this many rows, predict with the forward pass that ``pip install``
+#: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
+#: before the first answer (classify of one file, read_number, a web
+#: request), no thread pool to wake.  More rows go to the parallel Numba
+#: kernels, compiled on their first use and cached.
+COMPILED_ROWS = 512
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
 #: Long side of the ink's box inside the 20x20 frame: the full frame measured

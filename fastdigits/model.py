@@ -85,7 +85,7 @@ def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "c
     model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device)
     model.fit(X, y)
     model.predict_proba(X[:1])
-    model.predict_proba(X)
+    model.predict_proba(np.tile(X, (config.COMPILED_ROWS // len(X) + 1, 1)))  # the parallel kernels
 
 
 @dataclass
@@ -450,17 +450,18 @@ class MLPClassifier:
         """Float rows as wide as a frame are finite and are not a picture's
         grey levels: values all within [0, 255] with a maximum above 1
         (give or take ``config.FRAME_VALUE_SLACK``) are a float picture and
-        raise.  Frames (within [0, 1]) pass in one pass over X, in parallel
-        when it is large; rows beyond [0, 1] cost NumPy's min and max too,
-        and pass if a value is negative (standardised features) or above
-        255."""
+        raise.  Frames (within [0, 1]) pass after NumPy's checks when X is
+        small, or one parallel kernel pass over X when it is large; rows
+        beyond [0, 1] cost NumPy's min and max too, and pass if a value is
+        negative (standardised features) or above 255."""
         as_dtype = X.dtype.type
         slack = config.FRAME_VALUE_SLACK
         lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
-        if X.size < config.PARALLEL_CHECK_SIZE:
-            from .kernels import cpu
-
-            outside = cpu.outside_sum(X.reshape(-1), lo, hi, as_dtype(0))  # serial: no thread pool, no lock
+        if X.size < config.PARALLEL_CHECK_SIZE:  # NumPy: nothing to compile, no thread pool, no lock
+            if not np.isfinite(X).all():
+                outside = math.nan
+            else:
+                outside = 0.0 if X.size == 0 or (X.min() >= lo and X.max() <= hi) else 1.0
         else:
             with _kernels(self.threads) as cpu:
                 outside = cpu.outside_total(X, lo, hi, numba_threads())
@@ -895,19 +896,19 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        # A fresh one per call (safe from many threads); plain, as it only holds
-        # the narrow layers' transposes, and aligning it costs a single row's
-        # latency more than it saves.
+        if len(X) <= config.COMPILED_ROWS and self.device == "cpu":
+            # The forward pass that pip install compiled (Cython): no JIT
+            # compile before a first answer, no thread pool and no lock, so
+            # safe from any number of Python threads at once.
+            from . import _forward
+
+            weights, biases = lay.views(self.params_)
+            return _forward.forward_rows(np.ascontiguousarray(X, self._float),
+                                         [np.ascontiguousarray(w) for w in weights], biases,
+                                         HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], out)
         params_t = np.empty_like(self.params_)
         args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 self.params_, params_t, out)
-        if len(X) <= config.SERIAL_ROWS and self.device == "cpu":
-            # No thread pool and so no lock: serial kernels are safe to run
-            # from any number of Python threads at once.
-            from .kernels import cpu
-
-            cpu.forward(X, *args, 1)
-            return out
         with _kernels(self.threads, self.device) as kernels:
             kernels.forward(X, *args, numba_threads())
         return out

@@ -237,7 +237,7 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
 def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
     """Kernels are specialised on array types: warm_kernels must fit with the
     dtype and augmentation asked for, and predict both a few rows (serial
-    path) and more than config.SERIAL_ROWS (parallel path)."""
+    path) and more than config.COMPILED_ROWS (the parallel Numba kernels)."""
     from fastdigits import config
     from fastdigits.model import MLPClassifier, warm_kernels
 
@@ -256,7 +256,7 @@ def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
     monkeypatch.setattr(MLPClassifier, "predict_proba", spy_proba)
     warm_kernels("float64", augment=True)
     assert seen["fit"] == [("float64", True)]
-    assert min(seen["rows"]) <= config.SERIAL_ROWS < max(seen["rows"])
+    assert min(seen["rows"]) <= config.COMPILED_ROWS < max(seen["rows"])
 
 
 def test_train_bad_options():
