@@ -111,8 +111,10 @@ FRAME_VALUE_SLACK = 1e-3
 #: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
 #: before the first answer (classify of one file, read_number, a web
 #: request), no thread pool to wake.  More rows go to the parallel Numba
-#: kernels, compiled on their first use and cached.
-COMPILED_ROWS = 512
+#: kernels, compiled on their first use and cached: on batches they are
+#: 1.4x (8 rows) to 5x (512 rows) faster than the compiled loop, which has
+#: no AVX-512 and takes one row at a time (``benchmarks/bench_forward.py``).
+COMPILED_ROWS = 16
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
 #: Long side of the ink's box inside the 20x20 frame: the full frame measured
