@@ -17,7 +17,9 @@ the batch size), so ``l2`` means the same for every optimiser and batch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -74,6 +76,34 @@ def _kernels(threads: int | None, device: str = "cpu"):
             yield cpu
         finally:
             numba.set_num_threads(before)
+
+
+#: Kernels whose first use in this process has been looked at (announced if
+#: they compile).
+_ANNOUNCED: set[str] = set()
+
+
+def _kernel_cached(dispatcher) -> bool:
+    """Whether numba's disk cache holds ``dispatcher``'s compiled code (or
+    this process has compiled it already)."""
+    if dispatcher.signatures:
+        return True
+    try:
+        return os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:  # numba internals moved: say nothing rather than guess
+        return True
+
+
+def _announce_compile(dispatcher, what: str) -> None:
+    """Say on stderr (the ``fastdigits`` logger, once per process and
+    kernel) that ``what`` is about to compile, so that the wait is never
+    silent."""
+    if what in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(what)
+    if not _kernel_cached(dispatcher):
+        logging.getLogger("fastdigits").warning(
+            "compiling the %s kernel for this CPU, once (numba caches it): up to a minute on 2 cores", what)
 
 
 def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu") -> None:
@@ -910,6 +940,8 @@ class MLPClassifier:
         args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 self.params_, params_t, out)
         with _kernels(self.threads, self.device) as kernels:
+            if self.device == "cpu":
+                _announce_compile(kernels.forward, "prediction")
             kernels.forward(X, *args, numba_threads())
         return out
 
