@@ -8,6 +8,7 @@ that prints: data goes to stdout, progress and messages to stderr, and a
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shlex
 import sys
@@ -439,8 +440,10 @@ def classify(
     classified = blank = failed = 0
     try:
         writer = _writer(fmt, out, classes, k)
-        for result in [*missing, *classify_files(model, files, batch_size=batch_size, workers=workers)]:
+        # streamed: each row is written (and flushed) as its batch is done
+        for result in itertools.chain(missing, classify_files(model, files, batch_size=batch_size, workers=workers)):
             writer(result)
+            out.flush()
             if not result.ok:
                 failed += 1
                 _err(result.error, fg=typer.colors.RED)
@@ -541,8 +544,8 @@ def read(
         if fmt is Format.csv:
             rows = csv.writer(out)
             rows.writerow(["path", "text", "confidence", "note", "error"])
-        for result in [*(_missing_reading(m) for m in missing),
-                       *read_files(files, model, min_confidence=min_confidence, workers=workers)]:
+        for result in itertools.chain((_missing_reading(m) for m in missing),
+                                      read_files(files, model, min_confidence=min_confidence, workers=workers)):
             if fmt is Format.csv:
                 rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
                                result.note or "", result.error or ""])

@@ -386,3 +386,31 @@ def test_pictures_without_ink_are_neither_taught_nor_scored(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert f"skipped: {tmp_path / '7' / 'blank.png'}: no ink found" in trained.stderr
     assert "6 training images" in trained.stderr
+
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_rows_are_written_while_later_files_are_still_being_decoded(tmp_path, monkeypatch, command):
+    """classify and read stream: the first rows are in the output file
+    before the last file is decoded."""
+    from fastdigits import classify as classify_module, read as read_module
+
+    folder = tmp_path / "in"
+    for k in range(6):
+        _save(folder / f"{k}.png", drawing.digit(str(k), size=48))
+    out = tmp_path / "out.csv"
+    seen = {}
+    decode = classify_module._decode
+
+    def spy(path):
+        if Path(path).name == "5.png":  # the last file: what has been written by now?
+            seen["rows"] = out.read_text().count("\n") if out.exists() else 0
+        return decode(path)
+
+    monkeypatch.setattr(classify_module, "_decode", spy)
+    monkeypatch.setattr(read_module, "_decode", spy)
+    args = [command, str(folder), "-o", str(out), "--workers", "1"] + (["--batch-size", "2"] if command == "classify"
+                                                                        else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().count("\n") == 7  # header and six rows
+    assert seen["rows"] >= 2  # the header and at least the first row
