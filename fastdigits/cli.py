@@ -7,8 +7,10 @@ that prints: data goes to stdout, progress and messages to stderr, and a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
+import os
 import json
 import shlex
 import sys
@@ -36,8 +38,44 @@ app = typer.Typer(
 )
 
 
+def _plain() -> bool:
+    """Whether messages go without colour: NO_COLOR set (no-color.org) or
+    TERM=dumb."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def _err(message: str, **style) -> None:
-    typer.secho(message, err=True, **style)
+    if style and not _plain():
+        typer.secho(message, err=True, **style)
+    else:
+        typer.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def _file_progress(total: int, quiet: bool, what: str):
+    """A progress bar on stderr over ``total`` files (done, files/s, time
+    left), advanced by calling the yielded function once per file; nothing
+    is drawn with ``quiet``, for fewer than two files, or when stderr is not
+    a terminal (a pipe, a log file, TERM=dumb)."""
+    from rich.console import Console
+
+    console = Console(stderr=True, no_color=_plain())
+    if quiet or total < 2 or not console.is_terminal or console.is_dumb_terminal:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn(what), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(what, total=total, rate="")
+        t0 = time.perf_counter()
+
+        def advance():
+            done = bar.tasks[0].completed + 1
+            bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - t0, 1e-9):,.1f} files/s")
+
+        yield advance
 
 
 def _fail(exc: FastDigitsError) -> typer.Exit:
@@ -420,6 +458,7 @@ def classify(
                               f"into DIR/{BLANK_FOLDER}/.")] = None,
     move: Annotated[bool, typer.Option(help="With --sort-into: move files instead of copying them.")] = False,
     device: DeviceOption = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
 ) -> None:
     """Classify pictures: one row per file with its label and probabilities.
 
@@ -441,17 +480,20 @@ def classify(
     try:
         writer = _writer(fmt, out, classes, k)
         # streamed: each row is written (and flushed) as its batch is done
-        for result in itertools.chain(missing, classify_files(model, files, batch_size=batch_size, workers=workers)):
-            writer(result)
-            out.flush()
-            if not result.ok:
-                failed += 1
-                _err(result.error, fg=typer.colors.RED)
-                continue
-            blank += result.blank
-            classified += not result.blank
-            if sort_into is not None:
-                sort_file(result, sort_into, move=move)
+        with _file_progress(len(files) + len(missing), quiet, "classify") as advance:
+            for result in itertools.chain(missing, classify_files(model, files, batch_size=batch_size,
+                                                                  workers=workers)):
+                writer(result)
+                out.flush()
+                advance()
+                if not result.ok:
+                    failed += 1
+                    _err(result.error, fg=typer.colors.RED)
+                    continue
+                blank += result.blank
+                classified += not result.blank
+                if sort_into is not None:
+                    sort_file(result, sort_into, move=move)
     finally:
         if output:
             out.close()
@@ -521,6 +563,7 @@ def read(
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0,
                               help="Digits read with a lower probability are ? in the text.")] = 0.0,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Threads (default: all CPUs).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
 ) -> None:
     """Read the number written in each picture: one row per file, in order.
 
@@ -544,21 +587,23 @@ def read(
         if fmt is Format.csv:
             rows = csv.writer(out)
             rows.writerow(["path", "text", "confidence", "note", "error"])
-        for result in itertools.chain((_missing_reading(m) for m in missing),
-                                      read_files(files, model, min_confidence=min_confidence, workers=workers)):
-            if fmt is Format.csv:
-                rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
-                               result.note or "", result.error or ""])
-            else:
-                out.write(json.dumps(_reading_json(result)) + "\n")
-            out.flush()
-            if not result.ok:
-                failed += 1
-                _err(result.error, fg=typer.colors.RED)
-            elif result.note:
-                blank += 1
-            else:
-                done += 1
+        with _file_progress(len(files) + len(missing), quiet, "read") as advance:
+            for result in itertools.chain((_missing_reading(m) for m in missing),
+                                          read_files(files, model, min_confidence=min_confidence, workers=workers)):
+                if fmt is Format.csv:
+                    rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
+                                   result.note or "", result.error or ""])
+                else:
+                    out.write(json.dumps(_reading_json(result)) + "\n")
+                out.flush()
+                advance()
+                if not result.ok:
+                    failed += 1
+                    _err(result.error, fg=typer.colors.RED)
+                elif result.note:
+                    blank += 1
+                else:
+                    done += 1
     finally:
         if output:
             out.close()

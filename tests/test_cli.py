@@ -414,3 +414,31 @@ def test_rows_are_written_while_later_files_are_still_being_decoded(tmp_path, mo
     assert result.exit_code == 0, result.output
     assert out.read_text().count("\n") == 7  # header and six rows
     assert seen["rows"] >= 2  # the header and at least the first row
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_messages_respect_no_color(tmp_path, no_color):
+    env = {"NO_COLOR": "1"} if no_color else {"NO_COLOR": ""}
+    result = runner.invoke(app, ["classify", str(tmp_path / "missing.png")], color=True, env=env)
+    assert result.exit_code == 1 and "missing.png" in result.stderr
+    assert ("\x1b[" in result.stderr) is not no_color
+
+
+def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch):
+    from rich.console import Console
+
+    from fastdigits.cli import _file_progress
+
+    def bars(quiet, total=5):
+        with _file_progress(total, quiet, "classify") as advance:
+            for _ in range(total):
+                advance()
+            return getattr(advance, "__closure__", None) is not None
+
+    assert not bars(False)  # the test's stderr is not a terminal
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("TERM", "xterm")
+    assert bars(False)
+    assert not bars(True) and not bars(False, total=1)
+    monkeypatch.setenv("TERM", "dumb")
+    assert not bars(False)
