@@ -1091,3 +1091,35 @@ def label_components(const float[:, ::1] ink, int[:, ::1] labels):
                             stack[top] = <int>(yy * w + xx)
                             top += 1
     return n
+
+
+def grow_labels(const float[:, ::1] ink, int[:, ::1] labels):
+    """Give unlabelled ink (``ink > 0``, ``labels == 0``) the label of the
+    nearest labelled pixel along the ink (8-connected steps), in place:
+    one breadth-first search from all labelled pixels at once, O(H W).
+    Ink that no labelled pixel reaches stays 0.  Between two labels at the
+    same distance, the one whose pixel comes first in raster order wins.
+    Returns the number of pixels labelled."""
+    cdef Py_ssize_t h = ink.shape[0], w = ink.shape[1], y, x, yy, xx, p, head = 0, tail = 0, start
+    if labels.shape[0] != h or labels.shape[1] != w:
+        raise ValueError(f"labels {tuple(labels.shape)[:2]} must be the shape of ink {(h, w)}")
+    cdef int[::1] queue = np.empty(max(h * w, 1), np.intc)
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                if labels[y, x] != 0:
+                    queue[tail] = <int>(y * w + x)
+                    tail += 1
+        start = tail
+        while head < tail:
+            p = queue[head]
+            head += 1
+            y = p // w
+            x = p - y * w
+            for yy in range(max(y - 1, 0), min(y + 2, h)):
+                for xx in range(max(x - 1, 0), min(x + 2, w)):
+                    if labels[yy, xx] == 0 and ink[yy, xx] > 0:
+                        labels[yy, xx] = labels[y, x]
+                        queue[tail] = <int>(yy * w + xx)
+                        tail += 1
+    return tail - start

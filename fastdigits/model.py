@@ -78,6 +78,12 @@ def _kernels(threads: int | None, device: str = "cpu"):
             numba.set_num_threads(before)
 
 
+def _labelled(yi: np.ndarray) -> int:
+    """Rows with a class (at least 1): the denominator of train accuracy,
+    as rows of no class (outliers, label -1) are never "right"."""
+    return max(int(np.count_nonzero(np.asarray(yi) >= 0)), 1)
+
+
 #: Kernels whose first use in this process has been looked at (announced if
 #: they compile).
 _ANNOUNCED: set[str] = set()
@@ -753,7 +759,7 @@ class MLPClassifier:
         X_epoch = X if augmentation is None else np.empty_like(X)
         lay = self._layout
         n = len(X)
-        labelled = max(int(np.count_nonzero(yi >= 0)), 1)  # rows of no class (outliers) are never "right"
+        labelled = _labelled(yi)
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = aligned_empty((bs, X.shape[1]), self._float)
@@ -861,6 +867,7 @@ class MLPClassifier:
         # On a GPU the data and scratch go there once; the weights (changed in
         # NumPy between calls) and the gradient travel with each call.
         buf = {k: v if k == "grads" else self._put(v) for k, v in self._buffers(len(X)).items()}
+        labelled = _labelled(yi)  # on the host: a GPU array has no comparisons
         X, yi = self._put(X), self._put(yi)
         x = self.params_
         f, _ = self._loss_and_grad(X, yi, x, buf)
@@ -909,7 +916,7 @@ class MLPClassifier:
                         y_hist.pop(0)
                 f, g = f_new, g_new
                 self._check_finite(it)
-                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / max(int(np.count_nonzero(yi >= 0)), 1), "lr": step,
+                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / labelled, "lr": step,
                           "seconds": time.perf_counter() - t0}
                 record["samples_per_second"] = len(X) / record["seconds"]
                 best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, it,

@@ -244,19 +244,8 @@ class _Reader:
         peak = float(ink.max()) if ink.size else 0.0
         strokes = np.where(ink >= STROKE_LEVEL * peak, ink, 0).astype(np.float32)
         n = _preprocess.label_components(strokes, labels)
+        _preprocess.grow_labels(ink, labels)  # faint ink joins the nearest stroke along the ink
         faint = (ink > 0) & (labels == 0)
-        h, w = ink.shape
-        while faint.any():
-            padded = np.pad(labels, 1)
-            near = np.zeros_like(labels)
-            for dy in range(3):
-                for dx in range(3):
-                    np.maximum(near, padded[dy:dy + h, dx:dx + w], out=near)
-            reached = faint & (near > 0)
-            if not reached.any():
-                break
-            labels[reached] = near[reached]
-            faint &= ~reached
         if faint.any():
             rest = np.empty_like(labels)
             m = _preprocess.label_components(np.where(faint, ink, 0).astype(np.float32), rest)

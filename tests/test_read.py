@@ -201,3 +201,47 @@ def test_letters_and_scribbles_read_unsure(legible, model):
 
     assert median(letters) < 0.75 and median(scribbles) < 0.75
     assert median(numbers) > 0.9
+
+
+def _grown(ink, labels, pick):
+    """The reference of grow_labels: one 8-neighbour step at a time over the
+    whole picture, a reached pixel taking ``pick`` (max or min) of the
+    labels next to it."""
+    labels = labels.copy()
+    h, w = ink.shape
+    while True:
+        free = (ink > 0) & (labels == 0)
+        padded = np.pad(labels, 1)
+        near = np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
+        if pick is np.minimum:
+            near = np.where(near > 0, near, np.iinfo(np.int32).max).min(axis=0)
+            near[near == np.iinfo(np.int32).max] = 0
+        else:
+            near = near.max(axis=0)
+        reached = free & (near > 0)
+        if not reached.any():
+            return labels
+        labels[reached] = near[reached]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_faint_ink_joins_the_nearest_stroke(seed):
+    from fastdigits import _preprocess
+
+    rng = np.random.default_rng(seed)
+    ink = np.where(rng.random((40, 50)) < 0.55, rng.uniform(0.05, 0.3, (40, 50)), 0).astype(np.float32)
+    strokes = np.zeros_like(ink)
+    for _ in range(4):  # a few strokes on the faint ink
+        y, x = rng.integers(0, 40), rng.integers(0, 46)
+        strokes[y, x:x + 4] = 1.0
+    ink = np.maximum(ink, strokes)
+    labels = np.empty(ink.shape, np.int32)
+    _preprocess.label_components(strokes, labels)
+    want_hi, want_lo = _grown(ink, labels, np.maximum), _grown(ink, labels, np.minimum)
+    got = labels.copy()
+    grown = _preprocess.grow_labels(ink, got)
+    assert grown == np.count_nonzero(got) - np.count_nonzero(labels) > 0
+    sure = want_hi == want_lo  # where no two strokes are equally near
+    np.testing.assert_array_equal(got[sure], want_hi[sure])
+    assert ((got == want_hi) | (got == want_lo)).all()
+    assert (got[ink == 0] == 0).all()
