@@ -195,6 +195,8 @@ def train(
         "model.npz"),
 ) -> None:
     """Train a network on MNIST or on a folder of labelled images, and save it."""
+    import numpy as np
+
     from .data import NO_INK, load_image_folder, load_mnist
     from .ensemble import Ensemble
     from .model import MLPClassifier
@@ -245,7 +247,10 @@ def train(
              f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
         rejects = None
         if outlier_share:
-            rejects = make_outliers(X, int(round(outlier_share * len(X))), seed=[seed, 3], settings=pipeline)
+            # from the rows that fit trains on: none of a --validation split
+            trained = net._split(X, np.zeros(len(X), np.int64))[0]
+            rejects = make_outliers(trained, int(round(outlier_share * len(trained))), seed=[seed, 3],
+                                    settings=pipeline)
             _err(f"{len(rejects):,} pictures of no class (pairs, pieces, scribbles) made from them")
         interrupted = _fit_with_progress(model, X, y, rejects)
         if not model.history_:

@@ -120,14 +120,12 @@ class Ensemble:
     @property
     def preprocessing(self):
         """The members' shared image pipeline (see :class:`MLPClassifier`)."""
-        source = self.members_[0] if getattr(self, "members_", None) else self._template()
-        return source.preprocessing
+        return self._source().preprocessing
 
     @property
     def device(self) -> str:
         """Where the members run; setting it sets every member's."""
-        source = self.members_[0] if getattr(self, "members_", None) else self._template()
-        return source.device
+        return self._source().device
 
     @device.setter
     def device(self, value: str) -> None:
@@ -136,6 +134,10 @@ class Ensemble:
 
     def _template(self) -> MLPClassifier:
         return MLPClassifier() if self.estimator is None else self.estimator
+
+    def _source(self) -> MLPClassifier:
+        """The first member once trained, the recipe before."""
+        return self.members_[0] if getattr(self, "members_", None) else self._template()
 
     # ---------------------------------------------------------- training
 
@@ -160,6 +162,22 @@ class Ensemble:
             ``Progress.member`` and ``Progress.members`` set; returning
             ``False`` stops the member training now at the end of its
             epoch, and the members after it are not trained.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InputError
+            For a bad ``n_members`` or ``estimator``, and as
+            :meth:`MLPClassifier.fit` raises for bad data or settings.
+
+        Notes
+        -----
+        With a ``validation_fraction``, each member holds out its own split
+        (its seed is ``seed + k``): the members' ``val_*`` figures are their
+        own, and together they have seen every row.
 
         A ``KeyboardInterrupt`` keeps the members trained so far (the one
         interrupted too, if it finished an epoch) and is re-raised.
@@ -209,8 +227,7 @@ class Ensemble:
         """What the networks see of ``images``: see :meth:`MLPClassifier.prepare`.
 
         Works before ``fit`` too (the training rows are prepared this way)."""
-        source = self.members_[0] if getattr(self, "members_", None) else self._template()
-        return source.prepare(images, return_ink=return_ink)
+        return self._source().prepare(images, return_ink=return_ink)
 
     def predict_proba(self, X) -> np.ndarray:
         """The mean of the members' class probabilities.

@@ -685,7 +685,11 @@ class MLPClassifier:
             exposure (Hendrycks, Mazeika and Dietterich, "Deep anomaly
             detection with outlier exposure", ICLR 2019).  They take part
             in training only: not in a validation split, and not in
-            ``history_``'s ``train_accuracy``.
+            ``history_``'s ``train_accuracy``; its ``loss`` includes their
+            cross-entropy, at least log(n_classes) per outlier row.  With
+            one-vs-all sigmoid outputs the outputs learn to be all off, but
+            ``predict_proba`` divides each row by its sum, which hides that:
+            look at the largest raw output instead, or use softmax.
         validation_data : (X_val, y_val), optional
             Measured after every epoch instead of a ``validation_fraction``
             split.

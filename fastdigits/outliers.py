@@ -9,8 +9,8 @@ probabilities: ``MLPClassifier.fit(..., outliers=...)``), it is unsure of
 them.  The kinds made here are the ones that reading a number meets when
 it cuts a picture into digits:
 
-- *pairs*: two training frames side by side, touching, overlapping or a
-  pixel apart, in one frame (a cut not made);
+- *pairs*: two training frames side by side, overlapping by up to 3 px,
+  touching or up to 2 px apart, in one frame (a cut not made);
 - *pieces*: the left or right part of a wide frame, cut at 30-70 % of its
   ink's width (a cut made inside a digit);
 - *scribbles*: a smooth pen line through random points (not writing).
@@ -97,8 +97,13 @@ def make_outliers(frames, n: int, *, seed=0, settings: Normalization | None = No
         If ``frames`` are not square frames or ``n`` is negative.
     """
     arr = np.asarray(frames, np.float32)
-    side = int(round(math.sqrt(arr.shape[-1]))) if arr.ndim == 2 else (arr.shape[-1] if arr.ndim == 3 else 0)
-    if side * side != arr.shape[-1] and not (arr.ndim == 3 and arr.shape[1] == arr.shape[2]) or side == 0:
+    if arr.ndim == 2:  # rows of S*S values
+        side = int(round(math.sqrt(arr.shape[1])))
+        square = side > 0 and side * side == arr.shape[1]
+    else:  # frames (N, S, S)
+        side = arr.shape[-1] if arr.ndim == 3 else 0
+        square = arr.ndim == 3 and side > 0 and arr.shape[1] == side
+    if not square:
         raise InputError(f"make_outliers needs square frames (N, S, S) or rows of S*S values, got shape {arr.shape}")
     if int(n) < 0:
         raise InputError(f"n must be at least 0, got {n!r}")

@@ -86,3 +86,24 @@ def test_outliers_must_be_rows_like_X():
     X = rng.random((20, 30)).astype(np.float32)
     with pytest.raises(InputError, match="outliers has 31 features per row, the model expects 30"):
         MLPClassifier((4,), epochs=1).fit(X, np.arange(20) % 2, outliers=rng.random((5, 31)).astype(np.float32))
+
+
+def test_a_scalar_is_refused_too():
+    with pytest.raises(InputError, match="square frames"):
+        make_outliers(np.float32(3), 2)
+
+
+def test_train_makes_outliers_from_the_training_split_only(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from fastdigits.cli import app
+
+    for letter in "AB":
+        (tmp_path / letter).mkdir()
+        for k in range(10):
+            Image.fromarray(drawing.digit(letter, size=40, stroke=1 + k % 2)).save(tmp_path / letter / f"{k}.png")
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--hidden", "4", "--epochs", "1",
+                                      "--validation", "0.5", "--outliers", "1", "-o", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert "10 pictures of no class" in result.stderr  # as many as the 10 rows left for training, of 20
