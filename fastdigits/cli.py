@@ -78,6 +78,19 @@ def _file_progress(total: int, quiet: bool, what: str):
         yield advance
 
 
+def _open_output(path: Path):
+    """The results file, opened for writing: UTF-8, with file names that
+    are not UTF-8 written back as the bytes they were
+    (``surrogateescape``); a folder that does not exist or cannot be
+    written is a one-line error, not a traceback."""
+    try:
+        return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        why = f"the folder {path.parent} does not exist" if not path.parent.is_dir() else exc.strerror or exc
+        _err(f"error: cannot write {path}: {why}", fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
 def _fail(exc: FastDigitsError) -> typer.Exit:
     _err(f"error: {exc}", fg=typer.colors.RED)
     return typer.Exit(1)
@@ -480,7 +493,7 @@ def classify(
     files, missing = find_images(paths)
     classes = model.classes_.tolist()
     k = min(top_k, len(classes)) if top_k else None
-    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+    out = _open_output(output) if output else sys.stdout
     classified = blank = failed = 0
     try:
         writer = _writer(fmt, out, classes, k)
@@ -586,7 +599,7 @@ def read(
     except FastDigitsError as exc:
         raise _fail(exc) from None
     files, missing = find_images(paths)
-    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+    out = _open_output(output) if output else sys.stdout
     done = blank = failed = 0
     try:
         if fmt is Format.csv:

@@ -442,3 +442,26 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch):
     assert not bars(True) and not bars(False, total=1)
     monkeypatch.setenv("TERM", "dumb")
     assert not bars(False)
+
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_output_into_a_missing_folder_is_a_one_line_error(tmp_path, command):
+    _save(tmp_path / "a.png", drawing.digit("3", size=40))
+    target = tmp_path / "nowhere" / "out.csv"
+    result = runner.invoke(app, [command, str(tmp_path / "a.png"), "-o", str(target)])
+    assert result.exit_code == 1
+    assert f"cannot write {target}: the folder {target.parent} does not exist" in result.stderr
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_file_names_that_are_not_utf8_are_written_as_they_are(tmp_path, command):
+    name = os.fsdecode(b"caf\xe9\xff.png")  # Latin-1 bytes: not UTF-8
+    try:
+        _save(tmp_path / name, drawing.digit("3", size=40))
+    except (UnicodeEncodeError, OSError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, [command, str(tmp_path / name), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert b"caf\xe9\xff.png" in out.read_bytes()
