@@ -50,3 +50,22 @@ def test_launch_microseconds_is_a_time_per_pass(monkeypatch):
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
     assert bench.launch_microseconds(2, calls=1000) == 500.0
+
+
+def test_quick_compile_probe_uses_the_users_cache(monkeypatch):
+    """--quick times its compile in the user's numba cache (filled once for
+    the whole run); the full bench in an empty cache of its own."""
+    import subprocess
+
+    seen = []
+
+    class Done:
+        stdout = "1.5\n"
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/users/cache")
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env, **kw: seen.append(env["NUMBA_CACHE_DIR"]) or Done())
+    assert bench.compile_seconds(own_cache=True) == (1.5, 1.5)
+    assert seen == ["/users/cache"] * 2
+    seen.clear()
+    bench.compile_seconds()
+    assert len(set(seen)) == 1 and seen[0] != "/users/cache"
