@@ -129,6 +129,11 @@ def load_model(path: str | os.PathLike | None = None):
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     try:
+        if path.is_file() and not zipfile.is_zipfile(path):  # a picture, a text, a bare .npy array
+            with open(path, "rb") as f:
+                damaged = f.read(2) == b"PK"  # a zip archive without its end: cut short
+            raise ModelFileError(f"{path}: " + ("a truncated or damaged .npz archive" if damaged else
+                                                "not a fastdigits model file (model files are .npz archives)"))
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:

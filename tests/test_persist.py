@@ -69,6 +69,15 @@ def _rewrite(path, **changes):
     np.savez(path, **arrays)
 
 
+def _npy(array) -> bytes:
+    """The bytes of ``array`` as an .npy file."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def _meta(path):
     with np.load(path) as archive:
         return json.loads(str(archive["meta"]))
@@ -78,7 +87,8 @@ def _meta(path):
     "corrupt, match",
     [
         (lambda p: p.write_bytes(p.read_bytes()[:200]), "truncated"),
-        (lambda p: p.write_text("hello"), "not a fastdigits model"),
+        (lambda p: p.write_text("hello"), r"not a fastdigits model file \(model files are .npz archives\)$"),
+        (lambda p: p.write_bytes(_npy(np.zeros(3))), r"model files are .npz archives\)$"),  # a bare array
         (lambda p: np.savez(p, meta=np.array([{"a": 1}], dtype=object)), "not a fastdigits model"),
         (lambda p: np.savez(p, x=np.zeros(3)), "no metadata"),
         (lambda p: _rewrite(p, weights_0=np.zeros((400, 8), np.float32)), r"layer 0 has weights \(400, 8\)"),
