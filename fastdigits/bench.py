@@ -276,6 +276,7 @@ _COMPILE_PROBE = (
     "m = MLPClassifier((8,), epochs=1, device={device!r}).fit(np.random.default_rng(0).random((64, 400), "
     "dtype=np.float32),"
     " np.arange(64) % 10); m.predict_proba(np.zeros((1, 400), np.float32));"
+    " m.predict_proba(np.zeros((1000, 400), np.float32));"  # the batch kernel, beyond config.COMPILED_ROWS
     "print(time.perf_counter() - t)"
 )
 
@@ -481,8 +482,9 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
     results: list[Measurement] = []
     if quick:  # compile once, into the user's own cache, and time that
         empty = not kernels_cached()
-        say("compile time, in fresh processes" + (": compiling the kernels, once (numba caches them)"
-                                                  if empty else ""))
+        say("compile time, in fresh processes" + (": compiling the kernels, once (numba caches them; 1-3 min on "
+                                                  "2 cores), then about a minute of measuring" if empty else
+                                                  ": about a minute of measuring in all"))
         cold, warm = compile_seconds(own_cache=True)
         cold = cold if empty else None  # the cache was filled already: nothing to time
     else:
