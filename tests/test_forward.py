@@ -69,7 +69,8 @@ def test_predicting_a_picture_compiles_nothing(tmp_path):
         "print(result.label, reading.text, 'numba' in sys.modules)\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)  # the installed package, not the source tree
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "11", "False"]
     assert not (tmp_path / "numba").exists() or not any((tmp_path / "numba").rglob("*.nbc"))
