@@ -78,6 +78,9 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Re
         p = Path(raw)
         if p.is_dir():
             found = [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+            if not found:
+                missing.append(Result(str(raw), error=f"{raw}: no pictures found (looked for "
+                                                      f"{', '.join(sorted(IMAGE_EXTENSIONS))})"))
             for f in sorted(found, key=lambda f: _natural_key(str(f.relative_to(p)))):
                 add(f)
         elif p.is_file():
@@ -195,6 +198,22 @@ def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path]) -> li
         return out
 
 
+#: Names that Windows reserves for devices, in any case and with any suffix.
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def folder_name(label) -> str:
+    """A class name made safe as one folder name: path separators, NUL
+    and other control characters become ``_``; ``.``, ``..``, an empty
+    name and names Windows reserves (CON, NUL, COM1, ...) get a leading
+    ``_``.  So a model whose class is ``../../x`` sorts into ``.._.._x``,
+    inside the sort folder."""
+    name = "".join("_" if ch in "/\\" or ord(ch) < 32 else ch for ch in str(label))
+    if name in ("", ".", "..") or name.split(".")[0].upper() in _RESERVED:
+        name = "_" + name
+    return name
+
+
 def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) -> Path:
     """Copy (or move) a classified file into ``folder/<label>/``, or
     ``folder/_blank/`` (:data:`BLANK_FOLDER`) when it has no ink, never
@@ -208,7 +227,9 @@ def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) 
     if not result.ok or result.path is None:
         raise InputError(f"only a file read fine can be sorted; got {result.path!r} with error {result.error!r}")
     source = Path(result.path)
-    target_dir = Path(folder) / (BLANK_FOLDER if result.blank else str(result.label))
+    target_dir = Path(folder) / (BLANK_FOLDER if result.blank else folder_name(result.label))
+    if not target_dir.resolve().is_relative_to(Path(folder).resolve()):  # a link inside leading out
+        raise InputError(f"{target_dir} lies outside {folder}: not sorting {source} there")
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / source.name
     n = 0

@@ -69,3 +69,30 @@ def test_sort_into_puts_blank_pictures_in_their_own_folder(model, tmp_path):
     assert targets == [tmp_path / "sorted" / BLANK_FOLDER / "white.png", tmp_path / "sorted" / "4" / "four.png"]
     with pytest.raises(InputError, match="only a file read fine"):
         sort_into(Result(str(tmp_path / "x.png"), error="x.png: not a readable image"), tmp_path / "sorted")
+
+
+def test_class_names_become_safe_folder_names():
+    from fastdigits.classify import folder_name
+
+    assert folder_name("../../escaped_3") == ".._.._escaped_3"
+    assert folder_name("/etc") == "_etc" and folder_name("a\\b") == "a_b" and folder_name("a\x00b") == "a_b"
+    assert [folder_name(n) for n in ("", ".", "..", "con", "Nul.txt", "COM3")] == \
+        ["_", "_.", "_..", "_con", "_Nul.txt", "_COM3"]
+    assert folder_name(7) == "7" and folder_name("ok name") == "ok name"
+
+
+def test_sort_into_never_writes_outside_its_folder(tmp_path):
+    from fastdigits.classify import Result, sort_into
+
+    (tmp_path / "in").mkdir()
+    picture = tmp_path / "in" / "a.png"
+    picture.write_bytes(b"not read here")
+    sorted_dir = tmp_path / "deep" / "sorted"
+    for label in ("../../escaped_3", "/abs", ".."):
+        target = sort_into(Result(str(picture), label=label), sorted_dir)
+        assert target.resolve().is_relative_to(sorted_dir.resolve()) and target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "in"]
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["sorted"]
+    (sorted_dir / "out").symlink_to(tmp_path / "in")  # a link in the sort folder that leads out of it
+    with pytest.raises(InputError, match="lies outside"):
+        sort_into(Result(str(picture), label="out"), sorted_dir)

@@ -467,3 +467,12 @@ def test_file_names_that_are_not_utf8_are_written_as_they_are(tmp_path, command)
     result = runner.invoke(app, [command, str(tmp_path / name), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert b"caf\xe9\xff.png" in out.read_bytes()
+
+
+@pytest.mark.parametrize("command", ["classify", "read"])
+def test_a_folder_without_pictures_is_an_error_row(tmp_path, command):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    result = runner.invoke(app, [command, str(tmp_path / "empty")])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'empty'}: no pictures found" in result.stdout
