@@ -443,6 +443,8 @@ class MLPClassifier:
         frame_wide = False
         if is_image_sequence(X):
             arr = self.prepare(X)
+        elif isinstance(X, (list, tuple)) and not X:  # an empty batch: no rows
+            arr = np.empty((0, getattr(self, "n_features_in_", self._frame_width)), self._float)
         else:
             arr = np.asarray(X)
             if arr.dtype.kind not in "uifb":
@@ -455,6 +457,8 @@ class MLPClassifier:
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
+        if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
+            arr = arr.copy()
         if frame_wide:
             self._check_not_grey_levels(arr, name)  # finite too
         elif not self._all_finite(arr):

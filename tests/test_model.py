@@ -500,3 +500,13 @@ def test_a_colour_or_channel_last_picture_is_not_a_batch(shape):
         with pytest.raises(InputError, match=r"channel-last picture .*convert\('L'\)"):
             method(picture)
     assert model.predict(picture[None, :, :, 0]).shape == (1,)
+
+
+def test_read_only_rows_and_empty_batches(rng):
+    X, y = _blobs(rng, n=60)
+    model = MLPClassifier((8,), epochs=2).fit(X, y)
+    frozen = np.array(X[:40])
+    frozen.flags.writeable = False  # as a read-only memmap or a broadcast view
+    np.testing.assert_array_equal(model.predict_proba(frozen), model.predict_proba(np.array(X[:40])))
+    assert not frozen.flags.writeable  # the caller's array is left as it was
+    assert model.predict_proba([]).shape == (0, 3) and model.predict([]).shape == (0,)
