@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import math
 import os
 import re
 import urllib.error
@@ -105,6 +106,11 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+#: Most dimensions an IDX header may declare (NumPy's arrays have at most 64;
+#: MNIST's files have 1 and 3).
+_IDX_MAX_DIMS = 32
+
+
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode the bytes of an IDX file (see :func:`read_idx`)."""
     if len(data) < 4:
@@ -115,9 +121,11 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{name}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})")
+    if ndim > _IDX_MAX_DIMS:
+        raise DataError(f"{name}: header declares {ndim} dimensions; fastdigits reads at most {_IDX_MAX_DIMS}")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no wrap-around
     payload = len(data) - header
     if payload != expected:
         what = "truncated" if payload < expected else "has trailing bytes"

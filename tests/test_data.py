@@ -57,6 +57,10 @@ def _header(*dims: int, code: int = 8) -> bytes:
         (bytes([0, 0, 8, 3, 0, 0, 0, 5]), "truncated header"),
         (_header(10, 28, 28) + b"\0" * 100, "truncated: header says shape \\(10, 28, 28\\)"),
         (_header(3) + b"\1\2\3\4", "trailing bytes"),
+        # 255 dimensions: more than any array may have
+        (_header(*[1] * 255) + b"\0", "header declares 255 dimensions; fastdigits reads at most 32"),
+        # 2^31 x 2^31 x 4 bytes: 2^64, which wraps to 0 in 64-bit integers
+        (_header(2**31, 2**31, 4), r"truncated: header says shape \(2147483648, 2147483648, 4\)"),
     ],
 )
 @pytest.mark.parametrize("compress", [False, True])
