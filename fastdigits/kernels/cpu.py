@@ -39,17 +39,53 @@ import sys
 
 import numpy as np
 from llvmlite import ir
+import numba
 from numba import carray, njit, prange, types
 from numba.core import cgutils
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
 from .. import config
 from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH, derivative, step_rate  # noqa: F401
 
-_serial = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
+
+class _Kernel(CPUDispatcher):
+    """A Numba CPU dispatcher that compiles one specialisation per argument
+    *type*, not one per constant value a caller happens to pass.
+
+    Inside jitted code numba types a constant argument as a literal
+    (``Literal[int](0)``, ``Literal[bool](True)``) and compiles the callee
+    again for it; here every call site of a helper shares one compilation,
+    which numba then links into each caller.  With literals, one epoch of
+    training compiled 136 functions (``benchmarks/compile_times.py``).
+    Intrinsics that need a literal (``_stack_array``'s size) get it from
+    their own call sites; ``_gather_rows_range``, whose speed depends on its
+    callers' constants, stays a plain njit."""
+
+    def get_call_template(self, args, kws):
+        args = tuple(types.unliteral(a) for a in args)
+        kws = {k: types.unliteral(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
+
+
+def _jit(**options):
+    """njit(cache=config.NUMBA_CACHE, **options) on a ``_Kernel``."""
+
+    def wrap(func):
+        if numba.config.DISABLE_JIT:
+            return func
+        kernel = _Kernel(py_func=func, locals={}, targetoptions={"nopython": True, **options})
+        if config.NUMBA_CACHE:
+            kernel.enable_caching()
+        return kernel
+
+    return wrap
+
+
+_serial = _jit(fastmath=config.NUMBA_FASTMATH, nogil=True)
 _inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
-_reduce = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH_SUMS, nogil=True)
-_parallel = njit(parallel=config.NUMBA_PARALLEL, cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH)
+_reduce = _jit(fastmath=config.NUMBA_FASTMATH_SUMS, nogil=True)
+_parallel = _jit(parallel=config.NUMBA_PARALLEL, fastmath=config.NUMBA_FASTMATH)
 
 #: Widest register tile (columns): 8 registers of float32 with AVX-512,
 #: 8 with AVX2 (whose 16 registers hold 64 floats in 8).
@@ -513,7 +549,9 @@ def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate, start):
     return j
 
 
-@_serial
+# A plain njit, not a _Kernel: compiled for each caller's constants (a start or t0 of 0, ``accumulate``), the
+# 400-800-10 epoch of batch 128 ran in 1.06 s against 1.34 s for one shared compilation (benchmarks in one process).
+@njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
 def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None, start=0):
     """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
     a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``;
@@ -647,6 +685,16 @@ def _dots(a, w_t, out):
 
 
 @_serial
+def _copy(src, dst):
+    """dst[:] = src for two 1-D arrays of one length, as a plain loop: numba's
+    array assignment brings its broadcasting checks and their error
+    messages (string formatting) into the kernel, 130 kB of LLVM IR that
+    every caller up to ``train_range`` compiled again."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@_serial
 def _chunk(c, chunks, m):
     """Rows [lo, hi) of chunk c when m rows are cut into ``chunks`` parts."""
     return c * m // chunks, (c + 1) * m // chunks
@@ -722,7 +770,7 @@ def _layer_rows_blocked(src, order, first, indirect, lo, hi, w, b, act, out, xt,
             if fill_xt:
                 for t in range(n):
                     xt[idx[r, t], i] = val[r, t]
-            out[i] = b
+            _copy(b, out[i])
         for blk in range(n_blocks):
             for i in range(g0, g1):
                 r = i - g0
@@ -744,7 +792,8 @@ def dense_forward(a_in, w, b, act, out, chunks):
     w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
     order = np.empty(0, np.int64)
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         if _blocked(n_in, w.shape[1], w.itemsize, hi - lo):
@@ -825,7 +874,8 @@ def _forward_rows(x, tiles, sizes, w_off, b_off, hidden_act, out_act, params, pa
 def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
     state = _launch(chunks)
     tiles = np.zeros(1, np.int64)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         _forward_rows(x, tiles, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
         _leave_chunk(state)
@@ -864,7 +914,8 @@ def all_finite(x, chunks):
     flat = x.reshape(-1)
     sums = np.zeros(chunks, x.dtype)
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, flat.shape[0])
         sums[c] = _times_zero_sum(flat[lo:hi], sums[c])
@@ -897,7 +948,8 @@ def outside_total(x, lo, hi, chunks):
     flat = x.reshape(-1)
     sums = np.zeros(chunks, x.dtype)
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         start, stop = _chunk(c, chunks, flat.shape[0])
         sums[c] = outside_sum(flat[start:stop], lo, hi, sums[c])
@@ -911,7 +963,8 @@ def empty_pass(flags, chunks):
     chunk c adds one to flags[16 c] (a cache line apart).  What it takes
     is what launching a pass costs."""
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         flags[16 * c] += 1.0
         _leave_chunk(state)
@@ -996,7 +1049,7 @@ def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_
     if gather and sizes[1] < NARROW:
         for i in range(lo, hi):
             _fetch_ahead(x, order, pos, i, lo, hi)
-            xb[i] = x[order[pos + i]]
+            _copy(x[order[pos + i]], xb[i])
         _forward_layers(xb, order, 0, False, lo, hi, m, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                         acts, out, idx, val, xt, False)
     else:
@@ -1019,7 +1072,8 @@ def _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_
 def _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params, params_t,
                    scale, acts, deltas, out, loss_rows, right_rows, chunks):
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
@@ -1124,7 +1178,7 @@ def _layer_grad_rows(r0, r1, a, xt, use_xt, delta, w_off, b_off, n_in, n_out, pa
             n = _nonzeros(col, idx, val, col2, val2)
             col[:] = 0.0  # whole vectors: cheaper than a store per nonzero
             col2[:] = 0.0
-            _gather_rows_range(delta, idx, val, 0, n, g, False, val2, g2)
+            _gather_rows_range(delta, idx, val, 0, n, g, False, val2, g2, 0)
             _step_row(opt, g, params, w_off + k * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1, beta2,
                       eps)
             _step_row(opt, g2, params, w_off + (k + 1) * n_out, l2_scale, grads, state1, state2, lr, momentum, beta1,
@@ -1209,7 +1263,8 @@ def _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, s
 def _weights_pass(a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt, grads, state1,
                   state2, lr, momentum, beta1, beta2, eps, chunks):
     state = _launch(chunks)
-    for c in prange(chunks):
+    for chunk in prange(chunks):
+        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
         _enter_chunk(c, state)
         _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
                      grads, state1, state2, lr, momentum, beta1, beta2, eps)
