@@ -25,7 +25,7 @@ from . import __version__
 from .classify import BLANK_FOLDER
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import DEVICES, OPTIMIZERS, SCHEDULES
+from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -269,7 +269,10 @@ def train(
         if not model.history_:
             _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
             raise typer.Exit(130)
-        accuracy = model.score(X_test, y_test) if X_test is not None and len(X_test) else None
+        accuracy = None
+        if X_test is not None and len(X_test):
+            with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
+                accuracy = model.score(X_test, y_test)
         networks = _networks(model)
         epochs_run = sum(len(n.history_) for n in networks)
         argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []

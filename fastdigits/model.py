@@ -17,6 +17,7 @@ the batch size), so ``l2`` means the same for every optimiser and batch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -44,6 +45,26 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 # every core, so fastdigits serialises its own kernel calls: safe under any
 # threading layer, and nothing is lost on a CPU-bound machine.
 _KERNEL_LOCK = threading.RLock()
+
+#: Batches up to this many rows take the forward pass that ``pip install``
+#: compiled (``config.COMPILED_ROWS``, or more inside ``compiled_forward``).
+_COMPILED_ROWS = contextvars.ContextVar("compiled_rows", default=None)
+
+
+@contextlib.contextmanager
+def compiled_forward():
+    """Within this block (in this thread or task), ``predict_proba`` of
+    any number of rows runs the forward pass that ``pip install`` compiled
+    (``ext/_forward.pyx``) instead of the parallel Numba kernel: nothing is
+    compiled for a one-off scoring, such as ``fastdigits train``'s of the
+    test set (10,000 rows of 400-256-10: about 0.2 s on one core, against
+    the kernel's first-use compile of tens of seconds).  Probabilities
+    agree with the kernel's to float rounding."""
+    token = _COMPILED_ROWS.set(math.inf)
+    try:
+        yield
+    finally:
+        _COMPILED_ROWS.reset(token)
 
 
 def numba_threads() -> int:
@@ -941,7 +962,7 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        if len(X) <= config.COMPILED_ROWS and self.device == "cpu":
+        if len(X) <= (_COMPILED_ROWS.get() or config.COMPILED_ROWS) and self.device == "cpu":
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so
             # safe from any number of Python threads at once.
