@@ -25,7 +25,7 @@ from . import __version__
 from .classify import BLANK_FOLDER
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
+from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward, warm_kernels_apart
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -298,7 +298,8 @@ def train(
 
 
 def _compile_apart(model) -> None:
-    """Compile the kernels in a child process when numba's cache lacks them.
+    """Compile the training kernels in child processes when numba's cache
+    lacks them (``fastdigits.model.warm_kernels_apart``).
 
     The compiler's memory is not given back by the process that used it;
     compiled apart, it is gone before the data is loaded (the default MNIST
@@ -306,7 +307,6 @@ def _compile_apart(model) -> None:
     compiling child holds the peak and training itself stays near 345 MB:
     benchmarks/RESULTS.md), and the one-off wait gets its own line."""
     import os
-    import subprocess
 
     from .kernels import cpu
 
@@ -319,9 +319,7 @@ def _compile_apart(model) -> None:
         return
     _err("compiling the kernels for this CPU (once: numba caches them) ...")
     t0 = time.perf_counter()
-    code = (f"from fastdigits.model import warm_kernels; warm_kernels({model.dtype!r}, "
-            f"{bool(model._augmentation())})")
-    if subprocess.run([sys.executable, "-c", code]).returncode == 0:
+    if warm_kernels_apart(model.dtype, model._augmentation() is not None):
         _err(f"compiled in {time.perf_counter() - t0:.1f} s")
     else:
         _err("compiling in a child process failed; compiling here", fg=typer.colors.YELLOW)

@@ -56,8 +56,8 @@ def compiled_forward():
     """Within this block (in this thread or task), ``predict_proba`` of
     any number of rows runs the forward pass that ``pip install`` compiled
     (``ext/_forward.pyx``) instead of the parallel Numba kernel: nothing is
-    compiled for a one-off scoring, such as ``fastdigits train``'s of the
-    test set (10,000 rows of 400-256-10: about 0.2 s on one core, against
+    compiled for a one-off scoring (the input checks are NumPy's too), such
+    as ``fastdigits train``'s of the test set (10,000 rows of 400-256-10: about 0.2 s on one core, against
     the kernel's first-use compile of tens of seconds).  Probabilities
     agree with the kernel's to float rounding."""
     token = _COMPILED_ROWS.set(math.inf)
@@ -133,16 +133,49 @@ def _announce_compile(dispatcher, what: str) -> None:
             "compiling the %s kernel for this CPU, once (numba caches it): up to a minute on 2 cores", what)
 
 
-def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu") -> None:
+def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *, predict: bool = True,
+                 part: str | None = None) -> None:
     """Compile (or load from numba's disk cache) the kernels that training
-    and prediction with ``dtype`` use on ``device``, on a few random rows:
-    the kernels are specialised on array types, never on sizes."""
+    (and with ``predict``, prediction) with ``dtype`` use on ``device``, on
+    a few random rows: the kernels are specialised on array types, never on
+    sizes.
+
+    ``part`` ("backprop" or "weights") compiles only one of the training
+    step's two parallel passes (``kernels.cpu.pass_signatures``): run in
+    two processes at once, they share the bulk of the compile between two
+    cores, and a later call finds them in the cache."""
+    if part is not None:
+        from .kernels import cpu
+
+        kernel = {"backprop": cpu._backprop_pass, "weights": cpu._weights_pass}[part]
+        kernel.compile(cpu.pass_signatures(dtype)[kernel])
+        return
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
     model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device)
     model.fit(X, y)
-    model.predict_proba(X[:1])
-    model.predict_proba(np.tile(X, (config.COMPILED_ROWS // len(X) + 1, 1)))  # the parallel kernels
+    if predict:
+        model.predict_proba(X[:1])
+        model.predict_proba(np.tile(X, (config.COMPILED_ROWS // len(X) + 1, 1)))  # the parallel kernels
+
+
+def warm_kernels_apart(dtype: str = "float32", augment: bool = False) -> bool:
+    """``warm_kernels(dtype, augment, predict=False)`` in child processes,
+    filling numba's disk cache for this process's next ``fit``: the two
+    parallel passes in two children at once (a core each), then the rest of
+    the training step.  Returns whether the last child succeeded.
+
+    On the 2-core box the default ``fastdigits train`` compiled in about 45
+    s this way against 75 s in one process; and the compiler's memory goes
+    with the children (``benchmarks/RESULTS.md``)."""
+    import subprocess
+    import sys
+
+    warm = f"from fastdigits.model import warm_kernels; warm_kernels({dtype!r}"
+    passes = [subprocess.Popen([sys.executable, "-c", f"{warm}, part={part!r})"]) for part in ("backprop", "weights")]
+    for child in passes:
+        child.wait()
+    return subprocess.run([sys.executable, "-c", f"{warm}, {bool(augment)}, predict=False)"]).returncode == 0
 
 
 @dataclass
@@ -454,7 +487,7 @@ class MLPClassifier:
         rows = frames.reshape(len(frames), frames.shape[1] * frames.shape[2])  # (0, 400) for no pictures
         return (rows, ink) if return_ink else rows
 
-    def _features(self, X, name: str = "X") -> np.ndarray:
+    def _features(self, X, name: str = "X", *, parallel_checks: bool = True) -> np.ndarray:
         """Rows for the network, (N, D) in the model's dtype: images,
         (N, H, W) or a sequence of (H, W) arrays of any sizes, through
         ``prepare``; feature rows (N, D) as given, once ``_check_rows``
@@ -478,11 +511,12 @@ class MLPClassifier:
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
+        parallel_checks = parallel_checks and _COMPILED_ROWS.get() is None  # compiled_forward: no kernel at all
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
-            self._check_not_grey_levels(arr, name)  # finite too
-        elif not self._all_finite(arr):
+            self._check_not_grey_levels(arr, name, parallel_checks)  # finite too
+        elif not self._all_finite(arr, parallel_checks):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
 
@@ -507,18 +541,20 @@ class MLPClassifier:
                              + _how_to_pass(frame))
         return True
 
-    def _check_not_grey_levels(self, X: np.ndarray, name: str) -> None:
+    def _check_not_grey_levels(self, X: np.ndarray, name: str, parallel: bool = True) -> None:
         """Float rows as wide as a frame are finite and are not a picture's
         grey levels: values all within [0, 255] with a maximum above 1
         (give or take ``config.FRAME_VALUE_SLACK``) are a float picture and
         raise.  Frames (within [0, 1]) pass after NumPy's checks when X is
-        small, or one parallel kernel pass over X when it is large; rows
+        small or not ``parallel``, else one parallel kernel pass over X; rows
         beyond [0, 1] cost NumPy's min and max too, and pass if a value is
-        negative (standardised features) or above 255."""
+        negative (standardised features) or above 255.  ``fit`` checks with
+        NumPy (about 40 ms for MNIST's 60,000 rows, once): compiling the
+        kernel for it took the first ``fit`` 2-5 s."""
         as_dtype = X.dtype.type
         slack = config.FRAME_VALUE_SLACK
         lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
-        if X.size < config.PARALLEL_CHECK_SIZE:  # NumPy: nothing to compile, no thread pool, no lock
+        if not parallel or X.size < config.PARALLEL_CHECK_SIZE:  # NumPy: nothing to compile, no pool, no lock
             if not np.isfinite(X).all():
                 outside = math.nan
             else:
@@ -535,8 +571,8 @@ class MLPClassifier:
             raise InputError(f"{name} has shape {X.shape} and values from {low:g} to {high:g}: grey levels of a "
                              f"picture, not feature rows? " + _how_to_pass(X.shape[1]))
 
-    def _all_finite(self, arr: np.ndarray) -> bool:
-        if arr.size < config.PARALLEL_CHECK_SIZE:
+    def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
+        if not parallel or arr.size < config.PARALLEL_CHECK_SIZE:
             return bool(np.isfinite(arr).all())
         with _kernels(self.threads) as cpu:
             return cpu.all_finite(arr, numba_threads())
@@ -737,20 +773,20 @@ class MLPClassifier:
         self._init_state(X.shape[1], classes)
         yi = self._encode(y, len(X))
         if validation_data is not None:
-            Xv = self._features(validation_data[0], "validation X")
+            Xv = self._features(validation_data[0], "validation X", parallel_checks=False)
             yv = self._encode(validation_data[1], len(Xv))
             Xt, yt = X, yi
         else:
             Xt, yt, Xv, yv = self._split(X, yi)
         if outliers is not None:
-            O = self._features(outliers, "outliers")
+            O = self._features(outliers, "outliers", parallel_checks=False)
             Xt = np.concatenate([Xt, O.astype(Xt.dtype, copy=False)])
             yt = np.concatenate([yt, np.full(len(O), -1, yt.dtype)])
         return self._train(Xt, yt, Xv, yv, self.epochs, callback)
 
     def _features_for_fit(self, X) -> np.ndarray:
         self.__dict__.pop("n_features_in_", None)  # a new fit may change the input width
-        X = self._features(X)
+        X = self._features(X, parallel_checks=False)
         if len(X) == 0:
             raise InputError("X has no rows to learn from")
         return X

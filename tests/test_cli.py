@@ -217,20 +217,30 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
     from fastdigits.model import warm_kernels
 
     warm_kernels("float32", augment=True)  # compiled, so in numba's cache
-    calls = []
+    calls, started = [], []
 
     class Done:
         returncode = 0
 
+    class Started(Done):
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+
+        def wait(self):
+            return 0
+
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Done())
+    monkeypatch.setattr(subprocess, "Popen", Started)
     args = ["train", "--data", str(letters), "--hidden", "8", "--epochs", "1", "--augment", "-o", str(tmp_path / "m.npz")]
     assert runner.invoke(app, args).exit_code == 0
-    assert calls == []  # this session's kernels are cached already
+    assert calls == [] and started == []  # this session's kernels are cached already
     monkeypatch.setattr(os.path, "exists", lambda path: False)  # as if the cache were empty
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    # the two passes at once, then the rest of the training step, each in a child process
+    assert sorted(cmd[-1][cmd[-1].index("part="):] for cmd in started) == ["part='backprop')", "part='weights')"]
     assert len(calls) == 1 and calls[0][0] == sys.executable
-    assert "warm_kernels('float32', True)" in calls[0][-1]
+    assert "warm_kernels('float32', True, predict=False)" in calls[0][-1]
     assert "compiling the kernels for this CPU" in result.stderr
 
 

@@ -312,3 +312,17 @@ def test_aligned_arrays_start_on_a_cache_line(dtype, shape):
             assert arr.shape == np.empty(shape).shape and arr.dtype == dtype
             assert arr.flags.c_contiguous and arr.flags.writeable
         assert not z.any()
+
+
+def test_pass_signatures_are_those_train_range_calls(tmp_path, monkeypatch):
+    """warm_kernels_apart compiles the two passes by signature in children;
+    the last child then compiles train_range, which must find them in the
+    cache instead of compiling its own (a second cache entry each)."""
+    from fastdigits.model import warm_kernels_apart
+
+    cache = tmp_path / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    assert warm_kernels_apart("float32")
+    for name in ("_backprop_pass", "_weights_pass", "train_range"):
+        entries = list(cache.rglob(f"cpu.{name}-*.nbc"))
+        assert len(entries) == 1, (name, entries)

@@ -1302,6 +1302,25 @@ def _batch(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act,
     return loss, right
 
 
+def pass_signatures(dtype) -> dict:
+    """The argument types with which ``_batch`` calls its two parallel
+    passes, for a model of float ``dtype``: {kernel: signature}.
+
+    Each pass with everything beneath it is most of ``train_range``'s
+    compile, and neither needs the other: compiled in two processes at
+    once (``fastdigits.model.warm_kernels(part=...)``), each into numba's
+    disk cache, they leave ``train_range`` a few seconds of its own.  A
+    signature that drifted from ``_batch``'s call would only compile twice
+    (``tests/test_kernels.py`` checks that it does not)."""
+    f = types.Array(types.float32 if np.dtype(dtype) == np.float32 else types.float64, 1, "C")
+    f2, i1, d1, i = f.copy(ndim=2), types.int64[::1], types.float64[::1], types.int64
+    b, r = types.boolean, types.float64
+    return {
+        _backprop_pass: (f2, i1, i, i, b, f2, f2, i1, i1, i1, i1, i, i, f, f, r, f, f, f2, d1, i1, i),
+        _weights_pass: (f2, f2, b, i, i1, i1, i1, f, f, f, f, r, i, f, f, f, r, r, r, r, r, i),
+    }
+
+
 @_serial
 def batch_grad(x, y, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale, grads, params_t, acts, deltas,
                loss_rows, right_rows, chunks):
