@@ -25,7 +25,7 @@ from . import __version__
 from .classify import BLANK_FOLDER
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward, warm_kernels_apart
+from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -298,28 +298,32 @@ def train(
 
 
 def _compile_apart(model) -> None:
-    """Compile the training kernels in child processes when numba's cache
-    lacks them (``fastdigits.model.warm_kernels_apart``).
+    """Compile the training kernels in a child process when numba's cache
+    lacks them.
 
     The compiler's memory is not given back by the process that used it;
     compiled apart, it is gone before the data is loaded (the default MNIST
     run peaked at 651 MB compiled in-process at commit 02f9431; now the
     compiling child holds the peak and training itself stays near 345 MB:
-    benchmarks/RESULTS.md), and the one-off wait gets its own line."""
-    import os
+    benchmarks/RESULTS.md), and the one-off wait gets its own line.  The
+    prediction kernel is compiled too only when a validation split will
+    need it after every epoch: the test set is scored by the forward pass
+    that pip install built (``compiled_forward``)."""
+    import subprocess
 
     from .kernels import cpu
+    from .model import _kernel_cached
 
-    if model.device != "cpu":  # the CPU's training kernels will not run
-        return
-    try:
-        if os.path.exists(cpu.train_range._cache._cache_file._index_path):
-            return
-    except AttributeError:  # numba internals moved: compile in-process, as any first call would
+    if model.device != "cpu" or _kernel_cached(cpu.train_range):  # GPU kernels, or nothing to compile
         return
     _err("compiling the kernels for this CPU (once: numba caches them) ...")
     t0 = time.perf_counter()
-    if warm_kernels_apart(model.dtype, model._augmentation() is not None):
+    validated = bool(getattr(model, "validation_fraction", 0.0))
+    code = (f"from fastdigits.model import warm_kernels; warm_kernels({model.dtype!r}, "
+            f"{model._augmentation() is not None}, predict={validated})")
+    # From the package's parent folder: the child imports the fastdigits this process did, whatever the cwd.
+    home = Path(__file__).resolve().parents[1]
+    if subprocess.run([sys.executable, "-c", code], cwd=home).returncode == 0:
         _err(f"compiled in {time.perf_counter() - t0:.1f} s")
     else:
         _err("compiling in a child process failed; compiling here", fg=typer.colors.YELLOW)

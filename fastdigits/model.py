@@ -112,12 +112,12 @@ _ANNOUNCED: set[str] = set()
 
 def _kernel_cached(dispatcher) -> bool:
     """Whether numba's disk cache holds ``dispatcher``'s compiled code (or
-    this process has compiled it already)."""
-    if dispatcher.signatures:
-        return True
+    this process has compiled it already); True where that cannot be told
+    (``NUMBA_DISABLE_JIT``, numba's internals moved): nothing to announce
+    or warm then."""
     try:
-        return os.path.exists(dispatcher._cache._cache_file._index_path)
-    except AttributeError:  # numba internals moved: say nothing rather than guess
+        return bool(dispatcher.signatures) or os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:
         return True
 
 
@@ -133,23 +133,12 @@ def _announce_compile(dispatcher, what: str) -> None:
             "compiling the %s kernel for this CPU, once (numba caches it): up to a minute on 2 cores", what)
 
 
-def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *, predict: bool = True,
-                 part: str | None = None) -> None:
+def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *,
+                 predict: bool = True) -> None:
     """Compile (or load from numba's disk cache) the kernels that training
     (and with ``predict``, prediction) with ``dtype`` use on ``device``, on
     a few random rows: the kernels are specialised on array types, never on
-    sizes.
-
-    ``part`` ("backprop" or "weights") compiles only one of the training
-    step's two parallel passes (``kernels.cpu.pass_signatures``): run in
-    two processes at once, they share the bulk of the compile between two
-    cores, and a later call finds them in the cache."""
-    if part is not None:
-        from .kernels import cpu
-
-        kernel = {"backprop": cpu._backprop_pass, "weights": cpu._weights_pass}[part]
-        kernel.compile(cpu.pass_signatures(dtype)[kernel])
-        return
+    sizes."""
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
     model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device)
@@ -157,25 +146,6 @@ def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "c
     if predict:
         model.predict_proba(X[:1])
         model.predict_proba(np.tile(X, (config.COMPILED_ROWS // len(X) + 1, 1)))  # the parallel kernels
-
-
-def warm_kernels_apart(dtype: str = "float32", augment: bool = False) -> bool:
-    """``warm_kernels(dtype, augment, predict=False)`` in child processes,
-    filling numba's disk cache for this process's next ``fit``: the two
-    parallel passes in two children at once (a core each), then the rest of
-    the training step.  Returns whether the last child succeeded.
-
-    On the 2-core box the default ``fastdigits train`` compiled in about 45
-    s this way against 75 s in one process; and the compiler's memory goes
-    with the children (``benchmarks/RESULTS.md``)."""
-    import subprocess
-    import sys
-
-    warm = f"from fastdigits.model import warm_kernels; warm_kernels({dtype!r}"
-    passes = [subprocess.Popen([sys.executable, "-c", f"{warm}, part={part!r})"]) for part in ("backprop", "weights")]
-    for child in passes:
-        child.wait()
-    return subprocess.run([sys.executable, "-c", f"{warm}, {bool(augment)}, predict=False)"]).returncode == 0
 
 
 @dataclass

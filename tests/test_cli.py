@@ -214,34 +214,34 @@ def test_train_ctrl_c_keeps_the_model(letters, tmp_path, monkeypatch):
 
 
 def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters, tmp_path, monkeypatch):
+    import fastdigits.model
     from fastdigits.model import warm_kernels
 
     warm_kernels("float32", augment=True)  # compiled, so in numba's cache
-    calls, started = [], []
+    calls, code = [], [0]
 
     class Done:
-        returncode = 0
+        @property
+        def returncode(self):
+            return code[0]
 
-    class Started(Done):
-        def __init__(self, cmd, **kw):
-            started.append(cmd)
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Done())
-    monkeypatch.setattr(subprocess, "Popen", Started)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw.get("cwd"))) or Done())
     args = ["train", "--data", str(letters), "--hidden", "8", "--epochs", "1", "--augment", "-o", str(tmp_path / "m.npz")]
     assert runner.invoke(app, args).exit_code == 0
-    assert calls == [] and started == []  # this session's kernels are cached already
-    monkeypatch.setattr(os.path, "exists", lambda path: False)  # as if the cache were empty
+    assert calls == []  # this session's kernels are cached already
+    monkeypatch.setattr(fastdigits.model, "_kernel_cached", lambda dispatcher: False)  # as if the cache were empty
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    # the two passes at once, then the rest of the training step, each in a child process
-    assert sorted(cmd[-1][cmd[-1].index("part="):] for cmd in started) == ["part='backprop')", "part='weights')"]
-    assert len(calls) == 1 and calls[0][0] == sys.executable
-    assert "warm_kernels('float32', True, predict=False)" in calls[0][-1]
-    assert "compiling the kernels for this CPU" in result.stderr
+    assert len(calls) == 1 and calls[0][0][0] == sys.executable
+    # the training kernels only (the test set is scored by the compiled forward pass), in the package's fastdigits
+    assert "warm_kernels('float32', True, predict=False)" in calls[0][0][-1]
+    assert Path(calls[0][1]) == Path(fastdigits.__file__).resolve().parents[1]
+    assert "compiling the kernels for this CPU" in result.stderr and "compiled in" in result.stderr
+    code[0] = 1
+    result = runner.invoke(app, [*args[:-2], "--validation", "0.2", "-o", str(tmp_path / "v.npz")])
+    assert result.exit_code == 0, result.output
+    assert "predict=True" in calls[-1][0][-1]  # a validation split is scored by the kernel after every epoch
+    assert "compiling in a child process failed; compiling here" in result.stderr
 
 
 def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):

@@ -314,15 +314,26 @@ def test_aligned_arrays_start_on_a_cache_line(dtype, shape):
         assert not z.any()
 
 
-def test_pass_signatures_are_those_train_range_calls(tmp_path, monkeypatch):
-    """warm_kernels_apart compiles the two passes by signature in children;
-    the last child then compiles train_range, which must find them in the
-    cache instead of compiling its own (a second cache entry each)."""
-    from fastdigits.model import warm_kernels_apart
+def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
+    """cpu._Kernel: a helper called with the constants 0 and 1, True and
+    False from jitted code compiles one specialisation (numba's own
+    dispatcher compiles one per literal); a new type is a new one."""
+    from numba import njit
 
-    cache = tmp_path / "numba"
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
-    assert warm_kernels_apart("float32")
-    for name in ("_backprop_pass", "_weights_pass", "train_range"):
-        entries = list(cache.rglob(f"cpu.{name}-*.nbc"))
-        assert len(entries) == 1, (name, entries)
+    from fastdigits.kernels import cpu
+
+    def scale(x, k, flag):
+        return x * k if flag else x
+
+    helper = cpu._Kernel(py_func=scale, locals={}, targetoptions={"nopython": True})
+    plain = njit(scale)
+
+    @njit
+    def calls(x):
+        return helper(x, 0, True) + helper(x, 1, False) + plain(x, 0, True) + plain(x, 1, False)
+
+    assert calls(2.0) == 0.0 + 2.0 + 0.0 + 2.0
+    assert len(helper.signatures) == 1
+    assert len(plain.signatures) > 1  # what the subclass is for
+    helper(np.float32(2.0), 3, True)
+    assert len(helper.signatures) == 2

@@ -510,3 +510,35 @@ def test_read_only_rows_and_empty_batches(rng):
     np.testing.assert_array_equal(model.predict_proba(frozen), model.predict_proba(np.array(X[:40])))
     assert not frozen.flags.writeable  # the caller's array is left as it was
     assert model.predict_proba([]).shape == (0, 3) and model.predict([]).shape == (0,)
+
+
+def test_compiled_forward_serves_every_batch_within_its_block_only(monkeypatch):
+    """Inside compiled_forward() predict_proba of more than
+    config.COMPILED_ROWS rows runs the compiled pass (ext/_forward.pyx),
+    agreeing with the Numba kernel to float rounding; outside it, after an
+    exception and in another thread, the kernel serves them again."""
+    from fastdigits import _forward, config
+    from fastdigits.model import MLPClassifier, compiled_forward
+
+    rng = np.random.default_rng(3)
+    model = MLPClassifier.from_weights([rng.normal(size=(400, 48)) * 0.1, rng.normal(size=(48, 10))],
+                                       [np.zeros(48), np.zeros(10)])
+    X = rng.random((config.COMPILED_ROWS * 4, 400), dtype=np.float32)
+    calls = []
+    compiled = _forward.forward_rows
+    monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
+    by_kernel = model.predict_proba(X)
+    assert calls == []
+    with compiled_forward():
+        by_compiled = model.predict_proba(X)
+        elsewhere = []
+        worker = threading.Thread(target=lambda: elsewhere.append(model.predict_proba(X)))
+        worker.start()
+        worker.join()
+    assert calls == [len(X)]
+    np.testing.assert_allclose(by_compiled, by_kernel, rtol=1e-5, atol=1e-7)
+    with pytest.raises(KeyError):
+        with compiled_forward():
+            raise KeyError("stop")
+    model.predict_proba(X)
+    assert calls == [len(X)]  # the other thread and the calls after the blocks used the kernel

@@ -793,7 +793,7 @@ def dense_forward(a_in, w, b, act, out, chunks):
     order = np.empty(0, np.int64)
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         if _blocked(n_in, w.shape[1], w.itemsize, hi - lo):
@@ -875,7 +875,7 @@ def _forward_parallel(x, sizes, w_off, b_off, hidden_act, out_act, params, param
     state = _launch(chunks)
     tiles = np.zeros(1, np.int64)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         _forward_rows(x, tiles, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out)
         _leave_chunk(state)
@@ -915,7 +915,7 @@ def all_finite(x, chunks):
     sums = np.zeros(chunks, x.dtype)
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, flat.shape[0])
         sums[c] = _times_zero_sum(flat[lo:hi], sums[c])
@@ -949,7 +949,7 @@ def outside_total(x, lo, hi, chunks):
     sums = np.zeros(chunks, x.dtype)
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         start, stop = _chunk(c, chunks, flat.shape[0])
         sums[c] = outside_sum(flat[start:stop], lo, hi, sums[c])
@@ -964,7 +964,7 @@ def empty_pass(flags, chunks):
     is what launching a pass costs."""
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         flags[16 * c] += 1.0
         _leave_chunk(state)
@@ -1073,7 +1073,7 @@ def _backprop_pass(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hid
                    scale, acts, deltas, out, loss_rows, right_rows, chunks):
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         lo, hi = _chunk(c, chunks, m)
         _backprop_rows(x, order, pos, lo, hi, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act, out_act, params,
@@ -1264,7 +1264,7 @@ def _weights_pass(a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts
                   state2, lr, momentum, beta1, beta2, eps, chunks):
     state = _launch(chunks)
     for chunk in prange(chunks):
-        c = np.int64(chunk)  # as typed before the parfor pass: one compilation of the callees (_Kernel)
+        c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _enter_chunk(c, state)
         _weight_rows(c, chunks, a0, xt, use_xt, m, sizes, w_off, b_off, params, params_t, acts, deltas, l2_scale, opt,
                      grads, state1, state2, lr, momentum, beta1, beta2, eps)
@@ -1300,25 +1300,6 @@ def _batch(x, order, pos, m, gather, xb, xt, y, sizes, w_off, b_off, hidden_act,
                   l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps, chunks)
     _step_narrow(sizes, w_off, params, params_t, l2_scale, opt, grads, state1, state2, lr, momentum, beta1, beta2, eps)
     return loss, right
-
-
-def pass_signatures(dtype) -> dict:
-    """The argument types with which ``_batch`` calls its two parallel
-    passes, for a model of float ``dtype``: {kernel: signature}.
-
-    Each pass with everything beneath it is most of ``train_range``'s
-    compile, and neither needs the other: compiled in two processes at
-    once (``fastdigits.model.warm_kernels(part=...)``), each into numba's
-    disk cache, they leave ``train_range`` a few seconds of its own.  A
-    signature that drifted from ``_batch``'s call would only compile twice
-    (``tests/test_kernels.py`` checks that it does not)."""
-    f = types.Array(types.float32 if np.dtype(dtype) == np.float32 else types.float64, 1, "C")
-    f2, i1, d1, i = f.copy(ndim=2), types.int64[::1], types.float64[::1], types.int64
-    b, r = types.boolean, types.float64
-    return {
-        _backprop_pass: (f2, i1, i, i, b, f2, f2, i1, i1, i1, i1, i, i, f, f, r, f, f, f2, d1, i1, i),
-        _weights_pass: (f2, f2, b, i, i1, i1, i1, f, f, f, f, r, i, f, f, f, r, r, r, r, r, i),
-    }
 
 
 @_serial
