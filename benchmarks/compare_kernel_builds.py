@@ -1,0 +1,86 @@
+"""Two or more builds of fastdigits side by side in one process: epoch and
+predict_proba times of each, alternating, and the first's time over each
+other's per round (> 1: the other is faster).
+
+Each NAME=PATH names a folder holding a ``fastdigits`` package (a git
+worktree, or ``git archive REV fastdigits | tar -x -C PATH`` with the built
+extensions copied in); each is imported under its own name (``fd_NAME``),
+so their kernels compile and cache apart.  Cases: hHbB (one epoch of
+400-H-10 at batch B over MNIST through the normalisation, 2 threads) and
+p10k (predict_proba of 10,000 rows of 400-128-10).  FASTDIGITS_DATA must be
+set.
+
+    python benchmarks/compare_kernel_builds.py base=../base new=. [h128b32 h128b128 h800b128 p10k]
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROUNDS = 7
+
+
+def load_builds(specs: list[str]) -> dict:
+    root = tempfile.mkdtemp(prefix="fastdigits-builds-")
+    sys.path.insert(0, root)
+    builds = {}
+    for spec in specs:
+        name, path = spec.split("=", 1)
+        shutil.copytree(os.path.join(path, "fastdigits"), os.path.join(root, "fd_" + name),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        builds[name] = importlib.import_module("fd_" + name)
+    return builds
+
+
+def runners(builds: dict, case: str, X, y) -> tuple[dict, int]:
+    """A function per build running the case once (set up and compiled
+    here), and how many calls a timed turn makes."""
+    fns = {}
+    if case == "p10k":
+        rows = X[:10_000].copy()
+        for name, fd in builds.items():
+            model = fd.MLPClassifier((128,), epochs=1, threads=2, seed=0).fit(X[:2000], y[:2000])
+            model.predict_proba(rows)
+            fns[name] = lambda model=model: model.predict_proba(rows)
+        return fns, 20
+    hidden, batch = (int(v) for v in case[1:].split("b"))
+    for name, fd in builds.items():
+        model = fd.MLPClassifier((hidden,), learning_rate=0.05, batch_size=batch, epochs=1, threads=2, seed=0)
+        model.fit(X[: batch * 2], y[: batch * 2])
+        fns[name] = lambda model=model: model.partial_fit(X, y)
+    return fns, 1
+
+
+def main() -> None:
+    specs = [a for a in sys.argv[1:] if "=" in a]
+    cases = [a for a in sys.argv[1:] if "=" not in a] or ["h128b32", "h128b128", "h800b128", "p10k"]
+    builds = load_builds(specs)
+    first = next(iter(builds.values()))
+    X, y, _, source = importlib.import_module(first.__name__ + ".bench")._data()
+    print(f"data: {source}; {ROUNDS} rounds, the builds alternating (and their order too)")
+    for case in cases:
+        fns, calls = runners(builds, case, X, y)
+        times = {name: [] for name in builds}
+        for r in range(ROUNDS):
+            for name, fn in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
+                time.sleep(0.25)  # idle worker threads of the other build go to sleep
+                start = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                times[name].append((time.perf_counter() - start) / calls)
+        names = list(builds)
+        line = f"{case:10s} " + " ".join(f"{n} {statistics.median(times[n]) * 1e3:8.1f} ms" for n in names)
+        for n in names[1:]:
+            ratios = [a / b for a, b in zip(times[names[0]], times[n])]
+            line += f" | {names[0]}/{n} median {statistics.median(ratios):.3f} range {min(ratios):.3f}-{max(ratios):.3f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
