@@ -46,9 +46,9 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 # threading layer, and nothing is lost on a CPU-bound machine.
 _KERNEL_LOCK = threading.RLock()
 
-#: Batches up to this many rows take the forward pass that ``pip install``
-#: compiled (``config.COMPILED_ROWS``, or more inside ``compiled_forward``).
-_COMPILED_ROWS = contextvars.ContextVar("compiled_rows", default=None)
+#: Set (True) inside ``compiled_forward``: every batch takes the forward pass
+#: that ``pip install`` compiled, and input checks are NumPy's.
+_COMPILED_FORWARD = contextvars.ContextVar("compiled_forward", default=False)
 
 
 @contextlib.contextmanager
@@ -60,11 +60,11 @@ def compiled_forward():
     as ``fastdigits train``'s of the test set (10,000 rows of 400-256-10: about 0.2 s on one core, against
     the kernel's first-use compile of tens of seconds).  Probabilities
     agree with the kernel's to float rounding."""
-    token = _COMPILED_ROWS.set(math.inf)
+    token = _COMPILED_FORWARD.set(True)
     try:
         yield
     finally:
-        _COMPILED_ROWS.reset(token)
+        _COMPILED_FORWARD.reset(token)
 
 
 def numba_threads() -> int:
@@ -481,7 +481,6 @@ class MLPClassifier:
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
-        parallel_checks = parallel_checks and _COMPILED_ROWS.get() is None  # compiled_forward: no kernel at all
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
@@ -524,7 +523,7 @@ class MLPClassifier:
         as_dtype = X.dtype.type
         slack = config.FRAME_VALUE_SLACK
         lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
-        if not parallel or X.size < config.PARALLEL_CHECK_SIZE:  # NumPy: nothing to compile, no pool, no lock
+        if not parallel or X.size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get():  # NumPy: no compile, no pool
             if not np.isfinite(X).all():
                 outside = math.nan
             else:
@@ -542,7 +541,7 @@ class MLPClassifier:
                              f"picture, not feature rows? " + _how_to_pass(X.shape[1]))
 
     def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
-        if not parallel or arr.size < config.PARALLEL_CHECK_SIZE:
+        if not parallel or arr.size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get():
             return bool(np.isfinite(arr).all())
         with _kernels(self.threads) as cpu:
             return cpu.all_finite(arr, numba_threads())
@@ -968,7 +967,7 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        if len(X) <= (_COMPILED_ROWS.get() or config.COMPILED_ROWS) and self.device == "cpu":
+        if self.device == "cpu" and (len(X) <= config.COMPILED_ROWS or _COMPILED_FORWARD.get()):
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so
             # safe from any number of Python threads at once.
