@@ -78,7 +78,8 @@ def main() -> None:
         line = f"{case:10s} " + " ".join(f"{n} {statistics.median(times[n]) * 1e3:8.1f} ms" for n in names)
         for n in names[1:]:
             ratios = [a / b for a, b in zip(times[names[0]], times[n])]
-            line += f" | {names[0]}/{n} median {statistics.median(ratios):.3f} range {min(ratios):.3f}-{max(ratios):.3f}"
+            line += (f" | {names[0]}/{n} median {statistics.median(ratios):.3f}"
+                     f" range {min(ratios):.3f}-{max(ratios):.3f}")
         print(line, flush=True)
 
 

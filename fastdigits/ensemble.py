@@ -196,7 +196,8 @@ class Ensemble:
         members[0]._validate_params()
         rows = members[0]._features_for_fit(X)  # pictures prepared once, for every member
         if validation_data is not None:
-            validation_data = (members[0]._features(validation_data[0], "validation X", parallel_checks=False), validation_data[1])
+            Xv = members[0]._features(validation_data[0], "validation X", parallel_checks=False)
+            validation_data = (Xv, validation_data[1])
         if outliers is not None:
             outliers = members[0]._features(outliers, "outliers", parallel_checks=False)
         self.members_, self.record_ = [], {}

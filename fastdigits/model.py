@@ -55,16 +55,26 @@ _COMPILED_FORWARD = contextvars.ContextVar("compiled_forward", default=False)
 def compiled_forward():
     """Within this block (in this thread or task), ``predict_proba`` of
     any number of rows runs the forward pass that ``pip install`` compiled
-    (``ext/_forward.pyx``) instead of the parallel Numba kernel: nothing is
-    compiled for a one-off scoring (the input checks are NumPy's too), such
-    as ``fastdigits train``'s of the test set (10,000 rows of 400-256-10: about 0.2 s on one core, against
-    the kernel's first-use compile of tens of seconds).  Probabilities
-    agree with the kernel's to float rounding."""
+    (``ext/_forward.pyx``) instead of the parallel Numba kernel, and the
+    input checks are NumPy's: nothing is compiled for a one-off scoring
+    such as ``fastdigits train``'s of the test set (10,000 rows of
+    400-256-10 take a fraction of a second on one core,
+    ``benchmarks/bench_forward.py``, against the kernel's first-use compile
+    of tens of seconds).  Probabilities agree with the kernel's to float
+    rounding."""
     token = _COMPILED_FORWARD.set(True)
     try:
         yield
     finally:
         _COMPILED_FORWARD.reset(token)
+
+
+def _numpy_checks(size: int, parallel: bool) -> bool:
+    """Whether input checks of ``size`` values run in NumPy (nothing to
+    compile, no thread pool, no lock) rather than a parallel kernel: small
+    arrays, checks asked not to be ``parallel`` (``fit``'s one-off ones),
+    and everything inside ``compiled_forward``."""
+    return not parallel or size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get()
 
 
 def numba_threads() -> int:
@@ -518,12 +528,12 @@ class MLPClassifier:
         small or not ``parallel``, else one parallel kernel pass over X; rows
         beyond [0, 1] cost NumPy's min and max too, and pass if a value is
         negative (standardised features) or above 255.  ``fit`` checks with
-        NumPy (about 40 ms for MNIST's 60,000 rows, once): compiling the
-        kernel for it took the first ``fit`` 2-5 s."""
+        NumPy (tens of milliseconds for MNIST's 60,000 rows, once) rather
+        than compile the kernel for it (seconds).  See ``_numpy_checks``."""
         as_dtype = X.dtype.type
         slack = config.FRAME_VALUE_SLACK
         lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
-        if not parallel or X.size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get():  # NumPy: no compile, no pool
+        if _numpy_checks(X.size, parallel):
             if not np.isfinite(X).all():
                 outside = math.nan
             else:
@@ -541,7 +551,7 @@ class MLPClassifier:
                              f"picture, not feature rows? " + _how_to_pass(X.shape[1]))
 
     def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
-        if not parallel or arr.size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get():
+        if _numpy_checks(arr.size, parallel):
             return bool(np.isfinite(arr).all())
         with _kernels(self.threads) as cpu:
             return cpu.all_finite(arr, numba_threads())

@@ -688,8 +688,9 @@ def _dots(a, w_t, out):
 def _copy(src, dst):
     """dst[:] = src for two 1-D arrays of one length, as a plain loop: numba's
     array assignment brings its broadcasting checks and their error
-    messages (string formatting) into the kernel, 130 kB of LLVM IR that
-    every caller up to ``train_range`` compiled again."""
+    messages (string formatting) into the kernel, code that every caller up
+    to ``train_range`` compiled again (``benchmarks/RESULTS.md``, "First
+    use")."""
     for j in range(dst.shape[0]):
         dst[j] = src[j]
 
