@@ -1,5 +1,9 @@
 """The first call as a new user meets it: each command in a fresh process
-with an empty numba cache of its own, then again with that cache filled.
+with an empty numba cache of its own, on the kernels that ``pip install``
+compiled into the package (``fastdigits.kernels.cache``); then from
+scratch, without them (``FASTDIGITS_PACKAGE_KERNELS=0``), and again with
+that cache filled.  An editable install has no package kernels: its first
+column is then the same as its second.
 
 - ``classify``: ``fastdigits classify one.png`` (a digit drawn by the test
   helpers' look-alike: any picture will do);
@@ -46,6 +50,9 @@ def main() -> None:
     if args.bench:
         commands["bench"] = ["bench", "--quick"]
     print(f"machine: {machine()}")
+    from fastdigits.kernels import cache
+
+    print(f"package kernels: {cache.DIRECTORY if cache.DIRECTORY.is_dir() else 'none (an editable install)'}")
     results = {}
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -53,12 +60,14 @@ def main() -> None:
         ink[8:52, 17:23] = 255  # a "1": dark ink on white paper below
         Image.fromarray(255 - ink).save(work / "one.png")
         for name, argv in commands.items():
-            cache = work / f"numba-{name}"
-            env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+            installed = timed([fastdigits, *argv], {**os.environ, "NUMBA_CACHE_DIR": str(work / f"{name}-1")}, work)
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(work / f"{name}-2"), "FASTDIGITS_PACKAGE_KERNELS": "0"}
             cold = timed([fastdigits, *argv], env, work)
             warm = timed([fastdigits, *argv], env, work)
-            results[name] = {"empty_cache_s": round(cold, 1), "filled_cache_s": round(warm, 1)}
-            print(f"{name:9s} empty cache {cold:6.1f} s   cache filled {warm:6.1f} s", flush=True)
+            results[name] = {"installed_s": round(installed, 1), "empty_cache_s": round(cold, 1),
+                             "filled_cache_s": round(warm, 1)}
+            print(f"{name:9s} as installed {installed:6.1f} s   from scratch {cold:6.1f} s   "
+                  f"cache filled {warm:6.1f} s", flush=True)
     write_json(args.json, {"machine": machine(), "results": results})
 
 

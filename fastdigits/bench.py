@@ -286,13 +286,18 @@ def compile_seconds(device: str = "cpu", *, own_cache: bool = False) -> tuple[fl
     process: (with an empty kernel cache, with the cache filled by the
     first).
 
-    With ``own_cache`` the probes use this user's numba cache instead of an
-    empty one of their own: the first fills it, so that nothing compiles
-    twice in one run (``--quick``), and it measures an empty cache only if
-    the cache was empty."""
+    The empty cache is one of the probes' own, without the kernels that
+    ``pip install`` compiled (``kernels.cache``): the figure is numba's
+    whole compile.  With ``own_cache`` the probes use this user's caches
+    instead: the first fills them, so that nothing compiles twice in one run
+    (``--quick``), and it measures an empty cache only if they were
+    empty."""
+    from .kernels import cache as kernel_cache
+
     code = _COMPILE_PROBE.format(device=device)
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ) if own_cache else {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env = (dict(os.environ) if own_cache
+               else {**os.environ, "NUMBA_CACHE_DIR": cache, kernel_cache.ENV: "0"})
 
         def probe() -> float:
             out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cache, check=True,
@@ -303,11 +308,12 @@ def compile_seconds(device: str = "cpu", *, own_cache: bool = False) -> tuple[fl
 
 
 def kernels_cached() -> bool:
-    """Whether this user's numba cache holds the training kernels."""
+    """Whether the training kernel for float32 rows is compiled in a cache
+    (the package's or this user's numba cache)."""
     from .kernels import cpu
     from .model import _kernel_cached
 
-    return _kernel_cached(cpu.train_range)
+    return _kernel_cached(cpu.train_range, "float32")
 
 
 # ------------------------------------------------------------ the report

@@ -291,7 +291,8 @@ def test_training_kernels_under_bounds_checks(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "FASTDIGITS_PACKAGE_KERNELS": "0"}  # numba's cache keys ignore NUMBA_BOUNDSCHECK: none of the package's
     # From tmp_path, so that the installed package is imported, not the source tree.
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
                            "-k", "train_range_is_the_optimiser"], env=env, capture_output=True, text=True,

@@ -46,6 +46,7 @@ from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
 from .. import config
+from . import cache
 from . import ADAM, GRADIENT, NESTEROV, RELU, SGD, SIGMOID, SOFTMAX, TANH, derivative, step_rate  # noqa: F401
 
 
@@ -69,21 +70,28 @@ class _Kernel(CPUDispatcher):
 
 
 def _jit(**options):
-    """njit(cache=config.NUMBA_CACHE, **options) on a ``_Kernel``."""
+    """njit(cache=config.NUMBA_CACHE, **options) on a ``_Kernel``, cached
+    where ``kernels.cache`` says."""
 
     def wrap(func):
         if numba.config.DISABLE_JIT:
             return func
         kernel = _Kernel(py_func=func, locals={}, targetoptions={"nopython": True, **options})
-        if config.NUMBA_CACHE:
-            kernel.enable_caching()
-        return kernel
+        return _cached(kernel)
 
     return wrap
 
 
+def _cached(dispatcher):
+    """``dispatcher`` with disk caching (``kernels.cache``) where
+    ``config.NUMBA_CACHE`` asks for it."""
+    return cache.enable(dispatcher) if config.NUMBA_CACHE and not numba.config.DISABLE_JIT else dispatcher
+
+
 _serial = _jit(fastmath=config.NUMBA_FASTMATH, nogil=True)
-_inline = njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")
+def _inline(func):
+    """njit, inlined into its callers in numba's IR."""
+    return _cached(njit(fastmath=config.NUMBA_FASTMATH, nogil=True, inline="always")(func))
 _reduce = _jit(fastmath=config.NUMBA_FASTMATH_SUMS, nogil=True)
 _parallel = _jit(parallel=config.NUMBA_PARALLEL, fastmath=config.NUMBA_FASTMATH)
 
@@ -551,7 +559,8 @@ def _gather_wide_tiles(w, idx, val, t0, t1, out, accumulate, start):
 
 # A plain njit, not a _Kernel: compiled for each caller's constants (a start or t0 of 0, ``accumulate``), the
 # 400-800-10 epoch of batch 128 ran in 1.06 s against 1.34 s for one shared compilation (benchmarks in one process).
-@njit(cache=config.NUMBA_CACHE, fastmath=config.NUMBA_FASTMATH, nogil=True)
+@_cached
+@njit(fastmath=config.NUMBA_FASTMATH, nogil=True)
 def _gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None, start=0):
     """out (+)= sum over t0 <= t < t1 of val[t] * w[idx[t]]: ``v @ w`` for
     a vector v whose nonzero entries are ``val[t0:t1]`` at ``idx[t0:t1]``;
