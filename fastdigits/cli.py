@@ -314,7 +314,7 @@ def _compile_apart(model) -> None:
     from .kernels import cpu
     from .model import _kernel_cached
 
-    if model.device != "cpu" or _kernel_cached(cpu.train_range):  # GPU kernels, or nothing to compile
+    if model.device != "cpu" or _kernel_cached(cpu.train_range, model.dtype):  # GPU kernels, or nothing to compile
         return
     _err("compiling the kernels for this CPU (once: numba caches them) ...")
     t0 = time.perf_counter()

@@ -117,30 +117,42 @@ def _labelled(yi: np.ndarray) -> int:
 
 #: Kernels whose first use in this process has been looked at (announced if
 #: they compile).
-_ANNOUNCED: set[str] = set()
+_ANNOUNCED: set[tuple[str, str]] = set()
 
 
-def _kernel_cached(dispatcher) -> bool:
-    """Whether numba's disk cache holds ``dispatcher``'s compiled code (or
-    this process has compiled it already); True where that cannot be told
-    (``NUMBA_DISABLE_JIT``, numba's internals moved): nothing to announce
-    or warm then."""
+def _kernel_cached(dispatcher, dtype: str | None = None) -> bool:
+    """Whether ``dispatcher``'s compiled code is at hand, for rows of
+    ``dtype`` (its first argument's; any if None): compiled in this process
+    already, or in a numba disk cache for this CPU (``kernels.cache``).
+    True where that cannot be told (``NUMBA_DISABLE_JIT``, numba's
+    internals moved): nothing to announce or warm then."""
     try:
-        return bool(dispatcher.signatures) or os.path.exists(dispatcher._cache._cache_file._index_path)
+        import numba
+
+        first = None if dtype is None else numba.from_dtype(np.dtype(dtype))
+
+        def fits(args) -> bool:
+            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
+
+        if any(fits(args) for args in dispatcher.overloads):
+            return True
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return any(fits(key[0]) and key[1] == magic for key in dispatcher._cache._cache_file._load_index())
     except AttributeError:
         return True
 
 
-def _announce_compile(dispatcher, what: str) -> None:
-    """Say on stderr (the ``fastdigits`` logger, once per process and
-    kernel) that ``what`` is about to compile, so that the wait is never
+def _announce_compile(dispatcher, what: str, dtype: str) -> None:
+    """Say on stderr (the ``fastdigits`` logger, once per process, kernel
+    and dtype) that ``what`` is about to compile, so that the wait is never
     silent."""
-    if what in _ANNOUNCED:
+    if (what, dtype) in _ANNOUNCED:
         return
-    _ANNOUNCED.add(what)
-    if not _kernel_cached(dispatcher):
+    _ANNOUNCED.add((what, dtype))
+    if not _kernel_cached(dispatcher, dtype):
         logging.getLogger("fastdigits").warning(
-            "compiling the %s kernel for this CPU, once (numba caches it): up to a minute on 2 cores", what)
+            "compiling the %s kernel for %s rows on this CPU, once (numba caches it): up to a minute on 2 cores",
+            what, dtype)
 
 
 def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *,
@@ -665,6 +677,8 @@ class MLPClassifier:
         lay = self._layout
         m = len(X)
         with _kernels(self.threads, self.device) as kernels:
+            if self.device == "cpu":
+                _announce_compile(kernels.batch_grad, "L-BFGS gradient", self.dtype)
             loss, correct = kernels.batch_grad(
                 X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 params, self.l2 / m, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
@@ -834,6 +848,8 @@ class MLPClassifier:
                 for lo in range(0, n, chunk):
                     hi = min(n, lo + chunk)
                     with _kernels(self.threads, self.device) as kernels:
+                        if self.device == "cpu":
+                            _announce_compile(kernels.train_range, "training", self.dtype)
                         loss, right, steps = kernels.train_range(
                             X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
                             HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], params,
@@ -992,7 +1008,7 @@ class MLPClassifier:
                 self.params_, params_t, out)
         with _kernels(self.threads, self.device) as kernels:
             if self.device == "cpu":
-                _announce_compile(kernels.forward, "prediction")
+                _announce_compile(kernels.forward, "prediction", self.dtype)
             kernels.forward(X, *args, numba_threads())
         return out
 

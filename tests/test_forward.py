@@ -82,11 +82,11 @@ def test_a_kernel_about_to_compile_is_announced_once(rng, monkeypatch, caplog):
     X = rng.random((config.COMPILED_ROWS + 1, 400)).astype(np.float32)
     model = MLPClassifier((4,), epochs=1).fit(X, np.arange(len(X)) % 2)
     monkeypatch.setattr(model_module, "_ANNOUNCED", set())
-    monkeypatch.setattr(model_module, "_kernel_cached", lambda dispatcher: False)  # as with an empty cache
+    monkeypatch.setattr(model_module, "_kernel_cached", lambda dispatcher, dtype=None: False)  # as with an empty cache
     with caplog.at_level("WARNING", logger="fastdigits"):
         model.predict_proba(X[:3])  # the compiled loop: nothing to announce
         assert caplog.messages == []
         model.predict_proba(X)
         model.predict_proba(X)
-    assert caplog.messages == ["compiling the prediction kernel for this CPU, once (numba caches it): "
+    assert caplog.messages == ["compiling the prediction kernel for float32 rows on this CPU, once (numba caches it): "
                                "up to a minute on 2 cores"]
