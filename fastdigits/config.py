@@ -171,6 +171,17 @@ READ_MAX_SIDE = 1024
 #: bombs); a 12-megapixel phone photo is well inside.
 MAX_IMAGE_PIXELS = 64_000_000
 
+#: Model files whose arrays declare more bytes than this in all are refused
+#: before any is read (a 784-4096-4096-10 float64 network is 160 MB).
+MAX_MODEL_BYTES = 1 << 30
+#: ... or that hold more arrays than this (a network has 2 per layer).
+MAX_MODEL_ARRAYS = 4096
+
+#: A temporary file of an interrupted save (``.<name>.<pid>.<random>.part``)
+#: whose process is gone is removed by the next save to its folder once
+#: nobody has touched it for this many seconds.
+STALE_PART_SECONDS = 60
+
 #: Images decoded and classified per batch by ``fastdigits classify``, and
 #: decoded and prepared per batch by ``load_image_folder``.
 CLASSIFY_BATCH = 256

@@ -26,14 +26,17 @@ releases read it; this one reads both.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from . import config
 from ._io import atomic_open
-from .errors import InputError, ModelFileError
+from .errors import InputError, ModelFileError, OutputError
 
 FORMAT = "fastdigits-model"
 VERSION = 1  #: one network
@@ -83,12 +86,16 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
-    left half-written.
+    left half-written.  Returns the path written.
+
+    Raises
+    ------
+    OutputError
+        Naming the path: a folder in its place, no permission, a read-only
+        or full file system.
     """
     model._check_fitted()
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = model_path(path)
     members = getattr(model, "members_", None)
     meta = {"format": FORMAT, "version": VERSION if members is None else ENSEMBLE_VERSION,
             "classes": _jsonable(model.classes_.tolist())}
@@ -103,9 +110,21 @@ def save_model(model, path: str | os.PathLike) -> Path:
             arrays.update(member_arrays)
     meta["record"] = _jsonable(getattr(model, "record_", {}))
     arrays["meta"] = np.array(json.dumps(meta))
-    with atomic_open(path) as fh:
-        np.savez_compressed(fh, **arrays)
+    try:
+        with atomic_open(path) as fh:
+            np.savez_compressed(fh, **arrays)
+    except IsADirectoryError:
+        raise OutputError(f"{path}: is a folder; name a file to save the model to") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot save the model there ({exc.strerror or exc})") from None
     return path
+
+
+def model_path(path: str | os.PathLike) -> Path:
+    """Where ``save_model`` writes a model asked for at ``path``: the same,
+    with ``.npz`` appended unless it ends so."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 #: The model shipped in the package (see fastdigits/models/README.md).
@@ -134,16 +153,17 @@ def load_model(path: str | os.PathLike | None = None):
                 damaged = f.read(2) == b"PK"  # a zip archive without its end: cut short
             raise ModelFileError(f"{path}: " + ("a truncated or damaged .npz archive" if damaged else
                                                 "not a fastdigits model file (model files are .npz archives)"))
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = _read_archive(path)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a folder, not a model file") from None
-    except ValueError as exc:  # object arrays need pickle; numpy refuses
-        raise ModelFileError(f"{path}: not a fastdigits model ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelFileError(f"{path}: not a fastdigits model, or truncated ({exc})") from None
+    except PermissionError:
+        raise ModelFileError(f"{path}: no permission to read it") from None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+        # numpy's own words may advise allow_pickle=True: never pass that on.
+        raise ModelFileError(f"{path}: not a fastdigits model file, or a damaged one "
+                             f"({type(exc).__name__} reading it)") from None
     if not isinstance(arrays, dict) or "meta" not in arrays:
         raise ModelFileError(f"{path}: not a fastdigits model (no metadata)")
     try:
@@ -172,6 +192,80 @@ def load_model(path: str | os.PathLike | None = None):
             raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
     model.record_ = dict(meta.get("record", {}))
     return model
+
+
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a model archive, read only once every array's header
+    has been checked against the others, the zip's own sizes, the layer
+    sizes in the metadata and ``config.MAX_MODEL_BYTES``: a file that
+    declares a huge array, or inflates far beyond its size, is refused
+    before anything large is allocated or decompressed.
+
+    Raises ``ModelFileError`` naming the file and the array at fault;
+    ``OSError``, ``zipfile.BadZipFile`` and ``ValueError`` from damaged
+    data are the caller's to word."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > config.MAX_MODEL_ARRAYS:
+            raise ModelFileError(f"{path}: not a fastdigits model file ({len(infos):,} entries in the archive)")
+        headers, total = {}, 0
+        for info in infos:
+            name = info.filename.removesuffix(".npy")
+            if name == info.filename:
+                raise ModelFileError(f"{path}: not a fastdigits model file (it holds {info.filename!r})")
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+                offset = f.tell()
+            if dtype.hasobject:
+                raise ModelFileError(f"{path}: not a fastdigits model file (array {name!r} holds Python objects)")
+            declared = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+            if offset + declared != info.file_size:
+                raise ModelFileError(f"{path}: a damaged model file (array {name!r} declares {shape} {dtype}, "
+                                     f"{declared:,} bytes, but its entry holds {info.file_size - offset:,})")
+            total += declared
+            if total > config.MAX_MODEL_BYTES:
+                raise ModelFileError(f"{path}: declares more than {config.MAX_MODEL_BYTES:,} bytes of arrays "
+                                     f"(array {name!r}: {shape} {dtype}); not read")
+            headers[name] = (info, shape, dtype)
+        if "meta" not in headers or headers["meta"][2].kind != "U" or headers["meta"][1] != ():
+            raise ModelFileError(f"{path}: not a fastdigits model (no metadata)")
+
+        def read(name: str) -> np.ndarray:
+            with archive.open(headers[name][0]) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+
+        arrays = {"meta": read("meta")}
+        expected = _declared_shapes(arrays["meta"])
+        for name, (shape, what) in expected.items():
+            if name in headers and headers[name][1] != shape:
+                raise ModelFileError(f"{path}: {what} {headers[name][1]}, expected {shape} from the layer sizes "
+                                     "in its metadata")
+        arrays.update((name, read(name)) for name in headers if name in expected)
+    return arrays
+
+
+def _declared_shapes(meta: np.ndarray) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The shape of each weight and bias array that the metadata's layer
+    sizes call for, with words for it ("member 1, layer 0 has weights");
+    empty where the metadata is not readable: the caller's checks then say
+    what is wrong."""
+    try:
+        meta = json.loads(str(meta))
+        entries = meta["members"] if meta.get("version") == ENSEMBLE_VERSION else [meta]
+        shapes = {}
+        for k, entry in enumerate(entries):
+            member = None if meta.get("version") != ENSEMBLE_VERSION else k
+            prefix, which = _prefix(member), "" if member is None else f"member {member}, "
+            sizes = [int(s) for s in entry["layer_sizes"]]
+            for i in range(len(sizes) - 1):
+                shapes[f"{prefix}weights_{i}"] = ((sizes[i], sizes[i + 1]), f"{which}layer {i} has weights")
+                shapes[f"{prefix}biases_{i}"] = ((sizes[i + 1],), f"{which}layer {i} has biases")
+        return shapes
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classes, member: int | None = None):

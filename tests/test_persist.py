@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from fastdigits import MLPClassifier, ModelFileError, load_model, save_model
+from fastdigits import MLPClassifier, ModelFileError, OutputError, load_model, save_model
 from fastdigits.preprocess import preprocessing_dict
 
 
@@ -53,7 +53,7 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez_compressed", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match=f"{path}: cannot save the model there \\(disk full\\)"):
         save_model(model, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
@@ -97,6 +97,9 @@ def _meta(path):
         (lambda p: _rewrite(p, meta=np.array(json.dumps({**_meta(p), "format": "other"}))), "not a fastdigits model"),
         (lambda p: _rewrite(p, meta=np.array("{not json")), "not valid JSON"),
         (lambda p: _rewrite(p, weights_1=np.full((7, 5), np.nan, np.float32)), "NaN"),
+        (lambda p: _rewrite(p, weights_1=np.array([[None]] * 7 * 5, dtype=object).reshape(7, 5)),
+         r"array 'weights_1' holds Python objects"),
+        (lambda p: _rewrite(p, extra=np.zeros(3)) or _zip_add(p, "notes.txt", b"hi"), r"holds 'notes.txt'"),
     ],
 )
 def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
@@ -105,6 +108,79 @@ def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
     with pytest.raises(ModelFileError, match=match) as info:
         load_model(path)
     assert str(path) in str(info.value)
+    assert "pickle" not in str(info.value)  # numpy's advice to allow it is never passed on
+
+
+def _zip_add(path, name: str, data: bytes, compress: bool = False) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+        archive.writestr(name, data)
+
+
+def _header(shape, dtype=np.float32) -> bytes:
+    """An .npy header declaring ``shape`` and ``dtype``, without the data."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                  "shape": shape})
+    return buffer.getvalue()
+
+
+def _reads(monkeypatch) -> list:
+    """The arrays load_model reads in full from now on (their shapes)."""
+    seen, read_array = [], np.lib.format.read_array
+
+    def counted(f, *args, **kwargs):
+        array = read_array(f, *args, **kwargs)
+        seen.append(array.shape)
+        return array
+
+    monkeypatch.setattr(np.lib.format, "read_array", counted)
+    return seen
+
+
+@pytest.mark.parametrize("shape", [(7, 1 << 37), (1 << 31, 1 << 31, 4), (1 << 62, 4)])
+def test_declared_sizes_are_checked_before_anything_is_read(trained, tmp_path, monkeypatch, shape):
+    """A header that declares a huge array over a few bytes (or sizes whose
+    product overflows 64 bits) is refused from the header, naming the file
+    and the array, without allocating it."""
+    path = save_model(trained[0], tmp_path / "m.npz")
+    _rewrite(path, weights_1=None)
+    _zip_add(path, "weights_1.npy", _header(shape) + bytes(64))
+    reads = _reads(monkeypatch)
+    with pytest.raises(ModelFileError, match=rf"{path}: a damaged model file \(array 'weights_1' declares"):
+        load_model(path)
+    assert reads == []
+
+
+def test_archives_that_inflate_past_the_limit_are_not_inflated(trained, tmp_path, monkeypatch):
+    """An honest header whose data inflates beyond config.MAX_MODEL_BYTES
+    (a few kB of zip holding megabytes of zeros) is refused unread."""
+    from fastdigits import config
+
+    path = save_model(trained[0], tmp_path / "m.npz")
+    _zip_add(path, "padding.npy", _npy(np.zeros((1 << 20,), np.float64)), compress=True)  # 8 MiB inflated
+    assert path.stat().st_size < (1 << 17)
+    monkeypatch.setattr(config, "MAX_MODEL_BYTES", 1 << 22)
+    reads = _reads(monkeypatch)
+    with pytest.raises(ModelFileError, match=rf"{path}: declares more than 4,194,304 bytes of arrays \(array "
+                                             r"'padding': \(1048576,\) float64\); not read"):
+        load_model(path)
+    assert reads == []
+
+
+def test_arrays_are_checked_against_the_layer_sizes_before_they_are_read(trained, tmp_path, monkeypatch):
+    """Weights of a shape the metadata's layer sizes do not call for are
+    refused after reading the metadata alone."""
+    path = save_model(trained[0], tmp_path / "m.npz")
+    hidden = trained[0].layer_sizes_[1]
+    _rewrite(path, weights_0=np.zeros((400, 50_000), np.float32))
+    reads = _reads(monkeypatch)
+    with pytest.raises(ModelFileError, match=rf"layer 0 has weights \(400, 50000\), expected \(400, {hidden}\)"):
+        load_model(path)
+    assert reads == [()]  # the metadata only
 
 
 def test_missing_file(tmp_path):
