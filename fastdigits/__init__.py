@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError
+from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import classify_images
@@ -46,6 +46,7 @@ __all__ = [
     "FastDigitsError",
     "InputError",
     "ModelFileError",
+    "OutputError",
     "__version__",
     *_LAZY,
 ]

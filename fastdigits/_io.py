@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from . import config
+from .errors import OutputError
+
+#: How ``atomic_open`` names its temporaries: ``.<target>.<pid>.<mkstemp's 8 characters>.part``.
+_PART = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}\.part")
 
 
 def _umask() -> int:
@@ -18,14 +26,56 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (True where that cannot be told)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: someone else's process
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that ``atomic_open`` left in ``folder`` when
+    its process was killed mid-write: files named as it names them, whose
+    process no longer runs here and which nobody touched for
+    ``config.STALE_PART_SECONDS`` (or for a day, whatever the process:
+    on a shared file system it may be another machine's).  Nothing else is
+    touched; errors are ignored.  Returns the paths removed."""
+    now, removed = time.time(), []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _PART.fullmatch(entry.name)
+        if not match:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            idle = now - entry.stat(follow_symlinks=False).st_mtime
+            if idle > 86400 or (idle > config.STALE_PART_SECONDS and not _alive(int(match.group(1)))):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary file for writing that becomes ``path`` when the
     block ends without an exception.  The file gets the permissions a
-    plain ``open`` would give it (0666 less the umask), not mkstemp's 0600."""
+    plain ``open`` would give it (0666 less the umask), not mkstemp's 0600.
+    Stale temporaries of earlier, killed writes to the same folder are
+    removed first (``remove_stale_parts``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    remove_stale_parts(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -35,3 +85,21 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def check_writable(path: str | os.PathLike, what: str = "the output") -> Path:
+    """Raise ``OutputError`` naming ``path`` unless a file can be written
+    there now (by ``atomic_open``: its folder made if missing, a
+    temporary created and removed beside it); returns ``path`` as a Path.
+    Run before long work whose result would otherwise be lost."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; name a file for {what}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {what} there ({exc.strerror or exc})") from None
+    return path

@@ -23,3 +23,8 @@ class InputError(FastDigitsError, ValueError):
 
 class ModelFileError(FastDigitsError):
     """A file is not a readable fastdigits model."""
+
+
+class OutputError(FastDigitsError):
+    """A file cannot be written where asked (a folder in its place, no
+    permission, a read-only or full file system)."""
