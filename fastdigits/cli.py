@@ -23,9 +23,11 @@ import typer
 
 from . import __version__
 from .classify import BLANK_FOLDER
+from ._io import check_writable
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
+from .persist import model_path
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -234,6 +236,7 @@ def train(
         net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
                             device=Device(device).value, preprocessing=pipeline)
         net._validate_params()
+        target = check_writable(model_path(output), "the model")  # before the work, not after it
         _compile_apart(net)
         model = net if n_members == 1 else Ensemble(net, n_members=n_members)
         t0 = time.perf_counter()
@@ -266,13 +269,23 @@ def train(
                                     settings=pipeline)
             _err(f"{len(rejects):,} pictures of no class (pairs, pieces, scribbles) made from them")
         interrupted = _fit_with_progress(model, X, y, rejects)
-        if not model.history_:
-            _err("stopped before the first epoch ended; nothing saved", fg=typer.colors.YELLOW)
-            raise typer.Exit(130)
+    except KeyboardInterrupt:  # while reading the data or compiling
+        _err("interrupted before training: nothing trained, nothing saved", fg=typer.colors.YELLOW)
+        raise typer.Exit(130) from None
+    except FastDigitsError as exc:
+        raise _fail(exc) from None
+    if not getattr(model, "history_", None):  # Ctrl-C before fit had set up, or within the first epoch
+        _err("interrupted before the first epoch ended: nothing saved", fg=typer.colors.YELLOW)
+        raise typer.Exit(130)
+    # From here on a Ctrl-C is noted, not obeyed: the model is saved first.
+    with _interrupts_deferred("saving the model first") as pressed:
         accuracy = None
-        if X_test is not None and len(X_test):
-            with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
-                accuracy = model.score(X_test, y_test)
+        if X_test is not None and len(X_test) and not pressed():
+            try:
+                with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
+                    accuracy = model.score(X_test, y_test)
+            except FastDigitsError as exc:  # the model is saved all the same
+                _err(f"warning: the test set could not be scored: {exc}", fg=typer.colors.YELLOW)
         networks = _networks(model)
         epochs_run = sum(len(n.history_) for n in networks)
         argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
@@ -285,16 +298,67 @@ def train(
             "seconds": round(time.perf_counter() - t0, 1),
             **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
         }
-        saved = model.save(output)
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
+        saved, failure = _save_or_rescue(model, target)
+    interrupted = interrupted or pressed()
     if accuracy is not None:
         typer.echo(f"test accuracy {accuracy:.2%} on {len(X_test):,} images")
-    typer.echo(f"model saved to {saved}")
+    if failure is not None:
+        _err(f"error: {failure}", fg=typer.colors.RED)
+        if saved is None:
+            raise typer.Exit(1)
+        _err(f"the model is saved to {saved} instead", fg=typer.colors.YELLOW)
+    else:
+        typer.echo(f"model saved to {saved}")
     if interrupted:
         kept = f"{len(networks)} networks, {epochs_run} epochs in all" if n_members > 1 else f"{epochs_run} epochs"
         _err(f"interrupted: kept the model after {kept}", fg=typer.colors.YELLOW)
         raise typer.Exit(130)
+    if failure is not None:
+        raise typer.Exit(1)
+
+
+def _save_or_rescue(model, target: Path):
+    """Save ``model`` to ``target``; if that fails after all, to a file in
+    the temporary folder so that the training is not lost.  Returns (the
+    path saved to or None, the OutputError of ``target`` or None)."""
+    import tempfile
+
+    from .errors import OutputError
+
+    try:
+        return model.save(target), None
+    except OutputError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"fastdigits-{os.getpid()}-{target.name}"
+        try:
+            return model.save(rescue), exc
+        except OutputError:
+            return None, exc
+
+
+@contextlib.contextmanager
+def _interrupts_deferred(notice: str):
+    """Within the block, Ctrl-C (SIGINT) does not interrupt: the first is
+    answered on stderr with ``notice``, and the yielded function tells
+    whether one came.  Only in the main thread (elsewhere signals cannot be
+    handled and the block runs as it is)."""
+    import signal
+    import threading
+
+    pressed: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def note(signum, frame):
+        if not pressed:
+            _err(f"interrupt: {notice}", fg=typer.colors.YELLOW)
+        pressed.append(True)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _compile_apart(model) -> None:

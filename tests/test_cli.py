@@ -486,3 +486,91 @@ def test_a_folder_without_pictures_is_an_error_row(tmp_path, command):
     result = runner.invoke(app, [command, str(tmp_path / "empty")])
     assert result.exit_code == 1
     assert f"{tmp_path / 'empty'}: no pictures found" in result.stdout
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where, says", [
+    ("load_image_folder", "interrupted before training: nothing trained, nothing saved"),
+    ("_init_state", "interrupted before the first epoch ended: nothing saved"),
+])
+def test_train_ctrl_c_before_any_epoch_exits_130_and_says_so(letters, tmp_path, monkeypatch, where, says):
+    """Ctrl-C while the data is read, or before fit has set up (no
+    ``history_`` yet), exits 130 with a line on stderr and no file."""
+    import fastdigits.data
+    from fastdigits.model import MLPClassifier
+
+    monkeypatch.setattr(fastdigits.data if where == "load_image_folder" else MLPClassifier, where, _interrupt)
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "2", "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert says in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch):
+    """Ctrl-C in the second epoch, then a real SIGINT while the test set is
+    scored: the model of the first epoch is still saved, and it says so."""
+    import signal
+
+    from fastdigits.model import MLPClassifier
+
+    original_check, original_score = MLPClassifier._check_finite, MLPClassifier.score
+
+    def interrupt_in_second_epoch(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original_check(self, epoch)
+
+    def score_under_sigint(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once, between bytecodes of this thread
+        return original_score(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPClassifier, "_check_finite", interrupt_in_second_epoch)
+    monkeypatch.setattr(MLPClassifier, "score", score_under_sigint)
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "--test-fraction", "0.3",
+                                 "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "interrupt: saving the model first" in result.stderr and "interrupted: kept the model" in result.stderr
+    model = load_model(out)
+    assert len(model.history_) == 1 and model.record_["interrupted"] is True
+
+
+def test_train_refuses_an_unwritable_output_before_training(letters, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    outputs = [tmp_path / "file" / "m.npz"] + ([Path("/proc/m.npz")] if Path("/proc/self").exists() else [])
+    for out, says in [(out, "cannot write the model there") for out in outputs]:
+        result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "1", "-o", str(out)])
+        assert result.exit_code == 1
+        assert f"error: {out}" in result.stderr and says in result.stderr
+        assert "epoch" not in result.output  # refused before training, not after
+
+
+def test_train_saves_elsewhere_when_the_save_fails_after_training(letters, tmp_path, monkeypatch):
+    """The output was writable when training began, not when it ended: the
+    model goes to the temporary folder, and the command says where and fails."""
+    import tempfile
+
+    from fastdigits import persist
+    from fastdigits.errors import OutputError
+
+    save, rescued = persist.save_model, tmp_path / "tmp"
+    rescued.mkdir()
+
+    def fails_once(model, path):
+        if Path(path).parent != rescued:
+            raise OutputError(f"{path}: cannot save the model there (disk full)")
+        return save(model, path)
+
+    monkeypatch.setattr(persist, "save_model", fails_once)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(rescued))
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "1", "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"error: {out}: cannot save the model there (disk full)" in result.stderr
+    [kept] = rescued.iterdir()
+    assert f"the model is saved to {kept} instead" in result.stderr
+    assert len(load_model(kept).history_) == 1 and not out.exists()
