@@ -20,7 +20,6 @@ import contextlib
 import contextvars
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
