@@ -74,7 +74,10 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
     rows (N, S*S), in the same shape and dtype.  The same seed gives the
     same distortions.  ``out`` (same shape and dtype) is filled and
     returned instead of a new array, e.g. to reuse one buffer per epoch."""
+    from . import _forksafe
     from .kernels import cpu
+
+    _forksafe.check_parallel("augmentation")
 
     settings = settings or Augmentation()
     arr = np.asarray(frames)
@@ -91,5 +94,6 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
     elif out.shape != shape or out.dtype != arr.dtype or not out.flags.c_contiguous:
         raise InputError(f"out must be a C-contiguous {arr.dtype} array of shape {shape}")
     if len(arr):
+        _forksafe.started()
         cpu.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
     return out

@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import config
+from . import _forksafe, config
 from .errors import FastDigitsError, InputError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
 
@@ -44,6 +45,15 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 # every core, so fastdigits serialises its own kernel calls: safe under any
 # threading layer, and nothing is lost on a CPU-bound machine.
 _KERNEL_LOCK = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    # A lock held by another thread at fork() would stay held in the child forever.
+    global _KERNEL_LOCK
+    _KERNEL_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 #: Set (True) inside ``compiled_forward``: every batch takes the forward pass
 #: that ``pip install`` compiled, and input checks are NumPy's.
@@ -73,7 +83,20 @@ def _numpy_checks(size: int, parallel: bool) -> bool:
     compile, no thread pool, no lock) rather than a parallel kernel: small
     arrays, checks asked not to be ``parallel`` (``fit``'s one-off ones),
     and everything inside ``compiled_forward``."""
-    return not parallel or size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get()
+    return not parallel or size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get() or _forksafe.serial()
+
+
+def cuda_problem() -> str | None:
+    """Why the "cuda" device cannot run here (words to follow its name), or
+    None where it can."""
+    try:
+        from .kernels import cuda
+    except Exception as exc:  # numba.cuda itself fails to import (a version mismatch, say)
+        return f"needs numba.cuda, which fails to import here ({type(exc).__name__}: {exc})"
+    if not cuda.available():
+        return ("needs an NVIDIA GPU that numba can use, and numba finds none here "
+                "(numba.cuda.is_available() is False)")
+    return None
 
 
 def numba_threads() -> int:
@@ -98,6 +121,8 @@ def _kernels(threads: int | None, device: str = "cpu"):
 
     from .kernels import cpu
 
+    _forksafe.check_parallel("training")  # prediction and checks never come here in a forked child
+    _forksafe.started()
     with _KERNEL_LOCK:
         before = numba.get_num_threads()
         if threads:
@@ -380,15 +405,8 @@ class MLPClassifier:
         _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _check_choice("dtype", self.dtype, _DTYPES)
         _check_choice("device", self.device, DEVICES)
-        if self.device == "cuda":
-            try:
-                from .kernels import cuda
-            except Exception as exc:  # numba.cuda itself fails to import (a version mismatch, say)
-                raise InputError(f"device='cuda' needs numba.cuda, which fails to import here "
-                                 f"({type(exc).__name__}: {exc}); use device='cpu'") from None
-            if not cuda.available():
-                raise InputError("device='cuda' needs an NVIDIA GPU that numba can use, and numba finds none here "
-                                 "(numba.cuda.is_available() is False); use device='cpu'")
+        if self.device == "cuda" and (problem := cuda_problem()):
+            raise InputError(f"device='cuda' {problem}; use device='cpu'")
         from .preprocess import as_preprocessing
 
         as_preprocessing(self.preprocessing)
@@ -992,10 +1010,12 @@ class MLPClassifier:
     def _proba(self, X: np.ndarray) -> np.ndarray:
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        if self.device == "cpu" and (len(X) <= config.COMPILED_ROWS or _COMPILED_FORWARD.get()):
+        compiled = len(X) <= config.COMPILED_ROWS or _COMPILED_FORWARD.get() or _forksafe.serial()
+        if self.device == "cpu" and compiled:
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so
-            # safe from any number of Python threads at once.
+            # safe from any number of Python threads at once, and in a
+            # child forked after OpenMP started (fastdigits._forksafe).
             from . import _forward
 
             weights, biases = lay.views(self.params_)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _preprocess
+from . import _forksafe, _preprocess
 from . import config
 from .config import IMAGE_SIZE, default_threads
 from .errors import InputError
@@ -78,7 +78,7 @@ def resize(images, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | N
     batch, single = _as_image_batch(images)
     out = np.empty((batch.shape[0], oh, ow), dtype=np.float32)
     if batch.shape[0]:
-        _preprocess.resize_area(batch, out, threads or default_threads())
+        _preprocess.resize_area(batch, out, _forksafe.threads(threads or default_threads()))
     return out[0] if single else out
 
 
@@ -238,7 +238,7 @@ def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -
     out = np.empty((len(batch), settings.size, settings.size), np.float32)
     ink = np.zeros(len(batch), np.uint8)
     if len(batch):
-        _preprocess.normalize(batch, out, ink, offsets, scales, settings.to_dict(), threads)
+        _preprocess.normalize(batch, out, ink, offsets, scales, settings.to_dict(), _forksafe.threads(threads))
     return out, ink.view(bool)
 
 
