@@ -80,13 +80,41 @@ def _file_progress(total: int, quiet: bool, what: str):
         yield advance
 
 
+def _escaped(value):
+    """``value`` (a string, or a list or dict of them) with every byte of a
+    file name that is not UTF-8 (Python's ``surrogateescape`` characters)
+    written as a ``\\xNN`` escape, as Python's ``backslashreplace`` does:
+    output rows are valid UTF-8 that csv and pandas read, and the name
+    stays whole."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    return value
+
+
+class _Rows:
+    """csv.writer whose rows are ``_escaped``."""
+
+    def __init__(self, out):
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list) -> None:
+        self._writer.writerow(_escaped(row))
+
+
+def _json_line(row: dict) -> str:
+    return json.dumps(_escaped(row)) + "\n"
+
+
 def _open_output(path: Path):
-    """The results file, opened for writing: UTF-8, with file names that
-    are not UTF-8 written back as the bytes they were
-    (``surrogateescape``); a folder that does not exist or cannot be
-    written is a one-line error, not a traceback."""
+    """The results file, opened for writing in UTF-8 (rows are
+    ``_escaped``); a folder that does not exist or cannot be written is a
+    one-line error, not a traceback."""
     try:
-        return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+        return open(path, "w", newline="", encoding="utf-8", errors="backslashreplace")
     except OSError as exc:
         why = f"the folder {path.parent} does not exist" if not path.parent.is_dir() else exc.strerror or exc
         _err(f"error: cannot write {path}: {why}", fg=typer.colors.RED)
@@ -234,7 +262,7 @@ def train(
     pipeline = Normalization(deskew=deskew)
     try:
         net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
-                            device=Device(device).value, preprocessing=pipeline)
+                            device=_device(device), preprocessing=pipeline)
         net._validate_params()
         target = check_writable(model_path(output), "the model")  # before the work, not after it
         _compile_apart(net)
@@ -441,13 +469,24 @@ def _networks(model) -> list:
     return getattr(model, "members_", [model])
 
 
+def _device(device: str) -> str:
+    """The value of ``--device``, checked in the command line's words."""
+    from .errors import InputError
+    from .model import cuda_problem
+
+    device = Device(device).value
+    if device == "cuda" and (problem := cuda_problem()):
+        raise InputError(f"--device cuda {problem}; use --device cpu")
+    return device
+
+
 def _load(model_path: Optional[Path], device: str = "cpu"):
     """The model file (default: the shipped one), set to run on ``device``
     (checked: a GPU asked for and not found is a FastDigitsError)."""
     from .persist import load_model
 
     model = load_model(model_path)
-    model.device = Device(device).value
+    model.device = _device(device)
     for net in _networks(model):
         net._validate_params()
     return model
@@ -459,7 +498,7 @@ ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=Tru
 
 @app.command()
 def evaluate(
-    model_path: Annotated[Optional[Path], typer.Argument(metavar="[MODEL]", exists=True, dir_okay=False,
+    model_path: Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
                           help="Model file (default: the shipped digit model).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", exists=True, file_okay=False,
                     help="Folder of labelled images (default: the MNIST test set).")] = None,
@@ -613,10 +652,10 @@ def _writer(fmt: Format, out, classes: list, k: Optional[int]):
                     row["top"] = [{"label": c, "probability": round(p, 6)} for c, p in ranked(result)]
                 else:
                     row["probabilities"] = {str(c): round(float(p), 6) for c, p in zip(classes, result.probabilities)}
-            out.write(json.dumps(row) + "\n")
+            out.write(_json_line(row))
         return write
 
-    writer = csv.writer(out)
+    writer = _Rows(out)
     extra = [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")] if k else \
         [f"p_{c}" for c in classes]
     writer.writerow(["path", "label", "probability", "error", "note", *extra])
@@ -672,7 +711,7 @@ def read(
     done = blank = failed = 0
     try:
         if fmt is Format.csv:
-            rows = csv.writer(out)
+            rows = _Rows(out)
             rows.writerow(["path", "text", "confidence", "note", "error"])
         with _file_progress(len(files) + len(missing), quiet, "read") as advance:
             for result in itertools.chain((_missing_reading(m) for m in missing),
@@ -681,7 +720,7 @@ def read(
                     rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
                                    result.note or "", result.error or ""])
                 else:
-                    out.write(json.dumps(_reading_json(result)) + "\n")
+                    out.write(_json_line(_reading_json(result)))
                 out.flush()
                 advance()
                 if not result.ok:
@@ -741,7 +780,7 @@ def bench(
 
 @app.command()
 def show(
-    model_path: Annotated[Optional[Path], typer.Argument(metavar="[MODEL]", exists=True, dir_okay=False,
+    model_path: Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
                           help="Model file (default: the shipped digit model).")] = None,
 ) -> None:
     """Architecture, classes, preprocessing and training record of a model."""
@@ -777,4 +816,8 @@ def show(
 
 
 def main() -> None:  # console-script entry point
+    # Under a strict locale, text that cannot be encoded (a name in messages) is escaped, never a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     app()

@@ -292,6 +292,9 @@ def test_train_evaluate_and_classify_on_the_gpu_from_the_command_line(tmp_path, 
     monkeypatch.setattr(gpu, "available", lambda: False)
     refused = runner.invoke(app, ["evaluate", str(model_file), "--data", str(tmp_path / "data"), "--device", "cuda"])
     assert refused.exit_code == 1
-    assert refused.stderr.startswith("error: device='cuda' needs an NVIDIA GPU") and "Traceback" not in refused.output
+    assert refused.stderr.startswith("error: --device cuda needs an NVIDIA GPU") and "Traceback" not in refused.output
+    assert refused.stderr.rstrip().endswith("use --device cpu") and "device='cpu'" not in refused.stderr
     refused = runner.invoke(app, ["classify", str(tmp_path / "data"), "--model", str(model_file), "--device", "cuda"])
-    assert refused.exit_code == 1 and refused.stderr.startswith("error: device='cuda' needs an NVIDIA GPU")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: --device cuda needs an NVIDIA GPU")
+    refused = runner.invoke(app, ["train", "--data", str(tmp_path / "data"), "--device", "cuda", "-o", str(model_file)])
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: --device cuda needs an NVIDIA GPU")
