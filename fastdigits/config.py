@@ -170,6 +170,9 @@ READ_MAX_SIDE = 1024
 #: Pictures with more pixels than this are refused unread (decompression
 #: bombs); a 12-megapixel phone photo is well inside.
 MAX_IMAGE_PIXELS = 64_000_000
+#: ... and files larger than this (bytes) unread: pictures are decoded from
+#: memory (an uncompressed 64-megapixel RGBA picture is 256 MB).
+MAX_IMAGE_BYTES = 512 << 20
 
 #: Model files whose arrays declare more bytes than this in all are refused
 #: before any is read (a 784-4096-4096-10 float64 network is 160 MB).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
 import re
@@ -342,13 +343,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ------
     DataError
         Naming the file: missing, not an image, truncated or too large
-        (more than ``config.MAX_IMAGE_PIXELS`` pixels).
+        (more than ``config.MAX_IMAGE_PIXELS`` pixels, or
+        ``config.MAX_IMAGE_BYTES`` bytes of file).
     """
     from PIL import Image, ImageOps
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        # Decoded from memory: Pillow asks its file for as many bytes as a chunk header
+        # declares, and a file object allocates them all at once (84 MB for a 43-byte PNG).
+        size = path.stat().st_size
+        if size > config.MAX_IMAGE_BYTES:
+            raise DataError(f"{path}: file too large for a picture ({size:,} bytes, more than "
+                            f"{config.MAX_IMAGE_BYTES:,})")
+        with Image.open(io.BytesIO(path.read_bytes())) as img:
             if img.width * img.height > config.MAX_IMAGE_PIXELS:
                 raise DataError(f"{path}: image too large ({img.width} x {img.height} pixels, "
                                 f"more than {config.MAX_IMAGE_PIXELS:,}; a decompression bomb?)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -214,10 +215,13 @@ def _read_archive(path: Path) -> dict[str, np.ndarray]:
             if name == info.filename:
                 raise ModelFileError(f"{path}: not a fastdigits model file (it holds {info.filename!r})")
             with archive.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read_header(f)
+                try:
+                    version = np.lib.format.read_magic(f)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(f)
+                except (SyntaxError, tokenize.TokenError, TypeError, KeyError):  # numpy parses the header as Python
+                    raise ModelFileError(f"{path}: a damaged model file (array {name!r} has a damaged header)") from None
                 offset = f.tell()
             if dtype.hasobject:
                 raise ModelFileError(f"{path}: not a fastdigits model file (array {name!r} holds Python objects)")
