@@ -466,17 +466,28 @@ def test_output_into_a_missing_folder_is_a_one_line_error(tmp_path, command):
     assert not target.parent.exists()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize("command", ["classify", "read"])
-def test_file_names_that_are_not_utf8_are_written_as_they_are(tmp_path, command):
+def test_file_names_that_are_not_utf8_are_escaped_in_valid_utf8(tmp_path, command, fmt):
+    """Bytes of a name that are not UTF-8 come out as \\xNN escapes, in -o
+    files and on stdout under a strict UTF-8 locale: every row is there, and
+    csv (or json) reads the output as UTF-8."""
     name = os.fsdecode(b"caf\xe9\xff.png")  # Latin-1 bytes: not UTF-8
     try:
         _save(tmp_path / name, drawing.digit("3", size=40))
     except (UnicodeEncodeError, OSError):
         pytest.skip("this file system refuses names that are not UTF-8")
-    out = tmp_path / "out.csv"
-    result = runner.invoke(app, [command, str(tmp_path / name), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert b"caf\xe9\xff.png" in out.read_bytes()
+    _save(tmp_path / "plain.png", drawing.digit("3", size=40))
+    out = tmp_path / "out.txt"
+    result = runner.invoke(app, [command, str(tmp_path), "-f", fmt, "-o", str(out)])
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"}
+    piped = _run(command, str(tmp_path), "-f", fmt, env=env)
+    assert result.exit_code == 0 and piped.returncode == 0, result.output + piped.stderr
+    for text in (out.read_bytes().decode("utf-8"), piped.stdout):  # strict decoding
+        rows = (list(csv.DictReader(io.StringIO(text))) if fmt == "csv"
+                else [json.loads(line) for line in text.splitlines()])
+        assert sorted(row["path"] for row in rows) == sorted([str(tmp_path / "caf\\xe9\\xff.png"),
+                                                              str(tmp_path / "plain.png")])
 
 
 @pytest.mark.parametrize("command", ["classify", "read"])
