@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from Cython.Build import cythonize
@@ -45,26 +46,29 @@ class build_ext_and_kernels(build_ext):
     ``FASTDIGITS_PRECOMPILE=0``): about a minute on 2 cores, once, instead
     of at the first ``fastdigits train``."""
 
+    #: Seconds the compile may take before the install goes on without it.
+    TIMEOUT = 1200
+
     def run(self):
         super().run()
         if self.inplace or os.environ.get("FASTDIGITS_PRECOMPILE", "1") == "0":
             return
         target = os.path.join(self.build_lib, "fastdigits", "kernels", "_compiled")
-        shutil.rmtree(target, ignore_errors=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.path.abspath(self.build_lib),
-                                                                           os.environ.get("PYTHONPATH")]))}
-        env.pop("FASTDIGITS_PACKAGE_KERNELS", None)
+        shutil.rmtree(target, ignore_errors=True)  # a previous build's, for other sources
+        # The built package first on the path; numba's settings are this machine's defaults (a
+        # NUMBA_CPU_NAME of the build's would key the entries to another CPU than the one they run on).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_") and k != "PYTHONPATH"}
+        env["PYTHONPATH"] = os.path.abspath(self.build_lib)
         print("compiling the Numba kernels into the package, once (FASTDIGITS_PRECOMPILE=0 skips it)")
-        try:
-            done = subprocess.run([sys.executable, "-m", "fastdigits.kernels.precompile"], env=env,
-                                  cwd=self.build_temp if os.path.isdir(self.build_temp) else None).returncode == 0
-        except OSError as exc:
-            print(f"could not run the kernels' compile: {exc}")
-            done = False
-        if not done:
-            # A partial cache is harmless, but an empty promise is not: kernels compile at first use.
-            shutil.rmtree(target, ignore_errors=True)
-            print("warning: the Numba kernels were not compiled at install; they will compile at first use")
+        with tempfile.TemporaryDirectory() as cwd:  # not the source tree: -m would import its fastdigits
+            try:
+                done = subprocess.run([sys.executable, "-m", "fastdigits.kernels.precompile"], env=env, cwd=cwd,
+                                      timeout=self.TIMEOUT).returncode == 0
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                print(f"the kernels' compile did not finish: {exc}")
+                done = False
+        if not done:  # what did compile is kept; the rest compiles at first use, announced
+            print("warning: not every Numba kernel was compiled at install; the rest compile at first use")
 
 
 setup(ext_modules=cythonize(extensions, language_level=3), cmdclass={"build_ext": build_ext_and_kernels})

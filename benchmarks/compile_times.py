@@ -1,7 +1,8 @@
 """Where the JIT's first-use time goes: every Numba dispatcher compiled by
 a task, per signature, with an empty kernel cache.
 
-Each task runs in a fresh process with its own empty ``NUMBA_CACHE_DIR``;
+Each task runs in a fresh process with its own empty ``NUMBA_CACHE_DIR`` and
+without the kernels ``pip install`` compiled (``FASTDIGITS_PACKAGE_KERNELS=0``);
 numba's ``numba:compile`` events (numba.core.event) time each compilation,
 nested ones (a kernel calling a jitted helper) counted inside their caller
 and listed apart with ``--all``.  Tasks:
@@ -66,7 +67,7 @@ print(json.dumps({{"wall": wall, "compiles": rows}}))
 
 def run(task: str) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "FASTDIGITS_PACKAGE_KERNELS": "0"}  # numba's whole compile
         proc = subprocess.run([sys.executable, "-c", CHILD.format(task=TASKS[task])], capture_output=True, text=True,
                               env=env, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -20,7 +20,6 @@ import contextlib
 import contextvars
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -48,12 +47,11 @@ _KERNEL_LOCK = threading.RLock()
 
 
 def _new_lock_in_child() -> None:
-    # A lock held by another thread at fork() would stay held in the child forever.
     global _KERNEL_LOCK
     _KERNEL_LOCK = threading.RLock()
 
 
-os.register_at_fork(after_in_child=_new_lock_in_child)
+_forksafe.after_fork_in_child(_new_lock_in_child)
 
 #: Set (True) inside ``compiled_forward``: every batch takes the forward pass
 #: that ``pip install`` compiled, and input checks are NumPy's.
@@ -109,7 +107,9 @@ def numba_threads() -> int:
 @contextlib.contextmanager
 def _kernels(threads: int | None, device: str = "cpu"):
     """Hold the kernel lock, with numba's thread count set for this call;
-    yields the kernel module of ``device``."""
+    yields the kernel module of ``device``.  In a process that must not run
+    parallel kernels (``_forksafe``) prediction and input checks never come
+    here, so what is refused there is training (``warm_kernels`` too)."""
     import numba
 
     if device == "cuda":
@@ -121,7 +121,7 @@ def _kernels(threads: int | None, device: str = "cpu"):
 
     from .kernels import cpu
 
-    _forksafe.check_parallel("training")  # prediction and checks never come here in a forked child
+    _forksafe.check_parallel("training")
     _forksafe.started()
     with _KERNEL_LOCK:
         before = numba.get_num_threads()
@@ -160,9 +160,11 @@ def _kernel_cached(dispatcher, dtype: str | None = None) -> bool:
 
         if any(fits(args) for args in dispatcher.overloads):
             return True
+        cache = dispatcher._cache
+        keys = cache.index_keys() if hasattr(cache, "index_keys") else cache._cache_file._load_index()
         magic = dispatcher.targetctx.codegen().magic_tuple()
-        return any(fits(key[0]) and key[1] == magic for key in dispatcher._cache._cache_file._load_index())
-    except AttributeError:
+        return any(fits(key[0]) and key[1] == magic for key in keys)
+    except Exception:  # only advice: numba's internals moved, an index unreadable, no JIT
         return True
 
 
@@ -181,17 +183,33 @@ def _announce_compile(dispatcher, what: str, dtype: str) -> None:
 
 def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *,
                  predict: bool = True) -> None:
-    """Compile (or load from numba's disk cache) the kernels that training
-    (and with ``predict``, prediction) with ``dtype`` use on ``device``, on
-    a few random rows: the kernels are specialised on array types, never on
+    """Compile (or load from a disk cache) the kernels that training (and
+    with ``predict``, prediction) with ``dtype`` use on ``device``, on a few
+    random rows: the kernels are specialised on array types, never on
     sizes."""
+    _warm_training(dtype, augment, device)
+    if predict:
+        _warm_prediction(dtype, device)
+
+
+def _warm_training(dtype: str, augment: bool, device: str = "cpu") -> None:
+    """Compile training's kernels for ``dtype`` (every optimiser, activation
+    and output style is a runtime argument of the same compilation)."""
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
-    model = MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device)
-    model.fit(X, y)
-    if predict:
-        model.predict_proba(X[:1])
-        model.predict_proba(np.tile(X, (config.COMPILED_ROWS // len(X) + 1, 1)))  # the parallel kernels
+    MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device).fit(X, y)
+
+
+def _warm_prediction(dtype: str, device: str = "cpu") -> None:
+    """Compile prediction's kernels for ``dtype``: the parallel forward
+    pass and both parallel input checks (rows as wide as frames, and frames
+    prepared from pictures), on enough rows to use them."""
+    rng = np.random.default_rng(0)
+    model = MLPClassifier.from_weights([rng.standard_normal((400, 32)), rng.standard_normal((32, 10))],
+                                       [np.zeros(32), np.zeros(10)], dtype=dtype, device=device)
+    rows = max(config.COMPILED_ROWS, config.PARALLEL_CHECK_SIZE // 400) + 1
+    model.predict_proba(rng.random((rows, 400), dtype=np.float32))
+    model.predict_proba(np.zeros((rows, 20, 20), np.uint8))
 
 
 @dataclass

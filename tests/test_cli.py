@@ -246,8 +246,10 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
 
 def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
     """Kernels are specialised on array types: warm_kernels must fit with the
-    dtype and augmentation asked for, and predict both a few rows (serial
-    path) and more than config.COMPILED_ROWS (the parallel Numba kernels)."""
+    dtype and augmentation asked for, and predict rows and pictures, enough
+    of them for the parallel Numba kernels: the forward pass (more than
+    config.COMPILED_ROWS) and the input checks (config.PARALLEL_CHECK_SIZE
+    values)."""
     from fastdigits import config
     from fastdigits.model import MLPClassifier, warm_kernels
 
@@ -259,14 +261,16 @@ def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
         return fit(self, X, y, **kw)
 
     def spy_proba(self, X):
-        seen["rows"].append(len(X))
+        seen["rows"].append((len(X), np.ndim(X), self.dtype))
         return proba(self, X)
 
     monkeypatch.setattr(MLPClassifier, "fit", spy_fit)
     monkeypatch.setattr(MLPClassifier, "predict_proba", spy_proba)
     warm_kernels("float64", augment=True)
     assert seen["fit"] == [("float64", True)]
-    assert min(seen["rows"]) <= config.COMPILED_ROWS < max(seen["rows"])
+    assert sorted(ndim for _, ndim, _ in seen["rows"]) == [2, 3]  # rows, and pictures prepared into frames
+    assert all(n > config.COMPILED_ROWS and n * 400 >= config.PARALLEL_CHECK_SIZE for n, _, _ in seen["rows"])
+    assert {dtype for _, _, dtype in seen["rows"]} == {"float64"}
 
 
 def test_train_bad_options():
@@ -545,9 +549,39 @@ def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "--test-fraction", "0.3",
                                  "-o", str(out)])
     assert result.exit_code == 130, result.output
-    assert "interrupt: saving the model first" in result.stderr and "interrupted: kept the model" in result.stderr
+    assert "interrupt: the model was saved first" in result.stderr and "interrupted: kept the model" in result.stderr
     model = load_model(out)
     assert len(model.history_) == 1 and model.record_["interrupted"] is True
+
+
+def test_train_a_quick_second_ctrl_c_still_saves(letters, tmp_path, monkeypatch):
+    """Two real SIGINTs: one in the second epoch, one while the progress
+    bar closes after fit stopped; the model of the first epoch is saved."""
+    import signal
+
+    from rich.progress import Progress
+
+    from fastdigits.model import MLPClassifier
+
+    check, stop = MLPClassifier._check_finite, Progress.stop
+
+    def ctrl_c_in_second_epoch(self, epoch):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return check(self, epoch)
+
+    def ctrl_c_again(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return stop(self)
+
+    monkeypatch.setattr(MLPClassifier, "_check_finite", ctrl_c_in_second_epoch)
+    monkeypatch.setattr(Progress, "stop", ctrl_c_again)
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "interrupt: the model was saved first" in result.stderr
+    assert len(load_model(out).history_) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_train_refuses_an_unwritable_output_before_training(letters, tmp_path):
@@ -572,7 +606,7 @@ def test_train_saves_elsewhere_when_the_save_fails_after_training(letters, tmp_p
     rescued.mkdir()
 
     def fails_once(model, path):
-        if Path(path).parent != rescued:
+        if rescued not in Path(path).parents:
             raise OutputError(f"{path}: cannot save the model there (disk full)")
         return save(model, path)
 
@@ -582,6 +616,18 @@ def test_train_saves_elsewhere_when_the_save_fails_after_training(letters, tmp_p
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "1", "-o", str(out)])
     assert result.exit_code == 1
     assert f"error: {out}: cannot save the model there (disk full)" in result.stderr
-    [kept] = rescued.iterdir()
+    [kept] = rescued.rglob("*.npz")
     assert f"the model is saved to {kept} instead" in result.stderr
+    assert kept.name == "m.npz" and kept.parent.stat().st_mode & 0o777 == 0o700  # a folder of this user's
     assert len(load_model(kept).history_) == 1 and not out.exists()
+
+
+def test_escaped_text_is_always_valid_utf8():
+    from fastdigits.cli import _escaped
+
+    name = os.fsdecode(b"caf\xe9\xff.png")
+    assert _escaped(name) == "caf\\xe9\\xff.png"
+    assert _escaped("label \ud800") == "label \\ud800"  # a lone surrogate from a JSON class name
+    assert _escaped({"é": [name, 3]}) == {"é": ["caf\\xe9\\xff.png", 3]}
+    for text in (_escaped(name), _escaped("label \ud800")):
+        text.encode("utf-8")  # strict: raises if anything were left unencodable

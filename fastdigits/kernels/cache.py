@@ -4,19 +4,21 @@
 default (``fastdigits.kernels.precompile``, run by ``setup.py``) into the
 folder :data:`DIRECTORY` inside the installed package, so that the first
 ``fastdigits train`` or ``predict_proba`` of many rows loads them instead of
-waiting a minute for numba.  Every kernel of ``kernels/cpu.py`` is cached
-there (:class:`PackageCacheLocator`), also those compiled later for other
-argument types (float64, L-BFGS).
+waiting a minute for numba.  At run time that folder is only read, so a
+read-only install uses it too; whatever else compiles (float64, L-BFGS's
+gradient, another CPU) goes to numba's usual cache: ``NUMBA_CACHE_DIR``,
+else ``__pycache__`` beside the source, else the user's cache folder
+(numba's documentation, "Cache Notes").
 
 numba's own checks keep this safe: an entry is used only by the numba
-version, Python version and CPU (name and features) that compiled it, and
-only while ``cpu.py`` is the same file, byte for byte.  Anything else
-compiles as usual and is added.  Where the folder is absent (an editable
-install, a build with ``FASTDIGITS_PRECOMPILE=0``) or not writable (a
-read-only site-packages), or with ``FASTDIGITS_PACKAGE_KERNELS=0``, numba's
-usual cache takes over (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the
-source, else the user's cache folder; numba's documentation, "Cache
-Notes").
+version, Python version and CPU (name and features) that compiled it.  The
+package folder's entries are also tied to the kernels' sources: the files
+of ``fastdigits/kernels`` and ``config.py``, by content (``pip install``
+does not keep modification times).  A package built with another numba
+than the one installed (pip builds in an isolated environment with the
+newest numba) compiles afresh at first use, announced as usual.
+
+``FASTDIGITS_PACKAGE_KERNELS=0`` ignores the package folder.
 """
 
 from __future__ import annotations
@@ -36,50 +38,98 @@ DIRECTORY = _KERNELS / "_compiled"
 #: Environment variable: ``0`` ignores :data:`DIRECTORY`.
 ENV = "FASTDIGITS_PACKAGE_KERNELS"
 
+#: Environment variable set by ``precompile``: kernels compile into :data:`DIRECTORY`.
+BUILDING = "FASTDIGITS_PRECOMPILING"
+
 # numba 0.60 names the class with a leading underscore.
 _InTreeCacheLocator = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator
 
 
 @functools.lru_cache(maxsize=None)
-def _content_hash(path: str, mtime: float, size: int) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def _sources_hash(stamps: tuple) -> str:
+    digest = hashlib.sha256()
+    for path, _, _ in stamps:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def sources_stamp() -> str:
+    """A hash of what the kernels are compiled from: the files of
+    ``fastdigits/kernels`` (constants and helpers live in ``__init__.py``)
+    and ``config.py`` (flags, tile widths)."""
+    files = sorted([*_KERNELS.glob("*.py"), _KERNELS.parent / "config.py"])
+    stamps = []
+    for path in files:
+        st = path.stat()
+        stamps.append((str(path), st.st_mtime, st.st_size))
+    return _sources_hash(tuple(stamps))
 
 
 class PackageCacheLocator(_InTreeCacheLocator):
-    """A numba cache locator for ``fastdigits/kernels``: the cache lives in
-    :data:`DIRECTORY`, and a source file is known by its content, not its
-    modification time (which ``pip install`` does not keep)."""
+    """A numba cache locator for ``fastdigits/kernels`` in :data:`DIRECTORY`,
+    which knows the source by :func:`sources_stamp`."""
 
     def __init__(self, py_func, py_file):
         super().__init__(py_func, py_file)
         self._cache_path = str(DIRECTORY)
 
+    def ensure_cache_path(self):
+        if os.environ.get(BUILDING) == "1":  # precompile writes here
+            super().ensure_cache_path()
+        elif not DIRECTORY.is_dir():
+            raise OSError(f"{DIRECTORY} does not exist")
+
     def get_source_stamp(self):
-        st = os.stat(self._py_file)
-        return _content_hash(self._py_file, st.st_mtime, st.st_size)
+        return sources_stamp()
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if os.environ.get(ENV, "1") == "0" or not DIRECTORY.is_dir():
+        if os.environ.get(ENV, "1") == "0" or Path(py_file).resolve().parent != _KERNELS:
             return None
-        if Path(py_file).resolve().parent != _KERNELS:
-            return None
-        # numba's check: None where the folder cannot be written.
-        return super().from_function(py_func, py_file)
+        return super().from_function(py_func, py_file)  # None where ensure_cache_path fails
 
 
-class _CacheImpl(caching.CompileResultCacheImpl):
-    _locator_classes = [PackageCacheLocator, *caching.CompileResultCacheImpl._locator_classes]
+class _PackageImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [PackageCacheLocator]
+
+
+class _PackageCache(caching.FunctionCache):
+    """The package folder alone: what ``precompile`` writes."""
+
+    _impl_class = _PackageImpl
 
 
 class _FunctionCache(caching.FunctionCache):
-    _impl_class = _CacheImpl
+    """numba's usual cache, read after the package folder: an entry there
+    is loaded, and everything compiled is saved in numba's usual place."""
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        try:
+            self._package = _PackageCache(py_func)
+        except RuntimeError:  # numba: "no locator available" (no folder, or turned off)
+            self._package = None
+
+    def load_overload(self, sig, target_context):
+        if self._package is not None:
+            data = self._package.load_overload(sig, target_context)
+            if data is not None:
+                return data
+        return super().load_overload(sig, target_context)
+
+    def index_keys(self) -> list:
+        """The keys (signature, CPU, bytecode) of every entry either cache
+        holds for this source, package first."""
+        caches = [self] if self._package is None else [self._package, self]
+        return [key for cache in caches for key in cache._cache_file._load_index()]
 
 
 def enable(dispatcher):
-    """Turn on disk caching of ``dispatcher`` (what numba.njit's ``cache`` option does),
-    in :data:`DIRECTORY` where it can, else where numba would; returns
-    ``dispatcher``."""
-    dispatcher._cache = _FunctionCache(dispatcher.py_func)
+    """Turn on disk caching of ``dispatcher`` (what numba.njit's ``cache``
+    option does), reading :data:`DIRECTORY` first; while ``precompile``
+    runs, in :data:`DIRECTORY` alone.  Returns ``dispatcher``."""
+    if os.environ.get(BUILDING) == "1":
+        dispatcher._cache = _PackageCache(dispatcher.py_func)
+    else:
+        dispatcher._cache = _FunctionCache(dispatcher.py_func)
     return dispatcher

@@ -1,86 +1,87 @@
 """Compile the CPU kernels that fastdigits' commands use by default, once,
-into the package's cache (``kernels.cache.DIRECTORY``).
+into the package (``kernels.cache.DIRECTORY``).
 
 ``pip install`` runs it (``setup.py``, after building the Cython
 extensions), so that a new user's first ``fastdigits train`` or
-``predict_proba`` of many rows does not wait for numba: float32 training
-(SGD and Adam, with or without augmentation) and float32 prediction.
-Other argument types (float64, L-BFGS's gradient) compile at first use, as
-before, announced on stderr.  Run it again by hand with::
+``predict_proba`` of many rows does not wait for numba: training (any
+optimiser, activation or output style, with or without augmentation) and
+prediction with its input checks, for float32 and float64 rows.  L-BFGS's
+gradient compiles at first use, announced on stderr, into numba's usual
+cache.  Run it again by hand (it writes into the
+package) with::
 
     python -m fastdigits.kernels.precompile
 
-The two jobs compile in two processes at once where there are two cores.
-Each fills the cache entries of its own top-level kernels: nothing a job
-compiles is linked into what the other compiles (numba issues 8578 and
-10128: a parallel function loaded from another process's cache and linked
-into a new caller can crash).
+The jobs run in up to as many processes at once as there are cores.  Each fills the cache entries of its own top-level kernels, and
+the parallel functions they call take arrays of the job's dtype: no
+parallel function one job compiles is linked into what another compiles
+(numba issues 8578 and 10128: a parallel function loaded from another
+process's cache and linked into a new caller can crash).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
 
-import numpy as np
-
-#: What each job compiles, by name.
-JOBS = ("train", "predict")
-
-
-def _train() -> None:
-    """``train_range`` for float32 rows (every optimiser, activation and
-    output is a runtime argument of the same compilation)."""
-    from ..model import MLPClassifier
-
-    rng = np.random.default_rng(0)
-    X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
-    MLPClassifier((32,), epochs=1, batch_size=32, dtype="float32").fit(X, y)
-
-
-def _predict() -> None:
-    """The parallel forward pass and input check for float32 rows, and the
-    augmentation warp."""
-    from .. import config
-    from ..augment import augment
-    from ..model import MLPClassifier
-
-    rng = np.random.default_rng(0)
-    model = MLPClassifier.from_weights([rng.standard_normal((400, 32)), rng.standard_normal((32, 10))],
-                                       [np.zeros(32), np.zeros(10)], dtype="float32")
-    model.predict_proba(rng.random((config.COMPILED_ROWS + 1, 400), dtype=np.float32))
-    augment(rng.random((2, 20, 20), dtype=np.float32))
+#: The jobs, longest first (two workers then finish together on 2 cores): what and for which dtype.
+JOBS = ("train-float32", "train-float64", "predict-float32", "predict-float64")
 
 
 def _run(job: str) -> None:
-    {"train": _train, "predict": _predict}[job]()
+    import numpy as np
+
+    from ..augment import augment
+    from ..model import _warm_prediction, _warm_training
+
+    if job not in JOBS:
+        raise SystemExit(f"unknown job {job!r}; the jobs are {', '.join(JOBS)}")
+    what, dtype = job.split("-")
+    if what == "train":
+        _warm_training(dtype, augment=False)
+    else:
+        _warm_prediction(dtype)
+        augment(np.zeros((2, 20, 20), dtype))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the jobs named in ``argv`` in this process, or with no
     arguments every job, each in a process of its own; returns the exit
     status (0: all compiled)."""
+    import numba
+
     from . import cache
 
     argv = sys.argv[1:] if argv is None else argv
     if argv:
+        if os.environ.get(cache.BUILDING) != "1":
+            raise SystemExit(f"run without arguments (the jobs need {cache.BUILDING}=1)")
+        logging.getLogger("fastdigits").setLevel(logging.ERROR)  # "compiling ...": what this is for
         for job in argv:
             _run(job)
         return 0
-    cache.DIRECTORY.mkdir(exist_ok=True)
     start = time.perf_counter()
+    env = {**os.environ, cache.BUILDING: "1"}
     workers = max(1, min(len(JOBS), os.cpu_count() or 1))
-    failed = []
-    for first in range(0, len(JOBS), workers):
-        batch = JOBS[first:first + workers]
-        procs = {job: subprocess.Popen([sys.executable, "-m", "fastdigits.kernels.precompile", job]) for job in batch}
-        failed += [job for job, proc in procs.items() if proc.wait() != 0]
-    status = "failed: " + ", ".join(failed) if failed else "done"
-    print(f"fastdigits: compiled the CPU kernels into {cache.DIRECTORY} in "
-          f"{time.perf_counter() - start:.0f} s ({status})", file=sys.stderr)
-    return 1 if failed else 0
+    waiting, running, failed = list(JOBS), {}, []
+    while waiting or running:
+        while waiting and len(running) < workers:
+            job = waiting.pop(0)
+            running[job] = subprocess.Popen([sys.executable, "-m", "fastdigits.kernels.precompile", job], env=env)
+        time.sleep(0.2)
+        for job, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[job]
+                if proc.returncode != 0:
+                    failed.append(job)
+    entries = len(list(cache.DIRECTORY.glob("*.nbc"))) if cache.DIRECTORY.is_dir() else 0
+    status = ("failed: " + ", ".join(failed)) if failed else "done"
+    print(f"fastdigits: compiled the CPU kernels with numba {numba.__version__} into {cache.DIRECTORY} "
+          f"({entries} entries) in {time.perf_counter() - start:.0f} s ({status})", file=sys.stderr)
+    return 1 if failed or not entries else 0
 
 
 if __name__ == "__main__":
