@@ -176,7 +176,7 @@ MAX_IMAGE_BYTES = 512 << 20
 
 #: Model files whose arrays declare more bytes than this in all are refused
 #: before any is read (a 784-4096-4096-10 float64 network is 160 MB).
-MAX_MODEL_BYTES = 1 << 30
+MAX_MODEL_BYTES = 256 << 20
 #: ... or that hold more arrays than this (a network has 2 per layer).
 MAX_MODEL_ARRAYS = 4096
 

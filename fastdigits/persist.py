@@ -64,6 +64,21 @@ def _prefix(member: int | None) -> str:
     return "" if member is None else f"member{member}_"
 
 
+def _array_names(member: int | None, layer: int) -> tuple[str, str]:
+    """The names of the weights and biases of ``layer`` (of ``member`` of an ensemble)."""
+    prefix = _prefix(member)
+    return f"{prefix}weights_{layer}", f"{prefix}biases_{layer}"
+
+
+def _layer_sizes(raw) -> list[int]:
+    """The metadata's ``layer_sizes``, checked: a list of at least two
+    positive whole numbers (not 6.5, not 1e400, not true)."""
+    if not (isinstance(raw, list) and len(raw) >= 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in raw)):
+        raise ValueError(f"layer sizes {raw!r} are not a list of positive whole numbers")
+    return raw
+
+
 def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """The metadata and arrays of one trained network (``member`` of an ensemble)."""
     from .preprocess import preprocessing_dict
@@ -74,10 +89,10 @@ def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np
     augmentation = model._augmentation()
     params["augment"] = augmentation.to_dict() if augmentation else None
     meta = {"layer_sizes": model.layer_sizes_, "params": _jsonable(params), "history": _jsonable(model.history_)}
-    arrays, prefix = {}, _prefix(member)
+    arrays = {}
     for layer, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
-        arrays[f"{prefix}weights_{layer}"] = w
-        arrays[f"{prefix}biases_{layer}"] = b
+        w_name, b_name = _array_names(member, layer)
+        arrays[w_name], arrays[b_name] = w, b
     return meta, arrays
 
 
@@ -161,7 +176,8 @@ def load_model(path: str | os.PathLike | None = None):
         raise ModelFileError(f"{path}: is a folder, not a model file") from None
     except PermissionError:
         raise ModelFileError(f"{path}: no permission to read it") from None
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error, RuntimeError, OverflowError) as exc:
+        # RuntimeError: an encrypted entry; NotImplementedError (a RuntimeError): an unknown compression.
         # numpy's own words may advise allow_pickle=True: never pass that on.
         raise ModelFileError(f"{path}: not a fastdigits model file, or a damaged one "
                              f"({type(exc).__name__} reading it)") from None
@@ -262,11 +278,12 @@ def _declared_shapes(meta: np.ndarray) -> dict[str, tuple[tuple[int, ...], str]]
         shapes = {}
         for k, entry in enumerate(entries):
             member = None if meta.get("version") != ENSEMBLE_VERSION else k
-            prefix, which = _prefix(member), "" if member is None else f"member {member}, "
-            sizes = [int(s) for s in entry["layer_sizes"]]
+            which = "" if member is None else f"member {member}, "
+            sizes = _layer_sizes(entry["layer_sizes"])
             for i in range(len(sizes) - 1):
-                shapes[f"{prefix}weights_{i}"] = ((sizes[i], sizes[i + 1]), f"{which}layer {i} has weights")
-                shapes[f"{prefix}biases_{i}"] = ((sizes[i + 1],), f"{which}layer {i} has biases")
+                w_name, b_name = _array_names(member, i)
+                shapes[w_name] = ((sizes[i], sizes[i + 1]), f"{which}layer {i} has weights")
+                shapes[b_name] = ((sizes[i + 1],), f"{which}layer {i} has biases")
         return shapes
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}
@@ -278,11 +295,17 @@ def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classe
     from .model import MLPClassifier
     from .preprocess import as_preprocessing
 
-    prefix, which = _prefix(member), "" if member is None else f"member {member}, "
+    which = "" if member is None else f"member {member}, "
     try:
-        sizes = [int(s) for s in entry["layer_sizes"]]
-        weights = [arrays[f"{prefix}weights_{i}"] for i in range(len(sizes) - 1)]
-        biases = [arrays[f"{prefix}biases_{i}"] for i in range(len(sizes) - 1)]
+        sizes = _layer_sizes(entry["layer_sizes"])
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: incomplete model file (missing {exc})") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {which}{exc}") from None
+    try:
+        names = [_array_names(member, i) for i in range(len(sizes) - 1)]
+        weights = [arrays[w_name] for w_name, _ in names]
+        biases = [arrays[b_name] for _, b_name in names]
         params = dict(entry["params"])
         if classes is None:
             raise KeyError("classes")

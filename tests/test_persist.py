@@ -100,6 +100,14 @@ def _meta(path):
         (lambda p: _rewrite(p, weights_1=np.array([[None]] * 7 * 5, dtype=object).reshape(7, 5)),
          r"array 'weights_1' holds Python objects"),
         (lambda p: _rewrite(p, extra=np.zeros(3)) or _zip_add(p, "notes.txt", b"hi"), r"holds 'notes.txt'"),
+        (lambda p: _rewrite(p, meta=np.array(json.dumps({**_meta(p), "layer_sizes": [400, 6.5, 3]}))),
+         r"layer sizes \[400, 6.5, 3\] are not a list of positive whole numbers"),
+        (lambda p: _rewrite(p, meta=np.array(json.dumps({**_meta(p), "layer_sizes": [400, float("inf"), 3]}))),
+         "are not a list of positive whole numbers"),
+        (lambda p: _rewrite(p, meta=np.array(json.dumps({**_meta(p), "layer_sizes": [400, True, 3]}))),
+         "are not a list of positive whole numbers"),
+        (lambda p: _central_directory(p, flag=1), r"not a fastdigits model file, or a damaged one \(RuntimeError"),
+        (lambda p: _central_directory(p, method=99), r"or a damaged one \(NotImplementedError"),
     ],
 )
 def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
@@ -109,6 +117,20 @@ def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
         load_model(path)
     assert str(path) in str(info.value)
     assert "pickle" not in str(info.value)  # numpy's advice to allow it is never passed on
+
+
+def _central_directory(path, flag: int = 0, method: int | None = None) -> None:
+    """Set general-purpose ``flag`` bits (1: encrypted) or the compression
+    ``method`` of every entry in the zip's central directory, as a crafted
+    file would."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        data[at + 8] |= flag
+        if method is not None:
+            data[at + 10:at + 12] = method.to_bytes(2, "little")
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
 
 
 def _zip_add(path, name: str, data: bytes, compress: bool = False) -> None:
