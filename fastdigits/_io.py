@@ -5,8 +5,10 @@ failure leaves the old file (or nothing) behind."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,8 +18,11 @@ from typing import BinaryIO
 from . import config
 from .errors import OutputError
 
-#: How ``atomic_open`` names its temporaries: ``.<target>.<pid>.<mkstemp's 8 characters>.part``.
-_PART = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}\.part")
+#: This machine, as temporaries' names give it: a shared file system holds other machines' too.
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+#: How ``atomic_open`` names its temporaries: ``.<target>.<host>-<pid>.<mkstemp's 8 characters>.part``.
+_PART = re.compile(r"\..+\.([0-9a-f]{8})-(\d{1,10})\.[a-z0-9_]{8}\.part")
 
 
 def _umask() -> int:
@@ -30,20 +35,25 @@ def _alive(pid: int) -> bool:
     """Whether a process ``pid`` runs on this machine (True where that cannot be told)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # gone, or a number no process can have
         return False
     except OSError:  # PermissionError: someone else's process
         return True
     return True
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path``, named as ``_PART`` says: (fd, name)."""
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".part")
+
+
 def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporaries that ``atomic_open`` left in ``folder`` when
-    its process was killed mid-write: files named as it names them, whose
-    process no longer runs here and which nobody touched for
-    ``config.STALE_PART_SECONDS`` (or for a day, whatever the process:
-    on a shared file system it may be another machine's).  Nothing else is
-    touched; errors are ignored.  Returns the paths removed."""
+    its process was killed mid-write: files named as it names them, made on
+    this machine by a process that no longer runs and untouched for
+    ``config.STALE_PART_SECONDS``, or untouched for a day whatever made them
+    (another machine's, on a shared file system).  Nothing else is touched;
+    errors are ignored.  Returns the paths removed."""
     now, removed = time.time(), []
     try:
         entries = list(os.scandir(folder))
@@ -57,7 +67,8 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             idle = now - entry.stat(follow_symlinks=False).st_mtime
-            if idle > 86400 or (idle > config.STALE_PART_SECONDS and not _alive(int(match.group(1)))):
+            ours = match.group(1) == _HOST
+            if idle > 86400 or (ours and idle > config.STALE_PART_SECONDS and not _alive(int(match.group(2)))):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
@@ -75,7 +86,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -97,7 +108,7 @@ def check_writable(path: str | os.PathLike, what: str = "the output") -> Path:
         raise OutputError(f"{path}: is a folder; name a file for {what}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+        fd, tmp = _temporary(path)
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:

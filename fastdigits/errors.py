@@ -25,6 +25,7 @@ class ModelFileError(FastDigitsError):
     """A file is not a readable fastdigits model."""
 
 
-class OutputError(FastDigitsError):
+class OutputError(FastDigitsError, OSError):
     """A file cannot be written where asked (a folder in its place, no
-    permission, a read-only or full file system)."""
+    permission, a read-only or full file system); an ``OSError`` too, as
+    the failure of a plain ``open`` would be."""

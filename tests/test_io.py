@@ -10,7 +10,7 @@ import time
 import pytest
 
 from fastdigits import OutputError, config
-from fastdigits._io import atomic_open, check_writable, remove_stale_parts
+from fastdigits._io import _HOST, atomic_open, check_writable, remove_stale_parts
 
 
 def _dead_pid() -> int:
@@ -27,13 +27,18 @@ def _aged(path, seconds: float):
 
 
 def test_stale_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_path):
-    dead, alive, idle = _dead_pid(), os.getpid(), config.STALE_PART_SECONDS + 5
+    dead, alive, idle = f"{_HOST}-{_dead_pid()}", f"{_HOST}-{os.getpid()}", config.STALE_PART_SECONDS + 5
+    elsewhere = f"{'0' * 8 if _HOST != '0' * 8 else '1' * 8}-{_dead_pid()}"  # another machine, same file system
     stale = [_aged(tmp_path / f".m.npz.{dead}.abcd_123.part", idle),
-             _aged(tmp_path / f".other.npz.{alive}.zzzzzzzz.part", 2 * 86400)]  # a day: whatever the process
-    kept = [_aged(tmp_path / f".m.npz.{dead}.abcdefgh.part", 1),  # just killed: perhaps another machine's
+             _aged(tmp_path / f".m.npz.{_HOST}-9999999999.abcdefgh.part", idle),  # no process has that pid
+             _aged(tmp_path / f".other.npz.{alive}.zzzzzzzz.part", 2 * 86400),  # a day: whatever made it
+             _aged(tmp_path / f".m.npz.{elsewhere}.abcdefgh.part", 2 * 86400)]
+    kept = [_aged(tmp_path / f".m.npz.{dead}.abcdefgh.part", 1),  # just now
             _aged(tmp_path / f".m.npz.{alive}.abcdefgh.part", idle),  # its writer is running
+            _aged(tmp_path / f".n.npz.{elsewhere}.abcdefgh.part", idle),  # its pid is another machine's
             _aged(tmp_path / ".m.npz.part", 2 * 86400), _aged(tmp_path / "notes.part", 2 * 86400),
             _aged(tmp_path / f".m.npz.{dead}.ABCDEFGH.part", 2 * 86400),  # not a name mkstemp makes
+            _aged(tmp_path / f".m.npz.{_HOST}-123456789012.abcdefgh.part", 2 * 86400),  # not one of ours
             _aged(tmp_path / "model.npz", 2 * 86400)]
     (tmp_path / f".dir.{dead}.abcdefgh.part").mkdir()
     kept.append(tmp_path / f".dir.{dead}.abcdefgh.part")
@@ -42,7 +47,7 @@ def test_stale_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_pat
 
 
 def test_a_save_removes_what_killed_saves_left(tmp_path):
-    leftover = _aged(tmp_path / f".m.npz.{_dead_pid()}.abcdefgh.part", config.STALE_PART_SECONDS + 5)
+    leftover = _aged(tmp_path / f".m.npz.{_HOST}-{_dead_pid()}.abcdefgh.part", config.STALE_PART_SECONDS + 5)
     with atomic_open(tmp_path / "other.npz") as fh:
         fh.write(b"x")
     assert not leftover.exists() and (tmp_path / "other.npz").read_bytes() == b"x"
