@@ -83,11 +83,16 @@ def _file_progress(total: int, quiet: bool, what: str):
 def _escaped(value):
     """``value`` (a string, or a list or dict of them) with every byte of a
     file name that is not UTF-8 (Python's ``surrogateescape`` characters)
-    written as a ``\\xNN`` escape, as Python's ``backslashreplace`` does:
-    output rows are valid UTF-8 that csv and pandas read, and the name
-    stays whole."""
+    written as a ``\\xNN`` escape, as Python's ``backslashreplace`` does,
+    and any other lone surrogate (a class name from a JSON file) as
+    ``\\uNNNN``: output rows are valid UTF-8 that csv and pandas read, with
+    every byte of the name shown (though a name that itself holds ``\\x``
+    reads the same as an escape)."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, list):
         return [_escaped(v) for v in value]
     if isinstance(value, dict):
@@ -238,12 +243,6 @@ def train(
         "model.npz"),
 ) -> None:
     """Train a network on MNIST or on a folder of labelled images, and save it."""
-    import numpy as np
-
-    from .data import NO_INK, load_image_folder, load_mnist
-    from .ensemble import Ensemble
-    from .model import MLPClassifier
-    from .outliers import make_outliers
     from .preprocess import Normalization
 
     preset = Preset(preset)
@@ -260,6 +259,26 @@ def train(
                  "batch_size": batch_size, "l2": l2, "augment": augment, "patience": patience}
     params.update({k: v for k, v in overrides.items() if v is not None})
     pipeline = Normalization(deskew=deskew)
+    with _Interrupts() as interrupts:
+        _train_and_save(params=params, n_members=n_members, outlier_share=outlier_share, pipeline=pipeline,
+                        preset=preset, data=data, mnist_dir=mnist_dir, validation=validation,
+                        test_fraction=test_fraction, seed=seed, threads=threads, device=device, output=output,
+                        interrupts=interrupts)
+
+
+def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipeline, preset, data, mnist_dir,
+                    validation: float, test_fraction: float, seed: int, threads, device: str, output: Path,
+                    interrupts: _Interrupts) -> None:
+    """``train``'s work once its options are settled: read the data, fit
+    (with a progress bar), score the test set, save; exits 130 after a
+    Ctrl-C and 1 when the model could not be saved where asked."""
+    import numpy as np
+
+    from .data import NO_INK, load_image_folder, load_mnist
+    from .ensemble import Ensemble
+    from .model import MLPClassifier
+    from .outliers import make_outliers
+
     try:
         net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
                             device=_device(device), preprocessing=pipeline)
@@ -305,29 +324,30 @@ def train(
     if not getattr(model, "history_", None):  # Ctrl-C before fit had set up, or within the first epoch
         _err("interrupted before the first epoch ended: nothing saved", fg=typer.colors.YELLOW)
         raise typer.Exit(130)
-    # From here on a Ctrl-C is noted, not obeyed: the model is saved first.
-    with _interrupts_deferred("saving the model first") as pressed:
-        accuracy = None
-        if X_test is not None and len(X_test) and not pressed():
-            try:
-                with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
-                    accuracy = model.score(X_test, y_test)
-            except FastDigitsError as exc:  # the model is saved all the same
-                _err(f"warning: the test set could not be scored: {exc}", fg=typer.colors.YELLOW)
-        networks = _networks(model)
-        epochs_run = sum(len(n.history_) for n in networks)
-        argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
-        model.record_ = {
-            "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
-            "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
-            **({"members": len(networks)} if n_members > 1 else {}),
-            **({"outliers": outlier_share} if outlier_share else {}),
-            "epochs_run": epochs_run, "interrupted": interrupted,
-            "seconds": round(time.perf_counter() - t0, 1),
-            **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
-        }
-        saved, failure = _save_or_rescue(model, target)
-    interrupted = interrupted or pressed()
+    interrupts.saving = True  # from here on a Ctrl-C is noted, not obeyed: the model is saved first
+    accuracy = None
+    if X_test is not None and len(X_test) and not interrupts.noted:
+        try:
+            with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
+                accuracy = model.score(X_test, y_test)
+        except FastDigitsError as exc:  # the model is saved all the same
+            _err(f"warning: the test set could not be scored: {exc}", fg=typer.colors.YELLOW)
+    networks = _networks(model)
+    epochs_run = sum(len(n.history_) for n in networks)
+    argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
+    model.record_ = {
+        "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
+        "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
+        **({"members": len(networks)} if n_members > 1 else {}),
+        **({"outliers": outlier_share} if outlier_share else {}),
+        "epochs_run": epochs_run, "interrupted": interrupted or bool(interrupts.noted),
+        "seconds": round(time.perf_counter() - t0, 1),
+        **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
+    }
+    saved, failure = _save_or_rescue(model, target)
+    if interrupts.noted:
+        _err("interrupt: the model was saved first", fg=typer.colors.YELLOW)
+    interrupted = interrupted or bool(interrupts.noted)
     if accuracy is not None:
         typer.echo(f"test accuracy {accuracy:.2%} on {len(X_test):,} images")
     if failure is not None:
@@ -340,14 +360,15 @@ def train(
     if interrupted:
         kept = f"{len(networks)} networks, {epochs_run} epochs in all" if n_members > 1 else f"{epochs_run} epochs"
         _err(f"interrupted: kept the model after {kept}", fg=typer.colors.YELLOW)
-        raise typer.Exit(130)
-    if failure is not None:
+    if failure is not None:  # not where asked: a failure, interrupted or not
         raise typer.Exit(1)
+    if interrupted:
+        raise typer.Exit(130)
 
 
 def _save_or_rescue(model, target: Path):
-    """Save ``model`` to ``target``; if that fails after all, to a file in
-    the temporary folder so that the training is not lost.  Returns (the
+    """Save ``model`` to ``target``; if that fails after all, to a new
+    folder of the temporary folder so that the training is not lost.  Returns (the
     path saved to or None, the OutputError of ``target`` or None)."""
     import tempfile
 
@@ -356,37 +377,51 @@ def _save_or_rescue(model, target: Path):
     try:
         return model.save(target), None
     except OutputError as exc:
-        rescue = Path(tempfile.gettempdir()) / f"fastdigits-{os.getpid()}-{target.name}"
-        try:
-            return model.save(rescue), exc
-        except OutputError:
+        try:  # a folder of this user's alone (mkdtemp: mode 0700)
+            return model.save(Path(tempfile.mkdtemp(prefix="fastdigits-rescued-")) / target.name), exc
+        except (OutputError, OSError):
             return None, exc
 
 
-@contextlib.contextmanager
-def _interrupts_deferred(notice: str):
-    """Within the block, Ctrl-C (SIGINT) does not interrupt: the first is
-    answered on stderr with ``notice``, and the yielded function tells
-    whether one came.  Only in the main thread (elsewhere signals cannot be
-    handled and the block runs as it is)."""
-    import signal
-    import threading
+class _Interrupts:
+    """Ctrl-C (SIGINT) while ``train`` works.  The first raises
+    ``KeyboardInterrupt`` (reading stops, or fit stops and keeps its best
+    weights); any later one, and any once ``saving`` is set, is only
+    counted in ``noted``, so that the trained model is saved.  Nothing is
+    printed from the handler (it may run while the progress bar writes).
+    Installed in the main thread only, where Python handles signals; a
+    SIGINT that was being ignored (``nohup``) stays ignored."""
 
-    pressed: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
+    def __init__(self):
+        self.raised = 0
+        self.noted = 0
+        self.saving = False
+        self._previous = None
 
-    def note(signum, frame):
-        if not pressed:
-            _err(f"interrupt: {notice}", fg=typer.colors.YELLOW)
-        pressed.append(True)
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
 
-    previous = signal.signal(signal.SIGINT, note)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.SIG_IGN:
+                # None: a handler installed from C, which Python cannot put back; its default then.
+                self._previous = signal.default_int_handler if previous is None else previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.raised or self.saving:
+            self.noted += 1
+            return
+        self.raised += 1
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _compile_apart(model) -> None:
