@@ -350,13 +350,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     try:
-        # Decoded from memory: Pillow asks its file for as many bytes as a chunk header
-        # declares, and a file object allocates them all at once (84 MB for a 43-byte PNG).
-        size = path.stat().st_size
-        if size > config.MAX_IMAGE_BYTES:
-            raise DataError(f"{path}: file too large for a picture ({size:,} bytes, more than "
-                            f"{config.MAX_IMAGE_BYTES:,})")
-        with Image.open(io.BytesIO(path.read_bytes())) as img:
+        with Image.open(io.BytesIO(_picture_bytes(path))) as img:
             if img.width * img.height > config.MAX_IMAGE_PIXELS:
                 raise DataError(f"{path}: image too large ({img.width} x {img.height} pixels, "
                                 f"more than {config.MAX_IMAGE_PIXELS:,}; a decompression bomb?)")
@@ -378,8 +372,29 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: no such file") from None
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: image too large ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a readable image (not a picture, or a format Pillow does not read)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+def _picture_bytes(path: Path) -> bytes:
+    """The bytes of the picture file ``path``, read whole.
+
+    Pictures are decoded from memory: Pillow asks its file for as many
+    bytes as a chunk header declares, and a file object allocates them all
+    at once (84 MB for a 43-byte PNG that declares them).  At most
+    ``config.MAX_IMAGE_BYTES`` are read, counted while reading: a file may
+    grow, and a pipe (``classify <(curl ...)``) or a device has no size."""
+    chunks, total = [], 0
+    with open(path, "rb", buffering=0) as f:  # read(n) allocates n bytes first: ask for a file's size at most
+        size = os.fstat(f.fileno()).st_size
+        while chunk := f.read(min(max(size + 1 - total, 1 << 18), config.MAX_IMAGE_BYTES + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > config.MAX_IMAGE_BYTES:
+                raise DataError(f"{path}: file too large for a picture (more than {config.MAX_IMAGE_BYTES:,} bytes)")
+    return b"".join(chunks)
 
 
 def flatten_alpha(image) -> np.ndarray:

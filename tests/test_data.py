@@ -471,3 +471,38 @@ def test_float_tiffs_are_read_by_their_values(tmp_path, top):
     Image.fromarray(stroke, mode="F").save(tmp_path / "f.tif")
     grey = data.read_image(tmp_path / "f.tif")
     assert grey.dtype == np.uint8 and grey[30, 30] == 255 and grey[5, 5] == 0
+
+
+def test_read_image_reads_a_bounded_number_of_bytes(tmp_path, monkeypatch):
+    """A file larger than config.MAX_IMAGE_BYTES, or an endless device, is
+    refused after reading at most that much; a picture in a pipe reads."""
+    import io
+    import os
+
+    from fastdigits import config, read_image
+
+    monkeypatch.setattr(config, "MAX_IMAGE_BYTES", 4096)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(5000))
+    for path in [big] + ([Path("/dev/zero")] if Path("/dev/zero").exists() else []):
+        with pytest.raises(DataError, match=rf"{path}: file too large for a picture \(more than 4,096 bytes\)"):
+            read_image(path)
+    picture = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(picture, format="PNG")
+    read_end, write_end = os.pipe()
+    os.write(write_end, picture.getvalue())
+    os.close(write_end)
+    try:
+        assert read_image(f"/dev/fd/{read_end}").tolist() == [[7] * 8] * 8
+    finally:
+        os.close(read_end)
+
+
+def test_read_image_says_what_is_not_a_picture_without_pillows_words(tmp_path):
+    from fastdigits import read_image
+
+    path = tmp_path / "notes.png"
+    path.write_text("not a picture")
+    with pytest.raises(DataError) as info:
+        read_image(path)
+    assert str(info.value) == f"{path}: not a readable image (not a picture, or a format Pillow does not read)"
