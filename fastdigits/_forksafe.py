@@ -55,15 +55,29 @@ def check_parallel(what: str) -> None:
     in a serial process."""
     if _serial:
         raise FastDigitsError(
-            f"{what} cannot run in a process forked after its parent ran fastdigits' parallel kernels or "
+            f"{what} (a parallel Numba kernel) cannot run in a process forked after its parent ran "
+            "fastdigits' parallel kernels or "
             "picture loops (GNU OpenMP does not survive fork): do it before forking, or start the workers "
             "with multiprocessing's 'spawn' or 'forkserver' method")
+
+
+#: Called in a forked child, before anything else of fastdigits runs there.
+_in_child: list = []
+
+
+def after_fork_in_child(reset) -> None:
+    """Call ``reset()`` in every child forked from now on (e.g. to make a
+    new lock: one held by another thread at fork() would stay held in the
+    child forever)."""
+    _in_child.append(reset)
 
 
 def _after_fork_in_child() -> None:
     global _serial
     _serial = _serial or _started
+    for reset in _in_child:
+        reset()
 
 
-if hasattr(os, "register_at_fork"):
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
