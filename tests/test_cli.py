@@ -74,11 +74,14 @@ def test_help_lists_commands(flag):
         assert command in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "classify", "bench", "show", "mnist"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "classify", "read", "bench", "show", "mnist"])
 def test_every_option_has_help(command):
     import typer.main
 
-    assert runner.invoke(app, [command, "-h"]).exit_code == 0
+    result = runner.invoke(app, [command, "-h"], env={"COLUMNS": "200", "TERM": "dumb"})
+    assert result.exit_code == 0
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    assert "[[" not in usage and "]]" not in usage  # an optional argument's brackets come once
     params = typer.main.get_command(app).commands[command].params
     missing = [p.name for p in params if not (getattr(p, "help", None) or "").strip()]
     assert params and missing == []
