@@ -57,8 +57,9 @@ class build_ext_and_kernels(build_ext):
         shutil.rmtree(target, ignore_errors=True)  # a previous build's, for other sources
         # The built package first on the path; numba's settings are this machine's defaults (a
         # NUMBA_CPU_NAME of the build's would key the entries to another CPU than the one they run on).
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_") and k != "PYTHONPATH"}
-        env["PYTHONPATH"] = os.path.abspath(self.build_lib)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+        # pip's isolated build environment may be on PYTHONPATH (numba, numpy): kept, after the package.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(self.build_lib), env.get("PYTHONPATH")]))
         print("compiling the Numba kernels into the package, once (FASTDIGITS_PRECOMPILE=0 skips it)")
         with tempfile.TemporaryDirectory() as cwd:  # not the source tree: -m would import its fastdigits
             try:
