@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,35 @@ def rng() -> np.random.Generator:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never let a test read or fill the user's real cache."""
     monkeypatch.setenv("FASTDIGITS_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+#: Checks in a subprocess that take a minute on one core (compiling kernels
+#: afresh): started as soon as their test is collected, so that they run
+#: alongside the rest of the suite; their test waits for the result.  A test
+#: marks itself with an attribute ``start_in_background``: a function that
+#: starts the process and returns its ``subprocess.Popen``.
+_BACKGROUND: dict[str, subprocess.Popen] = {}
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        start = getattr(getattr(item, "function", None), "start_in_background", None)
+        if start is not None and item.nodeid not in _BACKGROUND:
+            _BACKGROUND[item.nodeid] = start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    for proc in _BACKGROUND.values():  # tests not reached (-x, a failure before them)
+        proc.kill()
+        proc.communicate()
+        shutil.rmtree(getattr(proc, "folder", ""), ignore_errors=True)
+
+
+@pytest.fixture
+def background(request):
+    """The process that this test's ``start_in_background`` started at
+    collection (None if it did not)."""
+    return _BACKGROUND.pop(request.node.nodeid, None)

@@ -282,23 +282,44 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     assert correct == want_right
 
 
-def test_training_kernels_under_bounds_checks(tmp_path):
-    """The training tests above again, in a process whose kernels numba
-    compiles with bounds checks (into a fresh cache): an index past the end
-    of an array, such as fetching a row ahead of a batch's last one, fails
-    there instead of quietly reading other memory."""
+def _bounds_checked_training():
+    """Start the training tests above in a process whose kernels numba
+    compiles with bounds checks, into a fresh cache (numba's cache keys
+    ignore NUMBA_BOUNDSCHECK: none of the package's kernels either), from a
+    folder of its own so that the installed package is imported, not the
+    source tree."""
     import os
     import subprocess
     import sys
+    import tempfile
 
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
-           "FASTDIGITS_PACKAGE_KERNELS": "0"}  # numba's cache keys ignore NUMBA_BOUNDSCHECK: none of the package's
-    # From tmp_path, so that the installed package is imported, not the source tree.
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                           "-k", "train_range_is_the_optimiser"], env=env, capture_output=True, text=True,
-                          cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout and " failed" not in proc.stdout
+    folder = tempfile.mkdtemp(prefix="fastdigits-boundscheck-")
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": os.path.join(folder, "cache"),
+           "FASTDIGITS_PACKAGE_KERNELS": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                             "train_range_is_the_optimiser"], env=env, cwd=folder, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.folder = folder
+    return proc
+
+
+def test_training_kernels_under_bounds_checks(background):
+    """The training tests above again under bounds checks: an index past
+    the end of an array, such as fetching a row ahead of a batch's last one,
+    fails there instead of quietly reading other memory.  (A minute of
+    compiling: conftest starts it when collected, to run beside the rest.)"""
+    import shutil
+
+    proc = background or _bounds_checked_training()
+    try:
+        out, err = proc.communicate(timeout=900)
+    finally:
+        shutil.rmtree(proc.folder, ignore_errors=True)
+    assert proc.returncode == 0, out[-4000:] + err[-2000:]
+    assert " passed" in out and " failed" not in out
+
+
+test_training_kernels_under_bounds_checks.start_in_background = _bounds_checked_training
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
