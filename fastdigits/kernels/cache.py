@@ -5,16 +5,18 @@ default (``fastdigits.kernels.precompile``, run by ``setup.py``) into the
 folder :data:`DIRECTORY` inside the installed package, so that the first
 ``fastdigits train`` or ``predict_proba`` of many rows loads them instead of
 waiting a minute for numba.  At run time that folder is only read, so a
-read-only install uses it too; whatever else compiles (float64, L-BFGS's
-gradient, another CPU) goes to numba's usual cache: ``NUMBA_CACHE_DIR``,
-else ``__pycache__`` beside the source, else the user's cache folder
-(numba's documentation, "Cache Notes").
+read-only install uses it too; whatever else compiles (another numba,
+another CPU) goes to numba's usual cache: ``NUMBA_CACHE_DIR``, else
+``__pycache__`` beside the source, else the user's cache folder (numba's
+documentation, "Cache Notes").
 
 numba's own checks keep this safe: an entry is used only by the numba
-version, Python version and CPU (name and features) that compiled it.  The
-package folder's entries are also tied to the kernels' sources: the files
-of ``fastdigits/kernels`` and ``config.py``, by content (``pip install``
-does not keep modification times).  A package built with another numba
+version, Python version and CPU (name and features) that compiled it.
+Entries in either place are also tied to all of the kernels' sources: the
+files of ``fastdigits/kernels`` and ``config.py``, by content (``pip
+install`` does not keep modification times).  numba's settings are not in
+its keys: to compile with ``NUMBA_BOUNDSCHECK`` or a debug option, use an
+empty ``NUMBA_CACHE_DIR`` and ``FASTDIGITS_PACKAGE_KERNELS=0``.  A package built with another numba
 than the one installed (pip builds in an isolated environment with the
 newest numba) compiles afresh at first use, announced as usual.
 
@@ -26,9 +28,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
 from numba.core import caching
+from numba.core import config as numba_config
 
 _KERNELS = Path(__file__).resolve().parent
 
@@ -89,19 +93,69 @@ class PackageCacheLocator(_InTreeCacheLocator):
         return super().from_function(py_func, py_file)  # None where ensure_cache_path fails
 
 
+def _only_package_locators(impl_class):
+    """``impl_class`` unless ``NUMBA_CACHE_LOCATOR_CLASSES`` overrides its
+    locators (numba then ignores ``_locator_classes``): the package tier
+    must never write elsewhere."""
+    if getattr(numba_config, "CACHE_LOCATOR_CLASSES", None):
+        raise RuntimeError("NUMBA_CACHE_LOCATOR_CLASSES is set: no package cache")
+    return impl_class
+
+
 class _PackageImpl(caching.CompileResultCacheImpl):
     _locator_classes = [PackageCacheLocator]
 
 
+class _SourcesStamped:
+    """A numba locator whose stamp also covers the kernels' other sources
+    (``kernels/__init__.py``'s constants, ``config.py``'s flags), which
+    numba's stamp of the one defining file misses."""
+
+    def get_source_stamp(self):
+        return super().get_source_stamp(), sources_stamp()
+
+
+class _UsualImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [type(cls.__name__, (_SourcesStamped, cls), {})
+                        for cls in caching.CompileResultCacheImpl._locator_classes]
+
+
 class _PackageCache(caching.FunctionCache):
-    """The package folder alone: what ``precompile`` writes."""
+    """The package folder alone: what ``precompile`` writes, under a lock
+    (its jobs run at once, and numba rewrites a kernel's index file, which
+    holds every dtype's entry, without one)."""
 
     _impl_class = _PackageImpl
+
+    def __init__(self, py_func):
+        _only_package_locators(self._impl_class)
+        super().__init__(py_func)
+
+    def save_overload(self, sig, data):
+        try:
+            import fcntl
+        except ImportError:  # no fcntl (Windows): precompile runs its jobs one at a time there
+            return super().save_overload(sig, data)
+        with open(os.path.join(self._cache_path, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return super().save_overload(sig, data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class _ReadOnlyPackageCache(_PackageCache):
+    """The package folder, read only: where numba has nowhere to write."""
+
+    def save_overload(self, sig, data):
+        return None
 
 
 class _FunctionCache(caching.FunctionCache):
     """numba's usual cache, read after the package folder: an entry there
     is loaded, and everything compiled is saved in numba's usual place."""
+
+    _impl_class = _UsualImpl
 
     def __init__(self, py_func):
         super().__init__(py_func)
@@ -111,8 +165,11 @@ class _FunctionCache(caching.FunctionCache):
             self._package = None
 
     def load_overload(self, sig, target_context):
-        if self._package is not None:
-            data = self._package.load_overload(sig, target_context)
+        if self._package is not None and self._enabled:
+            try:
+                data = self._package.load_overload(sig, target_context)
+            except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+                data = None  # a damaged entry: compiled as if absent
             if data is not None:
                 return data
         return super().load_overload(sig, target_context)
@@ -127,9 +184,18 @@ class _FunctionCache(caching.FunctionCache):
 def enable(dispatcher):
     """Turn on disk caching of ``dispatcher`` (what numba.njit's ``cache``
     option does), reading :data:`DIRECTORY` first; while ``precompile``
-    runs, in :data:`DIRECTORY` alone.  Returns ``dispatcher``."""
+    runs, in :data:`DIRECTORY` alone.  Where numba has no writable place for
+    its cache (a read-only container without a writable home), the package
+    folder alone is read; failing that, nothing is cached.  Returns
+    ``dispatcher``."""
     if os.environ.get(BUILDING) == "1":
         dispatcher._cache = _PackageCache(dispatcher.py_func)
-    else:
-        dispatcher._cache = _FunctionCache(dispatcher.py_func)
+        return dispatcher
+    for kind in (_FunctionCache, _ReadOnlyPackageCache):
+        try:
+            dispatcher._cache = kind(dispatcher.py_func)
+            return dispatcher
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            continue
+    dispatcher._cache = caching.NullCache()
     return dispatcher
