@@ -192,12 +192,14 @@ def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "c
         _warm_prediction(dtype, device)
 
 
-def _warm_training(dtype: str, augment: bool, device: str = "cpu") -> None:
-    """Compile training's kernels for ``dtype`` (every optimiser, activation
-    and output style is a runtime argument of the same compilation)."""
+def _warm_training(dtype: str, augment: bool, device: str = "cpu", optimizer: str = "sgd") -> None:
+    """Compile training's kernels for ``dtype``: the minibatch optimisers'
+    (every one, with every activation and output style, is a runtime
+    argument of one compilation), or L-BFGS's full-batch gradient."""
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
-    MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device).fit(X, y)
+    MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device,
+                  optimizer=optimizer).fit(X, y)
 
 
 def _warm_prediction(dtype: str, device: str = "cpu") -> None:

@@ -1,33 +1,36 @@
-"""Compile the CPU kernels that fastdigits' commands use by default, once,
-into the package (``kernels.cache.DIRECTORY``).
+"""Compile the CPU kernels that fastdigits' commands use, once, into the
+package (``kernels.cache.DIRECTORY``).
 
 ``pip install`` runs it (``setup.py``, after building the Cython
 extensions), so that a new user's first ``fastdigits train`` or
-``predict_proba`` of many rows does not wait for numba: training (any
-optimiser, activation or output style, with or without augmentation) and
-prediction with its input checks, for float32 and float64 rows.  L-BFGS's
-gradient compiles at first use, announced on stderr, into numba's usual
-cache.  Run it again by hand (it writes into the
-package) with::
+``predict_proba`` of many rows does not wait for numba: training (every
+optimiser, activation and output style, with or without augmentation) and
+prediction with its input checks, for float32 and float64 rows.  Run it
+again by hand (it writes into the package) with::
 
     python -m fastdigits.kernels.precompile
 
-The jobs run in up to as many processes at once as there are cores.  Each fills the cache entries of its own top-level kernels, and
-the parallel functions they call take arrays of the job's dtype: no
-parallel function one job compiles is linked into what another compiles
-(numba issues 8578 and 10128: a parallel function loaded from another
-process's cache and linked into a new caller can crash).
+The jobs run in up to as many processes at once as there are cores,
+saving under a lock (``kernels.cache``).  No parallel function one job
+compiles is linked into what another compiles (numba issues 8578 and
+10128: a parallel function loaded from another process's cache and linked
+into a new caller can crash): training's parallel passes and prediction's
+(the forward pass, the input checks, the augmentation warp) are different
+functions, and each dtype's have their own signatures.  L-BFGS's gradient
+(``batch_grad``) reuses training's passes, so it compiles in the training
+job's process, after them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
 import sys
 import time
 
-#: The jobs, longest first (two workers then finish together on 2 cores): what and for which dtype.
+#: The jobs, longest first (two workers then finish together on 2 cores): what, for which dtype.
 JOBS = ("train-float32", "train-float64", "predict-float32", "predict-float64")
 
 
@@ -42,6 +45,7 @@ def _run(job: str) -> None:
     what, dtype = job.split("-")
     if what == "train":
         _warm_training(dtype, augment=False)
+        _warm_training(dtype, augment=False, optimizer="lbfgs")  # in this process: see the module's docstring
     else:
         _warm_prediction(dtype)
         augment(np.zeros((2, 20, 20), dtype))
@@ -64,19 +68,27 @@ def main(argv: list[str] | None = None) -> int:
             _run(job)
         return 0
     start = time.perf_counter()
-    env = {**os.environ, cache.BUILDING: "1"}
-    workers = max(1, min(len(JOBS), os.cpu_count() or 1))
+    env = {k: v for k, v in os.environ.items() if k != cache.ENV}
+    env[cache.BUILDING] = "1"
+    # Jobs at once need the package cache's lock (fcntl); without it, one at a time.
+    workers = max(1, min(len(JOBS), os.cpu_count() or 1)) if importlib.util.find_spec("fcntl") else 1
     waiting, running, failed = list(JOBS), {}, []
-    while waiting or running:
-        while waiting and len(running) < workers:
-            job = waiting.pop(0)
-            running[job] = subprocess.Popen([sys.executable, "-m", "fastdigits.kernels.precompile", job], env=env)
-        time.sleep(0.2)
-        for job, proc in list(running.items()):
-            if proc.poll() is not None:
-                del running[job]
-                if proc.returncode != 0:
-                    failed.append(job)
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                job = waiting.pop(0)
+                running[job] = subprocess.Popen([sys.executable, "-m", "fastdigits.kernels.precompile", job],
+                                                env=env)
+            time.sleep(0.2)
+            for job, proc in list(running.items()):
+                if proc.poll() is not None:
+                    del running[job]
+                    if proc.returncode != 0:
+                        failed.append(job)
+    finally:  # stopped (a timeout, Ctrl-C): no job goes on compiling into the package
+        for proc in running.values():
+            proc.kill()
+            proc.wait()
     entries = len(list(cache.DIRECTORY.glob("*.nbc"))) if cache.DIRECTORY.is_dir() else 0
     status = ("failed: " + ", ".join(failed)) if failed else "done"
     print(f"fastdigits: compiled the CPU kernels with numba {numba.__version__} into {cache.DIRECTORY} "
