@@ -27,7 +27,7 @@ from ._io import check_writable
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
-from .persist import model_path
+from .persist import check_model_size, model_path
 from .recipes import PRESETS
 
 app = typer.Typer(
@@ -279,6 +279,7 @@ def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipel
     from .model import MLPClassifier
     from .outliers import make_outliers
 
+    model = None
     try:
         net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
                             device=_device(device), preprocessing=pipeline)
@@ -315,10 +316,13 @@ def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipel
             rejects = make_outliers(trained, int(round(outlier_share * len(trained))), seed=[seed, 3],
                                     settings=pipeline)
             _err(f"{len(rejects):,} pictures of no class (pairs, pieces, scribbles) made from them")
-        interrupted = _fit_with_progress(model, X, y, rejects)
-    except KeyboardInterrupt:  # while reading the data or compiling
-        _err("interrupted before training: nothing trained, nothing saved", fg=typer.colors.YELLOW)
-        raise typer.Exit(130) from None
+        check_model_size(model, X.shape[1], len(set(y.tolist())))  # a model too big to read back: before training
+        interrupted = _fit_with_progress(model, X, y, rejects, interrupts)
+    except KeyboardInterrupt:  # while reading the data or compiling, or just after fit returned
+        if not getattr(model, "history_", None):
+            _err("interrupted before training: nothing trained, nothing saved", fg=typer.colors.YELLOW)
+            raise typer.Exit(130) from None
+        interrupted = True
     except FastDigitsError as exc:
         raise _fail(exc) from None
     if not getattr(model, "history_", None):  # Ctrl-C before fit had set up, or within the first epoch
@@ -456,8 +460,9 @@ def _compile_apart(model) -> None:
         _err("compiling in a child process failed; compiling here", fg=typer.colors.YELLOW)
 
 
-def _fit_with_progress(model, X, y, outliers=None) -> bool:
-    """fit with a progress bar on stderr; True if Ctrl-C stopped it."""
+def _fit_with_progress(model, X, y, outliers=None, interrupts: _Interrupts | None = None) -> bool:
+    """fit with a progress bar on stderr; True if Ctrl-C stopped it.  From
+    the moment fit returns, ``interrupts`` defers Ctrl-C to the save."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -493,6 +498,9 @@ def _fit_with_progress(model, X, y, outliers=None) -> bool:
             model.fit(X, y, outliers=outliers, callback=report)
         except KeyboardInterrupt:
             return True
+        finally:
+            if interrupts is not None:
+                interrupts.saving = True  # the bar may still be closing: a Ctrl-C now waits for the save
     return False
 
 

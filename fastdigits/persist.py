@@ -108,7 +108,8 @@ def save_model(model, path: str | os.PathLike) -> Path:
     ------
     OutputError
         Naming the path: a folder in its place, no permission, a read-only
-        or full file system.
+        or full file system; or a model larger than ``load_model`` reads
+        back (``config.MAX_MODEL_BYTES``), before anything is written.
     """
     model._check_fitted()
     path = model_path(path)
@@ -125,6 +126,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
             meta["members"].append(entry)
             arrays.update(member_arrays)
     meta["record"] = _jsonable(getattr(model, "record_", {}))
+    _check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # load_model would refuse it
     arrays["meta"] = np.array(json.dumps(meta))
     try:
         with atomic_open(path) as fh:
@@ -134,6 +136,25 @@ def save_model(model, path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"{path}: cannot save the model there ({exc.strerror or exc})") from None
     return path
+
+
+def check_model_size(model, n_features: int, n_classes: int) -> None:
+    """Raise ``OutputError`` if ``model`` (an MLPClassifier or Ensemble,
+    fitted or not), fitted on ``n_features`` inputs and ``n_classes``
+    classes, would hold more bytes of weights than :func:`load_model` reads
+    back (``config.MAX_MODEL_BYTES``): said before training, not after."""
+    base = getattr(model, "estimator", None) or model
+    members = getattr(model, "n_members", 1)
+    sizes = [n_features, *[int(h) for h in base.hidden], n_classes]
+    nbytes = members * np.dtype(base.dtype).itemsize * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    _check_size(nbytes, f"{members} x " * (members > 1) + "-".join(map(str, sizes)))
+
+
+def _check_size(nbytes: int, what: str) -> None:
+    if nbytes > config.MAX_MODEL_BYTES:
+        raise OutputError(f"a model of {nbytes:,} bytes ({what}) is larger than fastdigits reads back "
+                          f"(config.MAX_MODEL_BYTES, {config.MAX_MODEL_BYTES:,}); make it smaller or raise "
+                          "the limit where it is read")
 
 
 def model_path(path: str | os.PathLike) -> Path:

@@ -634,3 +634,35 @@ def test_escaped_text_is_always_valid_utf8():
     assert _escaped({"é": [name, 3]}) == {"é": ["caf\\xe9\\xff.png", 3]}
     for text in (_escaped(name), _escaped("label \ud800")):
         text.encode("utf-8")  # strict: raises if anything were left unencodable
+
+
+def test_train_a_first_ctrl_c_as_fit_ends_still_saves(letters, tmp_path, monkeypatch):
+    """fit has finished every epoch and the progress bar is closing when
+    the first Ctrl-C comes: the trained model is saved, exit 130."""
+    import signal
+
+    from rich.progress import Progress
+
+    stop = Progress.stop
+
+    def ctrl_c_as_the_bar_closes(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return stop(self)
+
+    monkeypatch.setattr(Progress, "stop", ctrl_c_as_the_bar_closes)
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "2", "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "interrupt: the model was saved first" in result.stderr
+    assert len(load_model(out).history_) == 2
+
+
+def test_train_refuses_a_model_too_big_to_read_back_before_training(letters, tmp_path, monkeypatch):
+    from fastdigits import config
+
+    monkeypatch.setattr(config, "MAX_MODEL_BYTES", 100_000)
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "1", "-o", str(tmp_path / "m.npz")])
+    assert result.exit_code == 1
+    nbytes = 4 * ((400 + 1) * 256 + (256 + 1) * 3)  # the fast preset's 400-256-3 in float32
+    assert f"error: a model of {nbytes:,} bytes (400-256-3) is larger than fastdigits reads back" in result.stderr
+    assert "epoch   1:" not in result.output and not (tmp_path / "m.npz").exists()

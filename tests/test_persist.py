@@ -231,3 +231,12 @@ def test_saved_files_get_ordinary_permissions(trained, tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_model_too_big_to_read_back_is_not_saved(trained, tmp_path, monkeypatch):
+    from fastdigits import config
+
+    monkeypatch.setattr(config, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(OutputError, match=r"a model of [\d,]+ bytes \(6 arrays\) is larger than fastdigits reads back"):
+        save_model(trained[0], tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
