@@ -389,6 +389,9 @@ def _picture_bytes(path: Path) -> bytes:
     chunks, total = [], 0
     with open(path, "rb", buffering=0) as f:  # read(n) allocates n bytes first: ask for a file's size at most
         size = os.fstat(f.fileno()).st_size
+        if size > config.MAX_IMAGE_BYTES:  # a regular file's size is known: refused unread
+            raise DataError(f"{path}: file too large for a picture ({size:,} bytes, more than "
+                            f"{config.MAX_IMAGE_BYTES:,})")
         while chunk := f.read(min(max(size + 1 - total, 1 << 18), config.MAX_IMAGE_BYTES + 1 - total)):
             chunks.append(chunk)
             total += len(chunk)
