@@ -49,9 +49,12 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 _BACKGROUND: dict[str, subprocess.Popen] = {}
 
 
-@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
-def pytest_collection_modifyitems(config, items):
-    for item in items:
+def pytest_collection_finish(session):
+    """Once every plugin has chosen the tests (-k, -m, --lf), start the
+    chosen ones' background processes; none for --collect-only."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
         start = getattr(getattr(item, "function", None), "start_in_background", None)
         if start is not None and item.nodeid not in _BACKGROUND:
             _BACKGROUND[item.nodeid] = start()

@@ -309,10 +309,15 @@ def test_training_kernels_under_bounds_checks(background):
     fails there instead of quietly reading other memory.  (A minute of
     compiling: conftest starts it when collected, to run beside the rest.)"""
     import shutil
+    import subprocess
 
     proc = background or _bounds_checked_training()
     try:
         out, err = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail("the bounds-checked training tests did not end within 15 minutes\n" + out[-4000:])
     finally:
         shutil.rmtree(proc.folder, ignore_errors=True)
     assert proc.returncode == 0, out[-4000:] + err[-2000:]
