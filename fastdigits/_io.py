@@ -98,6 +98,32 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _why(exc: OSError, path: Path) -> str:
+    """Why the folder ``path`` cannot be made or written into, in words: a
+    file where a folder of its path should be, else the system's reason."""
+    for folder in [path, *path.parents]:  # the nearest that exists
+        if folder.exists():
+            return f"{folder} is a file, not a folder" if not folder.is_dir() else exc.strerror or str(exc)
+    return exc.strerror or str(exc)
+
+
+def check_folder(path: str | os.PathLike, what: str) -> Path:
+    """Raise ``OutputError`` naming ``path`` unless ``what`` can be written
+    into the folder ``path`` now (made if missing; a temporary file created
+    and removed in it); returns it as a Path.  Run before long work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; name a folder for {what}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".fastdigits-", suffix=".check")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {what} there ({_why(exc, path)})") from None
+    return path
+
+
 def check_writable(path: str | os.PathLike, what: str = "the output") -> Path:
     """Raise ``OutputError`` naming ``path`` unless a file can be written
     there now (by ``atomic_open``: its folder made if missing, a
@@ -112,5 +138,5 @@ def check_writable(path: str | os.PathLike, what: str = "the output") -> Path:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write {what} there ({exc.strerror or exc})") from None
+        raise OutputError(f"{path}: cannot write {what} there ({_why(exc, path.parent)})") from None
     return path

@@ -23,7 +23,7 @@ import typer
 
 from . import __version__
 from .classify import BLANK_FOLDER
-from ._io import check_writable
+from ._io import check_folder, check_writable
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
@@ -47,6 +47,7 @@ def _plain() -> bool:
 
 
 def _err(message: str, **style) -> None:
+    message = _escaped(message)  # a file name that is not UTF-8 as on stdout: \xNN
     if style and not _plain():
         typer.secho(message, err=True, **style)
     else:
@@ -54,15 +55,18 @@ def _err(message: str, **style) -> None:
 
 
 @contextlib.contextmanager
-def _file_progress(total: int, quiet: bool, what: str):
+def _file_progress(total: int, quiet: bool, what: str, to_stdout: bool = False):
     """A progress bar on stderr over ``total`` files (done, files/s, time
     left), advanced by calling the yielded function once per file; nothing
-    is drawn with ``quiet``, for fewer than two files, or when stderr is not
-    a terminal (a pipe, a log file, TERM=dumb)."""
+    is drawn with ``quiet``, for fewer than two files, when stderr is not
+    a terminal (a pipe, a log file, TERM=dumb), or when the rows go
+    (``to_stdout``) to a stdout that is a terminal too: they show the
+    progress there, and a bar would be drawn in among them."""
     from rich.console import Console
 
     console = Console(stderr=True, no_color=_plain())
-    if quiet or total < 2 or not console.is_terminal or console.is_dumb_terminal:
+    rows_on_screen = to_stdout and sys.stdout.isatty()
+    if quiet or total < 2 or rows_on_screen or not console.is_terminal or console.is_dumb_terminal:
         yield lambda: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -307,7 +311,7 @@ def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipel
             source = "MNIST"
         _err(f"{len(X):,} training images from {source}; network "
              f"{'-'.join(map(str, [X.shape[1], *params['hidden'], len(set(y.tolist()))]))}, "
-             f"{params.get('epochs', 10)} epochs"
+             f"{params.get('epochs', 10)} epoch{'s' * (params.get('epochs', 10) != 1)}"
              f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
         rejects = None
         if outlier_share:
@@ -473,7 +477,9 @@ def _fit_with_progress(model, X, y, outliers=None, interrupts: _Interrupts | Non
     def where(member, members, epoch, epochs):  # "3/30", or "network 2/3, 3/30" in an ensemble
         return (f"network {member + 1}/{members}, " if members > 1 else "") + f"{epoch + 1}/{epochs}"
 
-    with Progress(*columns, console=console, transient=False) as bar:
+    # Off when stderr is no terminal (a log file would keep one cut-off bar); the epoch lines stay.
+    with Progress(*columns, console=console, transient=False,
+                  disable=not console.is_terminal or console.is_dumb_terminal) as bar:
         task = bar.add_task("train", total=len(X), epoch="1", status="")
 
         def report(p):  # samples_total: the rows an epoch trains on (a validation split holds some out)
@@ -556,6 +562,8 @@ def evaluate(
     from .metrics import class_indices, evaluate_predictions
 
     try:
+        if report is not None:
+            check_folder(report, "the report")  # before the work, not after it
         model = _load(model_path, device)
         if data is not None:
             ds = load_image_folder(data, preprocessing=model.preprocessing)
@@ -638,6 +646,8 @@ def classify(
     from .classify import classify_files, find_images, sort_into as sort_file
 
     try:
+        if sort_into is not None:
+            check_folder(sort_into, "the sorted pictures")  # before the work, not after it
         model = _load(model_path, device)
     except FastDigitsError as exc:
         raise _fail(exc) from None
@@ -649,7 +659,7 @@ def classify(
     try:
         writer = _writer(fmt, out, classes, k)
         # streamed: each row is written (and flushed) as its batch is done
-        with _file_progress(len(files) + len(missing), quiet, "classify") as advance:
+        with _file_progress(len(files) + len(missing), quiet, "classify", to_stdout=output is None) as advance:
             for result in itertools.chain(missing, classify_files(model, files, batch_size=batch_size,
                                                                   workers=workers)):
                 writer(result)
@@ -756,7 +766,7 @@ def read(
         if fmt is Format.csv:
             rows = _Rows(out)
             rows.writerow(["path", "text", "confidence", "note", "error"])
-        with _file_progress(len(files) + len(missing), quiet, "read") as advance:
+        with _file_progress(len(files) + len(missing), quiet, "read", to_stdout=output is None) as advance:
             for result in itertools.chain((_missing_reading(m) for m in missing),
                                           read_files(files, model, min_confidence=min_confidence, workers=workers)):
                 if fmt is Format.csv:

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _forksafe, _preprocess
-from . import config
+from . import _forksafe, config
+
+try:
+    from . import _preprocess
+except ImportError as exc:  # a source checkout on sys.path ahead of the installed package
+    from pathlib import Path
+
+    raise ImportError(f"fastdigits is imported from {Path(__file__).parent}, where its C extensions are not built "
+                      "(a source checkout?): run Python from another folder to use the installed fastdigits, or "
+                      "build them here with `pip install -e .`") from exc
 from .config import IMAGE_SIZE, default_threads
 from .errors import InputError
 

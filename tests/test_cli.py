@@ -448,8 +448,8 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch):
 
     from fastdigits.cli import _file_progress
 
-    def bars(quiet, total=5):
-        with _file_progress(total, quiet, "classify") as advance:
+    def bars(quiet, total=5, to_stdout=False):
+        with _file_progress(total, quiet, "classify", to_stdout=to_stdout) as advance:
             for _ in range(total):
                 advance()
             return getattr(advance, "__closure__", None) is not None
@@ -459,6 +459,9 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
     assert bars(False)
     assert not bars(True) and not bars(False, total=1)
+    assert bars(False, to_stdout=True)  # rows to a pipe or a file: the bar on the terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert not bars(False, to_stdout=True)  # rows on the terminal: no bar drawn in among them
     monkeypatch.setenv("TERM", "dumb")
     assert not bars(False)
 
@@ -666,3 +669,36 @@ def test_train_refuses_a_model_too_big_to_read_back_before_training(letters, tmp
     nbytes = 4 * ((400 + 1) * 256 + (256 + 1) * 3)  # the fast preset's 400-256-3 in float32
     assert f"error: a model of {nbytes:,} bytes (400-256-3) is larger than fastdigits reads back" in result.stderr
     assert "epoch   1:" not in result.output and not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["classify", "evaluate"])
+def test_an_unwritable_output_folder_is_refused_before_the_work(tmp_path, command):
+    """--sort-into and --report are checked first: one line, exit 1, no
+    row written and no traceback."""
+    _save(tmp_path / "pics" / "3" / "a.png", drawing.digit("3", size=40))
+    (tmp_path / "file").write_text("not a folder")
+    target = tmp_path / "file" / "sub"
+    args = ({"classify": [str(tmp_path / "pics"), "--sort-into", str(target)],
+             "evaluate": ["--data", str(tmp_path / "pics"), "--report", str(target)]})[command]
+    result = runner.invoke(app, [command, *args])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {target}: cannot write") and f"{tmp_path / 'file'} is a file" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(monkeypatch, capsys):
+    import builtins
+
+    from fastdigits import _entry
+
+    real_import = builtins.__import__
+
+    def interrupted_import(name, *args, **kwargs):
+        if name == "cli" or name.endswith(".cli"):
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted_import)
+    with pytest.raises(SystemExit) as info:
+        _entry.main()
+    assert info.value.code == 130 and capsys.readouterr().err == "interrupted\n"

@@ -78,3 +78,16 @@ def test_check_writable_names_the_path_and_leaves_nothing(tmp_path):
         check_writable(tmp_path)
     assert check_writable(tmp_path / "new" / "m.npz") == tmp_path / "new" / "m.npz"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "new"]
+
+
+def test_check_folder_says_why_and_makes_only_what_was_named(tmp_path):
+    from fastdigits._io import check_folder
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=rf"{tmp_path / 'file' / 'sub'}: cannot write the report there "
+                                          rf"\({tmp_path / 'file'} is a file, not a folder\)"):
+        check_folder(tmp_path / "file" / "sub", "the report")
+    with pytest.raises(OutputError, match=rf"{tmp_path / 'file'}: is a file; name a folder for the report"):
+        check_folder(tmp_path / "file", "the report")
+    assert check_folder(tmp_path / "new" / "sorted", "it") == tmp_path / "new" / "sorted"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["file", "new", "new/sorted"]
