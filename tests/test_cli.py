@@ -560,33 +560,45 @@ def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch
     assert len(model.history_) == 1 and model.record_["interrupted"] is True
 
 
-def test_train_a_quick_second_ctrl_c_still_saves(letters, tmp_path, monkeypatch):
-    """Two real SIGINTs: one in the second epoch, one while the progress
-    bar closes after fit stopped; the model of the first epoch is saved."""
+def _ctrl_c_as_the_bar_closes(monkeypatch) -> None:
+    """A real SIGINT whenever train's progress bar stops (after fit returned)."""
     import signal
 
     from rich.progress import Progress
 
+    stop = Progress.stop
+
+    def ctrl_c(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return stop(self)
+
+    monkeypatch.setattr(Progress, "stop", ctrl_c)
+
+
+@pytest.mark.parametrize("in_epoch, epochs, kept", [(True, 5, 1), (False, 2, 2)])
+def test_train_ctrl_c_as_the_bar_closes_still_saves(letters, tmp_path, monkeypatch, in_epoch, epochs, kept):
+    """Real SIGINTs: one while the progress bar closes after fit returned,
+    as the second of a quick pair (the first in the second epoch) or as
+    the first (every epoch done); the model is saved either way."""
+    import signal
+
     from fastdigits.model import MLPClassifier
 
-    check, stop = MLPClassifier._check_finite, Progress.stop
+    check = MLPClassifier._check_finite
 
     def ctrl_c_in_second_epoch(self, epoch):
         if epoch == 1:
             os.kill(os.getpid(), signal.SIGINT)
         return check(self, epoch)
 
-    def ctrl_c_again(self):
-        os.kill(os.getpid(), signal.SIGINT)
-        return stop(self)
-
-    monkeypatch.setattr(MLPClassifier, "_check_finite", ctrl_c_in_second_epoch)
-    monkeypatch.setattr(Progress, "stop", ctrl_c_again)
+    if in_epoch:
+        monkeypatch.setattr(MLPClassifier, "_check_finite", ctrl_c_in_second_epoch)
+    _ctrl_c_as_the_bar_closes(monkeypatch)
     out = tmp_path / "m.npz"
-    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "-o", str(out)])
+    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", str(epochs), "-o", str(out)])
     assert result.exit_code == 130, result.output
     assert "interrupt: the model was saved first" in result.stderr
-    assert len(load_model(out).history_) == 1
+    assert len(load_model(out).history_) == kept
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
@@ -637,27 +649,6 @@ def test_escaped_text_is_always_valid_utf8():
     assert _escaped({"é": [name, 3]}) == {"é": ["caf\\xe9\\xff.png", 3]}
     for text in (_escaped(name), _escaped("label \ud800")):
         text.encode("utf-8")  # strict: raises if anything were left unencodable
-
-
-def test_train_a_first_ctrl_c_as_fit_ends_still_saves(letters, tmp_path, monkeypatch):
-    """fit has finished every epoch and the progress bar is closing when
-    the first Ctrl-C comes: the trained model is saved, exit 130."""
-    import signal
-
-    from rich.progress import Progress
-
-    stop = Progress.stop
-
-    def ctrl_c_as_the_bar_closes(self):
-        os.kill(os.getpid(), signal.SIGINT)
-        return stop(self)
-
-    monkeypatch.setattr(Progress, "stop", ctrl_c_as_the_bar_closes)
-    out = tmp_path / "m.npz"
-    result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "2", "-o", str(out)])
-    assert result.exit_code == 130, result.output
-    assert "interrupt: the model was saved first" in result.stderr
-    assert len(load_model(out).history_) == 2
 
 
 def test_train_refuses_a_model_too_big_to_read_back_before_training(letters, tmp_path, monkeypatch):
