@@ -13,10 +13,11 @@ from fastdigits.persist import SHIPPED_MODEL
 
 
 def test_shipped_model_is_small_pickle_free_and_documented():
-    assert SHIPPED_MODEL.stat().st_size < 6_000_000  # four networks of 318,010 float32 parameters
+    assert SHIPPED_MODEL.stat().st_size < 2_000_000  # four networks, float16 and pruned (models/compact.py)
     with np.load(SHIPPED_MODEL, allow_pickle=False) as archive:
         meta = json.loads(str(archive["meta"]))
     assert meta["record"]["command"] == "fastdigits train --preset shipped --seed 0 -o fastdigits/models/digits.npz"
+    assert meta["record"]["compacted"].startswith("python fastdigits/models/compact.py --prune 0.3")
     model = load_model()
     assert model.classes_.tolist() == list(range(10))
     assert [net.layer_sizes_ for net in model.members_] == [[400, 800, 10]] * 4
