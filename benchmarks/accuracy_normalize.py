@@ -63,8 +63,8 @@ def main() -> None:
     for name, prep in (("whole frame 28->20", "scale"), ("normalize", "normalize"),
                        ("normalize + deskew", Normalization(deskew=True))):
         t0 = time.perf_counter()
-        model = MLPClassifier((256,), learning_rate=0.05, batch_size=64, epochs=args.epochs, lr_schedule="cosine",
-                              preprocessing=prep, seed=0).fit(d.train_images, d.train_labels)
+        model = MLPClassifier((256,), learning_rate_init=0.05, batch_size=64, max_iter=args.epochs, learning_rate="cosine",
+                              preprocessing=prep, random_state=0).fit(d.train_images, d.train_labels)
         mnist = model.score(d.test_images, d.test_labels)
         pred = model.predict(images)
         right = pred == labels

@@ -22,7 +22,7 @@ def main() -> None:
     for hidden in (256, 800):
         runners = {}
         for augment in (False, True):
-            model = MLPClassifier((hidden,), batch_size=64, epochs=1, augment=augment)
+            model = MLPClassifier((hidden,), batch_size=64, max_iter=1, augment=augment)
             model.fit(X[:1000], y[:1000])  # kernels compiled outside the timing
             runners["augmented" if augment else "plain"] = lambda m=model: m.partial_fit(X, y)
         seconds = bench.interleaved_medians(runners, args.repeats)

@@ -38,7 +38,7 @@ def _torch_cuda():
 def fastdigits_epoch(X, y, hidden, batch, repeats, device):
     from fastdigits import MLPClassifier
 
-    model = MLPClassifier((hidden,), learning_rate=0.05, batch_size=batch, epochs=repeats + 1, device=device)
+    model = MLPClassifier((hidden,), learning_rate_init=0.05, batch_size=batch, max_iter=repeats + 1, device=device)
     model.fit(X[: batch * 2], y[: batch * 2])  # compiled (or loaded) here
     model.fit(X, y)
     return statistics.median(h["seconds"] for h in model.history_[1:]), model

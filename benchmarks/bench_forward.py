@@ -53,7 +53,7 @@ def main() -> None:
     print(f"{'network':>12} {'rows':>5} {'compiled us':>12} {'numba us':>9} {'numpy us':>9} {'compiled/numba':>15}")
     results = []
     for hidden in args.hidden:
-        model = MLPClassifier((hidden,), epochs=1, seed=0).fit(X[-2000:], np.arange(2000) % 10)
+        model = MLPClassifier((hidden,), max_iter=1, random_state=0).fit(X[-2000:], np.arange(2000) % 10)
         lay = model._layout
         weights, biases = lay.views(model.params_)
         for rows in args.rows:

@@ -31,8 +31,8 @@ from _common import machine, write_json
 TASKS = {
     "predict-few": "m = load_model(); m.predict_proba(X[:1])",
     "predict-many": "m = load_model(); m.predict_proba(X[:1000])",
-    "train": "MLPClassifier((256,), epochs=1).fit(X, y)",
-    "train-augment": "MLPClassifier((256,), epochs=1, augment=True).fit(X, y)",
+    "train": "MLPClassifier((256,), max_iter=1).fit(X, y)",
+    "train-augment": "MLPClassifier((256,), max_iter=1, augment=True).fit(X, y)",
 }
 
 CHILD = """

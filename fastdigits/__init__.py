@@ -11,11 +11,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import DataError, DownloadError, FastDigitsError, InputError, ModelFileError, OutputError
+from .errors import DataError, DownloadError, FastDigitsError, InputError, InputTypeError, ModelFileError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import classify_images
     from .ensemble import Ensemble
+    from .errors import NotFittedError
     from .model import MLPClassifier, Progress
     from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .read import Reading, read_number, read_numbers
 
 _LAZY = {
+    "NotFittedError": "errors",
     "classify_images": "classify",
     "Ensemble": "ensemble",
     "LabelledImages": "data",
@@ -45,6 +47,7 @@ __all__ = [
     "DownloadError",
     "FastDigitsError",
     "InputError",
+    "InputTypeError",
     "ModelFileError",
     "OutputError",
     "__version__",

@@ -132,7 +132,7 @@ def epoch_runner(peer: str, X, y, hidden: int, batch: int, threads: int,
     if peer == "fastdigits":
         from .model import MLPClassifier
 
-        model = MLPClassifier((hidden,), learning_rate=0.05, batch_size=batch, epochs=1, threads=threads)
+        model = MLPClassifier((hidden,), learning_rate_init=0.05, batch_size=batch, max_iter=1, threads=threads)
         model.fit(X[: batch * 2], y[: batch * 2])  # kernels compiled or loaded here
         return lambda: model.partial_fit(X, y)
     if peer == "numpy":
@@ -273,7 +273,7 @@ def pillow_normalize(image: np.ndarray) -> np.ndarray:
 _COMPILE_PROBE = (
     "import time, numpy as np; t = time.perf_counter();"
     "from fastdigits import MLPClassifier;"
-    "m = MLPClassifier((8,), epochs=1, device={device!r}).fit(np.random.default_rng(0).random((64, 400), "
+    "m = MLPClassifier((8,), max_iter=1, device={device!r}).fit(np.random.default_rng(0).random((64, 400), "
     "dtype=np.float32),"
     " np.arange(64) % 10); m.predict_proba(np.zeros((1, 400), np.float32));"
     " m.predict_proba(np.zeros((1000, 400), np.float32));"  # the batch kernel, beyond config.COMPILED_ROWS
@@ -432,7 +432,7 @@ def inference_pair(X: np.ndarray, y: np.ndarray, threads: int | None) -> tuple[o
     reference holding the same weights: the inference cases' two peers."""
     from .model import MLPClassifier
 
-    model = MLPClassifier((128,), epochs=1, threads=threads).fit(X[:2000], y[:2000])
+    model = MLPClassifier((128,), max_iter=1, threads=threads).fit(X[:2000], y[:2000])
     ref = NumpyMLP(X.shape[1], 128, 128)
     ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
     return model, ref

@@ -26,7 +26,7 @@ from .classify import BLANK_FOLDER
 from ._io import check_folder, check_writable
 from .errors import FastDigitsError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import DEVICES, OPTIMIZERS, SCHEDULES, compiled_forward
+from .model import DEVICES, SCHEDULES, SOLVERS, compiled_forward
 from .persist import check_model_size, model_path
 from .recipes import PRESETS
 
@@ -184,7 +184,7 @@ def _choices(name: str, values) -> type[Enum]:
 Preset = _choices("Preset", PRESETS)
 Activation = _choices("Activation", HIDDEN_ACTIVATIONS)
 OutputStyle = _choices("OutputStyle", OUTPUTS)
-Optimizer = _choices("Optimizer", OPTIMIZERS)
+Optimizer = _choices("Optimizer", SOLVERS)
 Schedule = _choices("Schedule", SCHEDULES)
 Device = _choices("Device", DEVICES)
 DeviceOption = Annotated[Device, typer.Option(help="Where the network runs: CPU cores, or an NVIDIA GPU (numba.cuda).")]
@@ -257,10 +257,10 @@ def train(
     n_members = members or n_members
     outlier_share = outlier_share if outliers is None else outliers
     deskew = preset_deskew if deskew is None else deskew
-    overrides = {"hidden": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
-                 "output": output_style and output_style.value, "optimizer": optimizer and optimizer.value,
-                 "learning_rate": lr, "lr_schedule": schedule and schedule.value, "epochs": epochs,
-                 "batch_size": batch_size, "l2": l2, "augment": augment, "patience": patience}
+    overrides = {"hidden_layer_sizes": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
+                 "output": output_style and output_style.value, "solver": optimizer and optimizer.value,
+                 "learning_rate_init": lr, "learning_rate": schedule and schedule.value, "max_iter": epochs,
+                 "batch_size": batch_size, "alpha": l2, "augment": augment, "n_iter_no_change": patience}
     params.update({k: v for k, v in overrides.items() if v is not None})
     pipeline = Normalization(deskew=deskew)
     with _Interrupts() as interrupts:
@@ -285,7 +285,7 @@ def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipel
 
     model = None
     try:
-        net = MLPClassifier(**params, validation_fraction=validation, seed=seed, threads=threads,
+        net = MLPClassifier(**params, validation_fraction=validation, random_state=seed, threads=threads,
                             device=_device(device), preprocessing=pipeline)
         net._validate_params()
         target = check_writable(model_path(output), "the model")  # before the work, not after it
@@ -310,8 +310,8 @@ def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipel
             X_test, y_test = model.prepare(d.test_images), d.test_labels
             source = "MNIST"
         _err(f"{len(X):,} training images from {source}; network "
-             f"{'-'.join(map(str, [X.shape[1], *params['hidden'], len(set(y.tolist()))]))}, "
-             f"{params.get('epochs', 10)} epoch{'s' * (params.get('epochs', 10) != 1)}"
+             f"{'-'.join(map(str, [X.shape[1], *params['hidden_layer_sizes'], len(set(y.tolist()))]))}, "
+             f"{params.get('max_iter', 10)} epoch{'s' * (params.get('max_iter', 10) != 1)}"
              f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
         rejects = None
         if outlier_share:
@@ -855,9 +855,9 @@ def show(
     prep = preprocessing_dict(model.preprocessing)
     typer.echo("preprocessing  " + ", ".join(f"{k}={v}" for k, v in prep.items()))
     aug = first._augmentation()
-    seeds = ", ".join(str(net.seed) for net in networks)
-    typer.echo(f"training       {p['optimizer']}, lr {p['learning_rate']} ({p['lr_schedule']}), batch {p['batch_size']}, "
-               f"l2 {p['l2']}, augmentation {'on' if aug else 'off'}, seed{'s' if len(networks) > 1 else ''} {seeds}")
+    seeds = ", ".join(str(net.random_state) for net in networks)
+    typer.echo(f"training       {p['solver']}, lr {p['learning_rate_init']} ({p['learning_rate']}), batch {p['batch_size']}, "
+               f"alpha {p['alpha']}, augmentation {'on' if aug else 'off'}, seed{'s' if len(networks) > 1 else ''} {seeds}")
     for key, value in model.record_.items():
         typer.echo(f"{key:<14} {value}")
     for k, net in enumerate(networks):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FastDigitsError, InputError
+from .errors import InputError
 from .model import MLPClassifier, Progress
 
 __all__ = ["Ensemble"]
@@ -31,7 +31,7 @@ class Ensemble:
         not fitted itself.  Default: ``MLPClassifier()``.
     n_members : int
         How many networks.  Member ``k`` is trained with seed
-        ``estimator.seed + k``: the first member is the network that
+        ``estimator.random_state + k``: the first member is the network that
         ``estimator`` alone would give, and ``n_members=1`` is that network.
 
     Attributes
@@ -94,14 +94,17 @@ class Ensemble:
             ) if a != b]
             if differs:
                 raise InputError(f"ensemble member {k} differs from member 0 in {', '.join(differs)}")
-        ensemble = cls(MLPClassifier(**first.get_params()), n_members=len(members))
+        ensemble = cls(MLPClassifier(**first.get_params(deep=False)), n_members=len(members))
         ensemble.members_ = members
         ensemble.record_ = {}
         return ensemble
 
     def _check_fitted(self) -> None:
         if not getattr(self, "members_", None):
-            raise FastDigitsError("this ensemble is not trained yet: call fit, or load a model file")
+            from .errors import NotFittedError
+
+            raise NotFittedError("this Ensemble is not fitted yet: call fit with training data, "
+                                 "or load a model file (fastdigits.load_model)")
 
     @property
     def classes_(self) -> np.ndarray:
@@ -191,8 +194,10 @@ class Ensemble:
         template = self._template()
         if not isinstance(template, MLPClassifier):
             raise InputError(f"estimator must be an MLPClassifier, got {type(template).__name__}")
-        params = template.get_params()
-        members = [MLPClassifier(**{**params, "seed": int(params["seed"]) + k}) for k in range(n)]
+        params = template.get_params(deep=False)
+        seed = params["random_state"]
+        members = [MLPClassifier(**{**params, "random_state": None if seed is None else int(seed) + k})
+                   for k in range(n)]
         members[0]._validate_params()
         rows = members[0]._features_for_fit(X)  # pictures prepared once, for every member
         if validation_data is not None:

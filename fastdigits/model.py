@@ -4,14 +4,15 @@ scikit-learn conventions: ``__init__`` only stores hyperparameters, ``fit``
 validates and learns, and learned state ends in ``_`` (``coefs_``,
 ``intercepts_``, ``classes_``, ``history_``).
 
-The objective is the textbook one, for ``m`` training rows::
+The objective is the textbook one (and scikit-learn's), for training rows
+of weights w_i (1 each by default) summing to S::
 
-    J = (1/m) sum_i CE_i  +  l2 / (2m) * sum of squared weights (not biases)
+    J = (1/S) sum_i w_i CE_i  +  alpha / (2S) * sum of squared weights (not biases)
 
 with CE the softmax cross-entropy or, for ``output="sigmoid"``, the sum of
 one-vs-all binary cross-entropies.  Minibatch gradients estimate the
-gradient of this same J (the L2 term uses the training-set size ``m``, not
-the batch size), so ``l2`` means the same for every optimiser and batch.
+gradient of this same J (the L2 term uses S, not the batch's share), so
+``alpha`` means the same for every solver and batch size.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import contextlib
 import contextvars
 import logging
 import math
+import operator
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,15 +32,17 @@ from typing import Any
 import numpy as np
 
 from . import _forksafe, config
-from .errors import FastDigitsError, InputError
+from ._sklearn import BaseEstimator, ClassifierMixin, DataConversionWarning, available_if
+from ._validation import Choice, Interval
+from .errors import FastDigitsError, InputError, InputTypeError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
 
 __all__ = ["MLPClassifier", "Progress"]
 
-OPTIMIZERS = ("sgd", "adam", "lbfgs")
+SOLVERS = ("sgd", "adam", "lbfgs")
 DEVICES = ("cpu", "cuda")
 SCHEDULES = ("constant", "cosine", "exponential")
-_DTYPES = {"float32": np.float32, "float64": np.float64}
+DTYPES = {"float32": np.float32, "float64": np.float64}
 
 # numba's default "workqueue" threading layer aborts the process when two
 # Python threads enter parallel kernels at once.  Each kernel already uses
@@ -198,8 +203,8 @@ def _warm_training(dtype: str, augment: bool, device: str = "cpu", optimizer: st
     argument of one compilation), or L-BFGS's full-batch gradient."""
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 400), dtype=np.float32), np.arange(64) % 10
-    MLPClassifier((32,), epochs=1, batch_size=32, dtype=dtype, augment=augment or None, device=device,
-                  optimizer=optimizer).fit(X, y)
+    MLPClassifier((32,), max_iter=1, batch_size=32, dtype=dtype, augment=augment or None, device=device,
+                  solver=optimizer).fit(X, y)
 
 
 def _warm_prediction(dtype: str, device: str = "cpu") -> None:
@@ -285,65 +290,145 @@ def _refuse_channels(arr: np.ndarray, name: str) -> None:
                          f"(fastdigits.read_image(path), or np.asarray(pil_image.convert('L'))) and pass [img].")
 
 
-def _check_choice(name: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+def _numeric(X, name: str) -> np.ndarray:
+    """``X`` as a NumPy array of numbers (bool, int or float; an object
+    array of numbers becomes floats), or an InputError that says what it is
+    instead: sparse, complex, text."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise InputTypeError(f"{name} is a sparse {type(X).__name__}: fastdigits takes dense input only; "
+                         f"convert it with {name}.toarray() if it fits in memory")
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"{name} has dtype object with values that are not numbers "
+                                 f"(argument must be a string or a real number: {exc})") from None
+    if arr.dtype.kind not in "uifb":
+        raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
 
 
-class MLPClassifier:
+class MLPClassifier(ClassifierMixin, BaseEstimator):
     """A fully connected network: inputs -> hidden layers -> one output per class.
+
+    A scikit-learn estimator (``BaseEstimator`` and ``ClassifierMixin``
+    where scikit-learn is installed, the same methods where it is not):
+    ``__init__`` only stores its arguments, ``fit`` validates and learns, and
+    learned state ends in ``_``.  Parameters that mean what they mean in
+    ``sklearn.neural_network.MLPClassifier`` have its names; the others are
+    fastdigits' own.
 
     Parameters
     ----------
-    hidden : sequence of int
+    hidden_layer_sizes : sequence of int, default (256,)
         Units of each hidden layer, e.g. ``(25,)`` for the classic 400-25-10
         network or ``()`` for multinomial logistic regression.
-    activation : {"relu", "sigmoid", "tanh", "identity"}
-        Hidden-layer activation.
-    output : {"softmax", "sigmoid"}
-        Softmax (probabilities sum to one) or one-vs-all logistic units.
-    optimizer : {"sgd", "adam", "lbfgs"}
-        Minibatch SGD with momentum (``nesterov`` optional), Adam, or
-        full-batch L-BFGS for small problems (one epoch = one iteration).
-    learning_rate, momentum, nesterov, beta1, beta2, epsilon : float/bool
-        Optimiser settings (``learning_rate`` is Adam's step size too).
-    batch_size : int
-        Rows per minibatch.
-    epochs : int
-        Passes over the training data (iterations for L-BFGS).
-    l2 : float
-        The lambda of the L2 term ``l2/(2m) sum W**2``.
-    lr_schedule : {"constant", "cosine", "exponential"}
-        Learning rate per epoch: constant; cosine decay to zero over
-        ``epochs``; or multiplied by ``lr_decay`` each epoch.
-    validation_fraction : float
+        scikit-learn: the same.
+    activation : {"relu", "sigmoid", "tanh", "identity"}, default "relu"
+        Hidden-layer activation.  scikit-learn calls the sigmoid
+        "logistic".
+    output : {"softmax", "sigmoid"}, default "softmax"
+        Softmax (probabilities sum to one) or one-vs-all logistic units (the
+        classic 400-25-10 course network).  fastdigits only.
+    solver : {"sgd", "adam", "lbfgs"}, default "sgd"
+        Minibatch SGD with momentum (``nesterovs_momentum`` optional), Adam
+        (Kingma and Ba, 2015), or full-batch L-BFGS (Nocedal, 1980; one
+        iteration per epoch) for small problems.  scikit-learn: the same
+        choices, default "adam".
+    learning_rate_init : float, default 0.05
+        Step size of SGD and Adam at the first epoch.  scikit-learn: the
+        same, default 0.001.
+    learning_rate : {"constant", "cosine", "exponential"}, default "constant"
+        Schedule of the step size per epoch: constant; cosine decay to zero
+        over ``max_iter`` epochs (Loshchilov and Hutter, 2017); or
+        multiplied by ``lr_decay`` each epoch.  scikit-learn's choices are
+        "constant", "invscaling" and "adaptive".
+    lr_decay : float in (0, 1], default 0.9
+        The factor of the "exponential" schedule.  fastdigits only.
+    momentum : float in [0, 1], default 0.9
+        SGD's momentum.  scikit-learn: the same.
+    nesterovs_momentum : bool, default False
+        Nesterov's momentum for SGD.  scikit-learn: the same, default True.
+    beta_1, beta_2 : float in [0, 1), defaults 0.9 and 0.999
+        Adam's decay rates of the first and second moment estimates.
+        scikit-learn: the same.
+    epsilon : float > 0, default 1e-8
+        Adam's numerical stability term.  scikit-learn: the same.
+    batch_size : int, default 128
+        Rows per minibatch (all rows when there are fewer).  scikit-learn's
+        default is min(200, n_samples).
+    max_iter : int, default 10
+        Epochs: passes over the training data (iterations for L-BFGS).
+        scikit-learn: the same, default 200.
+    alpha : float >= 0, default 0.0
+        Strength of the L2 penalty ``alpha / (2 S) * sum of squared
+        weights`` (biases excluded), S the number of training rows (the sum
+        of their weights).  scikit-learn: the same penalty, default 1e-4.
+    validation_fraction : float in [0, 1), default 0.0
         Share of the training rows held out to measure validation loss and
-        accuracy each epoch (0 disables).
-    patience : int or None
+        accuracy each epoch (0 disables).  scikit-learn holds out only with
+        ``early_stopping=True``.
+    n_iter_no_change : int or None, default None
         Early stopping: stop after this many epochs without a better
         validation loss (training loss without validation) and keep the
-        best weights.  None trains all epochs.
-    seed : int
-        Seeds initial weights, shuffling and the validation split.  Same
-        seed, data and settings give bit-identical weights, whatever the
-        thread count.
-    dtype : {"float32", "float64"}
-        Precision of weights and arithmetic.
-    threads : int or None
-        Threads for the kernels; None uses numba's setting.
-    device : {"cpu", "cuda"}
+        best weights.  None trains all ``max_iter`` epochs.  scikit-learn:
+        the same idea, with a tolerance ``tol`` and without keeping the best
+        weights, default 10.
+    random_state : int or None, default 0
+        Seeds initial weights, shuffling, augmentation and the validation
+        split.  Same seed, data and settings give bit-identical weights,
+        whatever the thread count; None draws a fresh seed at each ``fit``.
+        scikit-learn: the same, default None.
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of weights and arithmetic.  fastdigits only.
+    threads : int or None, default None
+        Threads for the kernels; None uses numba's setting.  fastdigits only.
+    device : {"cpu", "cuda"}, default "cpu"
         Where training and prediction run: numba's CPU kernels, or their
         numba.cuda twins on an NVIDIA GPU (the data and weights stay on the
         GPU during a fit).  Not stored in model files: a loaded model runs
-        on the CPU until told otherwise.
-    preprocessing : "normalize", "scale" or Normalization
+        on the CPU until told otherwise.  fastdigits only.
+    preprocessing : "normalize", "scale" or Normalization, default "normalize"
         How images become 400 inputs, in ``fit`` and ``predict`` alike:
-        the MNIST-style pipeline (default; see
+        the MNIST-style pipeline (see
         :class:`fastdigits.preprocess.Normalization`) or plain whole-frame
-        area scaling.  Stored in model files.
+        area scaling.  Stored in model files.  fastdigits only.
+    augment : None, bool, dict or Augmentation, default None
+        Random distortions of the training frames, new each epoch (see
+        :class:`fastdigits.augment.Augmentation`); needs "sgd" or "adam".
+        fastdigits only.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (n_classes,)
+        The class labels, sorted where they can be.
+    n_features_in_ : int
+        Inputs per row (400 for 20x20 frames).
+    coefs_, intercepts_ : list of numpy.ndarray
+        Weights (n_in, n_out) and biases (n_out,) of each layer, views into
+        ``params_`` (the flat vector the kernels train).
+    history_ : list of dict
+        One entry per epoch: "loss", "train_accuracy", "lr", "seconds",
+        "samples_per_second", and "val_loss", "val_accuracy" with
+        validation.
+    n_iter_ : int
+        Epochs (L-BFGS iterations) trained so far.
+    loss_ : float
+        The objective J at the last epoch.
 
     Notes
     -----
+    The objective, for training rows i with weights w_i (1 without
+    ``sample_weight``) and S = sum_i w_i::
+
+        J = (1/S) sum_i w_i CE_i + alpha/(2S) * sum of squared weights
+
+    with CE the softmax cross-entropy or, for ``output="sigmoid"``, the sum
+    of one-vs-all binary cross-entropies: scikit-learn's objective.
+
     Input, in every method that takes ``X``: pictures are (N, H, W) arrays
     or sequences of (H, W) arrays (one picture: ``img[None]`` or
     ``[img]``); a 2-D array is feature rows, never a picture.  Rows as wide
@@ -351,56 +436,67 @@ class MLPClassifier:
     a uint8 picture, or a float one in 0..255, that happens to be 400
     pixels wide raises an InputError instead of being read as a few
     hundred rows.  Frames in [0, 1], as :meth:`prepare` makes them, pass,
-    and so do features with negative values (standardised ones).  A model
-    first fitted on rows of another width (raw features) takes such rows
-    of any numeric dtype and range.
+    and so do features with negative values (standardised features).  A
+    model first fitted on rows of another width (raw features) takes such
+    rows of any numeric dtype and range.  Sparse matrices are refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> model = MLPClassifier((16,), solver="lbfgs", max_iter=50).fit(X, y)  # doctest: +SKIP
+    >>> model.score(X, y) > 0.9  # doctest: +SKIP
+    True
     """
 
     def __init__(
         self,
-        hidden: Sequence[int] = (256,),
+        hidden_layer_sizes: Sequence[int] = (256,),
         *,
         activation: str = "relu",
         output: str = "softmax",
-        optimizer: str = "sgd",
-        learning_rate: float = 0.05,
+        solver: str = "sgd",
+        learning_rate_init: float = 0.05,
+        learning_rate: str = "constant",
+        lr_decay: float = 0.9,
         momentum: float = 0.9,
-        nesterov: bool = False,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
+        nesterovs_momentum: bool = False,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
         epsilon: float = 1e-8,
         batch_size: int = 128,
-        epochs: int = 10,
-        l2: float = 0.0,
-        lr_schedule: str = "constant",
-        lr_decay: float = 0.9,
+        max_iter: int = 10,
+        alpha: float = 0.0,
         validation_fraction: float = 0.0,
-        patience: int | None = None,
-        seed: int = 0,
+        n_iter_no_change: int | None = None,
+        random_state: int | None = 0,
         dtype: str = "float32",
         threads: int | None = None,
         device: str = "cpu",
         preprocessing: Any = "normalize",
         augment: Any = None,
     ):
-        self.hidden = hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output = output
-        self.optimizer = optimizer
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
         self.momentum = momentum
-        self.nesterov = nesterov
-        self.beta1 = beta1
-        self.beta2 = beta2
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
         self.epsilon = epsilon
         self.batch_size = batch_size
-        self.epochs = epochs
-        self.l2 = l2
-        self.lr_schedule = lr_schedule
-        self.lr_decay = lr_decay
+        self.max_iter = max_iter
+        self.alpha = alpha
         self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
         self.dtype = dtype
         self.threads = threads
         self.device = device
@@ -409,46 +505,70 @@ class MLPClassifier:
 
     # ------------------------------------------------------------ params
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters, as given to ``__init__``."""
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        params = {name: getattr(self, name) for name in names}
-        params["hidden"] = [int(h) for h in params["hidden"]]
-        return params
+    #: What each hyperparameter may be: checked by ``_validate_params`` at
+    #: the start of ``fit``, as scikit-learn's ``_parameter_constraints``.
+    _parameter_constraints: dict[str, Any] = {
+        "activation": Choice(HIDDEN_ACTIVATIONS),
+        "output": Choice(OUTPUTS),
+        "solver": Choice(SOLVERS),
+        "learning_rate_init": Interval(float, 0, None, "left"),
+        "learning_rate": Choice(SCHEDULES),
+        "lr_decay": Interval(float, 0, 1, "right"),
+        "momentum": Interval(float, 0, 1, "both"),
+        "nesterovs_momentum": Choice((False, True)),
+        "beta_1": Interval(float, 0, 1, "left"),
+        "beta_2": Interval(float, 0, 1, "left"),
+        "epsilon": Interval(float, 0, None, "neither"),
+        "batch_size": Interval(int, 1, None, "left"),
+        "max_iter": Interval(int, 1, None, "left"),
+        "alpha": Interval(float, 0, None, "left"),
+        "validation_fraction": Interval(float, 0, 1, "left"),
+        "n_iter_no_change": Interval(int, 1, None, "left", none=True),
+        "random_state": Interval(int, 0, None, "left", none=True),
+        "dtype": Choice(DTYPES),
+        "threads": Interval(int, 1, None, "left", none=True),
+        "device": Choice(DEVICES),
+    }
 
     def _validate_params(self) -> None:
-        _check_choice("activation", self.activation, HIDDEN_ACTIVATIONS)
-        _check_choice("output", self.output, OUTPUTS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
-        _check_choice("dtype", self.dtype, _DTYPES)
-        _check_choice("device", self.device, DEVICES)
+        """Check every hyperparameter (``_parameter_constraints``, then
+        the ones with a shape of their own); raise an InputError naming
+        the first that is wrong, its value and what it may be."""
+        for name, constraint in self._parameter_constraints.items():
+            constraint.check(name, getattr(self, name))
         if self.device == "cuda" and (problem := cuda_problem()):
             raise InputError(f"device='cuda' {problem}; use device='cpu'")
         from .preprocess import as_preprocessing
 
         as_preprocessing(self.preprocessing)
-        if self._augmentation() is not None and self.optimizer == "lbfgs":
-            raise InputError("augment needs a minibatch optimiser ('sgd' or 'adam'): L-BFGS sees one fixed batch")
+        if self._augmentation() is not None and self.solver == "lbfgs":
+            raise InputError("augment needs a minibatch solver ('sgd' or 'adam'): L-BFGS sees one fixed batch")
+        self._hidden()
+
+    def _hidden(self) -> list[int]:
+        """``hidden_layer_sizes`` as a list of positive ints (an int is one layer)."""
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+            sizes = [sizes]
         try:
-            hidden = [int(h) for h in self.hidden]
-        except (TypeError, ValueError):
-            raise InputError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}") from None
+            hidden = [operator.index(h) for h in sizes]
+        except TypeError:
+            raise InputError(f"hidden_layer_sizes must be a sequence of whole layer sizes, "
+                             f"got {self.hidden_layer_sizes!r}") from None
         if any(h < 1 for h in hidden):
-            raise InputError(f"hidden layer sizes must be positive, got {hidden}")
-        for name in ("batch_size", "epochs"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("learning_rate", "l2", "momentum", "epsilon"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise InputError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if self.patience is not None and int(self.patience) < 1:
-            raise InputError(f"patience must be at least 1 or None, got {self.patience!r}")
+            raise InputError(f"hidden_layer_sizes must be positive, got {hidden}")
+        return hidden
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (only called by scikit-learn): dense input
+        only, no missing values, one label per row."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        tags.classifier_tags.multi_label = False
+        return tags
 
     # ------------------------------------------------------------- input
 
@@ -467,7 +587,7 @@ class MLPClassifier:
 
     @property
     def _float(self) -> type:
-        return _DTYPES[self.dtype]
+        return DTYPES[self.dtype]
 
     @property
     def _frame_width(self) -> int:
@@ -529,14 +649,18 @@ class MLPClassifier:
         elif isinstance(X, (list, tuple)) and not X:  # an empty batch: no rows
             arr = np.empty((0, getattr(self, "n_features_in_", self._frame_width)), self._float)
         else:
-            arr = np.asarray(X)
-            if arr.dtype.kind not in "uifb":
-                raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
+            arr = _numeric(X, name)
             if arr.ndim == 3:
                 _refuse_channels(arr, name)
                 arr = self.prepare(arr)
             elif arr.ndim == 2:
+                if arr.shape[1] == 0:
+                    raise InputError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
                 frame_wide = self._check_rows(arr, name)
+            elif arr.ndim == 1:
+                raise InputError(f"{name} is 1-D, shape {arr.shape}: expected feature rows (N, D) or images "
+                                 f"(N, H, W).  Reshape your data: X.reshape(-1, 1) if it is one feature, "
+                                 f"X.reshape(1, -1) if it is one row")
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=self._float)
@@ -559,7 +683,8 @@ class MLPClassifier:
         frame = self._frame_width
         expected = self.__dict__.get("n_features_in_")
         if expected is not None and X.shape[1] != expected:
-            why = f"{name} has {X.shape[1]} features per row, the model expects {expected} (shape {X.shape})"
+            why = (f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting {expected} features "
+                   f"as input (shape {X.shape})")
             raise InputError(why + (". " + _how_to_pass(frame) if expected == frame else ""))
         if X.shape[1] != frame:
             return False
@@ -610,21 +735,20 @@ class MLPClassifier:
         :func:`fastdigits.metrics.class_indices`: "3" is the class 3)."""
         from .metrics import class_indices
 
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != n_rows:
-            raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
-        return class_indices(y, self.classes_, name="y")
+        return class_indices(_labels(y, n_rows), self.classes_, name="y")
 
     # ------------------------------------------------------------- setup
 
     def _init_state(self, n_features: int, classes) -> None:
         classes = np.asarray(classes)
         if len(classes) < 2:
-            raise InputError(f"need at least two classes to classify, got {classes.tolist()}")
+            raise InputError(f"need at least two classes to classify, got {len(classes)} class: {classes.tolist()}")
         self.classes_ = classes
         self.n_features_in_ = int(n_features)
-        self._layout = _Layout.of([n_features, *[int(h) for h in self.hidden], len(classes)])
-        rng = np.random.default_rng(self.seed)
+        self._layout = _Layout.of([n_features, *self._hidden(), len(classes)])
+        # None: a fresh seed for this fit, kept for its shuffling and split.
+        self._seed = int(np.random.SeedSequence().entropy) if self.random_state is None else int(self.random_state)
+        rng = np.random.default_rng(self._seed)
         params = aligned_zeros(self._layout.n_params, self._float)
         for w in self._layout.views(params)[0]:
             fan_in, fan_out = w.shape
@@ -652,9 +776,24 @@ class MLPClassifier:
     def layer_sizes_(self) -> list[int]:
         return [int(s) for s in self._layout.sizes]
 
+    @property
+    def n_iter_(self) -> int:
+        """Epochs (L-BFGS iterations) trained so far."""
+        self._check_fitted()
+        return len(self.history_)
+
+    @property
+    def loss_(self) -> float | None:
+        """The objective J at the end of the last epoch (None before one)."""
+        self._check_fitted()
+        return self.history_[-1]["loss"] if self.history_ else None
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise FastDigitsError("this model is not trained yet: call fit, or load a model file")
+        if "params_" not in self.__dict__:
+            from .errors import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit with training data, "
+                                 f"or load a model file (fastdigits.load_model)")
 
     @classmethod
     def from_weights(
@@ -679,7 +818,7 @@ class MLPClassifier:
                     f"(expected ({sizes[-1] if sizes else '?'}, n) and (n,))"
                 )
             sizes.append(w.shape[1])
-        params.setdefault("hidden", sizes[1:-1])
+        params.setdefault("hidden_layer_sizes", tuple(sizes[1:-1]))
         model = cls(**params)
         model._validate_params()
         model._init_state(sizes[0], np.arange(sizes[-1]) if classes is None else classes)
@@ -704,47 +843,56 @@ class MLPClassifier:
             "params_t": aligned_empty(self.params_.shape, self._float),
         }
 
-    def _l2_term(self, m: int, params: np.ndarray | None = None) -> float:
-        """l2 / (2m) * sum of squared weights (biases excluded), at ``params`` or the model's own."""
+    def _l2_term(self, total: float, params: np.ndarray | None = None, alpha: float | None = None) -> float:
+        """alpha / (2 S) * sum of squared weights (biases excluded), S =
+        ``total`` (the rows' weight), at ``params`` or the model's own."""
         weights = self._layout.views(self.params_ if params is None else params)[0]
-        return self.l2 / (2 * m) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
+        alpha = self.alpha if alpha is None else alpha
+        return alpha / (2 * total) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
 
-    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict) -> tuple[float, int]:
+    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict,
+                       sample_weight: np.ndarray | None = None) -> tuple[float, int]:
         """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
         lay = self._layout
         m = len(X)
+        row_weight, total = _row_weights(sample_weight, m, self._float)
         with _kernels(self.threads, self.device) as kernels:
             if self.device == "cpu":
                 _announce_compile(kernels.batch_grad, "L-BFGS gradient", self.dtype)
             loss, correct = kernels.batch_grad(
                 X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
-                params, self.l2 / m, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
+                params, self.alpha / total, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
                 buf["right_rows"], numba_threads(),
             )
-        return loss / m + self._l2_term(m, params), correct
+        return loss / m + self._l2_term(total, params), correct
 
     def _lr(self, epoch: int) -> float:
-        if self.lr_schedule == "cosine":
-            # Epochs past ``epochs`` (more partial_fit calls) stay at zero.
-            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * min(epoch, self.epochs) / self.epochs))
-        if self.lr_schedule == "exponential":
-            return self.learning_rate * self.lr_decay**epoch
-        return self.learning_rate
+        if self.learning_rate == "cosine":
+            # Epochs past ``max_iter`` (more partial_fit calls) stay at zero.
+            return self.learning_rate_init * 0.5 * (1 + math.cos(math.pi * min(epoch, self.max_iter) / self.max_iter))
+        if self.learning_rate == "exponential":
+            return self.learning_rate_init * self.lr_decay**epoch
+        return self.learning_rate_init
 
-    def _split(self, X, yi):
+    def _split(self, X, yi, sample_weight=None):
+        """(X, y, sample_weight) of the training rows, then (X, y) of the
+        ``validation_fraction`` held out, drawn from the fit's seed."""
         if not self.validation_fraction:
-            return X, yi, None, None
+            return X, yi, sample_weight, None, None
         n_val = max(1, int(round(len(X) * self.validation_fraction)))
         if n_val >= len(X):
             raise InputError(f"validation_fraction {self.validation_fraction} leaves no training rows")
-        perm = np.random.default_rng([self.seed, 1]).permutation(len(X))
+        seed = self.__dict__.get("_seed", self.random_state)  # before fit (the CLI's outliers): the seed given
+        perm = np.random.default_rng([seed, 1]).permutation(len(X))
         val, train = perm[:n_val], np.sort(perm[n_val:])
-        return X[train], yi[train], X[val], yi[val]
+        weight = None if sample_weight is None else sample_weight[train]
+        return X[train], yi[train], weight, X[val], yi[val]
 
     def fit(
         self,
         X,
         y,
+        sample_weight=None,
         *,
         outliers=None,
         validation_data: tuple[Any, Any] | None = None,
@@ -765,7 +913,14 @@ class MLPClassifier:
             of any numeric dtype and range, and the model then takes only
             such rows.
         y : array_like, shape (N,)
-            Labels: any hashable class names (digits, letters, words).
+            Labels: any hashable class names (digits, letters, words).  A
+            column (N, 1) is taken as (N,), with a DataConversionWarning.
+        sample_weight : array_like of float, shape (N,), optional
+            Each row's weight in the objective (see the class's Notes): a
+            row of weight 2 counts as the row twice, 0 as no row (L-BFGS
+            gives exactly the fit of the repeated rows; SGD and Adam the
+            same objective, sampled in other batches).  Non-negative,
+            finite, not all zero.  None weighs every row 1.
         outliers : array_like, optional
             Rows or images, in the form of ``X``, that belong to no class
             (scribbles, two digits in one frame, pieces of a digit: see
@@ -793,46 +948,72 @@ class MLPClassifier:
         """
         self._validate_params()
         X = self._features_for_fit(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise InputError(f"y must be one label per row: {len(X)} rows, got labels of shape {y.shape}")
-        try:
-            classes = np.unique(y)
-        except TypeError:  # unorderable mix of label types: order of appearance
-            classes = np.asarray(list(dict.fromkeys(y.tolist())), dtype=object)
-        self._init_state(X.shape[1], classes)
+        y = _labels(y, len(X), fitting=True)
+        sample_weight = _sample_weight(sample_weight, len(X))
+        self._init_state(X.shape[1], _classes(y))
         yi = self._encode(y, len(X))
         if validation_data is not None:
             Xv = self._features(validation_data[0], "validation X", parallel_checks=False)
             yv = self._encode(validation_data[1], len(Xv))
-            Xt, yt = X, yi
+            Xt, yt, wt = X, yi, sample_weight
         else:
-            Xt, yt, Xv, yv = self._split(X, yi)
+            Xt, yt, wt, Xv, yv = self._split(X, yi, sample_weight)
         if outliers is not None:
             O = self._features(outliers, "outliers", parallel_checks=False)
             Xt = np.concatenate([Xt, O.astype(Xt.dtype, copy=False)])
             yt = np.concatenate([yt, np.full(len(O), -1, yt.dtype)])
-        return self._train(Xt, yt, Xv, yv, self.epochs, callback)
+            if wt is not None:  # each outlier row weighs 1
+                wt = np.concatenate([wt, np.ones(len(O))])
+        return self._train(Xt, yt, Xv, yv, self.max_iter, callback, sample_weight=wt)
 
     def _features_for_fit(self, X) -> np.ndarray:
         self.__dict__.pop("n_features_in_", None)  # a new fit may change the input width
         X = self._features(X, parallel_checks=False)
         if len(X) == 0:
-            raise InputError("X has no rows to learn from")
+            raise InputError(f"X has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
+                             f"no rows to learn from")
         return X
 
-    def partial_fit(self, X, y, classes: Sequence[Hashable] | None = None) -> MLPClassifier:
-        """One more epoch over (X, y); the first call sets up the model
-        (pass ``classes`` when this batch does not show every class)."""
-        if not hasattr(self, "params_"):
+    def _minibatch(self) -> bool:
+        if self.solver == "lbfgs":
+            raise AttributeError("partial_fit is only available for the minibatch solvers 'sgd' and 'adam', "
+                                 "not 'lbfgs' (it needs all the rows at once)")
+        return True
+
+    @available_if(_minibatch)
+    def partial_fit(self, X, y, classes: Sequence[Hashable] | None = None, sample_weight=None) -> MLPClassifier:
+        """One more epoch over (X, y), from the weights so far.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As for :meth:`fit`.
+        classes : sequence, optional
+            Every class the model will know, for the first call, when this
+            batch does not show them all; later calls must keep to them.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InputError
+            As :meth:`fit`; for a label outside the first call's classes.
+        AttributeError
+            For ``solver="lbfgs"``, which needs all the rows at once: the
+            method is not there (``hasattr(model, "partial_fit")`` is
+            False), as in scikit-learn.
+        """
+        if "params_" not in self.__dict__:
             self._validate_params()
             X = self._features_for_fit(X)
-            self._init_state(X.shape[1], np.unique(np.asarray(y)) if classes is None else classes)
+            labels = _labels(y, len(X), fitting=True)
+            self._init_state(X.shape[1], _classes(labels) if classes is None else np.asarray(classes))
         else:
             X = self._features(X)
-        if self.optimizer == "lbfgs":
-            raise InputError("partial_fit needs a minibatch optimiser ('sgd' or 'adam'), not 'lbfgs'")
-        return self._train(X, self._encode(y, len(X)), None, None, 1, None)
+        return self._train(X, self._encode(y, len(X)), None, None, 1, None,
+                           sample_weight=_sample_weight(sample_weight, len(X)))
 
     def _evaluate(self, X, yi) -> tuple[float, float]:
         proba = self._proba(X)
@@ -844,9 +1025,9 @@ class MLPClassifier:
             ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
         return float(ce.mean()) + self._l2_term(len(yi)), float((proba.argmax(1) == yi).mean())
 
-    def _train(self, X, yi, Xv, yv, epochs, callback) -> MLPClassifier:
-        if self.optimizer == "lbfgs":
-            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
+    def _train(self, X, yi, Xv, yv, epochs, callback, sample_weight=None) -> MLPClassifier:
+        if self.solver == "lbfgs":
+            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback, sample_weight=sample_weight)
         from .augment import augment
         from .kernels import ADAM, NESTEROV, SGD
 
@@ -855,11 +1036,12 @@ class MLPClassifier:
         lay = self._layout
         n = len(X)
         labelled = _labelled(yi)
+        row_weight, total = _row_weights(sample_weight, n, self._float)
         bs = min(int(self.batch_size), n)
         buf = self._buffers(bs)
         xbuf = aligned_empty((bs, X.shape[1]), self._float)
         xtbuf = aligned_zeros(bs * X.shape[1], self._float)
-        opt = {"sgd": NESTEROV if self.nesterov else SGD, "adam": ADAM}[self.optimizer]
+        opt = {"sgd": NESTEROV if self.nesterovs_momentum else SGD, "adam": ADAM}[self.solver]
         # On a GPU the data, weights, optimiser state and buffers are copied
         # there once; the weights come back after each epoch.
         put = self._put
@@ -878,7 +1060,7 @@ class MLPClassifier:
                 lr = self._lr(epoch)
                 order = put(self._rng.permutation(n).astype(np.int64))
                 if augmentation is not None:
-                    X_epoch = augment(X, augmentation, seed=[self.seed, 2, epoch], out=X_epoch)
+                    X_epoch = augment(X, augmentation, seed=[self._seed, 2, epoch], out=X_epoch)
                     X_k = put(X_epoch)
                 loss_sum, correct = 0.0, 0
                 stop = False
@@ -890,8 +1072,8 @@ class MLPClassifier:
                         loss, right, steps = kernels.train_range(
                             X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
                             HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], params,
-                            state1, state2, opt, lr, self.momentum, self.beta1, self.beta2,
-                            self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, buf["params_t"], buf["acts"],
+                            state1, state2, opt, lr, self.momentum, self.beta_1, self.beta_2,
+                            self.epsilon, self._steps, self.alpha / total, xbuf, xtbuf, buf["params_t"], buf["acts"],
                             buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
                         )
                     self._steps += steps
@@ -903,7 +1085,7 @@ class MLPClassifier:
                 self._check_finite(epoch)
                 record = {
                     "epoch": epoch + 1,
-                    "loss": loss_sum / n + self._l2_term(n),
+                    "loss": loss_sum / n + self._l2_term(total),
                     "train_accuracy": correct / labelled,
                     "lr": lr,
                     "seconds": time.perf_counter() - t0,
@@ -940,13 +1122,13 @@ class MLPClassifier:
         if Xv is not None:
             record["val_loss"], record["val_accuracy"] = self._evaluate(Xv, yv)
         self.history_.append(record)
-        if self.patience is not None:
+        if self.n_iter_no_change is not None:
             score = record.get("val_loss", record["loss"])
             if score < best[0]:
                 best, since_best = (score, self.params_.copy()), 0
             else:
                 since_best += 1
-                stop = stop or since_best >= int(self.patience)
+                stop = stop or since_best >= int(self.n_iter_no_change)
         if callback is not None:
             stop = callback(Progress(epoch, epochs, n, n, record)) is False or stop
         return best, since_best, stop
@@ -955,10 +1137,11 @@ class MLPClassifier:
         if not np.isfinite(self.params_).all():
             raise FastDigitsError(
                 f"training diverged in epoch {epoch + 1}: weights became NaN or infinite "
-                f"(learning_rate={self.learning_rate} is probably too high)"
+                f"(learning_rate_init={self.learning_rate_init} is probably too high)"
             )
 
-    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10) -> MLPClassifier:
+    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10,
+                     sample_weight=None) -> MLPClassifier:
         """Full-batch L-BFGS (two-loop recursion) with a backtracking
         line search on the Armijo condition."""
         # On a GPU the data and scratch go there once; the weights (changed in
@@ -967,7 +1150,7 @@ class MLPClassifier:
         labelled = _labelled(yi)  # on the host: a GPU array has no comparisons
         X, yi = self._put(X), self._put(yi)
         x = self.params_
-        f, _ = self._loss_and_grad(X, yi, x, buf)
+        f, _ = self._loss_and_grad(X, yi, x, buf, sample_weight)
         g = buf["grads"].astype(np.float64)
         s_hist: list[np.ndarray] = []
         y_hist: list[np.ndarray] = []
@@ -996,7 +1179,7 @@ class MLPClassifier:
                 x0 = x.astype(np.float64)
                 for _ in range(30):
                     x[...] = x0 + step * direction
-                    f_new, correct = self._loss_and_grad(X, yi, x, buf)
+                    f_new, correct = self._loss_and_grad(X, yi, x, buf, sample_weight)
                     if f_new <= f + 1e-4 * step * slope:
                         break
                     step *= 0.5
@@ -1082,11 +1265,19 @@ class MLPClassifier:
             For a 2-D X that is not rows of this model (an integer dtype,
             a float picture's grey levels or the wrong width), naming its
             shape and how to pass one picture; for NaN or infinite values.
-        FastDigitsError
+        NotFittedError
             If the model is not trained.
         """
         self._check_fitted()
         return self._probabilities(self._features(X))
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Natural log of :meth:`predict_proba`: (N, n_classes), the model's
+        dtype; a probability that underflows to zero gives ``-inf``.
+        ``X`` and the errors raised as for :meth:`predict_proba`."""
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
 
     def _probabilities(self, rows: np.ndarray) -> np.ndarray:
         """predict_proba of rows that ``_features`` has already checked."""
@@ -1108,12 +1299,25 @@ class MLPClassifier:
         self._check_fitted()
         return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Accuracy: the share of rows whose predicted class is ``y``.
 
-        ``X`` as for :meth:`predict_proba`; ``y`` (N,) labels, matched to
-        ``classes_`` as :func:`fastdigits.metrics.class_indices` does (the
-        folder name "3" is the class 3 of a digit model).
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+        y : array_like, shape (N,)
+            Labels, matched to ``classes_`` as
+            :func:`fastdigits.metrics.class_indices` does (the folder name
+            "3" is the class 3 of a digit model).
+        sample_weight : array_like of float, shape (N,), optional
+            Each row's weight in the share (as
+            ``sklearn.metrics.accuracy_score``).
+
+        Returns
+        -------
+        float
+            In [0, 1].
 
         Raises
         ------
@@ -1124,25 +1328,41 @@ class MLPClassifier:
         self._check_fitted()
         X = self._features(X)
         yi = self._encode(y, len(X))
-        return float(np.mean(self._proba(X).argmax(axis=1) == yi))
+        right = self._proba(X).argmax(axis=1) == yi
+        weight = _sample_weight(sample_weight, len(X))
+        return float(np.mean(right) if weight is None else np.average(right, weights=weight))
 
-    def loss(self, X, y, l2: float | None = None) -> float:
-        """The regularised cost J on (X, y), m = len(X)::
+    def loss(self, X, y, sample_weight=None, *, alpha: float | None = None) -> float:
+        """The objective J on (X, y) at the current weights (see the class's
+        Notes), with the model's ``alpha`` unless given.
 
-            J = (1/m) sum_i CE_i + l2/(2m) sum W**2
+        Parameters
+        ----------
+        X, y, sample_weight
+            As for :meth:`fit`.
+        alpha : float, optional
+            The L2 strength to use instead of the model's (0: the data
+            term alone).
 
-        ``l2`` defaults to the model's.  For ``output="sigmoid"`` CE_i is
-        the one-vs-all binary cross-entropy summed over classes.  ``X`` and
-        ``y`` as for :meth:`score`, and the same errors.
+        Returns
+        -------
+        float
+            J, in nats per row.
+
+        Raises
+        ------
+        InputError
+            As :meth:`score`.
         """
         self._check_fitted()
         X = self._features(X)
         yi = self._encode(y, len(X))
-        saved, self.l2 = self.l2, self.l2 if l2 is None else l2
+        weight = _sample_weight(sample_weight, len(X))
+        saved, self.alpha = self.alpha, self.alpha if alpha is None else alpha
         try:
-            return self._loss_and_grad(X, yi, self.params_, self._buffers(len(X)))[0]
+            return self._loss_and_grad(X, yi, self.params_, self._buffers(len(X)), weight)[0]
         finally:
-            self.l2 = saved
+            self.alpha = saved
 
     def save(self, path) -> Any:
         """Write the model to ``path`` (see :func:`fastdigits.persist.save_model`)."""
@@ -1150,6 +1370,62 @@ class MLPClassifier:
 
         return save_model(self, path)
 
-    def __repr__(self) -> str:
-        sizes = "-".join(map(str, self.layer_sizes_)) if hasattr(self, "params_") else "untrained"
-        return f"MLPClassifier({sizes}, activation={self.activation!r}, output={self.output!r})"
+
+def _labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
+    """``y`` as one label per row, (n_rows,): a column (n_rows, 1) is
+    flattened with a DataConversionWarning, as scikit-learn does; in
+    ``fit``, floats with a fraction (a regression target) are refused."""
+    if y is None:
+        raise InputError("MLPClassifier requires y to be passed, but the target y is None: give one label per row")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected: give y as (n_samples,), "
+                      "for example y.ravel()", DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if y.ndim != 1 or len(y) != n_rows:
+        raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
+    if fitting and y.dtype.kind == "f":
+        fraction = y[np.isfinite(y)] % 1 != 0
+        if fraction.any() or not np.isfinite(y).all():
+            example = y[~np.isfinite(y)][0] if not np.isfinite(y).all() else y[np.isfinite(y)][fraction][0]
+            raise InputError(f"Unknown label type: continuous.  y holds {example!r}, not a class label: a "
+                             f"classifier learns classes (whole numbers, strings), not a regression target")
+    return y
+
+
+def _classes(y: np.ndarray) -> np.ndarray:
+    """The sorted distinct labels, or in order of appearance when they do
+    not sort (a mix of strings and numbers)."""
+    try:
+        return np.unique(y)
+    except TypeError:
+        return np.asarray(list(dict.fromkeys(y.tolist())), dtype=object)
+
+
+def _sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` checked: None, or float64 (n_rows,) of finite
+    values >= 0 not all zero (a number weighs every row alike)."""
+    if sample_weight is None:
+        return None
+    w = _numeric(sample_weight, "sample_weight").astype(np.float64)
+    if w.ndim == 0:
+        w = np.full(n_rows, float(w))
+    if w.shape != (n_rows,):
+        raise InputError(f"sample_weight.shape == {w.shape}, expected ({n_rows},): one weight per row")
+    if not np.isfinite(w).all() or (w < 0).any():
+        bad = w[~np.isfinite(w) | (w < 0)][0]
+        raise InputError(f"sample_weight must be finite and >= 0, got {bad!r}")
+    if n_rows and w.sum() <= 0:
+        raise InputError("sample_weight sums to 0: every weight is zero, so no row counts")
+    return w
+
+
+def _row_weights(sample_weight: np.ndarray | None, n_rows: int, dtype) -> tuple[np.ndarray, float]:
+    """The kernels' per-row weights, w_i n/S (mean 1, so that their
+    (1/n) sum_i w_i CE_i is (1/S) sum_i w_i CE_i), and S, the rows' total
+    weight.  Without weights: ones and n, and the arithmetic is that of no
+    weights (a product by 1 is exact)."""
+    if sample_weight is None:
+        return np.ones(n_rows, dtype), float(n_rows)
+    total = float(sample_weight.sum())
+    return (sample_weight * (n_rows / total)).astype(dtype), total

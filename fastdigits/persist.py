@@ -83,7 +83,8 @@ def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np
     """The metadata and arrays of one trained network (``member`` of an ensemble)."""
     from .preprocess import preprocessing_dict
 
-    params = model.get_params()
+    params = model.get_params(deep=False)
+    params["hidden_layer_sizes"] = model.layer_sizes_[1:-1]
     params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
     params["preprocessing"] = preprocessing_dict(params["preprocessing"])
     augmentation = model._augmentation()
@@ -145,7 +146,7 @@ def check_model_size(model, n_features: int, n_classes: int) -> None:
     back (``config.MAX_MODEL_BYTES``): said before training, not after."""
     base = getattr(model, "estimator", None) or model
     members = getattr(model, "n_members", 1)
-    sizes = [n_features, *[int(h) for h in base.hidden], n_classes]
+    sizes = [n_features, *base._hidden(), n_classes]
     nbytes = members * np.dtype(base.dtype).itemsize * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     _check_size(nbytes, f"{members} x " * (members > 1) + "-".join(map(str, sizes)))
 
@@ -310,6 +311,13 @@ def _declared_shapes(meta: np.ndarray) -> dict[str, tuple[tuple[int, ...], str]]
         return {}
 
 
+#: Hyperparameters under the names that files written before scikit-learn's
+#: names were adopted use (fastdigits 0.x's ``hidden``, ``l2``, ...).
+_RENAMED = {"hidden": "hidden_layer_sizes", "optimizer": "solver", "learning_rate": "learning_rate_init",
+            "lr_schedule": "learning_rate", "nesterov": "nesterovs_momentum", "beta1": "beta_1", "beta2": "beta_2",
+            "epochs": "max_iter", "l2": "alpha", "patience": "n_iter_no_change", "seed": "random_state"}
+
+
 def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classes, member: int | None = None):
     """One network (``member`` of an ensemble) from its metadata ``entry``
     and its arrays."""
@@ -340,11 +348,13 @@ def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classe
             )
         if w.dtype.kind != "f" or b.dtype.kind != "f":
             raise ModelFileError(f"{path}: {which}layer {i} weights have dtype {w.dtype}, expected floats")
-    params.pop("hidden", None)
+    if "max_iter" not in params:  # a file of the old names
+        params = {_RENAMED.get(name, name): value for name, value in params.items()}
+    params.pop("hidden_layer_sizes", None)  # the layer sizes say it
     try:
         params["preprocessing"] = as_preprocessing(params.get("preprocessing", "scale"))
         params["preprocessing"] = params["preprocessing"] or "scale"
-        model = MLPClassifier.from_weights(weights, biases, classes=classes, hidden=sizes[1:-1], **params)
+        model = MLPClassifier.from_weights(weights, biases, classes=classes, hidden_layer_sizes=tuple(sizes[1:-1]), **params)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({which}{exc})") from None
     model.history_ = list(entry.get("history", []))

@@ -13,6 +13,10 @@ import pytest
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not os.path.exists("/dev/nvidiactl"):
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
+# scikit-learn's check of array API input with NumPy arrays runs only where
+# SciPy was imported with this set (tests/test_sklearn.py).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:

@@ -69,17 +69,17 @@ def test_rows_in_rows_out_and_bad_shapes():
 def test_training_with_augmentation_is_deterministic_and_recorded(tmp_path):
     X = np.repeat(FRAMES.reshape(10, 400), 8, axis=0)
     y = np.repeat(np.arange(10), 8)
-    fit = lambda: MLPClassifier((16,), epochs=3, augment=True, batch_size=16).fit(X, y)  # noqa: E731
+    fit = lambda: MLPClassifier((16,), max_iter=3, augment=True, batch_size=16).fit(X, y)  # noqa: E731
     a, b = fit(), fit()
     np.testing.assert_array_equal(a.params_, b.params_)
-    plain = MLPClassifier((16,), epochs=3, batch_size=16).fit(X, y)
+    plain = MLPClassifier((16,), max_iter=3, batch_size=16).fit(X, y)
     assert not np.array_equal(a.params_, plain.params_)
     from fastdigits import load_model
 
     back = load_model(a.save(tmp_path / "aug"))
     assert back._augmentation() == Augmentation()
     with pytest.raises(InputError, match="minibatch"):
-        MLPClassifier(optimizer="lbfgs", augment=True).fit(X, y)
+        MLPClassifier(solver="lbfgs", augment=True).fit(X, y)
 
 
 def test_out_buffer_is_filled_and_checked():

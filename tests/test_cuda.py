@@ -186,22 +186,22 @@ def test_the_gradient_pass_leaves_the_weights(rng):
 # ------------------------------------------------------------------ the model
 
 
-@pytest.mark.parametrize("kwargs", [dict(optimizer="sgd", nesterov=True, l2=0.5),
-                                    dict(optimizer="adam", learning_rate=0.01, activation="sigmoid", output="sigmoid"),
-                                    dict(optimizer="lbfgs", activation="tanh")])
+@pytest.mark.parametrize("kwargs", [dict(solver="sgd", nesterovs_momentum=True, alpha=0.5),
+                                    dict(solver="adam", learning_rate_init=0.01, activation="sigmoid", output="sigmoid"),
+                                    dict(solver="lbfgs", activation="tanh")])
 def test_model_trains_the_same_on_cuda_as_on_cpu(rng, kwargs):
     """Same seed, data and settings: the GPU's weights, losses and
     probabilities are the CPU's (float64, to rounding)."""
     X = _inputs(rng, 24, 10)
     y = np.arange(24) % 3
-    settings = dict(hidden=(7,), epochs=2, batch_size=10, dtype="float64", **kwargs)
+    settings = dict(hidden_layer_sizes=(7,), max_iter=2, batch_size=10, dtype="float64", **kwargs)
     cpu_model = MLPClassifier(**settings).fit(X, y)
     gpu_model = MLPClassifier(**settings, device="cuda").fit(X, y)
     np.testing.assert_allclose(gpu_model.params_, cpu_model.params_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose([h["loss"] for h in gpu_model.history_], [h["loss"] for h in cpu_model.history_],
                                rtol=1e-9)
     np.testing.assert_allclose(gpu_model.predict_proba(X[:3]), cpu_model.predict_proba(X[:3]), rtol=1e-9, atol=1e-14)
-    if kwargs["optimizer"] != "lbfgs":  # the optimiser state came back too: one more epoch still agrees
+    if kwargs["solver"] != "lbfgs":  # the optimiser state came back too: one more epoch still agrees
         cpu_model.partial_fit(X, y)
         gpu_model.partial_fit(X, y)
         np.testing.assert_allclose(gpu_model.params_, cpu_model.params_, rtol=1e-9, atol=1e-12)
@@ -226,7 +226,7 @@ def test_a_fit_interrupted_on_the_gpu_keeps_its_last_batch(rng, monkeypatch):
             return result
 
         monkeypatch.setattr(module, "train_range", interrupted_in_second_epoch)
-        model = MLPClassifier((7,), epochs=3, batch_size=10, dtype="float64", device=device)
+        model = MLPClassifier((7,), max_iter=3, batch_size=10, dtype="float64", device=device)
         with pytest.raises(KeyboardInterrupt):
             model.fit(X, y)
         assert len(calls) == 2 and len(model.history_) == 1
@@ -239,7 +239,7 @@ def test_model_file_does_not_keep_the_device(rng, tmp_path):
     from fastdigits.persist import load_model
 
     X, y = _inputs(rng, 12, 8), np.arange(12) % 2
-    model = MLPClassifier((4,), epochs=1, batch_size=6, device="cuda").fit(X, y)
+    model = MLPClassifier((4,), max_iter=1, batch_size=6, device="cuda").fit(X, y)
     loaded = load_model(model.save(tmp_path / "m.npz"))
     assert loaded.device == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)

@@ -29,14 +29,14 @@ def data():
 @pytest.fixture(scope="module")
 def ensemble(data):
     X, y = data
-    return Ensemble(MLPClassifier((6,), epochs=3, batch_size=16, seed=4), n_members=3).fit(X, y)
+    return Ensemble(MLPClassifier((6,), max_iter=3, batch_size=16, random_state=4), n_members=3).fit(X, y)
 
 
 def test_members_are_the_recipe_with_consecutive_seeds(ensemble, data):
     X, y = data
-    assert [m.seed for m in ensemble.members_] == [4, 5, 6]
+    assert [m.random_state for m in ensemble.members_] == [4, 5, 6]
     for member in ensemble.members_:
-        alone = MLPClassifier((6,), epochs=3, batch_size=16, seed=member.seed).fit(X, y)
+        alone = MLPClassifier((6,), max_iter=3, batch_size=16, random_state=member.random_state).fit(X, y)
         np.testing.assert_array_equal(member.params_, alone.params_)
     assert ensemble.classes_.tolist() == ["a", "b", "c"] and ensemble.n_features_in_ == 400
     assert [len(h) for h in ensemble.history_] == [3, 3, 3]
@@ -56,15 +56,15 @@ def test_probabilities_are_the_mean_of_the_members(ensemble, data):
 
 def test_one_member_is_the_plain_network(data):
     X, y = data
-    plain = MLPClassifier((6,), epochs=3, batch_size=16, seed=9).fit(X, y)
-    one = Ensemble(MLPClassifier((6,), epochs=3, batch_size=16, seed=9), n_members=1).fit(X, y)
+    plain = MLPClassifier((6,), max_iter=3, batch_size=16, random_state=9).fit(X, y)
+    one = Ensemble(MLPClassifier((6,), max_iter=3, batch_size=16, random_state=9), n_members=1).fit(X, y)
     np.testing.assert_array_equal(one.members_[0].params_, plain.params_)
     np.testing.assert_array_equal(one.predict_proba(X), plain.predict_proba(X))
 
 
 def test_sigmoid_members_are_normalised_before_averaging(data):
     X, y = data
-    ens = Ensemble(MLPClassifier((5,), output="sigmoid", epochs=2), n_members=2).fit(X, y)
+    ens = Ensemble(MLPClassifier((5,), output="sigmoid", max_iter=2), n_members=2).fit(X, y)
     want = np.mean([m.predict_proba(X) for m in ens.members_], axis=0)
     np.testing.assert_allclose(ens.predict_proba(X), want, rtol=1e-6)
 
@@ -72,7 +72,7 @@ def test_sigmoid_members_are_normalised_before_averaging(data):
 def test_pictures_go_through_the_shared_pipeline():
     images = [drawing.digit(c, size=64, stroke=1) for c in "01010101"]
     pipeline = Normalization(deskew=True)
-    ens = Ensemble(MLPClassifier((4,), epochs=2, preprocessing=pipeline), n_members=2).fit(images, [0, 1] * 4)
+    ens = Ensemble(MLPClassifier((4,), max_iter=2, preprocessing=pipeline), n_members=2).fit(images, [0, 1] * 4)
     assert ens.preprocessing == pipeline
     assert all(m.preprocessing == pipeline for m in ens.members_)
     rows = ens.prepare(images)
@@ -92,7 +92,7 @@ def test_save_load_round_trip(ensemble, data, tmp_path):
     np.testing.assert_array_equal(back.predict_proba(X), ensemble.predict_proba(X))
     for got, want in zip(back.members_, ensemble.members_):
         np.testing.assert_array_equal(got.params_, want.params_)
-        assert got.seed == want.seed and got.history_ == want.history_
+        assert got.random_state == want.random_state and got.history_ == want.history_
         assert got.params_.dtype == np.float32
     assert back.classes_.tolist() == ["a", "b", "c"] and back.record_ == {"command": "made in a test"}
 
@@ -104,14 +104,14 @@ def test_file_layout_without_pickle(ensemble, tmp_path):
         names = set(archive.files)
     assert meta["format"] == "fastdigits-model" and meta["version"] == 2
     assert meta["classes"] == ["a", "b", "c"] and len(meta["members"]) == 3
-    assert meta["members"][2]["params"]["seed"] == 6 and meta["members"][0]["layer_sizes"] == [400, 6, 3]
+    assert meta["members"][2]["params"]["random_state"] == 6 and meta["members"][0]["layer_sizes"] == [400, 6, 3]
     assert names == {"meta"} | {f"member{k}_{kind}_{l}" for k in range(3) for kind in ("weights", "biases")
                                 for l in range(2)}
 
 
 def test_a_single_network_is_still_written_as_version_1(data, tmp_path):
     X, y = data
-    path = MLPClassifier((4,), epochs=1).fit(X, y).save(tmp_path / "one")
+    path = MLPClassifier((4,), max_iter=1).fit(X, y).save(tmp_path / "one")
     with np.load(path) as archive:
         assert json.loads(str(archive["meta"]))["version"] == 1 and "weights_0" in archive.files
     assert isinstance(load_model(path), MLPClassifier)
@@ -168,28 +168,28 @@ def test_bad_ensemble_files_are_refused(ensemble, tmp_path, corrupt, match):
 
 def test_from_members_checks_that_they_agree(data):
     X, y = data
-    a = MLPClassifier((4,), epochs=1).fit(X, y)
+    a = MLPClassifier((4,), max_iter=1).fit(X, y)
     with pytest.raises(InputError, match="at least one"):
         Ensemble.from_members([])
     with pytest.raises(InputError, match="member 1 is a str"):
         Ensemble.from_members([a, "b"])
-    other = MLPClassifier((4,), epochs=1).fit(X, np.where(y == "c", "d", y))
+    other = MLPClassifier((4,), max_iter=1).fit(X, np.where(y == "c", "d", y))
     with pytest.raises(InputError, match="member 1 differs from member 0 in classes"):
         Ensemble.from_members([a, other])
-    wide = MLPClassifier((4,), epochs=1, dtype="float64").fit(X, y)
+    wide = MLPClassifier((4,), max_iter=1, dtype="float64").fit(X, y)
     with pytest.raises(InputError, match="in dtype"):
         Ensemble.from_members([a, wide])
-    mixed = Ensemble.from_members([a, MLPClassifier((7, 3), epochs=1, seed=2).fit(X, y)])
+    mixed = Ensemble.from_members([a, MLPClassifier((7, 3), max_iter=1, random_state=2).fit(X, y)])
     assert mixed.predict_proba(X).shape == (len(X), 3)
 
 
 def test_untrained_ensemble_and_bad_settings(data):
     X, y = data
-    with pytest.raises(Exception, match="not trained"):
+    with pytest.raises(Exception, match="not fitted yet"):
         Ensemble().predict(X)
     for bad in (0, -1, "two"):
         with pytest.raises(InputError, match="n_members"):
-            Ensemble(MLPClassifier((4,), epochs=1), n_members=bad).fit(X, y)
+            Ensemble(MLPClassifier((4,), max_iter=1), n_members=bad).fit(X, y)
     with pytest.raises(InputError, match="estimator must be an MLPClassifier"):
         Ensemble("mlp", n_members=2).fit(X, y)
     with pytest.raises(InputError, match="activation"):
@@ -206,7 +206,7 @@ def test_progress_names_the_member_and_false_stops(data):
         seen.append((p.member, p.members, p.epoch))
         return False if (p.member, p.epoch) == (1, 0) else None
 
-    ens = Ensemble(MLPClassifier((4,), epochs=2), n_members=3).fit(X, y, callback=callback)
+    ens = Ensemble(MLPClassifier((4,), max_iter=2), n_members=3).fit(X, y, callback=callback)
     assert seen == [(0, 3, 0), (0, 3, 1), (1, 3, 0)]
     assert [len(h) for h in ens.history_] == [2, 1]
 
@@ -218,7 +218,7 @@ def test_ctrl_c_keeps_the_members_trained_so_far(data):
         if p.member == 1 and p.record is not None:
             raise KeyboardInterrupt
 
-    ens = Ensemble(MLPClassifier((4,), epochs=3), n_members=3)
+    ens = Ensemble(MLPClassifier((4,), max_iter=3), n_members=3)
     with pytest.raises(KeyboardInterrupt):
         ens.fit(X, y, callback=interrupt)
     assert [len(h) for h in ens.history_] == [3, 1]
@@ -249,7 +249,7 @@ def test_train_members_then_show_classify_and_evaluate(tmp_path):
     assert "2 networks averaged" in result.stderr and "network 2/2, epoch   3:" in result.stderr
     assert "8 pictures of no class" in result.stderr  # half of the 16 training pictures
     model = load_model(out)
-    assert isinstance(model, Ensemble) and [m.seed for m in model.members_] == [5, 6]
+    assert isinstance(model, Ensemble) and [m.random_state for m in model.members_] == [5, 6]
     assert model.record_["members"] == 2 and model.record_["epochs_run"] == 6
     assert model.record_["outliers"] == 0.5 and model.preprocessing.deskew
     shown = runner.invoke(app, ["show", str(out)])

@@ -27,7 +27,7 @@ augment(X[:8].reshape(8, 20, 20))
 def work(i):
     got = (model.predict_proba(X), normalize(pictures, threads=2), model.predict_proba(X[:1]))
     try:
-        MLPClassifier((8,), epochs=1).fit(X[:64], np.arange(64) % 10)
+        MLPClassifier((8,), max_iter=1).fit(X[:64], np.arange(64) % 10)
         refused = "trained"
     except FastDigitsError as exc:
         refused = str(exc)

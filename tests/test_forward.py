@@ -50,7 +50,7 @@ def test_few_rows_and_many_agree(rng):
     kernels: the same probabilities to float rounding."""
     X = rng.random((config.COMPILED_ROWS + 40, 400)).astype(np.float32)
     X[X < 0.7] = 0
-    model = MLPClassifier((24,), epochs=1, seed=3).fit(X, np.arange(len(X)) % 10)
+    model = MLPClassifier((24,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)
     many = model.predict_proba(X)
     few = np.vstack([model.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])
     np.testing.assert_allclose(few, many, rtol=1e-5, atol=1e-7)
@@ -80,7 +80,7 @@ def test_a_kernel_about_to_compile_is_announced_once(rng, monkeypatch, caplog):
     from fastdigits import model as model_module
 
     X = rng.random((config.COMPILED_ROWS + 1, 400)).astype(np.float32)
-    model = MLPClassifier((4,), epochs=1).fit(X, np.arange(len(X)) % 2)
+    model = MLPClassifier((4,), max_iter=1).fit(X, np.arange(len(X)) % 2)
     monkeypatch.setattr(model_module, "_ANNOUNCED", set())
     monkeypatch.setattr(model_module, "_kernel_cached", lambda dispatcher, dtype=None: False)  # as with an empty cache
     with caplog.at_level("WARNING", logger="fastdigits"):

@@ -110,7 +110,7 @@ from fastdigits.kernels import cpu
 X = np.random.default_rng(0).random((2000, 400), dtype=np.float32)
 for dtype in ("float32", "float64"):
     for optimizer in ("sgd", "adam", "lbfgs"):
-        model = MLPClassifier((8,), epochs=1, optimizer=optimizer, augment=optimizer != "lbfgs", dtype=dtype)
+        model = MLPClassifier((8,), max_iter=1, solver=optimizer, augment=optimizer != "lbfgs", dtype=dtype)
         model.fit(X, np.arange(2000) % 10)
     model.predict_proba(X)
     model.predict_proba(np.zeros((200, 28, 28), np.uint8))

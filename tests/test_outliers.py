@@ -65,7 +65,7 @@ def test_a_network_exposed_to_outliers_is_unsure_of_them(output):
         two = rng.permutation(np.repeat([[1, 1, 0], [0, 1, 1], [1, 0, 1]], n // 3, axis=0))
         return np.clip(np.repeat(two, 10, axis=1) + 0.1 * rng.standard_normal((len(two), 30)), 0, 1).astype(np.float32)
 
-    recipe = dict(hidden=(16,), output=output, epochs=30, batch_size=32, learning_rate=0.1, seed=1)
+    recipe = dict(hidden_layer_sizes=(16,), output=output, max_iter=30, batch_size=32, learning_rate_init=0.1, random_state=1)
     plain = MLPClassifier(**recipe).fit(X, y)
     exposed = MLPClassifier(**recipe).fit(X, y, outliers=others(300))
     X_test, y_test = _blobs(rng, 300, centres)
@@ -84,8 +84,8 @@ def test_a_network_exposed_to_outliers_is_unsure_of_them(output):
 def test_outliers_must_be_rows_like_X():
     rng = np.random.default_rng(0)
     X = rng.random((20, 30)).astype(np.float32)
-    with pytest.raises(InputError, match="outliers has 31 features per row, the model expects 30"):
-        MLPClassifier((4,), epochs=1).fit(X, np.arange(20) % 2, outliers=rng.random((5, 31)).astype(np.float32))
+    with pytest.raises(InputError, match="outliers has 31 features, but MLPClassifier is expecting 30 features"):
+        MLPClassifier((4,), max_iter=1).fit(X, np.arange(20) % 2, outliers=rng.random((5, 31)).astype(np.float32))
 
 
 def test_a_scalar_is_refused_too():

@@ -15,7 +15,7 @@ def trained():
     rng = np.random.default_rng(5)
     X = rng.random((120, 400)).astype(np.float32)
     y = np.array(["a", "b", "c"])[rng.integers(0, 3, 120)]
-    model = MLPClassifier((7, 5), activation="tanh", output="sigmoid", epochs=2).fit(X, y)
+    model = MLPClassifier((7, 5), activation="tanh", output="sigmoid", max_iter=2).fit(X, y)
     return model, X
 
 
@@ -215,12 +215,12 @@ def test_pipeline_travels_with_the_model(tmp_path):
     from fastdigits.preprocess import Normalization
 
     images = [drawing.digit(c, size=64, stroke=1) for c in "0101"]
-    model = MLPClassifier((4,), epochs=2, preprocessing=Normalization(deskew=True, stroke=0.1)).fit(images, [0, 1, 0, 1])
+    model = MLPClassifier((4,), max_iter=2, preprocessing=Normalization(deskew=True, stroke=0.1)).fit(images, [0, 1, 0, 1])
     back = load_model(model.save(tmp_path / "m"))
     assert back.preprocessing == Normalization(deskew=True, stroke=0.1)
     np.testing.assert_array_equal(back.prepare(images), model.prepare(images))
     np.testing.assert_array_equal(back.predict_proba(images), model.predict_proba(images))
-    scaled = MLPClassifier((4,), epochs=1, preprocessing="scale").fit(images, [0, 1, 0, 1])
+    scaled = MLPClassifier((4,), max_iter=1, preprocessing="scale").fit(images, [0, 1, 0, 1])
     assert load_model(scaled.save(tmp_path / "s")).preprocessing == "scale"
 
 
