@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .classify import classify_images
     from .ensemble import Ensemble
     from .errors import NotFittedError
-    from .model import MLPClassifier, Progress
+    from .model import MLPClassifier
+    from .training import Progress
     from .persist import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
     from .preprocess import resize
@@ -37,7 +38,7 @@ _LAZY = {
     "read_number": "read",
     "read_numbers": "read",
     "MLPClassifier": "model",
-    "Progress": "model",
+    "Progress": "training",
     "load_model": "persist",
     "save_model": "persist",
 }

@@ -447,9 +447,9 @@ def _compile_apart(model) -> None:
     import subprocess
 
     from .kernels import cpu
-    from .model import _kernel_cached
+    from .kernels.cache import is_cached
 
-    if model.device != "cpu" or _kernel_cached(cpu.train_range, model.dtype):  # GPU kernels, or nothing to compile
+    if model.device != "cpu" or is_cached(cpu.train_range, model.dtype):  # GPU kernels, or nothing to compile
         return
     _err("compiling the kernels for this CPU (once: numba caches them) ...")
     t0 = time.perf_counter()
@@ -521,7 +521,7 @@ def _networks(model) -> list:
 def _device(device: str) -> str:
     """The value of ``--device``, checked in the command line's words."""
     from .errors import InputError
-    from .model import cuda_problem
+    from .kernels.backend import cuda_problem
 
     device = Device(device).value
     if device == "cuda" and (problem := cuda_problem()):

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .model import MLPClassifier, Progress
+from .model import MLPClassifier
+from .training import Progress
 
 __all__ = ["Ensemble"]
 

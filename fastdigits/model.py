@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 import math
 import operator
-import threading
-import time
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -31,32 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from . import _forksafe, config
+from . import _forksafe, config, training
 from ._sklearn import BaseEstimator, ClassifierMixin, DataConversionWarning, available_if
 from ._validation import Choice, Interval
-from .errors import FastDigitsError, InputError, InputTypeError
-from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
+from .errors import InputError, InputTypeError
+from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros, backend
+from .kernels.backend import CPU
+from .training import Progress
 
-__all__ = ["MLPClassifier", "Progress"]
+__all__ = ["MLPClassifier", "compiled_forward", "warm_kernels"]
 
 SOLVERS = ("sgd", "adam", "lbfgs")
 DEVICES = ("cpu", "cuda")
 SCHEDULES = ("constant", "cosine", "exponential")
 DTYPES = {"float32": np.float32, "float64": np.float64}
-
-# numba's default "workqueue" threading layer aborts the process when two
-# Python threads enter parallel kernels at once.  Each kernel already uses
-# every core, so fastdigits serialises its own kernel calls: safe under any
-# threading layer, and nothing is lost on a CPU-bound machine.
-_KERNEL_LOCK = threading.RLock()
-
-
-def _new_lock_in_child() -> None:
-    global _KERNEL_LOCK
-    _KERNEL_LOCK = threading.RLock()
-
-
-_forksafe.after_fork_in_child(_new_lock_in_child)
 
 #: Set (True) inside ``compiled_forward``: every batch takes the forward pass
 #: that ``pip install`` compiled, and input checks are NumPy's.
@@ -87,103 +72,6 @@ def _numpy_checks(size: int, parallel: bool) -> bool:
     arrays, checks asked not to be ``parallel`` (``fit``'s one-off ones),
     and everything inside ``compiled_forward``."""
     return not parallel or size < config.PARALLEL_CHECK_SIZE or _COMPILED_FORWARD.get() or _forksafe.serial()
-
-
-def cuda_problem() -> str | None:
-    """Why the "cuda" device cannot run here (words to follow its name), or
-    None where it can."""
-    try:
-        from .kernels import cuda
-    except Exception as exc:  # numba.cuda itself fails to import (a version mismatch, say)
-        return f"needs numba.cuda, which fails to import here ({type(exc).__name__}: {exc})"
-    if not cuda.available():
-        return ("needs an NVIDIA GPU that numba can use, and numba finds none here "
-                "(numba.cuda.is_available() is False)")
-    return None
-
-
-def numba_threads() -> int:
-    """The thread count numba's parallel kernels run with now."""
-    import numba
-
-    return numba.get_num_threads()
-
-
-@contextlib.contextmanager
-def _kernels(threads: int | None, device: str = "cpu"):
-    """Hold the kernel lock, with numba's thread count set for this call;
-    yields the kernel module of ``device``.  In a process that must not run
-    parallel kernels (``_forksafe``) prediction and input checks never come
-    here, so what is refused there is training (``warm_kernels`` too)."""
-    import numba
-
-    if device == "cuda":
-        from .kernels import cuda
-
-        with _KERNEL_LOCK:
-            yield cuda
-        return
-
-    from .kernels import cpu
-
-    _forksafe.check_parallel("training")
-    _forksafe.started()
-    with _KERNEL_LOCK:
-        before = numba.get_num_threads()
-        if threads:
-            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-        try:
-            yield cpu
-        finally:
-            numba.set_num_threads(before)
-
-
-def _labelled(yi: np.ndarray) -> int:
-    """Rows with a class (at least 1): the denominator of train accuracy,
-    as rows of no class (outliers, label -1) are never "right"."""
-    return max(int(np.count_nonzero(np.asarray(yi) >= 0)), 1)
-
-
-#: Kernels whose first use in this process has been looked at (announced if
-#: they compile).
-_ANNOUNCED: set[tuple[str, str]] = set()
-
-
-def _kernel_cached(dispatcher, dtype: str | None = None) -> bool:
-    """Whether ``dispatcher``'s compiled code is at hand, for rows of
-    ``dtype`` (its first argument's; any if None): compiled in this process
-    already, or in a numba disk cache for this CPU (``kernels.cache``).
-    True where that cannot be told (``NUMBA_DISABLE_JIT``, numba's
-    internals moved): nothing to announce or warm then."""
-    try:
-        import numba
-
-        first = None if dtype is None else numba.from_dtype(np.dtype(dtype))
-
-        def fits(args) -> bool:
-            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
-
-        if any(fits(args) for args in dispatcher.overloads):
-            return True
-        cache = dispatcher._cache
-        keys = cache.index_keys() if hasattr(cache, "index_keys") else cache._cache_file._load_index()
-        magic = dispatcher.targetctx.codegen().magic_tuple()
-        return any(fits(key[0]) and key[1] == magic for key in keys)
-    except Exception:  # only advice: numba's internals moved, an index unreadable, no JIT
-        return True
-
-
-def _announce_compile(dispatcher, what: str, dtype: str) -> None:
-    """Say on stderr (the ``fastdigits`` logger, once per process, kernel
-    and dtype) that ``what`` is about to compile, so that the wait is never
-    silent."""
-    if (what, dtype) in _ANNOUNCED:
-        return
-    _ANNOUNCED.add((what, dtype))
-    if not _kernel_cached(dispatcher, dtype):
-        logging.getLogger("fastdigits").warning(
-            "compiling the %s kernel for %s rows on this CPU, once (numba caches it): up to a minute on 2 cores",
-            what, dtype)
 
 
 def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *,
@@ -217,22 +105,6 @@ def _warm_prediction(dtype: str, device: str = "cpu") -> None:
     rows = max(config.COMPILED_ROWS, config.PARALLEL_CHECK_SIZE // 400) + 1
     model.predict_proba(rng.random((rows, 400), dtype=np.float32))
     model.predict_proba(np.zeros((rows, 20, 20), np.uint8))
-
-
-@dataclass
-class Progress:
-    """What ``fit`` reports to its callback: after each chunk of batches
-    (``record`` is None) and at the end of each epoch (``record`` is that
-    epoch's entry of ``history_``).  An ensemble's members train one after
-    another: ``member`` of ``members``, each from epoch 0."""
-
-    epoch: int
-    epochs: int
-    samples_done: int
-    samples_total: int
-    record: dict | None = None
-    member: int = 0  #: which network of an :class:`fastdigits.Ensemble` is training
-    members: int = 1
 
 
 @dataclass
@@ -536,7 +408,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         the first that is wrong, its value and what it may be."""
         for name, constraint in self._parameter_constraints.items():
             constraint.check(name, getattr(self, name))
-        if self.device == "cuda" and (problem := cuda_problem()):
+        if self.device == "cuda" and (problem := backend.cuda_problem()):
             raise InputError(f"device='cuda' {problem}; use device='cpu'")
         from .preprocess import as_preprocessing
 
@@ -584,6 +456,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.augment, Augmentation):
             return self.augment
         raise InputError(f"augment must be None, True or an Augmentation, got {self.augment!r}")
+
+    @property
+    def _backend(self) -> backend.Backend:
+        """Where the kernels run: ``device``'s backend (``kernels/backend.py``)."""
+        return backend.backend(self.device)
 
     @property
     def _float(self) -> type:
@@ -713,8 +590,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 outside = 0.0 if X.size == 0 or (X.min() >= lo and X.max() <= hi) else 1.0
         else:
-            with _kernels(self.threads) as cpu:
-                outside = cpu.outside_total(X, lo, hi, numba_threads())
+            with CPU.session(self.threads) as cpu:
+                outside = cpu.outside_total(X, lo, hi, CPU.threads())
         if outside == 0:
             return
         if math.isnan(outside):
@@ -727,8 +604,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
         if _numpy_checks(arr.size, parallel):
             return bool(np.isfinite(arr).all())
-        with _kernels(self.threads) as cpu:
-            return cpu.all_finite(arr, numba_threads())
+        with CPU.session(self.threads) as cpu:
+            return cpu.all_finite(arr, CPU.threads())
 
     def _encode(self, y, n_rows: int) -> np.ndarray:
         """Each label's index into ``classes_`` (see
@@ -832,48 +709,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- training
 
-    def _buffers(self, rows: int) -> dict[str, np.ndarray]:
-        width = int(self._layout.sizes[1:].sum())
-        return {
-            "acts": aligned_empty(rows * width, self._float),
-            "deltas": aligned_empty(rows * width, self._float),
-            "loss_rows": np.empty(rows, np.float64),
-            "right_rows": np.empty(rows, np.int64),
-            "grads": aligned_empty(self.params_.shape, self._float),
-            "params_t": aligned_empty(self.params_.shape, self._float),
-        }
-
-    def _l2_term(self, total: float, params: np.ndarray | None = None, alpha: float | None = None) -> float:
-        """alpha / (2 S) * sum of squared weights (biases excluded), S =
-        ``total`` (the rows' weight), at ``params`` or the model's own."""
-        weights = self._layout.views(self.params_ if params is None else params)[0]
-        alpha = self.alpha if alpha is None else alpha
-        return alpha / (2 * total) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
-
-    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict,
-                       sample_weight: np.ndarray | None = None) -> tuple[float, int]:
-        """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
-        lay = self._layout
-        m = len(X)
-        row_weight, total = _row_weights(sample_weight, m, self._float)
-        with _kernels(self.threads, self.device) as kernels:
-            if self.device == "cpu":
-                _announce_compile(kernels.batch_grad, "L-BFGS gradient", self.dtype)
-            loss, correct = kernels.batch_grad(
-                X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
-                params, self.alpha / total, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
-                buf["right_rows"], numba_threads(),
-            )
-        return loss / m + self._l2_term(total, params), correct
-
-    def _lr(self, epoch: int) -> float:
-        if self.learning_rate == "cosine":
-            # Epochs past ``max_iter`` (more partial_fit calls) stay at zero.
-            return self.learning_rate_init * 0.5 * (1 + math.cos(math.pi * min(epoch, self.max_iter) / self.max_iter))
-        if self.learning_rate == "exponential":
-            return self.learning_rate_init * self.lr_decay**epoch
-        return self.learning_rate_init
-
     def _split(self, X, yi, sample_weight=None):
         """(X, y, sample_weight) of the training rows, then (X, y) of the
         ``validation_fraction`` held out, drawn from the fit's seed."""
@@ -964,7 +799,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             yt = np.concatenate([yt, np.full(len(O), -1, yt.dtype)])
             if wt is not None:  # each outlier row weighs 1
                 wt = np.concatenate([wt, np.ones(len(O))])
-        return self._train(Xt, yt, Xv, yv, self.max_iter, callback, sample_weight=wt)
+        training.train(self, Xt, yt, Xv, yv, self.max_iter, callback, sample_weight=wt)
+        return self
 
     def _features_for_fit(self, X) -> np.ndarray:
         self.__dict__.pop("n_features_in_", None)  # a new fit may change the input width
@@ -1012,200 +848,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._init_state(X.shape[1], _classes(labels) if classes is None else np.asarray(classes))
         else:
             X = self._features(X)
-        return self._train(X, self._encode(y, len(X)), None, None, 1, None,
-                           sample_weight=_sample_weight(sample_weight, len(X)))
-
-    def _evaluate(self, X, yi) -> tuple[float, float]:
-        proba = self._proba(X)
-        p = np.clip(proba, 1e-15, 1.0)
-        rows = np.arange(len(yi))
-        ce = -np.log(p[rows, yi])
-        if self.output == "sigmoid":
-            q = np.clip(1 - proba, 1e-15, 1.0)
-            ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
-        return float(ce.mean()) + self._l2_term(len(yi)), float((proba.argmax(1) == yi).mean())
-
-    def _train(self, X, yi, Xv, yv, epochs, callback, sample_weight=None) -> MLPClassifier:
-        if self.solver == "lbfgs":
-            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback, sample_weight=sample_weight)
-        from .augment import augment
-        from .kernels import ADAM, NESTEROV, SGD
-
-        augmentation = self._augmentation()
-        X_epoch = X if augmentation is None else np.empty_like(X)
-        lay = self._layout
-        n = len(X)
-        labelled = _labelled(yi)
-        row_weight, total = _row_weights(sample_weight, n, self._float)
-        bs = min(int(self.batch_size), n)
-        buf = self._buffers(bs)
-        xbuf = aligned_empty((bs, X.shape[1]), self._float)
-        xtbuf = aligned_zeros(bs * X.shape[1], self._float)
-        opt = {"sgd": NESTEROV if self.nesterovs_momentum else SGD, "adam": ADAM}[self.solver]
-        # On a GPU the data, weights, optimiser state and buffers are copied
-        # there once; the weights come back after each epoch.
-        put = self._put
-        sizes, w_off, b_off, yi_k = put(lay.sizes), put(lay.w_off), put(lay.b_off), put(yi)
-        params, state1, state2 = put(self.params_), put(self._opt_state[0]), put(self._opt_state[1])
-        buf = {k: put(v) for k, v in buf.items()}
-        X_k = put(X_epoch)
-        # Chunks of about 2**16 rows between progress reports.
-        chunk = max(bs, (65536 // bs) * bs)
-        best = (math.inf, None)
-        since_best = 0
-        start_epoch = len(self.history_)
-        try:
-            for epoch in range(start_epoch, start_epoch + epochs):
-                t0 = time.perf_counter()  # the epoch's time includes its augmentation
-                lr = self._lr(epoch)
-                order = put(self._rng.permutation(n).astype(np.int64))
-                if augmentation is not None:
-                    X_epoch = augment(X, augmentation, seed=[self._seed, 2, epoch], out=X_epoch)
-                    X_k = put(X_epoch)
-                loss_sum, correct = 0.0, 0
-                stop = False
-                for lo in range(0, n, chunk):
-                    hi = min(n, lo + chunk)
-                    with _kernels(self.threads, self.device) as kernels:
-                        if self.device == "cpu":
-                            _announce_compile(kernels.train_range, "training", self.dtype)
-                        loss, right, steps = kernels.train_range(
-                            X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
-                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], params,
-                            state1, state2, opt, lr, self.momentum, self.beta_1, self.beta_2,
-                            self.epsilon, self._steps, self.alpha / total, xbuf, xtbuf, buf["params_t"], buf["acts"],
-                            buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
-                        )
-                    self._steps += steps
-                    loss_sum += loss
-                    correct += right
-                    if callback is not None and hi < n:
-                        stop = callback(Progress(epoch, start_epoch + epochs, hi, n)) is False or stop
-                self._fetch(params, self.params_)
-                self._check_finite(epoch)
-                record = {
-                    "epoch": epoch + 1,
-                    "loss": loss_sum / n + self._l2_term(total),
-                    "train_accuracy": correct / labelled,
-                    "lr": lr,
-                    "seconds": time.perf_counter() - t0,
-                }
-                record["samples_per_second"] = n / record["seconds"]
-                best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, epoch,
-                                                         start_epoch + epochs, n, stop)
-                if stop:
-                    break
-        finally:
-            # Interrupted mid-epoch on a GPU: the weights of the last batch, as on the CPU.
-            for dev, host in ((params, self.params_), (state1, self._opt_state[0]), (state2, self._opt_state[1])):
-                self._fetch(dev, host)
-            if best[1] is not None:
-                self.params_[...] = best[1]
-        return self
-
-    def _put(self, a):
-        """``a`` where the kernels of ``device`` work on it: as it is for the
-        CPU, a copy on the GPU for CUDA."""
-        if self.device != "cuda":
-            return a
-        from .kernels import cuda
-
-        return cuda.to_device(a)
-
-    @staticmethod
-    def _fetch(dev, host: np.ndarray) -> None:
-        """Copy what ``_put`` gave back into ``host`` (nothing to do on the CPU)."""
-        if dev is not host:
-            dev.copy_to_host(host)
-
-    def _end_epoch(self, record, Xv, yv, best, since_best, callback, epoch, epochs, n, stop):
-        if Xv is not None:
-            record["val_loss"], record["val_accuracy"] = self._evaluate(Xv, yv)
-        self.history_.append(record)
-        if self.n_iter_no_change is not None:
-            score = record.get("val_loss", record["loss"])
-            if score < best[0]:
-                best, since_best = (score, self.params_.copy()), 0
-            else:
-                since_best += 1
-                stop = stop or since_best >= int(self.n_iter_no_change)
-        if callback is not None:
-            stop = callback(Progress(epoch, epochs, n, n, record)) is False or stop
-        return best, since_best, stop
-
-    def _check_finite(self, epoch: int) -> None:
-        if not np.isfinite(self.params_).all():
-            raise FastDigitsError(
-                f"training diverged in epoch {epoch + 1}: weights became NaN or infinite "
-                f"(learning_rate_init={self.learning_rate_init} is probably too high)"
-            )
-
-    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10,
-                     sample_weight=None) -> MLPClassifier:
-        """Full-batch L-BFGS (two-loop recursion) with a backtracking
-        line search on the Armijo condition."""
-        # On a GPU the data and scratch go there once; the weights (changed in
-        # NumPy between calls) and the gradient travel with each call.
-        buf = {k: v if k == "grads" else self._put(v) for k, v in self._buffers(len(X)).items()}
-        labelled = _labelled(yi)  # on the host: a GPU array has no comparisons
-        X, yi = self._put(X), self._put(yi)
-        x = self.params_
-        f, _ = self._loss_and_grad(X, yi, x, buf, sample_weight)
-        g = buf["grads"].astype(np.float64)
-        s_hist: list[np.ndarray] = []
-        y_hist: list[np.ndarray] = []
-        best, since_best = (math.inf, None), 0
-        start = len(self.history_)
-        try:
-            for it in range(start, start + iterations):
-                t0 = time.perf_counter()
-                q = -g
-                alphas = []
-                for s, yk in zip(reversed(s_hist), reversed(y_hist)):
-                    a = np.dot(s, q) / np.dot(yk, s)
-                    alphas.append(a)
-                    q -= a * yk
-                if s_hist:
-                    q *= np.dot(s_hist[-1], y_hist[-1]) / np.dot(y_hist[-1], y_hist[-1])
-                for (s, yk), a in zip(zip(s_hist, y_hist), reversed(alphas)):
-                    q += s * (a - np.dot(yk, q) / np.dot(yk, s))
-                direction = q
-                slope = float(np.dot(g, direction))
-                if slope >= 0:  # not a descent direction: restart from steepest descent
-                    s_hist.clear()
-                    y_hist.clear()
-                    direction, slope = -g, -float(np.dot(g, g))
-                step = 1.0 if s_hist else 1.0 / max(1.0, float(np.linalg.norm(g)))
-                x0 = x.astype(np.float64)
-                for _ in range(30):
-                    x[...] = x0 + step * direction
-                    f_new, correct = self._loss_and_grad(X, yi, x, buf, sample_weight)
-                    if f_new <= f + 1e-4 * step * slope:
-                        break
-                    step *= 0.5
-                else:
-                    x[...] = x0
-                    break
-                g_new = buf["grads"].astype(np.float64)
-                s, yk = x.astype(np.float64) - x0, g_new - g
-                if np.dot(s, yk) > 1e-10:
-                    s_hist.append(s)
-                    y_hist.append(yk)
-                    if len(s_hist) > memory:
-                        s_hist.pop(0)
-                        y_hist.pop(0)
-                f, g = f_new, g_new
-                self._check_finite(it)
-                record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / labelled, "lr": step,
-                          "seconds": time.perf_counter() - t0}
-                record["samples_per_second"] = len(X) / record["seconds"]
-                best, since_best, stop = self._end_epoch(record, Xv, yv, best, since_best, callback, it,
-                                                         start + iterations, len(X), False)
-                if stop or float(np.abs(g).max()) < 1e-9:
-                    break
-        finally:
-            if best[1] is not None:
-                self.params_[...] = best[1]
+        training.train(self, X, self._encode(y, len(X)), None, None, 1, None,
+                       sample_weight=_sample_weight(sample_weight, len(X)))
         return self
 
     # --------------------------------------------------------- inference
@@ -1214,7 +858,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
         compiled = len(X) <= config.COMPILED_ROWS or _COMPILED_FORWARD.get() or _forksafe.serial()
-        if self.device == "cpu" and compiled:
+        if self._backend.host and compiled:
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so
             # safe from any number of Python threads at once, and in a
@@ -1228,10 +872,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         params_t = np.empty_like(self.params_)
         args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
                 self.params_, params_t, out)
-        with _kernels(self.threads, self.device) as kernels:
-            if self.device == "cpu":
-                _announce_compile(kernels.forward, "prediction", self.dtype)
-            kernels.forward(X, *args, numba_threads())
+        backend = self._backend
+        with backend.session(self.threads) as kernels:
+            backend.announce(kernels.forward, "prediction", self.dtype)
+            kernels.forward(X, *args, backend.threads())
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -1360,7 +1004,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         weight = _sample_weight(sample_weight, len(X))
         saved, self.alpha = self.alpha, self.alpha if alpha is None else alpha
         try:
-            return self._loss_and_grad(X, yi, self.params_, self._buffers(len(X)), weight)[0]
+            return training.loss_and_grad(self, X, yi, self.params_, training.buffers(self, len(X)), weight)[0]
         finally:
             self.alpha = saved
 
@@ -1418,14 +1062,3 @@ def _sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     if n_rows and w.sum() <= 0:
         raise InputError("sample_weight sums to 0: every weight is zero, so no row counts")
     return w
-
-
-def _row_weights(sample_weight: np.ndarray | None, n_rows: int, dtype) -> tuple[np.ndarray, float]:
-    """The kernels' per-row weights, w_i n/S (mean 1, so that their
-    (1/n) sum_i w_i CE_i is (1/S) sum_i w_i CE_i), and S, the rows' total
-    weight.  Without weights: ones and n, and the arithmetic is that of no
-    weights (a product by 1 is exact)."""
-    if sample_weight is None:
-        return np.ones(n_rows, dtype), float(n_rows)
-    total = float(sample_weight.sum())
-    return (sample_weight * (n_rows / total)).astype(dtype), total

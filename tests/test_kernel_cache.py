@@ -72,9 +72,9 @@ def test_the_package_cache_knows_the_sources_by_their_content(tmp_path, monkeypa
 
 
 def test_a_kernel_is_cached_for_the_dtype_asked(tmp_path, monkeypatch):
-    """``_kernel_cached`` tells a kernel compiled (in a disk cache, or in
+    """``is_cached`` tells a kernel compiled (in a disk cache, or in
     this process) for float32 rows from one that is not for float64."""
-    from fastdigits.model import _kernel_cached
+    from fastdigits.kernels.cache import is_cached
 
     (tmp_path / "fd_cache_probe.py").write_text(
         "import numba\n\n@numba.njit(cache=True)\ndef total(x):\n    return x.sum()\n")
@@ -86,10 +86,10 @@ def test_a_kernel_is_cached_for_the_dtype_asked(tmp_path, monkeypatch):
     import fd_cache_probe as mod
 
     assert not mod.total.overloads  # nothing compiled here: the answers come from the disk cache
-    assert _kernel_cached(mod.total, "float32") and _kernel_cached(mod.total)
-    assert not _kernel_cached(mod.total, "float64")
+    assert is_cached(mod.total, "float32") and is_cached(mod.total)
+    assert not is_cached(mod.total, "float64")
     mod.total(np.ones(3))
-    assert _kernel_cached(mod.total, "float64")
+    assert is_cached(mod.total, "float64")
 
 
 @pytest.mark.skipif(IN_SOURCE_TREE or os.environ.get("FASTDIGITS_PRECOMPILE") == "0",

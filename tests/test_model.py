@@ -8,7 +8,7 @@ import pytest
 
 import drawing
 import naive
-from fastdigits import FastDigitsError, InputError, MLPClassifier, NotFittedError, config
+from fastdigits import FastDigitsError, InputError, MLPClassifier, NotFittedError, config, training
 from fastdigits.preprocess import normalize, resize
 
 
@@ -37,8 +37,8 @@ def test_gradient_check(rng, act, output, l2):
     model.alpha = l2
     X, y = rng.random((9, 6)), rng.integers(0, 3, 9)
     yi = model._encode(y, len(X))
-    buf = model._buffers(len(X))
-    model._loss_and_grad(X, yi, model.params_, buf)
+    buf = training.buffers(model, len(X))
+    training.loss_and_grad(model, X, yi, model.params_, buf)
     analytic = buf["grads"].copy()
     numeric = np.empty_like(analytic)
     h = 1e-5
@@ -81,8 +81,8 @@ def test_tiny_network_by_hand():
     assert model.loss(x, [1]) == pytest.approx(-np.log(p1), rel=1e-12)
     # delta_out = p - t = (1-p1, p1-1);  dJ/dW2 = a^T delta;  dJ/db2 = delta
     model.alpha = 0.0
-    buf = model._buffers(1)
-    model._loss_and_grad(x, np.array([1]), model.params_, buf)
+    buf = training.buffers(model, 1)
+    training.loss_and_grad(model, x, np.array([1]), model.params_, buf)
     gw, gb = model._layout.views(buf["grads"])
     d = np.array([1 - p1, p1 - 1])
     np.testing.assert_allclose(gw[1], np.outer([1, 1.5], d), rtol=1e-12)
@@ -183,7 +183,7 @@ def test_validation_early_stopping_keeps_best(rng):
     assert len(val) - 1 - best == 3  # stopped after 3 epochs without improvement
     X_val = X[np.random.default_rng([0, 1]).permutation(400)[:100]]
     y_val = y[np.random.default_rng([0, 1]).permutation(400)[:100]]
-    assert model._evaluate(model._features(X_val), model._encode(y_val, 100))[0] == pytest.approx(val[best], rel=1e-5)
+    assert training.evaluate(model, model._features(X_val), model._encode(y_val, 100))[0] == pytest.approx(val[best], rel=1e-5)
     records = [p.record for p in seen if p.record is not None]
     assert [r["epoch"] for r in records] == list(range(1, len(val) + 1))
 

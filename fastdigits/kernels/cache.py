@@ -57,11 +57,15 @@ def _sources_hash(stamps: tuple) -> str:
     return digest.hexdigest()
 
 
+#: Files of ``fastdigits/kernels`` that compile nothing: their changes keep the caches.
+_NO_KERNELS = {"backend.py", "cache.py", "precompile.py"}
+
+
 def sources_stamp() -> str:
     """A hash of what the kernels are compiled from: the files of
     ``fastdigits/kernels`` (constants and helpers live in ``__init__.py``)
     and ``config.py`` (flags, tile widths)."""
-    files = sorted([*_KERNELS.glob("*.py"), _KERNELS.parent / "config.py"])
+    files = sorted([*(p for p in _KERNELS.glob("*.py") if p.name not in _NO_KERNELS), _KERNELS.parent / "config.py"])
     stamps = []
     for path in files:
         st = path.stat()
@@ -199,3 +203,28 @@ def enable(dispatcher):
             continue
     dispatcher._cache = caching.NullCache()
     return dispatcher
+
+
+def is_cached(dispatcher, dtype: str | None = None) -> bool:
+    """Whether ``dispatcher``'s compiled code is at hand, for rows of
+    ``dtype`` (its first argument's; any if None): compiled in this process
+    already, or in either disk cache (:func:`enable`) for this CPU.  True
+    where that cannot be told (``NUMBA_DISABLE_JIT``, numba's internals
+    moved): nothing to announce or warm then."""
+    try:
+        import numba
+        import numpy as np
+
+        first = None if dtype is None else numba.from_dtype(np.dtype(dtype))
+
+        def fits(args) -> bool:
+            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
+
+        if any(fits(args) for args in dispatcher.overloads):
+            return True
+        cache = dispatcher._cache
+        keys = cache.index_keys() if hasattr(cache, "index_keys") else cache._cache_file._load_index()
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return any(fits(key[0]) and key[1] == magic for key in keys)
+    except Exception:  # only advice: numba's internals moved, an index unreadable, no JIT
+        return True

@@ -1,0 +1,337 @@
+"""Training of :class:`fastdigits.MLPClassifier`: the minibatch epochs
+(SGD, Nesterov, Adam), full-batch L-BFGS, the learning-rate schedules,
+early stopping and the record of each epoch.
+
+The estimator (``model.py``) validates its data and settings and calls
+:func:`train`; the functions here work on its learned state (``params_``,
+the optimiser state, ``history_``) through the kernels of its device's
+backend (``kernels/backend.py``).
+
+The objective, for training rows of weights w_i summing to S::
+
+    J = (1/S) sum_i w_i CE_i  +  alpha / (2S) * sum of squared weights
+
+Minibatch gradients estimate the gradient of this same J: the kernels take
+each row's weight as w_i n / S (mean 1) and the L2 term's scale as alpha/S.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FastDigitsError
+from .kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, aligned_empty, aligned_zeros
+
+__all__ = ["EarlyStopping", "Progress", "learning_rate", "train"]
+
+#: Rows between progress reports within an epoch (rounded to whole batches).
+REPORT_ROWS = 65536
+
+#: Pairs (s, y) of past steps that L-BFGS keeps (Nocedal and Wright,
+#: "Numerical Optimization", 2006, ch. 7: 3 to 20 work well).
+LBFGS_MEMORY = 10
+
+
+@dataclass
+class Progress:
+    """What ``fit`` reports to its callback: after each chunk of batches
+    (``record`` is None) and at the end of each epoch (``record`` is that
+    epoch's entry of ``history_``).  An ensemble's members train one after
+    another: ``member`` of ``members``, each from epoch 0."""
+
+    epoch: int
+    epochs: int
+    samples_done: int
+    samples_total: int
+    record: dict | None = None
+    member: int = 0  #: which network of an :class:`fastdigits.Ensemble` is training
+    members: int = 1
+
+
+def learning_rate(schedule: str, init: float, decay: float, epoch: int, max_iter: int) -> float:
+    """The step size of ``epoch`` (0, 1, ...): ``init`` for "constant";
+    cosine decay from ``init`` to zero over ``max_iter`` epochs for
+    "cosine" (Loshchilov and Hutter, "SGDR", ICLR 2017; epochs past
+    ``max_iter``, from more ``partial_fit`` calls, stay at zero);
+    ``init * decay**epoch`` for "exponential"."""
+    if schedule == "cosine":
+        return init * 0.5 * (1 + math.cos(math.pi * min(epoch, max_iter) / max_iter))
+    if schedule == "exponential":
+        return init * decay**epoch
+    return init
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better score (None: never),
+    remembering the parameters of the best epoch."""
+
+    def __init__(self, patience: int | None):
+        self.patience = patience
+        self.best_score = math.inf
+        self.best_params: np.ndarray | None = None
+        self.since_best = 0
+
+    def update(self, score: float, params: np.ndarray) -> bool:
+        """Record an epoch's score (lower is better); True to stop."""
+        if self.patience is None:
+            return False
+        if score < self.best_score:
+            self.best_score, self.best_params, self.since_best = score, params.copy(), 0
+            return False
+        self.since_best += 1
+        return self.since_best >= int(self.patience)
+
+    def restore(self, params: np.ndarray) -> None:
+        """Put the best epoch's parameters back into ``params`` (when one was kept)."""
+        if self.best_params is not None:
+            params[...] = self.best_params
+
+
+def labelled(yi: np.ndarray) -> int:
+    """Rows with a class (at least 1): the denominator of train accuracy,
+    as rows of no class (outliers, label -1) are never "right"."""
+    return max(int(np.count_nonzero(np.asarray(yi) >= 0)), 1)
+
+
+def row_weights(sample_weight: np.ndarray | None, n_rows: int, dtype) -> tuple[np.ndarray, float]:
+    """The kernels' per-row weights, w_i n/S (mean 1, so that their
+    (1/n) sum_i w_i CE_i is (1/S) sum_i w_i CE_i), and S, the rows' total
+    weight.  Without weights: ones and n, and the arithmetic is that of no
+    weights (a product by 1 is exact)."""
+    if sample_weight is None:
+        return np.ones(n_rows, dtype), float(n_rows)
+    total = float(sample_weight.sum())
+    return (sample_weight * (n_rows / total)).astype(dtype), total
+
+
+def buffers(model, rows: int) -> dict[str, np.ndarray]:
+    """Scratch of the kernels for batches of ``rows``, allocated once per fit."""
+    width = int(model._layout.sizes[1:].sum())
+    dtype = model._float
+    return {
+        "acts": aligned_empty(rows * width, dtype),
+        "deltas": aligned_empty(rows * width, dtype),
+        "loss_rows": np.empty(rows, np.float64),
+        "right_rows": np.empty(rows, np.int64),
+        "grads": aligned_empty(model.params_.shape, dtype),
+        "params_t": aligned_empty(model.params_.shape, dtype),
+    }
+
+
+def l2_term(model, total: float, params: np.ndarray | None = None, alpha: float | None = None) -> float:
+    """alpha / (2 S) * sum of squared weights (biases excluded), S =
+    ``total`` (the rows' weight), at ``params`` or the model's own."""
+    weights = model._layout.views(model.params_ if params is None else params)[0]
+    alpha = model.alpha if alpha is None else alpha
+    return alpha / (2 * total) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
+
+
+def loss_and_grad(model, X, yi, params: np.ndarray, buf: dict,
+                  sample_weight: np.ndarray | None = None) -> tuple[float, int]:
+    """Full-batch J and its gradient (into ``buf["grads"]``) at ``params``;
+    and the rows predicted right."""
+    lay = model._layout
+    m = len(X)
+    row_weight, total = row_weights(sample_weight, m, model._float)
+    backend = model._backend
+    with backend.session(model.threads) as kernels:
+        backend.announce(kernels.batch_grad, "L-BFGS gradient", model.dtype)
+        loss, correct = kernels.batch_grad(
+            X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output],
+            params, model.alpha / total, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
+            buf["right_rows"], backend.threads(),
+        )
+    return loss / m + l2_term(model, total, params), correct
+
+
+def evaluate(model, X: np.ndarray, yi: np.ndarray) -> tuple[float, float]:
+    """J (unweighted) and accuracy on held-out rows at the current weights."""
+    proba = model._proba(X)
+    p = np.clip(proba, 1e-15, 1.0)
+    rows = np.arange(len(yi))
+    ce = -np.log(p[rows, yi])
+    if model.output == "sigmoid":
+        q = np.clip(1 - proba, 1e-15, 1.0)
+        ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
+    return float(ce.mean()) + l2_term(model, len(yi)), float((proba.argmax(1) == yi).mean())
+
+
+def train(model, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None, epochs: int,
+          callback: Callable[[Progress], bool | None] | None, sample_weight: np.ndarray | None = None) -> None:
+    """``epochs`` more epochs (L-BFGS iterations) of ``model`` on rows X
+    (n, d) of its dtype and class indices yi (n,) (-1: no class), each
+    measured on (Xv, yv) when given; ``callback`` as for ``fit``.  A
+    ``KeyboardInterrupt`` leaves the model consistent (the best weights so
+    far under early stopping) and is re-raised."""
+    run = _lbfgs if model.solver == "lbfgs" else _minibatch
+    stopping = EarlyStopping(model.n_iter_no_change)
+    try:
+        run(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping)
+    finally:
+        stopping.restore(model.params_)
+
+
+def _end_epoch(model, record: dict, Xv, yv, stopping: EarlyStopping, callback, epochs: int, n: int) -> bool:
+    """Finish an epoch's ``record`` (validation figures), append it to
+    ``history_``; True to stop (early stopping, or the callback said
+    False)."""
+    if Xv is not None:
+        record["val_loss"], record["val_accuracy"] = evaluate(model, Xv, yv)
+    model.history_.append(record)
+    stop = stopping.update(record.get("val_loss", record["loss"]), model.params_)
+    if callback is not None:
+        stop = callback(Progress(record["epoch"] - 1, epochs, n, n, record)) is False or stop
+    return stop
+
+
+def _check_finite(model, epoch: int) -> None:
+    if not np.isfinite(model.params_).all():
+        raise FastDigitsError(
+            f"training diverged in epoch {epoch + 1}: weights became NaN or infinite "
+            f"(learning_rate_init={model.learning_rate_init} is probably too high)"
+        )
+
+
+def _minibatch(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping: EarlyStopping) -> None:
+    """Epochs of minibatch SGD, Nesterov or Adam, shuffled by the model's
+    generator; on a GPU the data, weights, optimiser state and buffers are
+    copied there once and the weights come back after each epoch."""
+    from .augment import augment
+
+    augmentation = model._augmentation()
+    X_epoch = X if augmentation is None else np.empty_like(X)
+    lay = model._layout
+    n = len(X)
+    n_labelled = labelled(yi)
+    row_weight, total = row_weights(sample_weight, n, model._float)
+    bs = min(int(model.batch_size), n)
+    buf = buffers(model, bs)
+    xbuf = aligned_empty((bs, X.shape[1]), model._float)
+    xtbuf = aligned_zeros(bs * X.shape[1], model._float)
+    opt = {"sgd": NESTEROV if model.nesterovs_momentum else SGD, "adam": ADAM}[model.solver]
+    backend = model._backend
+    put = backend.put
+    sizes, w_off, b_off, yi_k = put(lay.sizes), put(lay.w_off), put(lay.b_off), put(yi)
+    params, state1, state2 = put(model.params_), put(model._opt_state[0]), put(model._opt_state[1])
+    buf = {k: put(v) for k, v in buf.items()}
+    X_k = put(X_epoch)
+    chunk = max(bs, (REPORT_ROWS // bs) * bs)
+    start_epoch = len(model.history_)
+    last = start_epoch + epochs
+    try:
+        for epoch in range(start_epoch, last):
+            t0 = time.perf_counter()  # the epoch's time includes its augmentation
+            lr = learning_rate(model.learning_rate, model.learning_rate_init, model.lr_decay, epoch, model.max_iter)
+            order = put(model._rng.permutation(n).astype(np.int64))
+            if augmentation is not None:
+                X_epoch = augment(X, augmentation, seed=[model._seed, 2, epoch], out=X_epoch)
+                X_k = put(X_epoch)
+            loss_sum, correct = 0.0, 0
+            stop = False
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                with backend.session(model.threads) as kernels:
+                    backend.announce(kernels.train_range, "training", model.dtype)
+                    loss, right, steps = kernels.train_range(
+                        X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
+                        HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output], params,
+                        state1, state2, opt, lr, model.momentum, model.beta_1, model.beta_2,
+                        model.epsilon, model._steps, model.alpha / total, xbuf, xtbuf, buf["params_t"], buf["acts"],
+                        buf["deltas"], buf["loss_rows"], buf["right_rows"], backend.threads(),
+                    )
+                model._steps += steps
+                loss_sum += loss
+                correct += right
+                if callback is not None and hi < n:
+                    stop = callback(Progress(epoch, last, hi, n)) is False or stop
+            backend.fetch(params, model.params_)
+            _check_finite(model, epoch)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / n + l2_term(model, total),
+                "train_accuracy": correct / n_labelled,
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+            }
+            record["samples_per_second"] = n / record["seconds"]
+            if _end_epoch(model, record, Xv, yv, stopping, callback, last, n) or stop:
+                break
+    finally:
+        # Interrupted mid-epoch on a GPU: the weights of the last batch, as on the CPU.
+        for dev, host in ((params, model.params_), (state1, model._opt_state[0]), (state2, model._opt_state[1])):
+            backend.fetch(dev, host)
+
+
+def lbfgs_direction(g: np.ndarray, s_hist: list[np.ndarray], y_hist: list[np.ndarray]) -> np.ndarray:
+    """The L-BFGS search direction -H g by the two-loop recursion (Nocedal
+    and Wright, "Numerical Optimization", 2006, algorithm 7.4), scaled by
+    s'y / y'y of the newest pair; float64 vectors (n_params,)."""
+    q = -g
+    alphas = []
+    for s, yk in zip(reversed(s_hist), reversed(y_hist)):
+        a = np.dot(s, q) / np.dot(yk, s)
+        alphas.append(a)
+        q -= a * yk
+    if s_hist:
+        q *= np.dot(s_hist[-1], y_hist[-1]) / np.dot(y_hist[-1], y_hist[-1])
+    for (s, yk), a in zip(zip(s_hist, y_hist), reversed(alphas)):
+        q += s * (a - np.dot(yk, q) / np.dot(yk, s))
+    return q
+
+
+def _lbfgs(model, X, yi, Xv, yv, iterations, callback, sample_weight, stopping: EarlyStopping) -> None:
+    """Full-batch L-BFGS (``lbfgs_direction``) with a backtracking line
+    search on the Armijo condition; one iteration is one epoch of
+    ``history_``.  On a GPU the data and scratch go there once; the weights
+    (changed in NumPy between calls) and the gradient travel with each
+    call."""
+    backend = model._backend
+    buf = {k: v if k == "grads" else backend.put(v) for k, v in buffers(model, len(X)).items()}
+    n_labelled = labelled(yi)  # on the host: a GPU array has no comparisons
+    X, yi = backend.put(X), backend.put(yi)
+    x = model.params_
+    f, _ = loss_and_grad(model, X, yi, x, buf, sample_weight)
+    g = buf["grads"].astype(np.float64)
+    s_hist: list[np.ndarray] = []
+    y_hist: list[np.ndarray] = []
+    start = len(model.history_)
+    for it in range(start, start + iterations):
+        t0 = time.perf_counter()
+        direction = lbfgs_direction(g, s_hist, y_hist)
+        slope = float(np.dot(g, direction))
+        if slope >= 0:  # not a descent direction: restart from steepest descent
+            s_hist.clear()
+            y_hist.clear()
+            direction, slope = -g, -float(np.dot(g, g))
+        step = 1.0 if s_hist else 1.0 / max(1.0, float(np.linalg.norm(g)))
+        x0 = x.astype(np.float64)
+        for _ in range(30):
+            x[...] = x0 + step * direction
+            f_new, correct = loss_and_grad(model, X, yi, x, buf, sample_weight)
+            if f_new <= f + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            x[...] = x0
+            break
+        g_new = buf["grads"].astype(np.float64)
+        s, yk = x.astype(np.float64) - x0, g_new - g
+        if np.dot(s, yk) > 1e-10:
+            s_hist.append(s)
+            y_hist.append(yk)
+            if len(s_hist) > LBFGS_MEMORY:
+                s_hist.pop(0)
+                y_hist.pop(0)
+        f, g = f_new, g_new
+        _check_finite(model, it)
+        record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / n_labelled, "lr": step,
+                  "seconds": time.perf_counter() - t0}
+        record["samples_per_second"] = len(X) / record["seconds"]
+        if _end_epoch(model, record, Xv, yv, stopping, callback, start + iterations, len(X)) \
+                or float(np.abs(g).max()) < 1e-9:
+            break
