@@ -154,7 +154,7 @@ class Ensemble:
 
     @property
     def classes_(self) -> np.ndarray:
-        """The classes, shared by every member: (n_classes,) array, sorted."""
+        """The classes, shared by every member: (n_classes,) array."""
         self._check_fitted()
         return self.members_[0].classes_
 
