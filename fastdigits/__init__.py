@@ -2,7 +2,17 @@
 
 The public API is imported lazily, so ``import fastdigits`` costs little
 and compiles nothing; kernels compile (or load from the on-disk cache) on
-first use.
+first use.  ``__all__`` lists it; each name's docstring documents it
+(numpydoc), and the README's "API reference" gives their summaries.
+
+Examples
+--------
+>>> import numpy as np
+>>> import fastdigits
+>>> one = np.full((28, 28), 255, np.uint8)    # a white page
+>>> one[4:24, 12:16] = 0                      # with a dark stroke
+>>> fastdigits.load_model().predict([one])    # the shipped digit model
+array([1])
 """
 
 from __future__ import annotations

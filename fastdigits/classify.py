@@ -16,12 +16,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import config
 from .data import IMAGE_EXTENSIONS, NO_INK, _natural_key, read_image
 from .errors import FastDigitsError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ensemble import Ensemble
+    from .model import MLPClassifier
 
 __all__ = ["BLANK_FOLDER", "NO_INK", "Result", "classify_files", "classify_images", "find_images", "sort_into"]
 
@@ -34,13 +40,40 @@ BLANK_FOLDER = "_blank"
 
 @dataclass(eq=False)
 class Result:
-    """The answer for one picture: a label and probabilities; or no label
-    and a ``note`` saying why (the picture has no ink); or an error (the
-    file could not be read or classified).
+    """The answer for one picture: a label, no label (no ink) or an error.
+
+    A picture read fine has a ``label`` and its probabilities, or, when it
+    has nothing to read, no label and a ``note`` saying so; a file that
+    could not be read or classified has an ``error``.
 
     Results compare by identity (``eq=False``): field-wise ``==`` would
     compare the ``probabilities`` arrays, whose truth is ambiguous.
-    Compare the fields themselves."""
+    Compare the fields themselves.
+
+    Parameters
+    ----------
+    path : str, optional
+        The file; None for a picture given as an array.
+    label : object, optional
+        The most probable class, a value of the model's ``classes_`` (a
+        Python scalar: ``7``, not ``numpy.int64(7)``).
+    probability : float, optional
+        The model's probability for ``label``, in [0, 1].
+    probabilities : numpy.ndarray, shape (n_classes,), optional
+        One per class, in the model's ``classes_`` order.
+    error : str, optional
+        Why the file could not be read or classified, naming it.
+    note : str, optional
+        Why a picture read fine has no label: :data:`NO_INK`.
+
+    Examples
+    --------
+    >>> from fastdigits.classify import NO_INK, Result
+    >>> Result("scan.png", note=NO_INK).blank
+    True
+    >>> Result("scan.png", error="scan.png: no such file").ok
+    False
+    """
 
     path: str | None = None  #: the file; None for a picture given as an array
     label: object = None
@@ -51,20 +84,49 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        """No error: the picture was read and answered (perhaps with no label)."""
+        """True without an error: the picture was read and answered (perhaps with no label)."""
         return self.error is None
 
     @property
     def blank(self) -> bool:
-        """The picture was read fine and has nothing to read: no label."""
+        """True when the picture was read fine and has nothing to read: no label."""
         return self.ok and self.note == NO_INK
 
 
 def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Result]]:
-    """Expand files, folders (recursively, image files only) and glob
-    patterns, in the order given; folder contents and glob matches in
-    natural order.  Returns the files and a Result for each path that
-    matched nothing."""
+    """Expand files, folders and glob patterns into the picture files they name.
+
+    In the order given, each file once; a folder's pictures (recursively,
+    names ending in :data:`fastdigits.data.IMAGE_EXTENSIONS`) and a
+    pattern's matches (``**`` recursive) in natural order ("2" before
+    "10").  A file named outright is kept whatever its name.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files, folders and glob patterns.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        The files found.
+    missing : list of Result
+        One per path that named nothing (no such file, an empty folder, a
+        pattern without matches), with its ``error``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from fastdigits.classify import find_images
+    >>> Path("scans/old").mkdir(parents=True)
+    >>> for name in ("scans/10.png", "scans/2.png", "scans/old/1.jpg", "scans/notes.txt"):
+    ...     _ = Path(name).write_bytes(b"")
+    >>> files, missing = find_images(["scans", "nowhere/*.png"])
+    >>> [str(f) for f in files]
+    ['scans/2.png', 'scans/10.png', 'scans/old/1.jpg']
+    >>> [r.error for r in missing]
+    ['nowhere/*.png: no file matches']
+    """
     files: list[Path] = []
     missing: list[Result] = []
     seen: set[Path] = set()
@@ -106,12 +168,12 @@ def _decode(path: Path) -> np.ndarray | str:
         return f"{path}: cannot decode ({type(exc).__name__}: {exc})"
 
 
-def classify_images(model, images) -> list[Result]:
+def classify_images(model: MLPClassifier | Ensemble, images: ArrayLike) -> list[Result]:
     """Classify pictures given as arrays, telling blank ones apart.
 
     Parameters
     ----------
-    model : MLPClassifier
+    model : MLPClassifier or Ensemble
         A trained model (``fastdigits.load_model()`` for digits).
     images : array_like (N, H, W), or a sequence of (H, W) arrays
         Grey pictures of any size, uint8 or float (see
@@ -130,6 +192,19 @@ def classify_images(model, images) -> list[Result]:
     ------
     InputError
         For a bare 2-D array or images that are not numeric arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import classify_images, load_model
+    >>> one = np.full((28, 28), 255, np.uint8)
+    >>> one[4:24, 12:16] = 0
+    >>> blank = np.full((28, 28), 255, np.uint8)
+    >>> first, second = classify_images(load_model(), [one, blank])
+    >>> first.label, first.probability > 0.9
+    (1, True)
+    >>> second.label, second.note, second.blank
+    (None, 'no ink found', True)
     """
     if len(images) == 0 and np.ndim(images) != 2:
         return []  # no pictures, no answers: [] and an (0, H, W) array alike
@@ -156,19 +231,53 @@ def _answers(model, images, paths: Sequence[Path] | None) -> list[Result]:
 
 
 def classify_files(
-    model,
+    model: MLPClassifier | Ensemble,
     files: Sequence[Path],
     *,
     batch_size: int = config.CLASSIFY_BATCH,
     workers: int | None = None,
 ) -> Iterator[Result]:
-    """Yield a :class:`Result` for each file, in order.
+    """Classify picture files, a batch at a time, yielding a :class:`Result` for each in order.
 
     Files are decoded by ``workers`` threads (Pillow decodes without the
     GIL), prepared by the model's own pipeline and classified a batch at a
-    time.  A picture without ink gets no label and the note
-    :data:`NO_INK`, as in :func:`classify_images`; a file that cannot be
-    read or classified gets its ``error``.
+    time, so memory does not grow with the number of files.  A picture
+    without ink gets no label and the note :data:`NO_INK`, as in
+    :func:`classify_images`; a file that cannot be read or classified gets
+    its ``error`` and the others go on.
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        A trained model (``fastdigits.load_model()`` for digits).
+    files : sequence of pathlib.Path
+        The pictures, e.g. :func:`find_images`' files.
+    batch_size : int
+        Files decoded and classified together (default
+        ``config.CLASSIFY_BATCH``).
+    workers : int, optional
+        Decoding threads; default: the CPUs available.
+
+    Yields
+    ------
+    Result
+        One per file, in the order of ``files``, with its ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from fastdigits import load_model
+    >>> from fastdigits.classify import classify_files
+    >>> one = np.full((28, 28), 255, np.uint8)
+    >>> one[4:24, 12:16] = 0
+    >>> Image.fromarray(one).save("one.png")
+    >>> _ = Path("notes.png").write_text("not a picture")
+    >>> for result in classify_files(load_model(), [Path("one.png"), Path("notes.png")]):
+    ...     print(result.path, result.label, result.error)
+    one.png 1 None
+    notes.png None notes.png: not a readable image (...)
     """
     workers = workers or config.default_threads()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -202,7 +311,7 @@ def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path]) -> li
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
-def folder_name(label) -> str:
+def folder_name(label: object) -> str:
     """A class name made safe as one folder name: path separators, NUL
     and other control characters become ``_``; ``.``, ``..``, an empty
     name and names Windows reserves (CON, NUL, COM1, ...) get a leading
@@ -215,15 +324,46 @@ def folder_name(label) -> str:
 
 
 def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) -> Path:
-    """Copy (or move) a classified file into ``folder/<label>/``, or
-    ``folder/_blank/`` (:data:`BLANK_FOLDER`) when it has no ink, never
-    overwriting: a clashing name gets ``-1``, ``-2``... before its suffix.
-    Returns the new path.
+    """Copy (or move) a classified file into a sub-folder named after its label.
+
+    The sub-folder is ``folder/<label>/`` (the label made a safe folder
+    name: no path separators or control characters, nor a name Windows
+    reserves), or ``folder/_blank/`` (:data:`BLANK_FOLDER`) when the
+    picture has no ink.  Nothing is overwritten: a clashing name gets
+    ``-1``, ``-2``... before its suffix.
+
+    Parameters
+    ----------
+    result : Result
+        A result of :func:`classify_files`, read fine.
+    folder : str or path-like
+        Where the class folders are made (created as needed).
+    move : bool
+        Move the file instead of copying it.
+
+    Returns
+    -------
+    pathlib.Path
+        The file's new path.
 
     Raises
     ------
     InputError
-        For a result with an error or without a file."""
+        For a result with an error or without a file, or a class folder
+        that a link leads outside ``folder``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from fastdigits.classify import NO_INK, Result, sort_into
+    >>> _ = Path("scan.png").write_bytes(b"")
+    >>> print(sort_into(Result("scan.png", label=7), "sorted"))
+    sorted/7/scan.png
+    >>> print(sort_into(Result("scan.png", label=7), "sorted"))
+    sorted/7/scan-1.png
+    >>> print(sort_into(Result("scan.png", note=NO_INK), "sorted"))
+    sorted/_blank/scan.png
+    """
     if not result.ok or result.path is None:
         raise InputError(f"only a file read fine can be sorted; got {result.path!r} with error {result.error!r}")
     source = Path(result.path)

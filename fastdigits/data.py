@@ -23,13 +23,19 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import config
 from ._io import atomic_open
 from .errors import DataError, DownloadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+    from .preprocess import Normalization
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -113,7 +119,8 @@ _IDX_MAX_DIMS = 32
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode the bytes of an IDX file (see :func:`read_idx`)."""
+    """Decode the bytes of an IDX file (see :func:`read_idx`), naming it
+    ``name`` in errors."""
     if len(data) < 4:
         raise DataError(f"{name}: {len(data)} bytes is too short for an IDX header")
     zero, code, ndim = data[0:2], data[2], data[3]
@@ -141,24 +148,69 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a numpy array.
 
-    The magic number gives the dtype (0x08 uint8, 0x09 int8, 0x0B int16,
-    0x0C int32, 0x0D float32, 0x0E float64) and the number of dimensions;
-    the header gives the shape.  MNIST's images are 0x0803 (uint8, 3-D) and
-    its labels 0x0801 (uint8, 1-D).
+    The IDX format is the one MNIST is distributed in (LeCun, Cortes and
+    Burges, http://yann.lecun.com/exdb/mnist/): a magic number whose third
+    byte gives the dtype (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64) and whose fourth the number of dimensions,
+    then each dimension as a big-endian uint32, then the data.  MNIST's
+    images are 0x0803 (uint8, 3-D) and its labels 0x0801 (uint8, 1-D).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; gzip data (``.gz`` or not) is recognised by its first
+        two bytes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The header's shape and dtype, in native byte order.
 
     Raises
     ------
     DataError
         Naming the file: missing, wrong magic, truncated, trailing data or
         corrupt compression.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import read_idx
+    >>> from fastdigits.data import write_idx
+    >>> write_idx("labels-idx1-ubyte.gz", np.array([5, 0, 4], np.uint8))
+    >>> read_idx("labels-idx1-ubyte.gz")
+    array([5, 0, 4], dtype=uint8)
     """
     path = Path(path)
     return parse_idx(_read_bytes(path), str(path))
 
 
-def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> None:
-    """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or
-    when the name ends in ``.gz``)."""
+def write_idx(path: str | os.PathLike, array: ArrayLike, *, compress: bool | None = None) -> None:
+    """Write an array as an IDX file, atomically (see :func:`read_idx`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write; it is replaced only once complete.
+    array : array_like
+        Of dtype uint8, int8, int16, int32, float32 or float64, any shape
+        (at least 1-D).
+    compress : bool, optional
+        Gzip the file; default: when ``path`` ends in ``.gz``.
+
+    Raises
+    ------
+    DataError
+        If IDX cannot store the array's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.data import read_idx, write_idx
+    >>> write_idx("images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+    >>> read_idx("images-idx3-ubyte").shape
+    (2, 28, 28)
+    """
     array = np.asarray(array)
     codes = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
@@ -201,16 +253,46 @@ def download(
     *,
     timeout: float = config.DOWNLOAD_TIMEOUT,
 ) -> Path:
-    """Download ``filename`` from the first mirror that serves it with the
-    expected SHA-256 and return its path in ``dest_dir``.
+    """Download a file from the first mirror that serves it with the expected SHA-256.
 
     The file is written to a temporary name and renamed only once complete
     and verified, so an interrupted or corrupt download leaves nothing.
+
+    Parameters
+    ----------
+    filename : str
+        The file's name, appended to each mirror's URL and kept in
+        ``dest_dir``.
+    sha256 : str
+        The expected SHA-256 of the file, 64 hexadecimal digits.
+    dest_dir : str or path-like
+        Folder to keep the file in (created if missing).
+    mirrors : sequence of str
+        Base URLs tried in order (default: ``config.MNIST_MIRRORS``).
+    timeout : float
+        Seconds to wait for a mirror before trying the next (default
+        ``config.DOWNLOAD_TIMEOUT``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest_dir / filename``.
 
     Raises
     ------
     DownloadError
         Listing what went wrong at each mirror.
+
+    Examples
+    --------
+    >>> import hashlib
+    >>> from pathlib import Path
+    >>> from fastdigits.data import download
+    >>> Path("mirror").mkdir()
+    >>> _ = Path("mirror/notes.txt").write_bytes(b"hello")
+    >>> sha = hashlib.sha256(b"hello").hexdigest()
+    >>> print(download("notes.txt", sha, "cache", [Path("mirror").absolute().as_uri()]))
+    cache/notes.txt
     """
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +318,31 @@ def download(
 
 
 class MNIST(NamedTuple):
-    """The MNIST data set: 28x28 uint8 images (ink high) and uint8 labels."""
+    """The MNIST data set: 28x28 uint8 images (ink high) and uint8 labels.
+
+    A named tuple, as :func:`load_mnist` returns it.
+
+    Parameters
+    ----------
+    train_images : numpy.ndarray of uint8, shape (60000, 28, 28)
+        Training digits, grey levels 0..255, ink high.
+    train_labels : numpy.ndarray of uint8, shape (60000,)
+        Their digits, 0..9.
+    test_images : numpy.ndarray of uint8, shape (10000, 28, 28)
+        Test digits, written by other people than the training ones.
+    test_labels : numpy.ndarray of uint8, shape (10000,)
+        Their digits, 0..9.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.data import MNIST
+    >>> d = MNIST(np.zeros((6, 28, 28), np.uint8), np.arange(6, dtype=np.uint8),
+    ...           np.zeros((2, 28, 28), np.uint8), np.arange(2, dtype=np.uint8))
+    >>> train_images, train_labels, test_images, test_labels = d
+    >>> d.test_labels
+    array([0, 1], dtype=uint8)
+    """
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -256,9 +362,36 @@ def _mnist_complete(folder: Path) -> bool:
 
 
 def find_mnist(path: str | os.PathLike | None = None) -> Path | None:
-    """The folder that MNIST would be loaded from without downloading, or
-    None.  An explicit ``path`` or a set ``$FASTDIGITS_DATA`` that lacks the
-    files is an error rather than silently skipped."""
+    """The folder that MNIST would be loaded from without downloading, or None.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        A folder to look in first; then ``$FASTDIGITS_DATA``, then the
+        cache folder (``config.cache_dir() / "mnist"``).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The first of those holding all four files (``.gz`` or not); None
+        when only the cache was looked in and lacks them.
+
+    Raises
+    ------
+    DataError
+        If ``path``, or a set ``$FASTDIGITS_DATA``, lacks any of the files:
+        a folder asked for is an error rather than silently skipped.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from fastdigits.data import find_mnist
+    >>> Path("empty").mkdir()
+    >>> find_mnist("empty")
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.DataError: empty (the data path) lacks MNIST files: train-images-idx3-ubyte, ...
+    """
     for folder, origin in ((path, "the data path"), (os.environ.get(config.DATA_ENV), f"${config.DATA_ENV}")):
         if folder:
             folder = Path(folder).expanduser()
@@ -285,9 +418,14 @@ def load_mnist(
 ) -> MNIST:
     """Load MNIST: 60,000 training and 10,000 test digits.
 
+    Looked for in ``path``, then ``$FASTDIGITS_DATA``, then the cache
+    folder (see :func:`find_mnist`); downloaded into the cache when none has
+    it.  MNIST is LeCun, Cortes and Burges' data set,
+    http://yann.lecun.com/exdb/mnist/.
+
     Parameters
     ----------
-    path : path-like, optional
+    path : str or path-like, optional
         Folder holding the four files (``.gz`` or uncompressed).
     download_missing : bool
         When no local copy exists, download into the cache folder.
@@ -301,6 +439,23 @@ def load_mnist(
         ``train_images`` (60000, 28, 28) uint8, ``train_labels`` (60000,)
         uint8, ``test_images`` (10000, 28, 28), ``test_labels`` (10000,).
         Every file's content is checked against its published SHA-256.
+
+    Raises
+    ------
+    DataError
+        If ``path`` or ``$FASTDIGITS_DATA`` lacks a file, a file does not
+        match its published checksum or is not IDX, or no copy exists and
+        ``download_missing`` is False.
+    DownloadError
+        If no copy exists and no mirror delivers the files; the message
+        says how to provide them.
+
+    Examples
+    --------
+    >>> from fastdigits import load_mnist
+    >>> d = load_mnist()                                    # doctest: +SKIP
+    >>> d.train_images.shape, d.train_labels[:5]            # doctest: +SKIP
+    ((60000, 28, 28), array([5, 0, 4, 1, 9], dtype=uint8))
     """
     folder = find_mnist(path)
     if folder is None:
@@ -331,6 +486,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", "
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file into an (H, W) uint8 grey array.
 
+    Any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, PGM, ...).
     EXIF orientation is applied; 16-bit greys are scaled to 8 bits.  A
     picture with transparency (RGBA, LA, a palette with a transparent
     colour) is put on white or black, whichever is farther from what it
@@ -339,12 +495,33 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     white would vanish, reads as well as a dark one, and a light photo
     rotated with transparent corners gets a dark surround.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The picture file; read whole into memory first (at most
+        ``config.MAX_IMAGE_BYTES``), so a pipe works too.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W)
+        Grey levels as Pillow's "L" mode gives them (0 black, 255 white),
+        a new array.
+
     Raises
     ------
     DataError
         Naming the file: missing, not an image, truncated or too large
         (more than ``config.MAX_IMAGE_PIXELS`` pixels, or
         ``config.MAX_IMAGE_BYTES`` bytes of file).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> from fastdigits import read_image
+    >>> Image.new("RGB", (32, 24), "white").save("page.png")
+    >>> image = read_image("page.png")
+    >>> image.shape, image.dtype, int(image.max())
+    ((24, 32), dtype('uint8'), 255)
     """
     from PIL import Image, ImageOps
 
@@ -400,9 +577,8 @@ def _picture_bytes(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def flatten_alpha(image) -> np.ndarray:
-    """A picture with transparency as grey levels, on the background that
-    what it shows stands out on.
+def flatten_alpha(image: Image) -> np.ndarray:
+    """A picture with transparency as grey levels, on the background it stands out on.
 
     The background is white or black, whichever lies farther from the
     median grey of the opaque pixels (alpha at least 128; without any,
@@ -428,6 +604,18 @@ def flatten_alpha(image) -> np.ndarray:
     numpy.ndarray of uint8, shape (H, W)
         Pillow's "L" grey levels of the picture composited on that
         background.
+
+    Examples
+    --------
+    A white stroke on a transparent canvas goes on black, where it shows:
+
+    >>> from PIL import Image
+    >>> from fastdigits.data import flatten_alpha
+    >>> canvas = Image.new("RGBA", (8, 8), (255, 255, 255, 0))
+    >>> canvas.paste((255, 255, 255, 255), (3, 0, 5, 8))
+    >>> grey = flatten_alpha(canvas)
+    >>> int(grey[0, 0]), int(grey[0, 3])
+    (0, 255)
     """
     from PIL import Image
 
@@ -446,7 +634,37 @@ def _natural_key(name: str) -> list:
 
 @dataclass
 class LabelledImages:
-    """Images read from a folder with one sub-folder per class."""
+    """Images read from a folder with one sub-folder per class.
+
+    As :func:`load_image_folder` returns them.
+
+    Parameters
+    ----------
+    images : numpy.ndarray of float32, shape (N, 20, 20)
+        The frames the network sees, ink high in [0, 1].
+    labels : numpy.ndarray of int64, shape (N,)
+        Each image's index into ``classes``.
+    classes : list of str
+        Class names: the sub-folders' names, in natural order ("2" before
+        "10").
+    paths : list of pathlib.Path
+        The file of each image.
+    skipped : list of (pathlib.Path, str)
+        Files not read, with the reason; or without ink, with
+        :data:`NO_INK`.  In file order.
+    preprocessing : dict
+        How the frames were made, in the form a model file stores a
+        model's ``preprocessing``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import LabelledImages
+    >>> ds = LabelledImages(images=np.zeros((2, 20, 20), np.float32), labels=np.array([1, 0]),
+    ...                     classes=["cat", "dog"], paths=[], skipped=[], preprocessing={})
+    >>> ds.features.shape, ds.names.tolist()
+    ((2, 400), ['dog', 'cat'])
+    """
 
     images: np.ndarray  #: (N, 20, 20) float32 in [0, 1]: the frames the network sees
     labels: np.ndarray  #: (N,) int64 indices into ``classes``
@@ -457,12 +675,12 @@ class LabelledImages:
 
     @property
     def features(self) -> np.ndarray:
-        """The frames as (N, 400) rows, ready for ``fit`` and ``predict``."""
+        """The frames as (N, 400) float32 rows, ready for ``fit`` and ``predict``."""
         return self.images.reshape(len(self.images), -1)
 
     @property
     def names(self) -> np.ndarray:
-        """The class name of each image."""
+        """The class name of each image: (N,) object array of str."""
         return np.asarray(self.classes, dtype=object)[self.labels]
 
 
@@ -473,23 +691,57 @@ def _image_files(folder: Path) -> Iterable[Path]:
     )
 
 
-def load_image_folder(root: str | os.PathLike, *, preprocessing="normalize") -> LabelledImages:
+def load_image_folder(root: str | os.PathLike, *,
+                      preprocessing: str | Normalization | dict = "normalize") -> LabelledImages:
     """Read a labelled image folder: ``root/<class>/**/<image>``.
 
     Any class names work (digits, letters, product names).  Each image is
-    decoded to grey and prepared by ``preprocessing`` (the MNIST-style
-    normalisation by default; see :func:`fastdigits.preprocess.prepare`),
+    decoded to grey (:func:`read_image`) and prepared by ``preprocessing``,
     ``config.CLASSIFY_BATCH`` pictures per call.  Files that cannot be
     decoded, and pictures with nothing to read (reason :data:`NO_INK`: a
     blank page would be an all-zero frame, not an example of its class),
     are listed in ``skipped``, in file order, and the others are still
     read.
 
+    Parameters
+    ----------
+    root : str or path-like
+        The folder; each sub-folder not starting with ``.`` is a class,
+        its pictures (:data:`IMAGE_EXTENSIONS`, in any depth of folders)
+        the examples.
+    preprocessing : "normalize", "scale", Normalization or dict
+        How pictures become frames, as a model's ``preprocessing`` (see
+        :func:`fastdigits.preprocess.prepare`); train on the frames with a
+        model of the same setting.
+
+    Returns
+    -------
+    LabelledImages
+        Frames (N, 20, 20) float32, labels, class names, paths and the
+        files skipped.
+
     Raises
     ------
     DataError
         If ``root`` is not a folder, has no class sub-folders, or no
         readable picture with ink.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from fastdigits import load_image_folder
+    >>> L = np.full((28, 28), 255, np.uint8); L[4:24, 8:11] = 0; L[21:24, 8:20] = 0
+    >>> T = np.full((28, 28), 255, np.uint8); T[4:7, 6:22] = 0; T[4:24, 13:16] = 0
+    >>> for name, picture in [("L/1.png", L), ("T/1.png", T), ("T/2.png", np.full((28, 28), 255, np.uint8))]:
+    ...     Path("letters", name).parent.mkdir(parents=True, exist_ok=True)
+    ...     Image.fromarray(picture).save(Path("letters", name))
+    >>> ds = load_image_folder("letters")
+    >>> ds.classes, ds.images.shape, ds.labels
+    (['L', 'T'], (2, 20, 20), array([0, 1]))
+    >>> [(str(path), reason) for path, reason in ds.skipped]
+    [('letters/T/2.png', 'no ink found')]
     """
     from .preprocess import prepare, preprocessing_dict
 

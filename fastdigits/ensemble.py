@@ -10,14 +10,20 @@ of their probabilities is right more often than any one of them.  An :class:`Ens
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InputError
 from .model import MLPClassifier
 from .training import Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .preprocess import Normalization
 
 __all__ = ["Ensemble"]
 
@@ -53,7 +59,32 @@ class Ensemble:
     -----
     Pictures are prepared once, by the members' shared ``preprocessing``,
     then each network's forward pass is run on the same rows: predicting
-    costs one preparation and ``n_members`` forward passes.
+    costs one preparation and ``n_members`` forward passes.  Averaging
+    independently trained networks is the classic ensemble of
+    L. K. Hansen and P. Salamon, "Neural network ensembles", IEEE TPAMI
+    12(10), 1990.
+
+    Examples
+    --------
+    Networks already trained, averaged (the shipped model is an ensemble):
+
+    >>> import numpy as np
+    >>> from fastdigits import Ensemble, load_model
+    >>> pair = Ensemble.from_members(load_model().members_[:2])
+    >>> pair
+    Ensemble(2 x 400-...-10)
+    >>> one = np.full((28, 28), 255, np.uint8)
+    >>> one[4:24, 12:16] = 0
+    >>> pair.predict([one])
+    array([1])
+
+    Trained from one recipe (minutes on MNIST):
+
+    >>> from fastdigits import MLPClassifier, load_mnist
+    >>> d = load_mnist()                                                      # doctest: +SKIP
+    >>> ensemble = Ensemble(MLPClassifier((256,), epochs=8), n_members=3)
+    >>> ensemble.fit(d.train_images, d.train_labels)                          # doctest: +SKIP
+    Ensemble(3 x 400-256-10)
     """
 
     def __init__(self, estimator: MLPClassifier | None = None, *, n_members: int = 3):
@@ -61,7 +92,13 @@ class Ensemble:
         self.n_members = n_members
 
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters, as given to ``__init__``."""
+        """Hyperparameters, as given to ``__init__``.
+
+        Returns
+        -------
+        dict
+            ``{"estimator": ..., "n_members": ...}``.
+        """
         return {"estimator": self.estimator, "n_members": self.n_members}
 
     # ---------------------------------------------------------- members
@@ -69,6 +106,18 @@ class Ensemble:
     @classmethod
     def from_members(cls, members: Sequence[MLPClassifier]) -> Ensemble:
         """An ensemble of networks already trained (e.g. read from files).
+
+        Parameters
+        ----------
+        members : sequence of MLPClassifier
+            Trained networks with the same classes, inputs, dtype and
+            preprocessing; kept, not copied.
+
+        Returns
+        -------
+        Ensemble
+            Trained; its ``estimator`` is a recipe with the first member's
+            hyperparameters.
 
         Raises
         ------
@@ -109,26 +158,29 @@ class Ensemble:
 
     @property
     def classes_(self) -> np.ndarray:
+        """The classes, shared by every member: (n_classes,) array."""
         self._check_fitted()
         return self.members_[0].classes_
 
     @property
     def n_features_in_(self) -> int:
+        """Inputs of each network (400 for 20x20 frames)."""
         self._check_fitted()
         return self.members_[0].n_features_in_
 
     @property
     def history_(self) -> list[list[dict]]:
+        """Each member's ``history_``: one dict per epoch, per member."""
         return [member.history_ for member in getattr(self, "members_", [])]
 
     @property
-    def preprocessing(self):
+    def preprocessing(self) -> str | Normalization:
         """The members' shared image pipeline (see :class:`MLPClassifier`)."""
         return self._source().preprocessing
 
     @property
     def device(self) -> str:
-        """Where the members run; setting it sets every member's."""
+        """Where the members run, "cpu" or "cuda"; setting it sets every member's."""
         return self._source().device
 
     @device.setter
@@ -147,11 +199,11 @@ class Ensemble:
 
     def fit(
         self,
-        X,
-        y,
+        X: ArrayLike,
+        y: ArrayLike,
         *,
-        outliers=None,
-        validation_data: tuple[Any, Any] | None = None,
+        outliers: ArrayLike | None = None,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callback: Callable[[Progress], bool | None] | None = None,
     ) -> Ensemble:
         """Train ``n_members`` networks on (X, y), one after another.
@@ -230,18 +282,53 @@ class Ensemble:
 
     # --------------------------------------------------------- inference
 
-    def prepare(self, images, *, return_ink: bool = False):
+    def prepare(self, images: ArrayLike, *, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """What the networks see of ``images``: see :meth:`MLPClassifier.prepare`.
 
-        Works before ``fit`` too (the training rows are prepared this way)."""
+        Works before ``fit`` too (the training rows are prepared this way).
+
+        Parameters
+        ----------
+        images : array_like (N, H, W), or a sequence of (H, W) arrays
+            Grey pictures of any size; one picture is a batch of one.
+        return_ink : bool
+            Also return whether each picture has ink.
+
+        Returns
+        -------
+        rows : numpy.ndarray of float32, shape (N, 400)
+            The frames as rows, in [0, 1].
+        ink : numpy.ndarray of bool, shape (N,)
+            Only with ``return_ink``.
+
+        Raises
+        ------
+        InputError
+            For a bare 2-D array (one picture is ``[img]``).
+        """
         return self._source().prepare(images, return_ink=return_ink)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """The mean of the members' class probabilities.
 
-        ``X``, the result and the errors as for
-        :meth:`MLPClassifier.predict_proba`: (N, n_classes), columns in
-        ``classes_`` order, each row summing to one.
+        Parameters
+        ----------
+        X : array_like
+            Pictures (N, H, W) or a sequence of (H, W) arrays, or feature
+            rows (N, n_features_in_), as for
+            :meth:`MLPClassifier.predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, n_classes)
+            Columns in ``classes_`` order, each row summing to one.
+
+        Raises
+        ------
+        FastDigitsError
+            If the ensemble is not trained.
+        InputError
+            For inputs :meth:`MLPClassifier.predict_proba` refuses.
         """
         self._check_fitted()
         rows = self.members_[0]._features(X)
@@ -251,26 +338,91 @@ class Ensemble:
         proba /= len(self.members_)
         return proba
 
-    def predict(self, X) -> np.ndarray:
-        """The most probable class of each picture or feature row (see
-        :meth:`MLPClassifier.predict`)."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The most probable class of each picture or feature row.
+
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,)
+            Values of ``classes_``.
+        """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def score(self, X, y) -> float:
-        """Accuracy, as :meth:`MLPClassifier.score` measures it."""
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """Accuracy: the share of rows whose predicted class is ``y``.
+
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+        y : array_like, shape (N,)
+            True labels, matched to ``classes_`` as
+            :func:`fastdigits.metrics.class_indices` does ("3" is the
+            class 3).
+
+        Returns
+        -------
+        float
+            In [0, 1].
+
+        Raises
+        ------
+        InputError
+            For a label that matches no class, naming it.
+        """
         proba = self.predict_proba(X)
         return float(np.mean(proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))))
 
-    def loss(self, X, y) -> float:
-        """Mean cross-entropy of the averaged probabilities on (X, y),
-        -(1/m) sum_i log p_i[y_i] (probabilities clipped at 1e-15); no
-        weight penalty.  ``X``, ``y`` and the errors as for :meth:`score`."""
+    def loss(self, X: ArrayLike, y: ArrayLike) -> float:
+        """Mean cross-entropy of the averaged probabilities on (X, y).
+
+        ``-(1/m) sum_i log p_i[y_i]``, probabilities clipped at 1e-15; no
+        weight penalty.
+
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+        y : array_like, shape (N,)
+            True labels, as for :meth:`score`.
+
+        Returns
+        -------
+        float
+            In nats, >= 0.
+
+        Raises
+        ------
+        InputError
+            For a label that matches no class, naming it.
+        """
         proba = self.predict_proba(X)
         yi = self.members_[0]._encode(y, len(proba))
         return float(-np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0)).mean())
 
-    def save(self, path) -> Any:
-        """Write the ensemble to ``path`` (see :func:`fastdigits.persist.save_model`)."""
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the ensemble to a model file (see :func:`fastdigits.persist.save_model`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file; ``.npz`` is appended if missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        OutputError
+            If the file cannot be written there.
+        """
         from .persist import save_model
 
         return save_model(self, path)

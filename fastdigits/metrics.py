@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InputError
 
 __all__ = ["Evaluation", "class_indices", "evaluate_predictions"]
 
 
-def class_indices(labels, classes, *, name: str = "y") -> np.ndarray:
+def class_indices(labels: ArrayLike, classes: ArrayLike, *, name: str = "y") -> np.ndarray:
     """The index into ``classes`` of each label.
 
     A label matches the class equal to it; failing that, a string label
@@ -33,12 +34,23 @@ def class_indices(labels, classes, *, name: str = "y") -> np.ndarray:
     Returns
     -------
     numpy.ndarray of int64, shape (N,)
+        Each label's position in ``classes``.
 
     Raises
     ------
     InputError
         If ``labels`` is not 1-D, or naming the first label (in order) that
         matches no class, with the classes listed.
+
+    Examples
+    --------
+    >>> from fastdigits.metrics import class_indices
+    >>> class_indices(["7", "3"], [3, 7])
+    array([1, 0])
+    >>> class_indices([5], [3, 7])
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.InputError: y holds a label the model does not know: 5 (its 2 classes: 3, 7)
     """
     y = np.asarray(labels)
     classes = np.asarray(classes)
@@ -87,7 +99,30 @@ def _unknown(name: str, label, classes: np.ndarray) -> InputError:
 
 @dataclass
 class Evaluation:
-    """Scores of predictions against true labels."""
+    """Scores of predictions against true labels.
+
+    As :func:`evaluate_predictions` makes them.  Precision and recall are
+    the usual per-class ratios (e.g. scikit-learn's
+    ``precision_recall_fscore_support`` with ``average=None``), but NaN
+    rather than 0 where undefined.
+
+    Parameters
+    ----------
+    classes : list
+        Class names, the order of the confusion matrix's rows and columns.
+    confusion : numpy.ndarray of int64, shape (K, K)
+        ``confusion[i, j]``: examples of class ``i`` predicted as ``j``.
+    accuracy : float
+        Share of predictions that are right, in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.metrics import Evaluation
+    >>> ev = Evaluation([3, 7], np.array([[1, 1], [0, 2]]), 0.75)
+    >>> ev.precision.round(3), ev.recall, ev.support
+    (array([1.   , 0.667]), array([0.5, 1. ]), array([2, 2]))
+    """
 
     classes: list  #: class names, the order of rows and columns below
     confusion: np.ndarray  #: (K, K) int64: row = true class, column = predicted
@@ -95,26 +130,58 @@ class Evaluation:
 
     @property
     def precision(self) -> np.ndarray:
-        """Per class: right predictions of it / all predictions of it (NaN if never predicted)."""
+        """Per class: right predictions of it / all predictions of it (NaN if never predicted), (K,) float."""
         predicted = self.confusion.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.diag(self.confusion) / predicted
 
     @property
     def recall(self) -> np.ndarray:
-        """Per class: right predictions of it / its true examples (NaN if absent)."""
+        """Per class: right predictions of it / its true examples (NaN if absent), (K,) float."""
         actual = self.confusion.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.diag(self.confusion) / actual
 
     @property
     def support(self) -> np.ndarray:
+        """Per class: its true examples, (K,) int64."""
         return self.confusion.sum(axis=1)
 
 
-def evaluate_predictions(y_true, y_pred, classes) -> Evaluation:
-    """Confusion matrix and accuracy of ``y_pred`` against ``y_true``;
-    both hold names of ``classes``, matched as :func:`class_indices` does."""
+def evaluate_predictions(y_true: ArrayLike, y_pred: ArrayLike, classes: ArrayLike) -> Evaluation:
+    """Confusion matrix and accuracy of predicted labels against true ones.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (N,)
+        True labels, names of ``classes`` matched as :func:`class_indices`
+        does ("3" is the class 3).
+    y_pred : array_like, shape (N,)
+        Predicted labels, likewise.
+    classes : array_like, shape (K,)
+        A model's ``classes_``.
+
+    Returns
+    -------
+    Evaluation
+        With the (K, K) confusion matrix, rows true, columns predicted.
+
+    Raises
+    ------
+    InputError
+        If a label matches no class (naming it), or the two have different
+        lengths.
+
+    Examples
+    --------
+    >>> from fastdigits.metrics import evaluate_predictions
+    >>> ev = evaluate_predictions(["3", "3", "7", "7"], [3, 7, 7, 7], classes=[3, 7])
+    >>> ev.accuracy
+    0.75
+    >>> ev.confusion
+    array([[1, 1],
+           [0, 2]])
+    """
     true_i = class_indices(y_true, classes, name="y_true")
     pred_i = class_indices(y_pred, classes, name="y_pred")
     if len(true_i) != len(pred_i):

@@ -19,8 +19,10 @@ it cuts a picture into digits:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InputError
 from .preprocess import Normalization, normalize
@@ -70,7 +72,8 @@ def _scribble(rng: np.random.Generator, side: int = 28) -> np.ndarray:
     return np.asarray(img, np.float32) / 255.0
 
 
-def make_outliers(frames, n: int, *, seed=0, settings: Normalization | None = None) -> np.ndarray:
+def make_outliers(frames: ArrayLike, n: int, *, seed: int | Sequence[int] = 0,
+                  settings: Normalization | None = None) -> np.ndarray:
     """Rows of no class made from training frames: pairs, pieces, scribbles.
 
     Parameters
@@ -95,6 +98,25 @@ def make_outliers(frames, n: int, *, seed=0, settings: Normalization | None = No
     ------
     InputError
         If ``frames`` are not square frames or ``n`` is negative.
+
+    References
+    ----------
+    D. Hendrycks, M. Mazeika and T. Dietterich, "Deep anomaly detection with
+    outlier exposure", ICLR 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.outliers import make_outliers
+    >>> from fastdigits.preprocess import prepare
+    >>> page = np.full((60, 40), 255, np.uint8)
+    >>> page[10:50, 18:23] = 0
+    >>> frames = prepare([page, np.ascontiguousarray(page.T)])
+    >>> rows = make_outliers(frames, 10, seed=1)
+    >>> rows.shape, rows.dtype
+    ((10, 400), dtype('float32'))
+    >>> np.array_equal(rows, make_outliers(frames, 10, seed=1))
+    True
     """
     arr = np.asarray(frames, np.float32)
     if arr.ndim == 2:  # rows of S*S values

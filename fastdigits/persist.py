@@ -98,19 +98,41 @@ def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Write a trained model (an MLPClassifier or an Ensemble) to ``path``
-    (``.npz`` is appended if missing).
+    """Write a trained model (an MLPClassifier or an Ensemble) to an ``.npz`` file.
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
-    left half-written.  Returns the path written.
+    left half-written.  It holds no pickles: ``numpy.load`` reads it with
+    ``allow_pickle=False`` (the layout is in this module's docstring).
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        A trained model.
+    path : str or path-like
+        The file; ``.npz`` is appended if missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
 
     Raises
     ------
+    FastDigitsError
+        If ``model`` is not trained.
     OutputError
         Naming the path: a folder in its place, no permission, a read-only
         or full file system; or a model larger than ``load_model`` reads
         back (``config.MAX_MODEL_BYTES``), before anything is written.
+
+    Examples
+    --------
+    >>> from fastdigits import load_model, save_model
+    >>> print(save_model(load_model(), "digits"))
+    digits.npz
+    >>> load_model("digits.npz").classes_.tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     model._check_fitted()
     path = model_path(path)
@@ -170,12 +192,25 @@ SHIPPED_MODEL = Path(__file__).parent / "models" / "digits.npz"
 
 
 def load_model(path: str | os.PathLike | None = None):
-    """Read a model written by :func:`save_model`; without ``path``, the
-    digit model shipped in the package.
+    """Read a model written by :func:`save_model`, or the shipped digit model.
+
+    Nothing in the file is unpickled, and its arrays' headers are checked
+    against one another and ``config.MAX_MODEL_BYTES`` before anything
+    large is read, so a hostile file is refused rather than run or
+    allowed to exhaust memory.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        The model file; default: the digit model shipped in the package
+        (``fastdigits/models/digits.npz``, see its README for its recipe).
 
     Returns
     -------
-    MLPClassifier, or Ensemble for a file of several networks.
+    MLPClassifier or Ensemble
+        An Ensemble for a file of several networks.  Trained, on the CPU
+        (model files do not record a device), with ``record_`` saying how
+        it was made.
 
     Raises
     ------
@@ -183,6 +218,17 @@ def load_model(path: str | os.PathLike | None = None):
         Naming the file: missing, not a fastdigits model, truncated, of an
         unknown format version, holding object arrays or inconsistent
         shapes (naming the member of an ensemble at fault).
+
+    Examples
+    --------
+    >>> from fastdigits import load_model
+    >>> model = load_model()
+    >>> model.classes_.tolist(), model.n_features_in_
+    ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 400)
+    >>> load_model("missing.npz")
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.ModelFileError: missing.npz: no such model file
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     try:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _forksafe, config
 
@@ -27,7 +28,7 @@ except ImportError as exc:  # a source checkout on sys.path ahead of the install
 from .config import IMAGE_SIZE, default_threads
 from .errors import InputError
 
-__all__ = ["Normalization", "normalize", "resize"]
+__all__ = ["Normalization", "ink_map", "normalize", "prepare", "resize"]
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -60,12 +61,14 @@ def _as_image_batch(images, name: str = "images") -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(arr[None] if single else arr), single
 
 
-def resize(images, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | None = None) -> np.ndarray:
+def resize(images: ArrayLike, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | None = None) -> np.ndarray:
     """Resample grey images to ``size`` by area averaging.
 
     Each output pixel is the mean of the input pixels it covers, weighted by
-    the exact fraction of each pixel that lies inside it.  Works for down-
-    and up-scaling and for any aspect ratio; the mean grey level is kept.
+    the exact fraction of each pixel that lies inside it (the anti-aliased
+    "box" filter, as Pillow's ``Image.Resampling.BOX`` and OpenCV's
+    ``INTER_AREA`` when shrinking).  Works for down- and up-scaling and for
+    any aspect ratio; the mean grey level is kept.
 
     Parameters
     ----------
@@ -81,6 +84,24 @@ def resize(images, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | N
     -------
     numpy.ndarray of float32, shape (OH, OW) or (N, OH, OW)
         In the units of the input (0..255 for uint8).
+
+    Raises
+    ------
+    InputError
+        If ``images`` is not a numeric (H, W) or (N, H, W) array, has an
+        empty side or holds NaN or infinity, or ``size`` is not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import resize
+    >>> image = np.zeros((4, 4), np.uint8)
+    >>> image[:2, :2] = 255
+    >>> resize(image, 2)
+    array([[255.,   0.],
+           [  0.,   0.]], dtype=float32)
+    >>> resize(np.full((3, 28, 28), 100, np.uint8)).shape
+    (3, 20, 20)
     """
     oh, ow = _as_size(size)
     batch, single = _as_image_batch(images)
@@ -94,7 +115,11 @@ def resize(images, size: int | tuple[int, int] = IMAGE_SIZE, *, threads: int | N
 class Normalization:
     """Settings of the MNIST-style normalisation (stored in model files).
 
-    The steps, for any grey image:
+    MNIST's digits were cropped to their ink, scaled to fit a 20 x 20 box
+    keeping their aspect ratio and centred by their centre of mass
+    (LeCun, Cortes and Burges, http://yann.lecun.com/exdb/mnist/); these
+    steps do the same for any grey image, after cleaning what a photo or a
+    scan adds:
 
     1. map to [0, 1] (see :func:`normalize` for each dtype's scale); take
        the border's median as the background and invert if the darkest
@@ -140,7 +165,80 @@ class Normalization:
        frame's centre, as far as the frame allows.
 
     A picture in which no ink is found gives an all-zero frame, and
-    ``normalize(..., return_ink=True)`` says so.
+    ``normalize(..., return_ink=True)`` says so.  The defaults are
+    ``fastdigits.config``'s ``NORM_*`` constants, each with the benchmark
+    that measured it.
+
+    Parameters
+    ----------
+    box : float
+        Long side of the ink's box in the frame, in pixels, in (0, size]
+        (step 6).
+    clean_level : float
+        A border whose 90th percentile is at most this, in [0, 1] after
+        inversion, is clean (step 2).
+    background_percentile : float
+        Quantile, in [0, 1], of each block taken as the paper's level
+        (step 2).
+    threshold : float
+        Soft threshold after contrast stretching, in [0, 1) (step 2).
+    gain : float
+        Gain after the threshold, > 0 (step 2).
+    keep_ratio : float
+        Fragments with less than this share of the largest one's ink are
+        dropped, in [0, 1] (step 3).
+    stroke : float
+        Target stroke width as a share of the box's long side, in
+        [0, 0.5]; 0 never thickens (step 5).
+    ink_level : float
+        Level, in [0, 1), that defines a stroke's edges for its width
+        estimate (step 5).
+    deskew : bool
+        Shear the ink upright (step 4).
+    clean_threshold : float
+        From a clean border, speckled ink below this share of the
+        brightest pixel is dropped, in [0, 1) (step 2).
+    min_contrast : float
+        Least contrast of ink with its background, as a share of the full
+        scale, in [0, 1): below it there is no ink (step 2).
+    min_snr : float
+        On paper, least contrast in multiples of the noise's standard
+        deviation, >= 0 (step 2).
+    page_fill : float
+        Share of its smallest enclosing rectangle that ink must fill to be
+        a page inside a surround, in (0, 1.01] (step 3; above 1, never).
+    line_length : float
+        Least length of an erased straight line, as a share of the
+        picture, in [0, 1] (step 2).
+    line_width : float
+        Greatest thickness of an erased line, as a share of the picture,
+        in [0, 0.5] (2 pixels at least) (step 2).
+    max_side : int
+        Pictures longer than this, in pixels, are area-reduced first;
+        >= ``size``.
+    size : int
+        Side of the square frame, in pixels (20: 400 network inputs).
+
+    Raises
+    ------
+    InputError
+        If a setting is outside its range, naming it.
+
+    See Also
+    --------
+    normalize : applies these settings.
+    prepare : the pipeline of a model's ``preprocessing``.
+
+    Examples
+    --------
+    >>> from fastdigits.preprocess import Normalization
+    >>> settings = Normalization(deskew=True)
+    >>> Normalization.from_dict(settings.to_dict()) == settings
+    True
+    >>> Normalization(box=30)
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.InputError: Normalization.box out of range: 30
     """
 
     box: float = config.NORM_BOX
@@ -185,10 +283,33 @@ class Normalization:
                 raise InputError(f"Normalization.{name} out of range: {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict, the form model files store.
+
+        Returns
+        -------
+        dict
+            ``{field name: value}`` for every field.
+        """
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, settings: dict) -> Normalization:
+        """The settings that :meth:`to_dict` gave.
+
+        Parameters
+        ----------
+        settings : dict
+            Field names and values; fields left out keep their defaults.
+
+        Returns
+        -------
+        Normalization
+
+        Raises
+        ------
+        InputError
+            For a name that is not a field, or a value out of range.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(settings) - known
         if unknown:
@@ -250,10 +371,13 @@ def _normalize_batch(batch: np.ndarray, settings: Normalization, threads: int) -
     return out, ink.view(bool)
 
 
-def ink_map(image, settings: Normalization | None = None, *, max_side: int = 1024) -> tuple[np.ndarray, float]:
-    """The cleaned ink of one picture, where it lies: steps 1-3 of
-    :class:`Normalization` (polarity, background, lines, specks, the page
-    inside a surround), without cropping or scaling to a frame.
+def ink_map(image: ArrayLike, settings: Normalization | None = None, *,
+            max_side: int = 1024) -> tuple[np.ndarray, float]:
+    """The cleaned ink of one picture, where it lies in the picture.
+
+    Steps 1-3 of :class:`Normalization` (polarity, background, lines,
+    specks, the page inside a surround), without cropping or scaling to a
+    frame: what :func:`fastdigits.read_number` cuts into digits.
 
     Parameters
     ----------
@@ -276,6 +400,16 @@ def ink_map(image, settings: Normalization | None = None, *, max_side: int = 102
     ------
     InputError
         If ``image`` is not one numeric (H, W) picture.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.preprocess import ink_map
+    >>> page = np.full((60, 40), 255, np.uint8)
+    >>> page[10:50, 18:23] = 0
+    >>> ink, factor = ink_map(page)
+    >>> ink.shape, factor, float(ink[30, 20]), float(ink[5, 5])
+    ((60, 40), 1.0, 1.0, 0.0)
     """
     settings = settings or Normalization()
     batch, single = _as_image_batch(image)
@@ -299,7 +433,7 @@ def is_image_sequence(images) -> bool:
         and np.ndim(images[0]) == 2
 
 
-def normalize(images, settings: Normalization | None = None, *, threads: int | None = None,
+def normalize(images: ArrayLike, settings: Normalization | None = None, *, threads: int | None = None,
               return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | bool]:
     """Prepare grey images the way MNIST's digits were prepared.
 
@@ -334,6 +468,23 @@ def normalize(images, settings: Normalization | None = None, *, threads: int | N
     InputError
         If ``images`` is not (H, W), (N, H, W) or a sequence of (H, W)
         numeric arrays, has an empty side, or holds NaN or infinity.
+
+    Examples
+    --------
+    A dark stroke on white paper becomes a bright one on black, filling the
+    frame's height:
+
+    >>> import numpy as np
+    >>> from fastdigits.preprocess import normalize
+    >>> page = np.full((60, 40), 255, np.uint8)
+    >>> page[10:50, 18:23] = 0
+    >>> frame, ink = normalize(page, return_ink=True)
+    >>> frame.shape, frame.dtype, ink, float(frame.max())
+    ((20, 20), dtype('float32'), True, 1.0)
+    >>> bool(frame[0].any() and frame[-1].any())
+    True
+    >>> normalize(np.full((60, 40), 255, np.uint8), return_ink=True)[1]
+    False
     """
     settings = settings or Normalization()
     threads = threads or default_threads()
@@ -389,9 +540,11 @@ def preprocessing_dict(value) -> dict:
     return {"method": "normalize", **settings.to_dict()}
 
 
-def prepare(images, preprocessing="normalize", *, threads: int | None = None,
-            return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def prepare(images: ArrayLike, preprocessing: str | Normalization | dict = "normalize", *,
+            threads: int | None = None, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Frames the network sees, (N, size, size) float32 in [0, 1].
+
+    What a model's ``prepare`` runs with the model's ``preprocessing``.
 
     Parameters
     ----------
@@ -400,7 +553,8 @@ def prepare(images, preprocessing="normalize", *, threads: int | None = None,
     preprocessing : "normalize", "scale", Normalization or dict
         "normalize" (the MNIST-style pipeline, see :class:`Normalization`),
         a Normalization, or "scale" (the whole picture area-scaled to
-        20 x 20 and mapped to [0, 1], no cropping, inversion or centring).
+        20 x 20 and mapped to [0, 1], no cropping, inversion or centring);
+        or the dict a model file stores.
     threads : int, optional
         OpenMP threads over the batch; default: the CPUs available.
     return_ink : bool
@@ -420,6 +574,18 @@ def prepare(images, preprocessing="normalize", *, threads: int | None = None,
     InputError
         For an unknown ``preprocessing`` or images that are not numeric
         (H, W) / (N, H, W) arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.preprocess import prepare
+    >>> page = np.full((60, 40), 255, np.uint8)
+    >>> page[10:50, 18:23] = 0
+    >>> frames, ink = prepare([page, np.full((30, 30), 255, np.uint8)], return_ink=True)
+    >>> frames.shape, ink
+    ((2, 20, 20), array([ True, False]))
+    >>> prepare(page, "scale").shape
+    (1, 20, 20)
     """
     settings = as_preprocessing(preprocessing)
     if settings is not None:

@@ -36,13 +36,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _preprocess, config
 from .classify import NO_INK, _decode
 from .errors import InputError
 from .preprocess import Normalization, as_preprocessing, ink_map, normalize
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ensemble import Ensemble
+    from .model import MLPClassifier
 
 __all__ = ["Digit", "Reading", "read_number", "read_numbers", "read_files"]
 
@@ -87,7 +93,28 @@ MARGIN = 0.15
 
 @dataclass
 class Digit:
-    """One digit of a reading."""
+    """One digit of a reading.
+
+    Parameters
+    ----------
+    label : object
+        The class read, a value of the model's ``classes_`` (e.g. 7).
+    probability : float
+        The network's probability for it, in [0, 1].
+    box : (int, int, int, int)
+        ``(left, top, right, bottom)`` in the picture's pixels, right and
+        bottom exclusive.
+    line : int
+        Which line of writing, from 0 at the top.
+
+    Examples
+    --------
+    >>> from fastdigits.read import Digit
+    >>> digit = Digit(7, 0.98, (10, 4, 22, 30))
+    >>> left, top, right, bottom = digit.box
+    >>> right - left, digit.line
+    (12, 0)
+    """
 
     label: object  #: the class, e.g. 7
     probability: float  #: the network's probability for it
@@ -107,7 +134,32 @@ class Reading:
     To reject what is probably not a number, or read wrong, compare
     ``confidence`` with a threshold: e.g. ``if reading.confidence < 0.9``
     (the README gives, for the shipped model, the share of numbers and of
-    non-digits that each threshold keeps).
+    non-digits that each threshold keeps; ``benchmarks/accuracy_numbers.py``
+    measures it).
+
+    Parameters
+    ----------
+    text : str
+        The digits read, lines separated by ``"\\n"``.
+    confidence : float
+        Product of the digits' probabilities, in [0, 1]; 0 without digits.
+    digits : list of Digit
+        Each digit, in reading order, with its box.
+    note : str, optional
+        Why there are no digits in a picture read fine:
+        :data:`fastdigits.classify.NO_INK`.
+    path : str, optional
+        The file, for :func:`read_files`' readings.
+    error : str, optional
+        Why the picture could not be read.
+
+    Examples
+    --------
+    >>> from fastdigits import Reading
+    >>> from fastdigits.read import Digit
+    >>> reading = Reading("17", 0.93, [Digit(1, 0.99, (0, 0, 5, 20)), Digit(7, 0.94, (8, 0, 20, 20))])
+    >>> reading.ok, reading.confidence < 0.9
+    (True, False)
     """
 
     text: str = ""
@@ -119,6 +171,7 @@ class Reading:
 
     @property
     def ok(self) -> bool:
+        """True without an error: the picture was read (perhaps finding no digits)."""
         return self.error is None
 
 
@@ -459,7 +512,8 @@ class _Reader:
         return Reading("".join(text), confidence, out)
 
 
-def read_number(image, model=None, *, min_confidence: float = 0.0) -> Reading:
+def read_number(image: ArrayLike, model: MLPClassifier | Ensemble | None = None, *,
+                min_confidence: float = 0.0) -> Reading:
     """Read the number written in one picture.
 
     Parameters
@@ -468,11 +522,11 @@ def read_number(image, model=None, *, min_confidence: float = 0.0) -> Reading:
         A grey picture (uint8, or float as :func:`fastdigits.preprocess.normalize`
         reads it): a ZIP code, a meter reading, "2024" on a sheet; one or
         more lines of digits, light or dark ink, on any paper.
-    model : MLPClassifier, optional
+    model : MLPClassifier or Ensemble, optional
         The network that reads each digit; default: the shipped digit model.
     min_confidence : float
         Digits read with a lower probability are ``?`` in ``text`` (they
-        stay in ``digits`` with their best guess).
+        stay in ``digits`` with their best guess); in [0, 1].
 
     Returns
     -------
@@ -492,30 +546,106 @@ def read_number(image, model=None, *, min_confidence: float = 0.0) -> Reading:
 
     Examples
     --------
-    >>> reading = read_number(picture)                     # doctest: +SKIP
-    >>> reading.text, round(reading.confidence, 3)         # doctest: +SKIP
-    ('2024', 0.991)
+    Two dark strokes on white paper read as "11":
+
+    >>> import numpy as np
+    >>> from fastdigits import read_number
+    >>> picture = np.full((40, 90), 255, np.uint8)
+    >>> picture[8:32, 20:24] = 0
+    >>> picture[8:32, 60:64] = 0
+    >>> reading = read_number(picture)
+    >>> reading.text, reading.confidence > 0.9
+    ('11', True)
+    >>> [digit.box for digit in reading.digits]
+    [(20, 8, 24, 32), (60, 8, 64, 32)]
     """
     return _Reader(_model(model), min_confidence).read(image)
 
 
-def read_numbers(images: Iterable, model=None, *, min_confidence: float = 0.0,
-                 workers: int | None = None) -> list[Reading]:
-    """:func:`read_number` for many pictures, ``workers`` threads at a time
-    (default: the CPUs available).  Returns one Reading per picture, in
-    order; a picture that cannot be read gets a Reading with its ``error``
-    instead of stopping the others."""
+def read_numbers(images: Iterable[ArrayLike], model: MLPClassifier | Ensemble | None = None, *,
+                 min_confidence: float = 0.0, workers: int | None = None) -> list[Reading]:
+    """Read the number in each of many pictures, several threads at a time.
+
+    :func:`read_number` for each picture; a picture that cannot be read
+    gets a Reading with its ``error`` instead of stopping the others.
+
+    Parameters
+    ----------
+    images : iterable of array_like, each shape (H, W)
+        Grey pictures, as for :func:`read_number`.
+    model : MLPClassifier or Ensemble, optional
+        The network that reads each digit; default: the shipped digit model.
+    min_confidence : float
+        As for :func:`read_number`, in [0, 1].
+    workers : int, optional
+        Threads; default: the CPUs available.
+
+    Returns
+    -------
+    list of Reading
+        One per picture, in order.
+
+    Raises
+    ------
+    InputError
+        If ``min_confidence`` is outside [0, 1] (a bad picture gets a
+        Reading with its ``error`` instead).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import read_numbers
+    >>> one = np.full((40, 40), 255, np.uint8)
+    >>> one[8:32, 18:22] = 0
+    >>> [(r.text, r.note, r.error) for r in read_numbers([one, np.zeros((40, 40)), np.zeros(3)])]
+    [('1', None, None), ('', 'no ink found', None), ('', None, 'read_number takes one (H, W) picture, got shape (3,)')]
+    """
     reader = _Reader(_model(model), min_confidence)
     with ThreadPoolExecutor(max_workers=workers or config.default_threads()) as pool:
         return list(pool.map(lambda im: _safe(reader, im), images))
 
 
-def read_files(files: Sequence[Path], model=None, *, min_confidence: float = 0.0,
-               workers: int | None = None) -> Iterator[Reading]:
-    """Yield a Reading for each picture file, in order, as each is done:
-    files are decoded and read by ``workers`` threads, a window of them at
+def read_files(files: Sequence[Path], model: MLPClassifier | Ensemble | None = None, *,
+               min_confidence: float = 0.0, workers: int | None = None) -> Iterator[Reading]:
+    """Read the number in each picture file, yielding a Reading per file in order.
+
+    Files are decoded and read by ``workers`` threads, a window of them at
     a time, so memory does not grow with the number of files.  A file that
-    cannot be decoded yields a Reading with its ``error``."""
+    cannot be decoded or read yields a Reading with its ``error``.
+
+    Parameters
+    ----------
+    files : sequence of pathlib.Path
+        The pictures (e.g. :func:`fastdigits.classify.find_images`' files).
+    model : MLPClassifier or Ensemble, optional
+        The network that reads each digit; default: the shipped digit model.
+    min_confidence : float
+        As for :func:`read_number`, in [0, 1].
+    workers : int, optional
+        Threads; default: the CPUs available.
+
+    Yields
+    ------
+    Reading
+        One per file, in order, with its ``path``.
+
+    Raises
+    ------
+    InputError
+        If ``min_confidence`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from fastdigits.read import read_files
+    >>> one = np.full((40, 40), 255, np.uint8)
+    >>> one[8:32, 18:22] = 0
+    >>> Image.fromarray(one).save("one.png")
+    >>> [(r.path, r.text) for r in read_files([Path("one.png")])]
+    [('one.png', '1')]
+    """
     reader = _Reader(_model(model), min_confidence)
     workers = workers or config.default_threads()
 
@@ -545,7 +675,7 @@ def _safe(reader: _Reader, image) -> Reading:
         return Reading(error=f"cannot read ({type(exc).__name__}: {exc})")
 
 
-def _model(model):
+def _model(model: MLPClassifier | Ensemble | None) -> MLPClassifier | Ensemble:
     if model is None:
         from .persist import load_model
 

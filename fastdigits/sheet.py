@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._io import atomic_open
 from .errors import InputError
@@ -25,8 +26,8 @@ def _to_pil(image: np.ndarray):
 
 
 def contact_sheet(
-    originals: Sequence[np.ndarray],
-    normalized: np.ndarray,
+    originals: Sequence[ArrayLike],
+    normalized: ArrayLike,
     path: str | os.PathLike,
     *,
     labels: Sequence[str] | None = None,
@@ -35,6 +36,8 @@ def contact_sheet(
 ) -> Path:
     """Write a PNG showing each original image beside its normalised frame.
 
+    Pairs are laid out ``columns`` to a row, on grey, written atomically.
+
     Parameters
     ----------
     originals : sequence of (H, W) arrays
@@ -42,8 +45,36 @@ def contact_sheet(
     normalized : (N, S, S) array, or (N, S * S) rows as ``model.prepare`` gives them
         What the network sees, in [0, 1]; shown enlarged without smoothing,
         white ink on black as the network sees it.
+    path : str or path-like
+        The PNG file to write.
     labels : sequence of str, optional
         A caption under each pair (e.g. "7 -> 7 (0.99)").
+    columns : int
+        Pairs per row of the sheet.
+    cell : int
+        Side, in pixels, of each picture's square on the sheet.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        If ``originals``, ``normalized`` and ``labels`` differ in length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from fastdigits.preprocess import prepare
+    >>> from fastdigits.sheet import contact_sheet
+    >>> page = np.full((60, 40), 255, np.uint8)
+    >>> page[10:50, 18:23] = 0
+    >>> path = contact_sheet([page, page], prepare([page, page]), "sheet.png", labels=["1", "1"])
+    >>> print(path, Image.open(path).size)
+    sheet.png (350, 106)
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -86,9 +117,35 @@ def _save_png(image, path) -> Path:
     return Path(path)
 
 
-def confusion_png(confusion: np.ndarray, classes: Sequence, path: str | os.PathLike, *, cell: int = 28) -> Path:
-    """Write the confusion matrix as a picture: row = true class, column =
-    predicted; darker = more of the row's examples; counts printed."""
+def confusion_png(confusion: ArrayLike, classes: Sequence, path: str | os.PathLike, *, cell: int = 28) -> Path:
+    """Write a confusion matrix as a PNG: darker cells hold more of their row's examples.
+
+    Row = true class, column = predicted; each cell's count is printed.
+
+    Parameters
+    ----------
+    confusion : array_like of int, shape (K, K)
+        Counts, e.g. :class:`fastdigits.metrics.Evaluation`'s ``confusion``.
+    classes : sequence
+        The K class names (shown cut to 4-5 characters).
+    path : str or path-like
+        The PNG file to write, atomically.
+    cell : int
+        Side of each cell, in pixels.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from fastdigits.sheet import confusion_png
+    >>> Image.open(confusion_png(np.array([[5, 1], [0, 6]]), [3, 7], "confusion.png")).size
+    (100, 100)
+    """
     from PIL import Image, ImageDraw, ImageFont
 
     confusion = np.asarray(confusion)
@@ -111,9 +168,43 @@ def confusion_png(confusion: np.ndarray, classes: Sequence, path: str | os.PathL
     return _save_png(img, path)
 
 
-def weights_png(weights: np.ndarray, path: str | os.PathLike, *, columns: int = 16, scale: int = 3) -> Path:
-    """Write the first layer's weights, one 20x20 tile per hidden unit
-    (mid-grey = 0, each unit scaled to its own largest magnitude)."""
+def weights_png(weights: ArrayLike, path: str | os.PathLike, *, columns: int = 16, scale: int = 3) -> Path:
+    """Write a first layer's weights as a PNG, one square tile per hidden unit.
+
+    Mid-grey is 0; each unit is scaled to its own largest magnitude, white
+    positive, black negative.
+
+    Parameters
+    ----------
+    weights : array_like, shape (S*S, units)
+        The first layer's weights, e.g. ``model.coefs_[0]`` (400 inputs:
+        20x20 tiles).
+    path : str or path-like
+        The PNG file to write, atomically.
+    columns : int
+        Tiles per row.
+    scale : int
+        Pixels per weight.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        If the number of inputs is not a square.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from fastdigits.sheet import weights_png
+    >>> weights = np.random.default_rng(0).standard_normal((400, 32))
+    >>> Image.open(weights_png(weights, "weights.png")).size
+    (992, 124)
+    """
     from PIL import Image
 
     weights = np.asarray(weights, dtype=np.float64)
