@@ -217,7 +217,7 @@ def test_train_ctrl_c_keeps_the_model(letters, tmp_path, monkeypatch):
 
 
 def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters, tmp_path, monkeypatch):
-    import fastdigits.model
+    import fastdigits.kernels.cache
     from fastdigits.model import warm_kernels
 
     warm_kernels("float32", augment=True)  # compiled, so in numba's cache
@@ -232,7 +232,7 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
     args = ["train", "--data", str(letters), "--hidden", "8", "--epochs", "1", "--augment", "-o", str(tmp_path / "m.npz")]
     assert runner.invoke(app, args).exit_code == 0
     assert calls == []  # this session's kernels are cached already
-    monkeypatch.setattr(fastdigits.model, "_kernel_cached", lambda dispatcher, dtype=None: False)  # an empty cache
+    monkeypatch.setattr(fastdigits.kernels.cache, "is_compiled", lambda dispatcher, dtype=None: False)  # an empty cache
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(calls) == 1 and calls[0][0][0] == sys.executable
