@@ -217,7 +217,7 @@ def _hidden(text: Optional[str]) -> Optional[tuple[int, ...]]:
         raise typer.BadParameter(f"expected layer sizes like 256,128; got {text!r}") from None
     if any(s < 1 for s in sizes):
         raise typer.BadParameter(f"layer sizes must be positive; got {text!r}")
-    return sizes or None
+    return sizes
 
 
 def _device(device: str) -> str:
