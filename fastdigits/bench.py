@@ -311,9 +311,9 @@ def kernels_cached() -> bool:
     """Whether the training kernel for float32 rows is compiled in a cache
     (the package's or this user's numba cache)."""
     from .kernels import cpu
-    from .kernels.cache import is_cached
+    from .kernels.cache import is_compiled
 
-    return is_cached(cpu.train_range, "float32")
+    return is_compiled(cpu.train_range, "float32")
 
 
 # ------------------------------------------------------------ the report

@@ -1,15 +1,16 @@
 """The ``fastdigits`` command.
 
-Commands are thin wrappers over library calls.  This is the only module
-that prints: data goes to stdout, progress and messages to stderr, and a
-``FastDigitsError`` becomes one red line and exit code 1.
+Each command parses its options, makes one call into the library
+(mostly :mod:`fastdigits.recipes`) and prints what it returns.  This is
+the only module that prints: data goes to stdout, progress and messages
+to stderr.  Commands run inside one error boundary (:class:`_Commands`):
+a ``FastDigitsError`` becomes one red line and exit code 1.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import itertools
 import os
 import json
 import shlex
@@ -20,18 +21,33 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from . import __version__
+from . import __version__, recipes
 from .classify import BLANK_FOLDER
-from ._io import check_folder, check_writable
-from .errors import FastDigitsError
+from .errors import FastDigitsError, InputError, OutputError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
-from .model import DEVICES, SCHEDULES, SOLVERS, compiled_forward
-from .persist import check_model_size, model_path
+from .model import DEVICES, SCHEDULES, SOLVERS
 from .recipes import PRESETS
+
+
+class _Commands(TyperGroup):
+    """The error boundary of every command: a ``FastDigitsError`` (an
+    ``OutputError`` included) raised while a command parses or runs
+    becomes ``error: MESSAGE`` in red on stderr and exit code 1, without a
+    traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FastDigitsError as exc:
+            _err(f"error: {exc}", fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="fastdigits",
+    cls=_Commands,
     help="Train and run small image classifiers (handwritten digits and more), fast.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
@@ -52,6 +68,10 @@ def _err(message: str, **style) -> None:
         typer.secho(message, err=True, **style)
     else:
         typer.echo(message, err=True)
+
+
+def _warn(message: str) -> None:
+    _err(message, fg=typer.colors.YELLOW)
 
 
 @contextlib.contextmanager
@@ -118,21 +138,21 @@ def _json_line(row: dict) -> str:
     return json.dumps(_escaped(row)) + "\n"
 
 
-def _open_output(path: Path):
-    """The results file, opened for writing in UTF-8 (rows are
-    ``_escaped``); a folder that does not exist or cannot be written is a
-    one-line error, not a traceback."""
+@contextlib.contextmanager
+def _output(path: Optional[Path]):
+    """stdout, or the results file opened for writing in UTF-8 (rows are
+    ``_escaped``) and closed at the end; a folder that does not exist or
+    cannot be written is an OutputError, not a traceback."""
+    if path is None:
+        yield sys.stdout
+        return
     try:
-        return open(path, "w", newline="", encoding="utf-8", errors="backslashreplace")
+        out = open(path, "w", newline="", encoding="utf-8", errors="backslashreplace")
     except OSError as exc:
         why = f"the folder {path.parent} does not exist" if not path.parent.is_dir() else exc.strerror or exc
-        _err(f"error: cannot write {path}: {why}", fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-
-
-def _fail(exc: FastDigitsError) -> typer.Exit:
-    _err(f"error: {exc}", fg=typer.colors.RED)
-    return typer.Exit(1)
+        raise OutputError(f"cannot write {path}: {why}") from None
+    with out:
+        yield out
 
 
 def _version(value: bool) -> None:
@@ -165,12 +185,10 @@ def mnist(
     """Find MNIST (or download it), verify its checksums and say where it is."""
     from .data import find_mnist, load_mnist
 
-    try:
-        data = load_mnist(path, download_missing=download)
-        folder = find_mnist(path)
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
+    data = load_mnist(path, download_missing=download)
+    folder = find_mnist(path)
     typer.echo(f"MNIST at {folder}: {len(data.train_labels)} training and {len(data.test_labels)} test digits, checksums OK")
+
 
 
 # ------------------------------------------------------------------ train
@@ -190,7 +208,9 @@ Device = _choices("Device", DEVICES)
 DeviceOption = Annotated[Device, typer.Option(help="Where the network runs: CPU cores, or an NVIDIA GPU (numba.cuda).")]
 
 
-def _hidden(text: str) -> tuple[int, ...]:
+def _hidden(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if not text:
+        return None
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -200,12 +220,18 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _split(n: int, fraction: float, seed: int):
-    import numpy as np
+def _device(device: str) -> str:
+    """The value of ``--device``, checked in the command line's words."""
+    from .kernels.backend import cuda_problem
 
-    perm = np.random.default_rng([seed, 3]).permutation(n)
-    n_test = int(round(n * fraction))
-    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+    device = Device(device).value
+    if device == "cuda" and (problem := cuda_problem()):
+        raise InputError(f"--device cuda {problem}; use --device cpu")
+    return device
+
+
+def _value(choice: Optional[Enum]):
+    return None if choice is None else choice.value
 
 
 @app.command()
@@ -247,148 +273,50 @@ def train(
         "model.npz"),
 ) -> None:
     """Train a network on MNIST or on a folder of labelled images, and save it."""
-    from .preprocess import Normalization
-
-    preset = Preset(preset)
-    params = dict(PRESETS[preset.value])
-    # the settings that are not an MLPClassifier's
-    n_members, outlier_share, preset_deskew = (params.pop(key, default) for key, default in
-                                               (("members", 1), ("outliers", 0.0), ("deskew", False)))
-    n_members = members or n_members
-    outlier_share = outlier_share if outliers is None else outliers
-    deskew = preset_deskew if deskew is None else deskew
-    overrides = {"hidden_layer_sizes": _hidden(hidden) if hidden else None, "activation": activation and activation.value,
-                 "output": output_style and output_style.value, "solver": optimizer and optimizer.value,
-                 "learning_rate_init": lr, "learning_rate": schedule and schedule.value, "max_iter": epochs,
-                 "batch_size": batch_size, "alpha": l2, "augment": augment, "n_iter_no_change": patience}
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    pipeline = Normalization(deskew=deskew)
-    with _Interrupts() as interrupts:
-        _train_and_save(params=params, n_members=n_members, outlier_share=outlier_share, pipeline=pipeline,
-                        preset=preset, data=data, mnist_dir=mnist_dir, validation=validation,
-                        test_fraction=test_fraction, seed=seed, threads=threads, device=device, output=output,
-                        interrupts=interrupts)
+    preset = Preset(preset).value
+    settings = {"hidden_layer_sizes": _hidden(hidden), "activation": _value(activation),
+                "output": _value(output_style), "solver": _value(optimizer), "learning_rate_init": lr,
+                "learning_rate": _value(schedule), "max_iter": epochs, "batch_size": batch_size, "alpha": l2,
+                "augment": augment, "n_iter_no_change": patience}
+    with _Interrupts() as interrupts, _TrainingDisplay(interrupts) as display:
+        run = recipes.train(preset=preset, settings=settings, data=data, mnist=mnist_dir, members=members,
+                            outliers=outliers, deskew=deskew, validation=validation, test_fraction=test_fraction,
+                            seed=seed, threads=threads, device=_device(device), output=output,
+                            command=_command_line(preset), callback=display)
+    _report_training(run, interrupted=run.interrupted or bool(interrupts.noted), noted=bool(interrupts.noted))
 
 
-def _train_and_save(*, params: dict, n_members: int, outlier_share: float, pipeline, preset, data, mnist_dir,
-                    validation: float, test_fraction: float, seed: int, threads, device: str, output: Path,
-                    interrupts: _Interrupts) -> None:
-    """``train``'s work once its options are settled: read the data, fit
-    (with a progress bar), score the test set, save; exits 130 after a
-    Ctrl-C and 1 when the model could not be saved where asked."""
-    import numpy as np
-
-    from .data import NO_INK, load_image_folder, load_mnist
-    from .ensemble import Ensemble
-    from .model import MLPClassifier
-    from .outliers import make_outliers
-
-    model = None
-    try:
-        net = MLPClassifier(**params, validation_fraction=validation, random_state=seed, threads=threads,
-                            device=_device(device), preprocessing=pipeline)
-        net._validate_params()
-        target = check_writable(model_path(output), "the model")  # before the work, not after it
-        _compile_apart(net)
-        model = net if n_members == 1 else Ensemble(net, n_members=n_members)
-        t0 = time.perf_counter()
-        if data is not None:
-            _err(f"reading {data} ...")
-            ds = load_image_folder(data, preprocessing=pipeline)
-            for path, why in ds.skipped:  # a read error names its file; "no ink found" does not
-                _err(f"skipped: {path}: {why}" if why == NO_INK else f"skipped: {why}", fg=typer.colors.YELLOW)
-            X, y = ds.features, ds.names
-            X_test = y_test = None
-            if test_fraction:
-                tr, te = _split(len(X), test_fraction, seed)
-                X, y, X_test, y_test = X[tr], y[tr], X[te], y[te]
-            source = f"{data} ({len(ds.classes)} classes)"
-        else:
-            _err("loading MNIST ...")
-            d = load_mnist(mnist_dir)
-            X, y = model.prepare(d.train_images), d.train_labels
-            X_test, y_test = model.prepare(d.test_images), d.test_labels
-            source = "MNIST"
-        _err(f"{len(X):,} training images from {source}; network "
-             f"{'-'.join(map(str, [X.shape[1], *params['hidden_layer_sizes'], len(set(y.tolist()))]))}, "
-             f"{params.get('max_iter', 10)} epoch{'s' * (params.get('max_iter', 10) != 1)}"
-             f"{f', {n_members} networks averaged' if n_members > 1 else ''} ({time.perf_counter() - t0:.1f} s to prepare)")
-        rejects = None
-        if outlier_share:
-            # from the rows that fit trains on: none of a --validation split
-            trained = net._split(X, np.zeros(len(X), np.int64))[0]
-            rejects = make_outliers(trained, int(round(outlier_share * len(trained))), seed=[seed, 3],
-                                    settings=pipeline)
-            _err(f"{len(rejects):,} pictures of no class (pairs, pieces, scribbles) made from them")
-        check_model_size(model, X.shape[1], len(set(y.tolist())))  # a model too big to read back: before training
-        interrupted = _fit_with_progress(model, X, y, rejects, interrupts)
-    except KeyboardInterrupt:  # while reading the data or compiling, or just after fit returned
-        if not getattr(model, "history_", None):
-            _err("interrupted before training: nothing trained, nothing saved", fg=typer.colors.YELLOW)
-            raise typer.Exit(130) from None
-        interrupted = True
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
-    if not getattr(model, "history_", None):  # Ctrl-C before fit had set up, or within the first epoch
-        _err("interrupted before the first epoch ended: nothing saved", fg=typer.colors.YELLOW)
-        raise typer.Exit(130)
-    interrupts.saving = True  # from here on a Ctrl-C is noted, not obeyed: the model is saved first
-    accuracy = None
-    if X_test is not None and len(X_test) and not interrupts.noted:
-        try:
-            with compiled_forward():  # one scoring: not worth compiling the prediction kernel for
-                accuracy = model.score(X_test, y_test)
-        except FastDigitsError as exc:  # the model is saved all the same
-            _err(f"warning: the test set could not be scored: {exc}", fg=typer.colors.YELLOW)
-    networks = _networks(model)
-    epochs_run = sum(len(n.history_) for n in networks)
+def _command_line(preset: str) -> str:
+    """How this run was started, for the model's record."""
     argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "fastdigits" else []
-    model.record_ = {
-        "command": "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset.value}",
-        "preset": preset.value, "seed": seed, "data": source, "fastdigits": __version__,
-        **({"members": len(networks)} if n_members > 1 else {}),
-        **({"outliers": outlier_share} if outlier_share else {}),
-        "epochs_run": epochs_run, "interrupted": interrupted or bool(interrupts.noted),
-        "seconds": round(time.perf_counter() - t0, 1),
-        **({"test_accuracy": accuracy, "test_images": int(len(X_test))} if accuracy is not None else {}),
-    }
-    saved, failure = _save_or_rescue(model, target)
-    if interrupts.noted:
-        _err("interrupt: the model was saved first", fg=typer.colors.YELLOW)
-    interrupted = interrupted or bool(interrupts.noted)
-    if accuracy is not None:
-        typer.echo(f"test accuracy {accuracy:.2%} on {len(X_test):,} images")
-    if failure is not None:
-        _err(f"error: {failure}", fg=typer.colors.RED)
-        if saved is None:
+    return "fastdigits " + shlex.join(argv) if argv else f"fastdigits train --preset {preset}"
+
+
+def _report_training(run: recipes.TrainingRun, *, interrupted: bool, noted: bool) -> None:
+    """What ``train`` says once the run is over; exits 130 after a Ctrl-C
+    and 1 when the model is not where asked."""
+    if not run.epochs_run:  # Ctrl-C before fit had set up, or within the first epoch
+        _warn("interrupted before the first epoch ended: nothing saved")
+        raise typer.Exit(130)
+    if noted:
+        _warn("interrupt: the model was saved first")
+    if run.test_accuracy is not None:
+        typer.echo(f"test accuracy {run.test_accuracy:.2%} on {run.test_images:,} images")
+    if run.save_error is not None:
+        _err(f"error: {run.save_error}", fg=typer.colors.RED)
+        if run.saved is None:
             raise typer.Exit(1)
-        _err(f"the model is saved to {saved} instead", fg=typer.colors.YELLOW)
+        _warn(f"the model is saved to {run.saved} instead")
     else:
-        typer.echo(f"model saved to {saved}")
+        typer.echo(f"model saved to {run.saved}")
     if interrupted:
-        kept = f"{len(networks)} networks, {epochs_run} epochs in all" if n_members > 1 else f"{epochs_run} epochs"
-        _err(f"interrupted: kept the model after {kept}", fg=typer.colors.YELLOW)
-    if failure is not None:  # not where asked: a failure, interrupted or not
+        members = run.record.get("members")
+        _warn(f"interrupted: kept the model after "
+              f"{f'{members} networks, {run.epochs_run} epochs in all' if members else f'{run.epochs_run} epochs'}")
+    if run.save_error is not None:  # not where asked: a failure, interrupted or not
         raise typer.Exit(1)
     if interrupted:
         raise typer.Exit(130)
-
-
-def _save_or_rescue(model, target: Path):
-    """Save ``model`` to ``target``; if that fails after all, to a new
-    folder of the temporary folder so that the training is not lost.  Returns (the
-    path saved to or None, the OutputError of ``target`` or None)."""
-    import tempfile
-
-    from .errors import OutputError
-
-    try:
-        return model.save(target), None
-    except OutputError as exc:
-        try:  # a folder of this user's alone (mkdtemp: mode 0700)
-            return model.save(Path(tempfile.mkdtemp(prefix="fastdigits-rescued-")) / target.name), exc
-        except (OutputError, OSError):
-            return None, exc
 
 
 class _Interrupts:
@@ -398,7 +326,9 @@ class _Interrupts:
     counted in ``noted``, so that the trained model is saved.  Nothing is
     printed from the handler (it may run while the progress bar writes).
     Installed in the main thread only, where Python handles signals; a
-    SIGINT that was being ignored (``nohup``) stays ignored."""
+    SIGINT that was being ignored (``nohup``) stays ignored.  A
+    ``KeyboardInterrupt`` that leaves the block (one before fit: fit's own
+    ends the run early) ends the command: exit 130, nothing saved."""
 
     def __init__(self):
         self.raised = 0
@@ -425,130 +355,99 @@ class _Interrupts:
         self.raised += 1
         raise KeyboardInterrupt
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, value, traceback) -> None:
         if self._previous is not None:
             import signal
 
             signal.signal(signal.SIGINT, self._previous)
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            _warn("interrupted before training: nothing trained, nothing saved")
+            raise typer.Exit(130) from None
 
 
-def _compile_apart(model) -> None:
-    """Compile the training kernels in a child process when numba's cache
-    lacks them.
+class _TrainingDisplay:
+    """``train``'s callback: each step a line on stderr; fit's progress a
+    bar (on a terminal) and a line per epoch; once fit has returned, Ctrl-C
+    waits for the save (``interrupts.saving``), the bar closes, and a
+    Ctrl-C noted by then skips the scoring of the test set."""
 
-    The compiler's memory is not given back by the process that used it;
-    compiled apart, it is gone before the data is loaded (the default MNIST
-    run peaked at 651 MB compiled in-process at commit 02f9431; now the
-    compiling child holds the peak and training itself stays near 345 MB:
-    benchmarks/RESULTS.md), and the one-off wait gets its own line.  The
-    prediction kernel is compiled too only when a validation split will
-    need it after every epoch: the test set is scored by the forward pass
-    that pip install built (``compiled_forward``)."""
-    import subprocess
+    def __init__(self, interrupts: _Interrupts):
+        from rich.console import Console
 
-    from .kernels import cpu
-    from .kernels.cache import is_cached
+        self.interrupts = interrupts
+        self.console = Console(stderr=True)
+        self.bar = None
 
-    if model.device != "cpu" or is_cached(cpu.train_range, model.dtype):  # GPU kernels, or nothing to compile
-        return
-    _err("compiling the kernels for this CPU (once: numba caches them) ...")
-    t0 = time.perf_counter()
-    validated = bool(getattr(model, "validation_fraction", 0.0))
-    code = (f"from fastdigits.model import warm_kernels; warm_kernels({model.dtype!r}, "
-            f"{model._augmentation() is not None}, predict={validated})")
-    # From the package's parent folder: the child imports the fastdigits this process did, whatever the cwd.
-    home = Path(__file__).resolve().parents[1]
-    if subprocess.run([sys.executable, "-c", code], cwd=home).returncode == 0:
-        _err(f"compiled in {time.perf_counter() - t0:.1f} s")
-    else:
-        _err("compiling in a child process failed; compiling here", fg=typer.colors.YELLOW)
+    def __enter__(self) -> _TrainingDisplay:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.stop()
+
+    def __call__(self, event) -> Optional[bool]:
+        if isinstance(event, recipes.Note):
+            _err(event.text, **({"fg": typer.colors.YELLOW} if event.warning else {}))
+        elif isinstance(event, recipes.Fitted):
+            self.interrupts.saving = True  # the bar may still be closing: a Ctrl-C now waits for the save
+            self.close()
+            return not self.interrupts.noted
+        else:
+            self._progress(event)
+        return None
+
+    def _progress(self, p) -> None:
+        """fit's Progress: samples_total is the rows an epoch trains on (a
+        validation split holds some out)."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if self.bar is None:
+            columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
+            # Off when stderr is no terminal (a log file would keep one cut-off bar); the epoch lines stay.
+            self.bar = Progress(*columns, console=self.console, transient=False,
+                                disable=not self.console.is_terminal or self.console.is_dumb_terminal)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=p.samples_total, epoch="1", status="")
+        bar, task = self.bar, self.task
+        bar.update(task, completed=p.samples_done, total=p.samples_total,
+                   epoch=_where(p.member, p.members, p.epoch, p.epochs))
+        if p.record is None:
+            return
+        r = p.record
+        val = f", val acc {r['val_accuracy']:.2%}" if "val_accuracy" in r else ""
+        status = (f"loss {r['loss']:.4f}, train acc {r['train_accuracy']:.2%}{val}, "
+                  f"{r['samples_per_second']:,.0f} samples/s")
+        bar.update(task, status=status)
+        network = f"network {p.member + 1}/{p.members}, " if p.members > 1 else ""
+        self.console.print(f"{network}epoch {r['epoch']:>3}: {status}")
+        if p.epoch + 1 < p.epochs:
+            bar.reset(task, total=p.samples_total, epoch=_where(p.member, p.members, p.epoch + 1, p.epochs), status="")
+        elif p.member + 1 < p.members:
+            bar.reset(task, total=p.samples_total, epoch=_where(p.member + 1, p.members, 0, p.epochs), status="")
 
 
-def _fit_with_progress(model, X, y, outliers=None, interrupts: _Interrupts | None = None) -> bool:
-    """fit with a progress bar on stderr; True if Ctrl-C stopped it.  From
-    the moment fit returns, ``interrupts`` defers Ctrl-C to the save."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}")]
-
-    def where(member, members, epoch, epochs):  # "3/30", or "network 2/3, 3/30" in an ensemble
-        return (f"network {member + 1}/{members}, " if members > 1 else "") + f"{epoch + 1}/{epochs}"
-
-    # Off when stderr is no terminal (a log file would keep one cut-off bar); the epoch lines stay.
-    with Progress(*columns, console=console, transient=False,
-                  disable=not console.is_terminal or console.is_dumb_terminal) as bar:
-        task = bar.add_task("train", total=len(X), epoch="1", status="")
-
-        def report(p):  # samples_total: the rows an epoch trains on (a validation split holds some out)
-            bar.update(task, completed=p.samples_done, total=p.samples_total,
-                       epoch=where(p.member, p.members, p.epoch, p.epochs))
-            if p.record is not None:
-                r = p.record
-                val = f", val acc {r['val_accuracy']:.2%}" if "val_accuracy" in r else ""
-                status = (f"loss {r['loss']:.4f}, train acc {r['train_accuracy']:.2%}{val}, "
-                          f"{r['samples_per_second']:,.0f} samples/s")
-                bar.update(task, status=status)
-                network = f"network {p.member + 1}/{p.members}, " if p.members > 1 else ""
-                console.print(f"{network}epoch {r['epoch']:>3}: {status}")
-                if p.epoch + 1 < p.epochs:
-                    bar.reset(task, total=p.samples_total, epoch=where(p.member, p.members, p.epoch + 1, p.epochs),
-                              status="")
-                elif p.member + 1 < p.members:
-                    bar.reset(task, total=p.samples_total, epoch=where(p.member + 1, p.members, 0, p.epochs),
-                              status="")
-
-        try:
-            model.fit(X, y, outliers=outliers, callback=report)
-        except KeyboardInterrupt:
-            return True
-        finally:
-            if interrupts is not None:
-                interrupts.saving = True  # the bar may still be closing: a Ctrl-C now waits for the save
-    return False
+def _where(member: int, members: int, epoch: int, epochs: int) -> str:
+    """"3/30", or "network 2/3, 3/30" in an ensemble."""
+    return (f"network {member + 1}/{members}, " if members > 1 else "") + f"{epoch + 1}/{epochs}"
 
 
 # --------------------------------------------------------------- evaluate
 
 
-def _networks(model) -> list:
-    """The networks of a model: an Ensemble's members, or the one MLPClassifier."""
-    return getattr(model, "members_", [model])
-
-
-def _device(device: str) -> str:
-    """The value of ``--device``, checked in the command line's words."""
-    from .errors import InputError
-    from .kernels.backend import cuda_problem
-
-    device = Device(device).value
-    if device == "cuda" and (problem := cuda_problem()):
-        raise InputError(f"--device cuda {problem}; use --device cpu")
-    return device
-
-
-def _load(model_path: Optional[Path], device: str = "cpu"):
-    """The model file (default: the shipped one), set to run on ``device``
-    (checked: a GPU asked for and not found is a FastDigitsError)."""
-    from .persist import load_model
-
-    model = load_model(model_path)
-    model.device = _device(device)
-    for net in _networks(model):
-        net._validate_params()
-    return model
-
-
 ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False,
                                                      help="Model file (default: the shipped digit model).")]
+ModelArgument = Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
+                                                         help="Model file (default: the shipped digit model).")]
 
 
 @app.command()
 def evaluate(
-    model_path: Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
-                          help="Model file (default: the shipped digit model).")] = None,
+    model_path: ModelArgument = None,
     data: Annotated[Optional[Path], typer.Option("--data", exists=True, file_okay=False,
                     help="Folder of labelled images (default: the MNIST test set).")] = None,
     report: Annotated[Optional[Path], typer.Option(file_okay=False,
@@ -556,38 +455,12 @@ def evaluate(
     device: DeviceOption = "cpu",
 ) -> None:
     """Accuracy, per-class precision and recall, and the confusion matrix."""
-    import numpy as np
-
-    from .data import NO_INK, load_image_folder, load_mnist, read_image
-    from .metrics import class_indices, evaluate_predictions
-
-    try:
-        if report is not None:
-            check_folder(report, "the report")  # before the work, not after it
-        model = _load(model_path, device)
-        if data is not None:
-            ds = load_image_folder(data, preprocessing=model.preprocessing)
-            frames, truth, originals = ds.images, ds.names, None
-            paths = ds.paths
-            blank = sum(why == NO_INK for _, why in ds.skipped)
-            if ds.skipped:
-                _err(f"not scored: {blank} without ink, {len(ds.skipped) - blank} unreadable",
-                     fg=typer.colors.YELLOW)
-        else:
-            d = load_mnist()
-            frames = model.prepare(d.test_images).reshape(-1, 20, 20)
-            truth, originals, paths = d.test_labels, d.test_images, None
-        proba = model.predict_proba(frames.reshape(len(frames), -1))
-        # A folder "3" is the class 3 of a digit model: matched as fit and score match labels.
-        truth = class_indices(truth, model.classes_, name=f"the folder {data}" if data else "the MNIST test set")
-        pred = proba.argmax(axis=1)
-        classes = model.classes_
-        ev = evaluate_predictions(classes[truth], classes[pred], classes.tolist())  # ev.classes: the names
-        names = [str(c) for c in ev.classes]
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
+    run = recipes.evaluate(model_path, data, device=_device(device), report=report)
+    if run.without_ink or run.unreadable:
+        _warn(f"not scored: {run.without_ink} without ink, {run.unreadable} unreadable")
+    ev, names = run.evaluation, run.names
     width = max(7, *(len(n) for n in names))
-    typer.echo(f"accuracy {ev.accuracy:.2%} on {len(truth):,} images\n")
+    typer.echo(f"accuracy {ev.accuracy:.2%} on {run.images:,} images\n")
     typer.echo(f"{'class':>{width}} {'precision':>9} {'recall':>7} {'support':>8}")
     for name, p, r, s in zip(names, ev.precision, ev.recall, ev.support):
         typer.echo(f"{name:>{width}} {p:9.2%} {r:7.2%} {s:8d}")
@@ -595,20 +468,8 @@ def evaluate(
                + " ".join(f"{n:>5}" for n in names))
     for name, row in zip(names, ev.confusion):
         typer.echo(f"{name:>{width}} " + " ".join(f"{v:5d}" for v in row))
-    if report is not None:
-        from .sheet import confusion_png, contact_sheet, weights_png
-
-        report.mkdir(parents=True, exist_ok=True)
-        written = [confusion_png(ev.confusion, names, report / "confusion.png")]
-        wrong = np.nonzero(pred != truth)[0][:48]
-        if len(wrong):
-            shown = [originals[i] if originals is not None else read_image(paths[i]) for i in wrong]
-            labels = [f"{names[truth[i]]}->{names[pred[i]]} {proba[i].max():.2f}" for i in wrong]
-            written.append(contact_sheet(shown, frames[wrong], report / "mistakes.png", labels=labels))
-        if model.n_features_in_ == 400:
-            units = np.hstack([net.coefs_[0] for net in _networks(model)])
-            written.append(weights_png(units, report / "hidden_units.png"))
-        _err("wrote " + ", ".join(str(p) for p in written))
+    if run.written:
+        _err("wrote " + ", ".join(str(p) for p in run.written))
 
 
 # --------------------------------------------------------------- classify
@@ -643,41 +504,32 @@ def classify(
     found" (not an error). Unreadable files get a row with an error and the
     rest go on; the exit code is 1 if any file failed.
     """
-    from .classify import classify_files, find_images, sort_into as sort_file
+    results = recipes.classify(paths, model_path, device=_device(device), batch_size=batch_size, workers=workers,
+                               sort_into=sort_into, move=move)
+    k = min(top_k, len(results.classes)) if top_k else None
+    _write_rows(results, output, lambda out: _writer(fmt, out, results.classes, k), "classify", quiet)
+    _finish(results.tally, "classified")
 
-    try:
-        if sort_into is not None:
-            check_folder(sort_into, "the sorted pictures")  # before the work, not after it
-        model = _load(model_path, device)
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
-    files, missing = find_images(paths)
-    classes = model.classes_.tolist()
-    k = min(top_k, len(classes)) if top_k else None
-    out = _open_output(output) if output else sys.stdout
-    classified = blank = failed = 0
-    try:
-        writer = _writer(fmt, out, classes, k)
-        # streamed: each row is written (and flushed) as its batch is done
-        with _file_progress(len(files) + len(missing), quiet, "classify", to_stdout=output is None) as advance:
-            for result in itertools.chain(missing, classify_files(model, files, batch_size=batch_size,
-                                                                  workers=workers)):
-                writer(result)
+
+def _write_rows(results: recipes.FileResults, output: Optional[Path], writer, what: str, quiet: bool) -> None:
+    """Stream ``results`` to ``output`` (stdout if None) through
+    ``writer(out)``'s function, flushing each row, with a progress bar;
+    each failed file's error on stderr as it comes."""
+    with _output(output) as out:
+        write = writer(out)
+        with _file_progress(len(results), quiet, what, to_stdout=output is None) as advance:
+            for result in results:
+                write(result)
                 out.flush()
                 advance()
                 if not result.ok:
-                    failed += 1
                     _err(result.error, fg=typer.colors.RED)
-                    continue
-                blank += result.blank
-                classified += not result.blank
-                if sort_into is not None:
-                    sort_file(result, sort_into, move=move)
-    finally:
-        if output:
-            out.close()
-    _err(f"{classified} classified, {blank} without ink, {failed} failed")
-    if failed:
+
+
+def _finish(tally: recipes.Tally, answered: str) -> None:
+    """The closing line of classify and read; exit 1 if any file failed."""
+    _err(f"{tally.answered} {answered}, {tally.blank} without ink, {tally.failed} failed")
+    if tally.failed:
         raise typer.Exit(1)
 
 
@@ -725,8 +577,6 @@ def _writer(fmt: Format, out, classes: list, k: Optional[int]):
     return write
 
 
-# ------------------------------------------------------------------ bench
-
 
 # ------------------------------------------------------------------- read
 
@@ -752,49 +602,19 @@ def read(
     the note "no ink found"; unreadable files get a row with an error and
     the rest go on; the exit code is 1 if any file failed.
     """
-    from .classify import find_images
-    from .read import read_files
-
-    try:
-        model = _load(model_path)
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
-    files, missing = find_images(paths)
-    out = _open_output(output) if output else sys.stdout
-    done = blank = failed = 0
-    try:
-        if fmt is Format.csv:
-            rows = _Rows(out)
-            rows.writerow(["path", "text", "confidence", "note", "error"])
-        with _file_progress(len(files) + len(missing), quiet, "read", to_stdout=output is None) as advance:
-            for result in itertools.chain((_missing_reading(m) for m in missing),
-                                          read_files(files, model, min_confidence=min_confidence, workers=workers)):
-                if fmt is Format.csv:
-                    rows.writerow([result.path, result.text, f"{result.confidence:.6f}" if result.ok else "",
-                                   result.note or "", result.error or ""])
-                else:
-                    out.write(_json_line(_reading_json(result)))
-                out.flush()
-                advance()
-                if not result.ok:
-                    failed += 1
-                    _err(result.error, fg=typer.colors.RED)
-                elif result.note:
-                    blank += 1
-                else:
-                    done += 1
-    finally:
-        if output:
-            out.close()
-    _err(f"{done} read, {blank} without ink, {failed} failed")
-    if failed:
-        raise typer.Exit(1)
+    readings = recipes.read(paths, model_path, min_confidence=min_confidence, workers=workers)
+    _write_rows(readings, output, lambda out: _reading_writer(fmt, out), "read", quiet)
+    _finish(readings.tally, "read")
 
 
-def _missing_reading(result):
-    from .read import Reading
-
-    return Reading(path=result.path, error=result.error)
+def _reading_writer(fmt: Format, out):
+    """A function writing one Reading as a CSV row (path, text,
+    confidence, note, error) or a JSON line that adds each digit."""
+    if fmt is Format.jsonl:
+        return lambda reading: out.write(_json_line(_reading_json(reading)))
+    rows = _Rows(out)
+    rows.writerow(["path", "text", "confidence", "note", "error"])
+    return lambda r: rows.writerow([r.path, r.text, f"{r.confidence:.6f}" if r.ok else "", r.note or "", r.error or ""])
 
 
 def _reading_json(result) -> dict:
@@ -809,6 +629,9 @@ def _reading_json(result) -> dict:
     return row
 
 
+# ------------------------------------------------------------------ bench
+
+
 @app.command()
 def bench(
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per case (the median is reported).")] = 5,
@@ -820,11 +643,7 @@ def bench(
     beside NumPy (and scikit-learn / PyTorch when installed)."""
     from . import bench as measure
 
-    try:
-        report = measure.run(repeats=repeats, threads=threads, quick=quick,
-                             progress=lambda m: _err(f"measuring {m} ..."))
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
+    report = measure.run(repeats=repeats, threads=threads, quick=quick, progress=lambda m: _err(f"measuring {m} ..."))
     typer.echo(json.dumps(report, indent=2) if as_json else measure.format_table(report))
 
 
@@ -832,40 +651,10 @@ def bench(
 
 
 @app.command()
-def show(
-    model_path: Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
-                          help="Model file (default: the shipped digit model).")] = None,
-) -> None:
+def show(model_path: ModelArgument = None) -> None:
     """Architecture, classes, preprocessing and training record of a model."""
-    from .preprocess import preprocessing_dict
-
-    try:
-        model = _load(model_path)
-    except FastDigitsError as exc:
-        raise _fail(exc) from None
-    networks = _networks(model)
-    first = networks[0]
-    p = first.get_params()
-    shapes = sorted({"-".join(map(str, net.layer_sizes_)) for net in networks})
-    shape = f"{len(networks)} x {shapes[0]}, probabilities averaged" if len(networks) > 1 and len(shapes) == 1 \
-        else " + ".join(shapes)
-    typer.echo(f"network        {shape}, {p['activation']} hidden units, {p['output']} outputs, "
-               f"{sum(net.params_.size for net in networks):,} parameters ({p['dtype']})")
-    typer.echo(f"classes        {', '.join(str(c) for c in model.classes_.tolist())}")
-    prep = preprocessing_dict(model.preprocessing)
-    typer.echo("preprocessing  " + ", ".join(f"{k}={v}" for k, v in prep.items()))
-    aug = first._augmentation()
-    seeds = ", ".join(str(net.random_state) for net in networks)
-    typer.echo(f"training       {p['solver']}, lr {p['learning_rate_init']} ({p['learning_rate']}), batch {p['batch_size']}, "
-               f"alpha {p['alpha']}, augmentation {'on' if aug else 'off'}, seed{'s' if len(networks) > 1 else ''} {seeds}")
-    for key, value in model.record_.items():
-        typer.echo(f"{key:<14} {value}")
-    for k, net in enumerate(networks):
-        if net.history_:
-            last = net.history_[-1]
-            which = f" ({k + 1})" if len(networks) > 1 else ""
-            typer.echo(f"{'last epoch' + which:<14} {last['epoch']}: loss {last['loss']:.4f}, "
-                       f"train accuracy {last['train_accuracy']:.2%}")
+    for what, value in recipes.describe(model_path):
+        typer.echo(f"{what:<14} {value}")
 
 
 def main() -> None:  # console-script entry point

@@ -232,7 +232,7 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
     args = ["train", "--data", str(letters), "--hidden", "8", "--epochs", "1", "--augment", "-o", str(tmp_path / "m.npz")]
     assert runner.invoke(app, args).exit_code == 0
     assert calls == []  # this session's kernels are cached already
-    monkeypatch.setattr(fastdigits.kernels.cache, "is_cached", lambda dispatcher, dtype=None: False)  # an empty cache
+    monkeypatch.setattr(fastdigits.kernels.cache, "is_compiled", lambda dispatcher, dtype=None: False)  # an empty cache
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(calls) == 1 and calls[0][0][0] == sys.executable

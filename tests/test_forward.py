@@ -82,7 +82,7 @@ def test_a_kernel_about_to_compile_is_announced_once(rng, monkeypatch, caplog):
     X = rng.random((config.COMPILED_ROWS + 1, 400)).astype(np.float32)
     model = MLPClassifier((4,), max_iter=1).fit(X, np.arange(len(X)) % 2)
     monkeypatch.setattr(backend, "_ANNOUNCED", set())
-    monkeypatch.setattr(cache, "is_cached", lambda dispatcher, dtype=None: False)  # as with an empty cache
+    monkeypatch.setattr(cache, "is_compiled", lambda dispatcher, dtype=None: False)  # as with an empty cache
     with caplog.at_level("WARNING", logger="fastdigits"):
         model.predict_proba(X[:3])  # the compiled loop: nothing to announce
         assert caplog.messages == []

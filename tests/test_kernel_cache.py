@@ -72,9 +72,9 @@ def test_the_package_cache_knows_the_sources_by_their_content(tmp_path, monkeypa
 
 
 def test_a_kernel_is_cached_for_the_dtype_asked(tmp_path, monkeypatch):
-    """``is_cached`` tells a kernel compiled (in a disk cache, or in
+    """``is_compiled`` tells a kernel compiled (in a disk cache, or in
     this process) for float32 rows from one that is not for float64."""
-    from fastdigits.kernels.cache import is_cached
+    from fastdigits.kernels.cache import is_compiled
 
     (tmp_path / "fd_cache_probe.py").write_text(
         "import numba\n\n@numba.njit(cache=True)\ndef total(x):\n    return x.sum()\n")
@@ -86,10 +86,10 @@ def test_a_kernel_is_cached_for_the_dtype_asked(tmp_path, monkeypatch):
     import fd_cache_probe as mod
 
     assert not mod.total.overloads  # nothing compiled here: the answers come from the disk cache
-    assert is_cached(mod.total, "float32") and is_cached(mod.total)
-    assert not is_cached(mod.total, "float64")
+    assert is_compiled(mod.total, "float32") and is_compiled(mod.total)
+    assert not is_compiled(mod.total, "float64")
     mod.total(np.ones(3))
-    assert is_cached(mod.total, "float64")
+    assert is_compiled(mod.total, "float64")
 
 
 @pytest.mark.skipif(IN_SOURCE_TREE or os.environ.get("FASTDIGITS_PRECOMPILE") == "0",
@@ -126,3 +126,17 @@ print(sum(len(k.stats.cache_misses) for k in kernels), len(cpu.train_range.stats
     assert "compiling" not in proc.stderr
     assert not any((tmp_path / "numba").rglob("*.nbc"))
     assert sorted(p.name for p in cache.DIRECTORY.iterdir()) == before
+
+
+def test_is_compiled_knows_what_is_compiled_for_which_dtype(tmp_path, monkeypatch):
+    """In this process or on disk (a new dispatcher: another process's
+    view), for the dtype of the first argument."""
+    monkeypatch.setattr(cache, "DIRECTORY", tmp_path / "_compiled")  # no package folder
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
+    kernel = cache.enable(numba.njit(cpu._copy.py_func))
+    assert not cache.is_compiled(kernel, "float64") and not cache.is_compiled(kernel)
+    kernel(np.zeros(3), np.ones(3))
+    assert cache.is_compiled(kernel, "float64") and cache.is_compiled(kernel)
+    assert not cache.is_compiled(kernel, "float32")
+    fresh = cache.enable(numba.njit(cpu._copy.py_func))
+    assert not fresh.overloads and cache.is_compiled(fresh, "float64") and not cache.is_compiled(fresh, "float32")

@@ -132,7 +132,7 @@ class _CPU(Backend):
         if (what, dtype) in _ANNOUNCED:
             return
         _ANNOUNCED.add((what, dtype))
-        if not cache.is_cached(dispatcher, dtype):
+        if not cache.is_compiled(dispatcher, dtype):
             logging.getLogger("fastdigits").warning(
                 "compiling the %s kernel for %s rows on this CPU, once (numba caches it): up to a minute on 2 cores",
                 what, dtype)

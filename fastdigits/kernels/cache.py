@@ -185,6 +185,52 @@ class _FunctionCache(caching.FunctionCache):
         return [key for cache in caches for key in cache._cache_file._load_index()]
 
 
+def is_compiled(dispatcher, dtype: str | None = None) -> bool:
+    """Whether a kernel's machine code is at hand without compiling.
+
+    Parameters
+    ----------
+    dispatcher : numba.core.registry.CPUDispatcher
+        A kernel of :mod:`fastdigits.kernels.cpu` (``njit`` with this
+        module's cache, :func:`enable`).
+    dtype : str, optional
+        The dtype of the kernel's first argument (its rows), e.g.
+        ``"float32"``; None: any.
+
+    Returns
+    -------
+    bool
+        True if the kernel is compiled for ``dtype`` in this process
+        already, or in either disk cache (the package's :data:`DIRECTORY`
+        or numba's usual one) for this CPU.  True too where that cannot be
+        told (``NUMBA_DISABLE_JIT``, numba's internals moved): the answer
+        is advice (announce a compile, compile it apart), never a promise.
+
+    Examples
+    --------
+    >>> from fastdigits.kernels import cache, cpu
+    >>> cache.is_compiled(cpu.train_range, "float32")  # doctest: +SKIP
+    True
+    """
+    try:
+        import numpy as np
+        from numba import from_dtype
+
+        first = None if dtype is None else from_dtype(np.dtype(dtype))
+
+        def fits(args) -> bool:
+            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
+
+        if any(fits(args) for args in dispatcher.overloads):
+            return True
+        cache = dispatcher._cache
+        keys = cache.index_keys() if hasattr(cache, "index_keys") else cache._cache_file._load_index()
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return any(fits(key[0]) and key[1] == magic for key in keys)
+    except Exception:  # only advice: numba's internals moved, an index unreadable, no JIT
+        return True
+
+
 def enable(dispatcher):
     """Turn on disk caching of ``dispatcher`` (what numba.njit's ``cache``
     option does), reading :data:`DIRECTORY` first; while ``precompile``
@@ -203,28 +249,3 @@ def enable(dispatcher):
             continue
     dispatcher._cache = caching.NullCache()
     return dispatcher
-
-
-def is_cached(dispatcher, dtype: str | None = None) -> bool:
-    """Whether ``dispatcher``'s compiled code is at hand, for rows of
-    ``dtype`` (its first argument's; any if None): compiled in this process
-    already, or in either disk cache (:func:`enable`) for this CPU.  True
-    where that cannot be told (``NUMBA_DISABLE_JIT``, numba's internals
-    moved): nothing to announce or warm then."""
-    try:
-        import numba
-        import numpy as np
-
-        first = None if dtype is None else numba.from_dtype(np.dtype(dtype))
-
-        def fits(args) -> bool:
-            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
-
-        if any(fits(args) for args in dispatcher.overloads):
-            return True
-        cache = dispatcher._cache
-        keys = cache.index_keys() if hasattr(cache, "index_keys") else cache._cache_file._load_index()
-        magic = dispatcher.targetctx.codegen().magic_tuple()
-        return any(fits(key[0]) and key[1] == magic for key in keys)
-    except Exception:  # only advice: numba's internals moved, an index unreadable, no JIT
-        return True
