@@ -198,16 +198,16 @@ def test_train_on_letters_then_classify(letters, tmp_path, monkeypatch):
 
 
 def test_train_ctrl_c_keeps_the_model(letters, tmp_path, monkeypatch):
-    from fastdigits.model import MLPClassifier
+    from fastdigits import training
 
-    original = MLPClassifier._check_finite
+    original = training._check_finite
 
-    def interrupt_in_second_epoch(self, epoch):
+    def interrupt_in_second_epoch(model, epoch):
         if epoch == 1:
             raise KeyboardInterrupt
-        return original(self, epoch)
+        return original(model, epoch)
 
-    monkeypatch.setattr(MLPClassifier, "_check_finite", interrupt_in_second_epoch)
+    monkeypatch.setattr(training, "_check_finite", interrupt_in_second_epoch)
     out = tmp_path / "partial.npz"
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "-o", str(out)])
     assert result.exit_code == 130
@@ -536,9 +536,10 @@ def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch
     scored: the model of the first epoch is still saved, and it says so."""
     import signal
 
+    from fastdigits import training
     from fastdigits.model import MLPClassifier
 
-    original_check, original_score = MLPClassifier._check_finite, MLPClassifier.score
+    original_check, original_score = training._check_finite, MLPClassifier.score
 
     def interrupt_in_second_epoch(self, epoch):
         if epoch == 1:
@@ -549,7 +550,7 @@ def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch
         os.kill(os.getpid(), signal.SIGINT)  # handled at once, between bytecodes of this thread
         return original_score(self, *args, **kwargs)
 
-    monkeypatch.setattr(MLPClassifier, "_check_finite", interrupt_in_second_epoch)
+    monkeypatch.setattr(training, "_check_finite", interrupt_in_second_epoch)
     monkeypatch.setattr(MLPClassifier, "score", score_under_sigint)
     out = tmp_path / "m.npz"
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "5", "--test-fraction", "0.3",
@@ -582,9 +583,9 @@ def test_train_ctrl_c_as_the_bar_closes_still_saves(letters, tmp_path, monkeypat
     the first (every epoch done); the model is saved either way."""
     import signal
 
-    from fastdigits.model import MLPClassifier
+    from fastdigits import training
 
-    check = MLPClassifier._check_finite
+    check = training._check_finite
 
     def ctrl_c_in_second_epoch(self, epoch):
         if epoch == 1:
@@ -592,7 +593,7 @@ def test_train_ctrl_c_as_the_bar_closes_still_saves(letters, tmp_path, monkeypat
         return check(self, epoch)
 
     if in_epoch:
-        monkeypatch.setattr(MLPClassifier, "_check_finite", ctrl_c_in_second_epoch)
+        monkeypatch.setattr(training, "_check_finite", ctrl_c_in_second_epoch)
     _ctrl_c_as_the_bar_closes(monkeypatch)
     out = tmp_path / "m.npz"
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", str(epochs), "-o", str(out)])

@@ -15,7 +15,9 @@ from fastdigits import load_model, recipes
 from fastdigits.classify import BLANK_FOLDER
 from fastdigits.data import NO_INK
 from fastdigits.errors import InputError, ModelFileError, OutputError
-from fastdigits.model import MLPClassifier, Progress
+from fastdigits import training
+from fastdigits.model import MLPClassifier
+from fastdigits.training import Progress
 
 
 def _save(path: Path, image: np.ndarray) -> Path:
@@ -38,7 +40,7 @@ def letters(tmp_path_factory) -> Path:
     return root
 
 
-SMALL = {"hidden": (16,), "epochs": 30, "batch_size": 8, "learning_rate": 0.1}
+SMALL = {"hidden_layer_sizes": (16,), "max_iter": 30, "batch_size": 8, "learning_rate_init": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,7 @@ def test_train_tells_its_steps_to_the_callback(trained, letters):
 
 
 def test_train_is_deterministic_and_never_prints(letters, tmp_path, capsys):
-    runs = [recipes.train(data=letters, settings={**SMALL, "epochs": 3}, seed=5) for _ in range(2)]
+    runs = [recipes.train(data=letters, settings={**SMALL, "max_iter": 3}, seed=5) for _ in range(2)]
     assert capsys.readouterr() == ("", "")
     assert runs[0].saved is None and runs[0].test_accuracy is None  # no output, no test split
     np.testing.assert_array_equal(runs[0].model.coefs_[0], runs[1].model.coefs_[0])
@@ -90,22 +92,22 @@ def test_train_is_deterministic_and_never_prints(letters, tmp_path, capsys):
 
 
 def test_a_callback_that_says_stop_once_fitted_skips_the_scoring(letters):
-    run = recipes.train(data=letters, settings={**SMALL, "epochs": 2}, test_fraction=0.3,
+    run = recipes.train(data=letters, settings={**SMALL, "max_iter": 2}, test_fraction=0.3,
                         callback=lambda event: not isinstance(event, recipes.Fitted))
     assert run.epochs_run == 2 and run.interrupted and run.record["interrupted"] is True
     assert run.test_accuracy is None and "test_accuracy" not in run.record
 
 
 def test_train_with_members_and_outliers_records_them(letters):
-    run = recipes.train(data=letters, settings={**SMALL, "epochs": 2}, members=2, outliers=0.2, seed=1)
-    assert len(run.model.members_) == 2 and [m.seed for m in run.model.members_] == [1, 2]
+    run = recipes.train(data=letters, settings={**SMALL, "max_iter": 2}, members=2, outliers=0.2, seed=1)
+    assert len(run.model.members_) == 2 and [m.random_state for m in run.model.members_] == [1, 2]
     assert run.record["members"] == 2 and run.record["outliers"] == 0.2 and run.epochs_run == 4
 
 
 @pytest.mark.parametrize("kwargs, says", [
     ({"preset": "huge"}, "preset must be one of 'classic', 'fast', 'shipped'; got 'huge'"),
     ({"settings": {"hiden": (8,)}}, "unknown settings ['hiden']"),
-    ({"settings": {"optimizer": "lbfgs", "augment": True}}, "augment needs a minibatch optimiser"),
+    ({"settings": {"solver": "lbfgs", "augment": True}}, "augment needs a minibatch solver"),
     ({"members": 0}, "members must be at least 1"),
     ({"device": "gpu"}, "device must be one of"),
 ])
@@ -136,16 +138,16 @@ def test_train_refuses_a_model_too_big_to_read_back_before_fitting(letters, monk
 
 @pytest.mark.parametrize("epoch, kept", [(0, 0), (1, 1)])
 def test_a_ctrl_c_in_fit_keeps_what_was_trained(letters, tmp_path, monkeypatch, epoch, kept):
-    check = MLPClassifier._check_finite
+    check = training._check_finite
 
     def interrupt(self, e):
         if e == epoch:
             raise KeyboardInterrupt
         return check(self, e)
 
-    monkeypatch.setattr(MLPClassifier, "_check_finite", interrupt)
+    monkeypatch.setattr(training, "_check_finite", interrupt)
     out = tmp_path / "m.npz"
-    run = recipes.train(data=letters, settings={**SMALL, "epochs": 5}, test_fraction=0.3, output=out)
+    run = recipes.train(data=letters, settings={**SMALL, "max_iter": 5}, test_fraction=0.3, output=out)
     assert run.interrupted and run.epochs_run == kept
     if kept:
         assert run.saved == out and load_model(out).record_["interrupted"] is True
@@ -181,7 +183,7 @@ def test_a_failed_save_is_rescued_into_a_private_folder(letters, tmp_path, monke
     monkeypatch.setattr(persist, "save_model", fails_outside_the_rescue)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(rescue))
     out = tmp_path / "m.npz"
-    run = recipes.train(data=letters, settings={**SMALL, "epochs": 1}, output=out)
+    run = recipes.train(data=letters, settings={**SMALL, "max_iter": 1}, output=out)
     assert isinstance(run.save_error, OutputError) and "disk full" in str(run.save_error)
     assert rescue in run.saved.parents and run.saved.name == "m.npz" and not out.exists()
     assert run.saved.parent.stat().st_mode & 0o777 == 0o700
