@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import NotFittedError
     from .model import MLPClassifier
     from .training import Progress
-    from .persist import load_model, save_model
+    from .modelfiles import load_model, save_model
     from .data import LabelledImages, load_image_folder, load_mnist, read_idx, read_image
     from .preprocess import resize
     from .read import Reading, read_number, read_numbers
@@ -49,8 +49,8 @@ _LAZY = {
     "read_numbers": "read",
     "MLPClassifier": "model",
     "Progress": "training",
-    "load_model": "persist",
-    "save_model": "persist",
+    "load_model": "modelfiles",
+    "save_model": "modelfiles",
 }
 
 __all__ = [

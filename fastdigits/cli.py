@@ -236,6 +236,7 @@ def _value(choice: Optional[Enum]):
 
 @app.command()
 def train(
+    *,
     data: Annotated[Optional[Path], typer.Option("--data", exists=True, file_okay=False,
                     help="Folder of labelled images, one sub-folder per class. Default: MNIST.")] = None,
     mnist_dir: Annotated[Optional[Path], typer.Option("--mnist", file_okay=False,
@@ -483,6 +484,7 @@ class Format(str, Enum):
 @app.command()
 def classify(
     paths: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) or glob patterns.")],
+    *,
     model_path: ModelOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,

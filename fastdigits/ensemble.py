@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import InputError
+from . import persist
+from .errors import InputError, ModelFileError
 from .model import MLPClassifier
 from .training import Progress
 
@@ -406,7 +407,7 @@ class Ensemble:
         return float(-np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0)).mean())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the ensemble to a model file (see :func:`fastdigits.persist.save_model`).
+        """Write the trained ensemble to a model file, atomically (see :func:`fastdigits.save_model`).
 
         Parameters
         ----------
@@ -420,12 +421,33 @@ class Ensemble:
 
         Raises
         ------
+        NotFittedError
+            If the ensemble is not trained.
         OutputError
             If the file cannot be written there.
         """
-        from .persist import save_model
+        self._check_fitted()
+        meta = {"version": persist.ENSEMBLE_VERSION, "classes": self.classes_.tolist(), "members": [],
+                "record": getattr(self, "record_", {})}
+        arrays = {}
+        for k, member in enumerate(self.members_):
+            entry, member_arrays = member._to_entry(k)
+            meta["members"].append(entry)
+            arrays.update(member_arrays)
+        return persist.write_archive(path, meta, arrays)
 
-        return save_model(self, path)
+    @classmethod
+    def _from_archive(cls, path: Path, meta: dict, arrays: dict) -> Ensemble:
+        """The ensemble of a model file of several networks."""
+        entries = meta.get("members")
+        if not isinstance(entries, list) or not entries:
+            raise ModelFileError(f"{path}: incomplete model file (missing its list of members)")
+        classes = meta.get("classes")
+        members = [MLPClassifier._from_entry(path, entry, arrays, classes, k) for k, entry in enumerate(entries)]
+        try:
+            return cls.from_members(members)
+        except InputError as exc:
+            raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
 
     def __repr__(self) -> str:
         if not getattr(self, "members_", None):

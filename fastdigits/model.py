@@ -21,17 +21,19 @@ import contextlib
 import contextvars
 import math
 import operator
+import os
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _forksafe, config, training
+from . import _forksafe, config, persist, training
 from ._sklearn import BaseEstimator, ClassifierMixin, DataConversionWarning, available_if
 from ._validation import Choice, Interval
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, ModelFileError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros, backend
 from .kernels.backend import CPU
 from .training import Progress
@@ -1008,11 +1010,76 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         finally:
             self.alpha = saved
 
-    def save(self, path) -> Any:
-        """Write the model to ``path`` (see :func:`fastdigits.persist.save_model`)."""
-        from .persist import save_model
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the trained model to a model file, atomically.
 
-        return save_model(self, path)
+        Parameters
+        ----------
+        path : str or path-like
+            The file; ``.npz`` is appended if missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written (:func:`fastdigits.load_model` reads it back).
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not trained.
+        OutputError
+            Naming the path (see :func:`fastdigits.persist.write_archive`).
+
+        Examples
+        --------
+        >>> from fastdigits import load_model
+        >>> model = load_model().members_[0]
+        >>> print(model.save("one-network"))
+        one-network.npz
+        """
+        self._check_fitted()
+        entry, arrays = self._to_entry()
+        meta = {"version": persist.VERSION, "classes": self.classes_.tolist(), **entry,
+                "record": getattr(self, "record_", {})}
+        return persist.write_archive(path, meta, arrays)
+
+    def _to_entry(self, member: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+        """The metadata entry and arrays of this network in a model file
+        (as ``member`` of an ensemble's)."""
+        from .preprocess import preprocessing_dict
+
+        params = self.get_params(deep=False)
+        params["hidden_layer_sizes"] = self.layer_sizes_[1:-1]
+        params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
+        params["preprocessing"] = preprocessing_dict(params["preprocessing"])
+        augmentation = self._augmentation()
+        params["augment"] = augmentation.to_dict() if augmentation else None
+        entry = {"layer_sizes": self.layer_sizes_, "params": params, "history": self.history_}
+        arrays = {}
+        for layer, (w, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            w_name, b_name = persist.array_names(member, layer)
+            arrays[w_name], arrays[b_name] = w, b
+        return entry, arrays
+
+    @classmethod
+    def _from_entry(cls, path: Path, entry: dict, arrays: dict, classes, member: int | None = None) -> MLPClassifier:
+        """The network of a model file's ``entry`` (``member`` of an
+        ensemble's), read by :func:`fastdigits.persist.read_archive`."""
+        network = persist.read_network(path, entry, arrays, member)
+        if classes is None:
+            raise ModelFileError(f"{path}: incomplete model file (missing 'classes')")
+        try:
+            model = cls.from_weights(network.weights, network.biases, classes=classes, **network.params)
+        except (TypeError, ValueError) as exc:
+            which = "" if member is None else f"member {member}, "
+            raise ModelFileError(f"{path}: inconsistent model file ({which}{exc})") from None
+        model.history_ = network.history
+        return model
+
+    @classmethod
+    def _from_archive(cls, path: Path, meta: dict, arrays: dict) -> MLPClassifier:
+        """The network of a one-network model file."""
+        return cls._from_entry(path, meta, arrays, meta.get("classes"))
 
 
 def _labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:

@@ -31,31 +31,34 @@ import os
 import tokenize
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import config
 from ._io import atomic_open
-from .errors import InputError, ModelFileError, OutputError
+from .errors import ModelFileError, OutputError
 
 FORMAT = "fastdigits-model"
 VERSION = 1  #: one network
 ENSEMBLE_VERSION = 2  #: several networks, probabilities averaged
 VERSIONS = (VERSION, ENSEMBLE_VERSION)
 
-__all__ = ["load_model", "save_model"]
+__all__ = ["FORMAT", "SHIPPED_MODEL", "Network", "check_size", "model_path", "read_archive", "read_network",
+           "write_archive"]
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with NumPy scalars and arrays as Python numbers and lists (for JSON)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -64,7 +67,7 @@ def _prefix(member: int | None) -> str:
     return "" if member is None else f"member{member}_"
 
 
-def _array_names(member: int | None, layer: int) -> tuple[str, str]:
+def array_names(member: int | None, layer: int) -> tuple[str, str]:
     """The names of the weights and biases of ``layer`` (of ``member`` of an ensemble)."""
     prefix = _prefix(member)
     return f"{prefix}weights_{layer}", f"{prefix}biases_{layer}"
@@ -79,38 +82,25 @@ def _layer_sizes(raw) -> list[int]:
     return raw
 
 
-def _network_entry(model, member: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metadata and arrays of one trained network (``member`` of an ensemble)."""
-    from .preprocess import preprocessing_dict
-
-    params = model.get_params(deep=False)
-    params["hidden_layer_sizes"] = model.layer_sizes_[1:-1]
-    params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU
-    params["preprocessing"] = preprocessing_dict(params["preprocessing"])
-    augmentation = model._augmentation()
-    params["augment"] = augmentation.to_dict() if augmentation else None
-    meta = {"layer_sizes": model.layer_sizes_, "params": _jsonable(params), "history": _jsonable(model.history_)}
-    arrays = {}
-    for layer, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
-        w_name, b_name = _array_names(member, layer)
-        arrays[w_name], arrays[b_name] = w, b
-    return meta, arrays
-
-
-def save_model(model, path: str | os.PathLike) -> Path:
-    """Write a trained model (an MLPClassifier or an Ensemble) to an ``.npz`` file.
+def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a model archive: ``meta`` (JSON-able, with its "version") and
+    the named ``arrays``, atomically.
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
     left half-written.  It holds no pickles: ``numpy.load`` reads it with
     ``allow_pickle=False`` (the layout is in this module's docstring).
+    Estimators make ``meta`` and ``arrays`` of themselves
+    (``MLPClassifier.save``, ``Ensemble.save``).
 
     Parameters
     ----------
-    model : MLPClassifier or Ensemble
-        A trained model.
     path : str or path-like
         The file; ``.npz`` is appended if missing.
+    meta : dict
+        The metadata; "format" is set here.
+    arrays : dict of str to numpy.ndarray
+        The weights and biases, named by :func:`array_names`.
 
     Returns
     -------
@@ -119,41 +109,17 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
     Raises
     ------
-    FastDigitsError
-        If ``model`` is not trained.
     OutputError
         Naming the path: a folder in its place, no permission, a read-only
-        or full file system; or a model larger than ``load_model`` reads
-        back (``config.MAX_MODEL_BYTES``), before anything is written.
-
-    Examples
-    --------
-    >>> from fastdigits import load_model, save_model
-    >>> print(save_model(load_model(), "digits"))
-    digits.npz
-    >>> load_model("digits.npz").classes_.tolist()
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        or full file system; or arrays larger than :func:`read_archive`
+        reads back (``config.MAX_MODEL_BYTES``), before anything is written.
     """
-    model._check_fitted()
     path = model_path(path)
-    members = getattr(model, "members_", None)
-    meta = {"format": FORMAT, "version": VERSION if members is None else ENSEMBLE_VERSION,
-            "classes": _jsonable(model.classes_.tolist())}
-    if members is None:
-        entry, arrays = _network_entry(model)
-        meta.update(entry)
-    else:
-        arrays, meta["members"] = {}, []
-        for k, member in enumerate(members):
-            entry, member_arrays = _network_entry(member, k)
-            meta["members"].append(entry)
-            arrays.update(member_arrays)
-    meta["record"] = _jsonable(getattr(model, "record_", {}))
-    _check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # load_model would refuse it
-    arrays["meta"] = np.array(json.dumps(meta))
+    check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # read_archive would refuse it
+    contents = {**arrays, "meta": np.array(json.dumps({"format": FORMAT, **jsonable(meta)}))}
     try:
         with atomic_open(path) as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **contents)
     except IsADirectoryError:
         raise OutputError(f"{path}: is a folder; name a file to save the model to") from None
     except OSError as exc:
@@ -161,19 +127,8 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def check_model_size(model, n_features: int, n_classes: int) -> None:
-    """Raise ``OutputError`` if ``model`` (an MLPClassifier or Ensemble,
-    fitted or not), fitted on ``n_features`` inputs and ``n_classes``
-    classes, would hold more bytes of weights than :func:`load_model` reads
-    back (``config.MAX_MODEL_BYTES``): said before training, not after."""
-    base = getattr(model, "estimator", None) or model
-    members = getattr(model, "n_members", 1)
-    sizes = [n_features, *base._hidden(), n_classes]
-    nbytes = members * np.dtype(base.dtype).itemsize * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-    _check_size(nbytes, f"{members} x " * (members > 1) + "-".join(map(str, sizes)))
-
-
-def _check_size(nbytes: int, what: str) -> None:
+def check_size(nbytes: int, what: str) -> None:
+    """Raise ``OutputError`` if ``nbytes`` of arrays (``what``: words for them) exceed ``config.MAX_MODEL_BYTES``."""
     if nbytes > config.MAX_MODEL_BYTES:
         raise OutputError(f"a model of {nbytes:,} bytes ({what}) is larger than fastdigits reads back "
                           f"(config.MAX_MODEL_BYTES, {config.MAX_MODEL_BYTES:,}); make it smaller or raise "
@@ -191,44 +146,33 @@ def model_path(path: str | os.PathLike) -> Path:
 SHIPPED_MODEL = Path(__file__).parent / "models" / "digits.npz"
 
 
-def load_model(path: str | os.PathLike | None = None):
-    """Read a model written by :func:`save_model`, or the shipped digit model.
+def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """The metadata and arrays of a model file, checked.
 
     Nothing in the file is unpickled, and its arrays' headers are checked
     against one another and ``config.MAX_MODEL_BYTES`` before anything
-    large is read, so a hostile file is refused rather than run or
-    allowed to exhaust memory.
+    large is read, so a hostile file is refused rather than run or allowed
+    to exhaust memory.
 
     Parameters
     ----------
     path : str or path-like, optional
         The model file; default: the digit model shipped in the package
-        (``fastdigits/models/digits.npz``, see its README for its recipe).
+        (:data:`SHIPPED_MODEL`).
 
     Returns
     -------
-    MLPClassifier or Ensemble
-        An Ensemble for a file of several networks.  Trained, on the CPU
-        (model files do not record a device), with ``record_`` saying how
-        it was made.
+    meta : dict
+        The JSON metadata, of a known format and version.
+    arrays : dict of str to numpy.ndarray
+        The weights and biases its layer sizes call for, shapes checked.
 
     Raises
     ------
     ModelFileError
         Naming the file: missing, not a fastdigits model, truncated, of an
         unknown format version, holding object arrays or inconsistent
-        shapes (naming the member of an ensemble at fault).
-
-    Examples
-    --------
-    >>> from fastdigits import load_model
-    >>> model = load_model()
-    >>> model.classes_.tolist(), model.n_features_in_
-    ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 400)
-    >>> load_model("missing.npz")
-    Traceback (most recent call last):
-    ...
-    fastdigits.errors.ModelFileError: missing.npz: no such model file
+        shapes.
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     try:
@@ -237,7 +181,7 @@ def load_model(path: str | os.PathLike | None = None):
                 damaged = f.read(2) == b"PK"  # a zip archive without its end: cut short
             raise ModelFileError(f"{path}: " + ("a truncated or damaged .npz archive" if damaged else
                                                 "not a fastdigits model file (model files are .npz archives)"))
-        arrays = _read_archive(path)
+        arrays = _read_arrays(path)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except IsADirectoryError:
@@ -261,25 +205,10 @@ def load_model(path: str | os.PathLike | None = None):
     if version not in VERSIONS:
         raise ModelFileError(f"{path}: model format version {version!r}; this fastdigits reads "
                              f"{' and '.join(map(str, VERSIONS))}")
-    classes = meta.get("classes")
-    if version == VERSION:
-        model = _read_network(path, meta, arrays, classes)
-    else:
-        from .ensemble import Ensemble
-
-        entries = meta.get("members")
-        if not isinstance(entries, list) or not entries:
-            raise ModelFileError(f"{path}: incomplete model file (missing its list of members)")
-        members = [_read_network(path, entry, arrays, classes, k) for k, entry in enumerate(entries)]
-        try:
-            model = Ensemble.from_members(members)
-        except InputError as exc:
-            raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
-    model.record_ = dict(meta.get("record", {}))
-    return model
+    return meta, arrays
 
 
-def _read_archive(path: Path) -> dict[str, np.ndarray]:
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a model archive, read only once every array's header
     has been checked against the others, the zip's own sizes, the layer
     sizes in the metadata and ``config.MAX_MODEL_BYTES``: a file that
@@ -349,7 +278,7 @@ def _declared_shapes(meta: np.ndarray) -> dict[str, tuple[tuple[int, ...], str]]
             which = "" if member is None else f"member {member}, "
             sizes = _layer_sizes(entry["layer_sizes"])
             for i in range(len(sizes) - 1):
-                w_name, b_name = _array_names(member, i)
+                w_name, b_name = array_names(member, i)
                 shapes[w_name] = ((sizes[i], sizes[i + 1]), f"{which}layer {i} has weights")
                 shapes[b_name] = ((sizes[i + 1],), f"{which}layer {i} has biases")
         return shapes
@@ -364,10 +293,27 @@ _RENAMED = {"hidden": "hidden_layer_sizes", "optimizer": "solver", "learning_rat
             "epochs": "max_iter", "l2": "alpha", "patience": "n_iter_no_change", "seed": "random_state"}
 
 
-def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classes, member: int | None = None):
-    """One network (``member`` of an ensemble) from its metadata ``entry``
-    and its arrays."""
-    from .model import MLPClassifier
+@dataclass
+class Network:
+    """One network of a model file, checked against its metadata."""
+
+    weights: list[np.ndarray]  #: (n_in, n_out) per layer
+    biases: list[np.ndarray]  #: (n_out,) per layer
+    params: dict  #: hyperparameters under today's names; "preprocessing" made an object
+    history: list  #: the per-epoch records
+
+
+def read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], member: int | None = None) -> Network:
+    """One network (``member`` of an ensemble) of a file read by
+    :func:`read_archive`: its metadata ``entry`` and its arrays, checked.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file (and the member): missing entries, layer sizes that
+        are not whole positive numbers, arrays of other shapes or not of
+        floats, a preprocessing that cannot be read.
+    """
     from .preprocess import as_preprocessing
 
     which = "" if member is None else f"member {member}, "
@@ -378,12 +324,10 @@ def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classe
     except ValueError as exc:
         raise ModelFileError(f"{path}: {which}{exc}") from None
     try:
-        names = [_array_names(member, i) for i in range(len(sizes) - 1)]
+        names = [array_names(member, i) for i in range(len(sizes) - 1)]
         weights = [arrays[w_name] for w_name, _ in names]
         biases = [arrays[b_name] for _, b_name in names]
         params = dict(entry["params"])
-        if classes is None:
-            raise KeyError("classes")
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: incomplete model file (missing {exc})") from None
     for i, (w, b) in enumerate(zip(weights, biases)):
@@ -396,12 +340,9 @@ def _read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], classe
             raise ModelFileError(f"{path}: {which}layer {i} weights have dtype {w.dtype}, expected floats")
     if "max_iter" not in params:  # a file of the old names
         params = {_RENAMED.get(name, name): value for name, value in params.items()}
-    params.pop("hidden_layer_sizes", None)  # the layer sizes say it
+    params["hidden_layer_sizes"] = tuple(sizes[1:-1])  # the layer sizes say it
     try:
-        params["preprocessing"] = as_preprocessing(params.get("preprocessing", "scale"))
-        params["preprocessing"] = params["preprocessing"] or "scale"
-        model = MLPClassifier.from_weights(weights, biases, classes=classes, hidden_layer_sizes=tuple(sizes[1:-1]), **params)
+        params["preprocessing"] = as_preprocessing(params.get("preprocessing", "scale")) or "scale"
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({which}{exc})") from None
-    model.history_ = list(entry.get("history", []))
-    return model
+    return Network(weights, biases, params, list(entry.get("history", [])))

@@ -677,7 +677,7 @@ def _safe(reader: _Reader, image) -> Reading:
 
 def _model(model: MLPClassifier | Ensemble | None) -> MLPClassifier | Ensemble:
     if model is None:
-        from .persist import load_model
+        from .modelfiles import load_model
 
         return load_model()
     return model

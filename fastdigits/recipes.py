@@ -136,7 +136,7 @@ def load(model: str | os.PathLike | Any | None = None, *, device: str = "cpu"):
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     if model is None or isinstance(model, (str, os.PathLike)):
-        from .persist import load_model
+        from .modelfiles import load_model
 
         model = load_model(model)
     model.device = device
@@ -270,7 +270,8 @@ def train(
     from .ensemble import Ensemble
     from .model import MLPClassifier, compiled_forward
     from .outliers import make_outliers
-    from .persist import check_model_size, model_path
+    from .modelfiles import check_model_size
+    from .persist import model_path
     from .preprocess import Normalization
 
     tell = callback or _quiet

@@ -621,15 +621,15 @@ def test_train_saves_elsewhere_when_the_save_fails_after_training(letters, tmp_p
     from fastdigits import persist
     from fastdigits.errors import OutputError
 
-    save, rescued = persist.save_model, tmp_path / "tmp"
+    save, rescued = persist.write_archive, tmp_path / "tmp"
     rescued.mkdir()
 
-    def fails_once(model, path):
+    def fails_once(path, meta, arrays):
         if rescued not in Path(path).parents:
             raise OutputError(f"{path}: cannot save the model there (disk full)")
-        return save(model, path)
+        return save(path, meta, arrays)
 
-    monkeypatch.setattr(persist, "save_model", fails_once)
+    monkeypatch.setattr(persist, "write_archive", fails_once)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(rescued))
     out = tmp_path / "m.npz"
     result = runner.invoke(app, ["train", "--data", str(letters), "--epochs", "1", "-o", str(out)])

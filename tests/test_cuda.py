@@ -236,7 +236,7 @@ def test_a_fit_interrupted_on_the_gpu_keeps_its_last_batch(rng, monkeypatch):
 
 
 def test_model_file_does_not_keep_the_device(rng, tmp_path):
-    from fastdigits.persist import load_model
+    from fastdigits import load_model
 
     X, y = _inputs(rng, 12, 8), np.arange(12) % 2
     model = MLPClassifier((4,), max_iter=1, batch_size=6, device="cuda").fit(X, y)

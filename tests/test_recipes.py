@@ -172,15 +172,15 @@ def test_a_failed_save_is_rescued_into_a_private_folder(letters, tmp_path, monke
 
     from fastdigits import persist
 
-    save, rescue = persist.save_model, tmp_path / "tmp"
+    save, rescue = persist.write_archive, tmp_path / "tmp"
     rescue.mkdir()
 
-    def fails_outside_the_rescue(model, path):
+    def fails_outside_the_rescue(path, meta, arrays):
         if rescue not in Path(path).parents:
             raise OutputError(f"{path}: cannot save the model there (disk full)")
-        return save(model, path)
+        return save(path, meta, arrays)
 
-    monkeypatch.setattr(persist, "save_model", fails_outside_the_rescue)
+    monkeypatch.setattr(persist, "write_archive", fails_outside_the_rescue)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(rescue))
     out = tmp_path / "m.npz"
     run = recipes.train(data=letters, settings={**SMALL, "max_iter": 1}, output=out)

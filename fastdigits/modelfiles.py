@@ -1,0 +1,122 @@
+"""Model files as estimators: :func:`load_model` reads a file written by
+:func:`save_model` (or the shipped digit model) back as the
+:class:`~fastdigits.MLPClassifier` or :class:`~fastdigits.Ensemble` it
+holds.
+
+The archive format itself is :mod:`fastdigits.persist`'s; each estimator
+turns itself into and out of its entries.  Dependencies run one way:
+this module uses the estimators, which use ``persist``, which knows no
+estimator.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import persist
+from .ensemble import Ensemble
+from .model import MLPClassifier
+
+__all__ = ["check_model_size", "load_model", "save_model"]
+
+
+def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path:
+    """Write a trained model (an MLPClassifier or an Ensemble) to an ``.npz`` file.
+
+    The archive is written to a temporary file in the same folder and
+    renamed over ``path`` only when complete, so an existing model is never
+    left half-written.  It holds no pickles: ``numpy.load`` reads it with
+    ``allow_pickle=False`` (the layout is in :mod:`fastdigits.persist`).
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        A trained model.
+    path : str or path-like
+        The file; ``.npz`` is appended if missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    NotFittedError
+        If ``model`` is not trained.
+    OutputError
+        Naming the path: a folder in its place, no permission, a read-only
+        or full file system; or a model larger than ``load_model`` reads
+        back (``config.MAX_MODEL_BYTES``), before anything is written.
+
+    Examples
+    --------
+    >>> from fastdigits import load_model, save_model
+    >>> print(save_model(load_model(), "digits"))
+    digits.npz
+    >>> load_model("digits.npz").classes_.tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    return model.save(path)
+
+
+def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensemble:
+    """Read a model written by :func:`save_model`, or the shipped digit model.
+
+    Nothing in the file is unpickled, and its arrays' headers are checked
+    against one another and ``config.MAX_MODEL_BYTES`` before anything
+    large is read, so a hostile file is refused rather than run or
+    allowed to exhaust memory.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        The model file; default: the digit model shipped in the package
+        (``fastdigits/models/digits.npz``, see its README for its recipe).
+
+    Returns
+    -------
+    MLPClassifier or Ensemble
+        An Ensemble for a file of several networks.  Trained, on the CPU
+        (model files do not record a device), with ``record_`` saying how
+        it was made.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file: missing, not a fastdigits model, truncated, of an
+        unknown format version, holding object arrays or inconsistent
+        shapes (naming the member of an ensemble at fault).
+
+    Examples
+    --------
+    >>> from fastdigits import load_model
+    >>> model = load_model()
+    >>> model.classes_.tolist(), model.n_features_in_
+    ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 400)
+    >>> load_model("missing.npz")
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.ModelFileError: missing.npz: no such model file
+    """
+    meta, arrays = persist.read_archive(path)
+    path = persist.SHIPPED_MODEL if path is None else Path(path)
+    kind = Ensemble if meta["version"] == persist.ENSEMBLE_VERSION else MLPClassifier
+    model = kind._from_archive(path, meta, arrays)
+    model.record_ = dict(meta.get("record", {}))
+    return model
+
+
+def check_model_size(model, n_features: int, n_classes: int) -> None:
+    """Raise ``OutputError`` if ``model`` (an MLPClassifier or Ensemble,
+    fitted or not), fitted on ``n_features`` inputs and ``n_classes``
+    classes, would hold more bytes of weights than :func:`load_model` reads
+    back (``config.MAX_MODEL_BYTES``): said before training, not after."""
+    base = getattr(model, "estimator", None) or model
+    members = getattr(model, "n_members", 1)
+    sizes = [n_features, *base._hidden(), n_classes]
+    nbytes = members * np.dtype(base.dtype).itemsize * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    persist.check_size(nbytes, f"{members} x " * (members > 1) + "-".join(map(str, sizes)))
