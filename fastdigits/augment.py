@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,7 +129,7 @@ def _parameters(n: int, settings: Augmentation, rng: np.random.Generator) -> tup
     return affine, field
 
 
-def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
+def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed: int | Sequence[int] = 0,
             out: np.ndarray | None = None) -> np.ndarray:
     """Randomly distorted copies of square frames or of feature rows.
 

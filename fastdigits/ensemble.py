@@ -83,7 +83,7 @@ class Ensemble:
 
     >>> from fastdigits import MLPClassifier, load_mnist
     >>> d = load_mnist()                                                      # doctest: +SKIP
-    >>> ensemble = Ensemble(MLPClassifier((256,), epochs=8), n_members=3)
+    >>> ensemble = Ensemble(MLPClassifier((256,), max_iter=8), n_members=3)
     >>> ensemble.fit(d.train_images, d.train_labels)                          # doctest: +SKIP
     Ensemble(3 x 400-256-10)
     """

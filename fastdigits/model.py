@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _forksafe, config, persist, training
 from ._sklearn import BaseEstimator, ClassifierMixin, DataConversionWarning, available_if
@@ -477,9 +478,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         size = p.get("size", config.IMAGE_SIZE) if isinstance(p, dict) else getattr(p, "size", config.IMAGE_SIZE)
         return int(size) ** 2
 
-    def prepare(self, images, *, return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """What the network sees of ``images``: rows made by this model's
-        ``preprocessing``.
+    def prepare(self, images: ArrayLike | Sequence[ArrayLike], *,
+                return_ink: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """What the network sees of ``images``: rows made by this model's ``preprocessing``.
 
         Parameters
         ----------
@@ -653,6 +654,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def layer_sizes_(self) -> list[int]:
+        """Units of each layer, inputs first: ``[400, 256, 10]``."""
         return [int(s) for s in self._layout.sizes]
 
     @property
@@ -682,9 +684,41 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         classes: Sequence[Hashable] | None = None,
         **params,
     ) -> MLPClassifier:
-        """A trained model from existing weights (n_in, n_out) and biases
-        (n_out,), e.g. a network trained elsewhere.  ``classes`` defaults to
-        ``0 .. n_out-1``; other keyword arguments are hyperparameters."""
+        """A trained model from existing weights and biases, e.g. of a network trained elsewhere.
+
+        Parameters
+        ----------
+        weights : sequence of array_like, each (n_in, n_out)
+            Each layer's weights, in the layout of ``coefs_`` (rows are
+            inputs), chaining: one layer's n_out is the next one's n_in.
+        biases : sequence of array_like, each (n_out,)
+            Each layer's biases.
+        classes : sequence, optional
+            The class of each output; default ``0 .. n_out-1``.
+        **params
+            Hyperparameters, as for the class (``dtype`` sets the
+            precision the weights are stored in).
+
+        Returns
+        -------
+        MLPClassifier
+            Trained: ``predict`` works at once.
+
+        Raises
+        ------
+        InputError
+            For weights and biases that do not chain (naming the layer and
+            the shapes), as many classes as outputs not given, a bad
+            hyperparameter, or values that are NaN or infinite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastdigits import MLPClassifier
+        >>> model = MLPClassifier.from_weights([np.eye(2)], [np.zeros(2)], classes=["no", "yes"])
+        >>> model.predict(np.array([[0.0, 3.0], [2.0, 0.5]])).tolist()
+        ['yes', 'no']
+        """
         weights = [np.asarray(w) for w in weights]
         biases = [np.asarray(b) for b in biases]
         if not weights or len(weights) != len(biases):
@@ -727,11 +761,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(
         self,
-        X,
-        y,
-        sample_weight=None,
+        X: ArrayLike | Sequence[ArrayLike],
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
         *,
-        outliers=None,
+        outliers: ArrayLike | Sequence[ArrayLike] | None = None,
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[Progress], bool | None] | None = None,
     ) -> MLPClassifier:
@@ -780,8 +814,36 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Called with a :class:`Progress` during and after each epoch;
             returning ``False`` stops training at the end of that epoch.
 
+        Returns
+        -------
+        self
+            Trained.
+
+        Raises
+        ------
+        InputError
+            For a bad hyperparameter (naming it, its value and what it may
+            be), X that is not rows or pictures (sparse, complex, text, a
+            picture's grey levels as rows, NaN), y that is not one class
+            label per row (a regression target: "Unknown label type:
+            continuous"), fewer than two classes, or a bad
+            ``sample_weight``.
+        FastDigitsError
+            If training diverges (weights become NaN or infinite).
+
+        Notes
+        -----
         A ``KeyboardInterrupt`` leaves the model consistent (the best weights
         so far, when early stopping tracks them) and is re-raised.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastdigits import MLPClassifier
+        >>> X = np.random.default_rng(0).normal(size=(100, 4))
+        >>> model = MLPClassifier((8,), solver="lbfgs", max_iter=30).fit(X, X[:, 0] > 0)  # doctest: +SKIP
+        >>> model.classes_.tolist()  # doctest: +SKIP
+        [False, True]
         """
         self._validate_params()
         X = self._features_for_fit(X)
@@ -819,7 +881,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return True
 
     @available_if(_minibatch)
-    def partial_fit(self, X, y, classes: Sequence[Hashable] | None = None, sample_weight=None) -> MLPClassifier:
+    def partial_fit(self, X: ArrayLike | Sequence[ArrayLike], y: ArrayLike, classes: Sequence[Hashable] | None = None,
+                    sample_weight: ArrayLike | None = None) -> MLPClassifier:
         """One more epoch over (X, y), from the weights so far.
 
         Parameters
@@ -880,7 +943,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             kernels.forward(X, *args, backend.threads())
         return out
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability of each class for each picture or feature row.
 
         Parameters
@@ -917,10 +980,36 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return self._probabilities(self._features(X))
 
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Natural log of :meth:`predict_proba`: (N, n_classes), the model's
-        dtype; a probability that underflows to zero gives ``-inf``.
-        ``X`` and the errors raised as for :meth:`predict_proba`."""
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """The natural log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray of the model's dtype, shape (N, n_classes)
+            Columns in ``classes_`` order; a probability that underflows
+            to zero gives ``-inf``.
+
+        Raises
+        ------
+        InputError
+            As :meth:`predict_proba`.
+        NotFittedError
+            If the model is not trained.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastdigits import load_model
+        >>> one = np.zeros((28, 28), np.uint8)
+        >>> one[4:24, 12:16] = 255
+        >>> bool(np.argmax(load_model().predict_log_proba([one])) == 1)
+        True
+        """
         proba = self.predict_proba(X)
         with np.errstate(divide="ignore"):
             return np.log(proba, out=proba)
@@ -932,20 +1021,43 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             proba /= np.maximum(proba.sum(axis=1, keepdims=True), np.finfo(proba.dtype).tiny)
         return proba
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each picture or feature row.
 
-        ``X`` as for :meth:`predict_proba`.  Returns an array (N,) of
-        ``classes_`` values: a class for every row, as scikit-learn does,
-        also for a picture without ink (whose frame is all zero); detect
-        those with ``prepare(images, return_ink=True)`` or
-        :func:`fastdigits.classify.classify_images`, which answers them
-        with no label.  Raises as :meth:`predict_proba`.
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,)
+            ``classes_`` values: a class for every row, as scikit-learn
+            does, also for a picture without ink (whose frame is all zero);
+            detect those with ``prepare(images, return_ink=True)`` or
+            :func:`fastdigits.classify.classify_images`, which answers them
+            with no label.
+
+        Raises
+        ------
+        InputError
+            As :meth:`predict_proba`.
+        NotFittedError
+            If the model is not trained.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastdigits import load_model
+        >>> one = np.zeros((28, 28), np.uint8)
+        >>> one[4:24, 12:16] = 255
+        >>> load_model().predict([one]).tolist()
+        [1]
         """
         self._check_fitted()
         return self.classes_[self._proba(self._features(X)).argmax(axis=1)]
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy: the share of rows whose predicted class is ``y``.
 
         Parameters
@@ -978,17 +1090,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         weight = _sample_weight(sample_weight, len(X))
         return float(np.mean(right) if weight is None else np.average(right, weights=weight))
 
-    def loss(self, X, y, sample_weight=None, *, alpha: float | None = None) -> float:
-        """The objective J on (X, y) at the current weights (see the class's
-        Notes), with the model's ``alpha`` unless given.
+    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+             alpha: float | None = None) -> float:
+        """The objective J on (X, y) at the current weights (see the class's Notes).
 
         Parameters
         ----------
         X, y, sample_weight
             As for :meth:`fit`.
         alpha : float, optional
-            The L2 strength to use instead of the model's (0: the data
-            term alone).
+            The L2 strength to use instead of the model's ``alpha`` (0: the
+            data term alone).
 
         Returns
         -------

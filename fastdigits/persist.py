@@ -40,6 +40,7 @@ from . import config
 from ._io import atomic_open
 from .errors import ModelFileError, OutputError
 
+#: The "format" of every model file's metadata.
 FORMAT = "fastdigits-model"
 VERSION = 1  #: one network
 ENSEMBLE_VERSION = 2  #: several networks, probabilities averaged
@@ -83,8 +84,7 @@ def _layer_sizes(raw) -> list[int]:
 
 
 def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
-    """Write a model archive: ``meta`` (JSON-able, with its "version") and
-    the named ``arrays``, atomically.
+    """Write a model archive of metadata and named arrays, atomically.
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
@@ -113,6 +113,15 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
         Naming the path: a folder in its place, no permission, a read-only
         or full file system; or arrays larger than :func:`read_archive`
         reads back (``config.MAX_MODEL_BYTES``), before anything is written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import persist
+    >>> meta = {"version": 1, "layer_sizes": [2, 2], "classes": [0, 1], "params": {}}
+    >>> path = persist.write_archive("tiny", meta, {"weights_0": np.eye(2), "biases_0": np.zeros(2)})
+    >>> print(path, sorted(persist.read_archive(path)[1]))
+    tiny.npz ['biases_0', 'meta', 'weights_0']
     """
     path = model_path(path)
     check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # read_archive would refuse it
@@ -128,7 +137,25 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
 
 
 def check_size(nbytes: int, what: str) -> None:
-    """Raise ``OutputError`` if ``nbytes`` of arrays (``what``: words for them) exceed ``config.MAX_MODEL_BYTES``."""
+    """Refuse arrays larger than :func:`read_archive` reads back.
+
+    Parameters
+    ----------
+    nbytes : int
+        Bytes of the arrays.
+    what : str
+        Words for them, for the message ("4 x 400-800-10").
+
+    Raises
+    ------
+    OutputError
+        If ``nbytes`` exceeds ``config.MAX_MODEL_BYTES``.
+
+    Examples
+    --------
+    >>> from fastdigits import persist
+    >>> persist.check_size(10**6, "400-256-10")
+    """
     if nbytes > config.MAX_MODEL_BYTES:
         raise OutputError(f"a model of {nbytes:,} bytes ({what}) is larger than fastdigits reads back "
                           f"(config.MAX_MODEL_BYTES, {config.MAX_MODEL_BYTES:,}); make it smaller or raise "
@@ -136,8 +163,24 @@ def check_size(nbytes: int, what: str) -> None:
 
 
 def model_path(path: str | os.PathLike) -> Path:
-    """Where ``save_model`` writes a model asked for at ``path``: the same,
-    with ``.npz`` appended unless it ends so."""
+    """The file a model asked for at ``path`` is written to.
+
+    Parameters
+    ----------
+    path : str or path-like
+        As given to ``save``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, with ``.npz`` appended unless it ends so.
+
+    Examples
+    --------
+    >>> from fastdigits.persist import model_path
+    >>> print(model_path("digits"), model_path("digits.npz"))
+    digits.npz digits.npz
+    """
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
@@ -173,6 +216,13 @@ def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str,
         Naming the file: missing, not a fastdigits model, truncated, of an
         unknown format version, holding object arrays or inconsistent
         shapes.
+
+    Examples
+    --------
+    >>> from fastdigits import persist
+    >>> meta, arrays = persist.read_archive()  # the shipped model
+    >>> meta["version"], len(meta["members"]), arrays["member0_weights_0"].shape
+    (2, 4, (400, 800))
     """
     path = SHIPPED_MODEL if path is None else Path(path)
     try:
@@ -295,7 +345,28 @@ _RENAMED = {"hidden": "hidden_layer_sizes", "optimizer": "solver", "learning_rat
 
 @dataclass
 class Network:
-    """One network of a model file, checked against its metadata."""
+    """One network of a model file, checked against its metadata.
+
+    Parameters
+    ----------
+    weights : list of numpy.ndarray
+        (n_in, n_out) per layer.
+    biases : list of numpy.ndarray
+        (n_out,) per layer.
+    params : dict
+        Hyperparameters under today's names, "preprocessing" made an
+        object.
+    history : list of dict
+        The per-epoch records.
+
+    Examples
+    --------
+    >>> from fastdigits import persist
+    >>> meta, arrays = persist.read_archive()
+    >>> net = persist.read_network(persist.SHIPPED_MODEL, meta["members"][0], arrays, member=0)
+    >>> [w.shape for w in net.weights], net.params["hidden_layer_sizes"]
+    ([(400, 800), (800, 10)], (800,))
+    """
 
     weights: list[np.ndarray]  #: (n_in, n_out) per layer
     biases: list[np.ndarray]  #: (n_out,) per layer
@@ -304,8 +375,23 @@ class Network:
 
 
 def read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], member: int | None = None) -> Network:
-    """One network (``member`` of an ensemble) of a file read by
-    :func:`read_archive`: its metadata ``entry`` and its arrays, checked.
+    """One network of a file read by :func:`read_archive`, checked.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, for messages.
+    entry : dict
+        The network's metadata: the file's (one network) or one of its
+        "members".
+    arrays : dict of str to numpy.ndarray
+        The file's arrays.
+    member : int, optional
+        Which member of an ensemble (None: a one-network file).
+
+    Returns
+    -------
+    Network
 
     Raises
     ------
@@ -313,6 +399,10 @@ def read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], member:
         Naming the file (and the member): missing entries, layer sizes that
         are not whole positive numbers, arrays of other shapes or not of
         floats, a preprocessing that cannot be read.
+
+    Examples
+    --------
+    See :class:`Network`.
     """
     from .preprocess import as_preprocessing
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training import Progress
     from .read import Reading
 
+__all__ = ["CLASSIC", "FAST", "PRESETS", "SHIPPED", "EvaluationRun", "FileResults", "Fitted", "Note", "Tally",
+           "TrainingRun", "classify", "describe", "evaluate", "load", "read", "train"]
+
 #: The classic course network: 400-25-10, sigmoid units, one-vs-all
 #: sigmoid outputs, cross-entropy with L2 (lambda = alpha = 1).
 CLASSIC: dict[str, Any] = dict(

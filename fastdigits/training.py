@@ -39,10 +39,41 @@ LBFGS_MEMORY = 10
 
 @dataclass
 class Progress:
-    """What ``fit`` reports to its callback: after each chunk of batches
-    (``record`` is None) and at the end of each epoch (``record`` is that
-    epoch's entry of ``history_``).  An ensemble's members train one after
-    another: ``member`` of ``members``, each from epoch 0."""
+    """What ``fit`` reports to its callback.
+
+    Reported after each chunk of batches (``record`` is None) and at the
+    end of each epoch (``record`` is that epoch's entry of ``history_``).
+    An ensemble's members train one after another: ``member`` of
+    ``members``, each from epoch 0.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch under way, from 0.
+    epochs : int
+        The epoch this ``fit`` stops before (``len(history_)`` at the start
+        plus ``max_iter``).
+    samples_done : int
+        Rows of this epoch trained so far.
+    samples_total : int
+        Rows per epoch.
+    record : dict or None
+        The epoch's ``history_`` entry, at its end.
+    member : int
+        Which network of an :class:`fastdigits.Ensemble` is training.
+    members : int
+        Networks in the ensemble (1 for one network).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import MLPClassifier
+    >>> seen = []
+    >>> X = np.random.default_rng(0).normal(size=(64, 3))
+    >>> _ = MLPClassifier((4,), max_iter=2).fit(X, X[:, 0] > 0, callback=seen.append)  # doctest: +SKIP
+    >>> [p.record["epoch"] for p in seen if p.record]  # doctest: +SKIP
+    [1, 2]
+    """
 
     epoch: int
     epochs: int

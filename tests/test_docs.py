@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules whose ``__all__`` is public beyond ``fastdigits.__all__`` and
 #: whose examples run as doctests (``fastdigits`` itself: the package's).
-MODULES = ("augment", "classify", "data", "ensemble", "errors", "metrics", "outliers", "persist",
-           "preprocess", "read", "sheet")
+MODULES = ("augment", "classify", "data", "ensemble", "errors", "metrics", "model", "modelfiles", "outliers",
+           "persist", "preprocess", "read", "recipes", "sheet", "training")
+
 
 #: numpydoc's sections, in the order numpydoc wants them.
 ORDER = ("Parameters", "Attributes", "Methods", "Returns", "Yields", "Receives", "Other Parameters",
@@ -167,7 +168,12 @@ def docstring_problems(kind: str, obj) -> list[str]:
     stray = [line for line in doc.entries("Parameters") if not re.fullmatch(r"[*\w]+(, *[*\w]+)*( : .*)?", line)]
     if stray:
         problems.append(f"Parameters holds text that is no entry (a Notes paragraph?): {stray[0][:60]!r}")
-    unknown = doc.names("Parameters") - {p.name for p in params}
+    try:  # ``*args`` and ``**kwargs`` may be documented, and need not be
+        variadic = {p.name for p in inspect.signature(obj).parameters.values()
+                    if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    except (TypeError, ValueError):
+        variadic = set()
+    unknown = doc.names("Parameters") - {p.name for p in params} - variadic
     if unknown and params:
         problems.append(f"Parameters names what the signature lacks: {', '.join(sorted(unknown))}")
     if kind in ("function", "method"):
