@@ -8,88 +8,23 @@ import pytest
 
 import drawing
 import naive
-from fastdigits import FastDigitsError, InputError, MLPClassifier, NotFittedError, config, training
+from toy import blobs, tiny
+from fastdigits import InputError, MLPClassifier, NotFittedError, config
 from fastdigits.preprocess import normalize, resize
-
-
-def _blobs(rng, n=300, d=12, k=3, spread=0.15):
-    """Linearly separable clusters in [0, 1]^d."""
-    centres = rng.random((k, d))
-    y = rng.integers(0, k, n)
-    return (centres[y] + spread * rng.standard_normal((n, d))).astype(np.float32), y
 
 
 # ------------------------------------------------------ gradient checking
 
 
-def _tiny(rng, act, output, sizes=(6, 5, 4, 3)):
-    ws = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
-    bs = [rng.standard_normal(b) for b in sizes[1:]]
-    return MLPClassifier.from_weights(ws, bs, activation=act, output=output, dtype="float64"), ws, bs
-
-
-@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
-@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("l2", [0.0, 0.7])
-def test_gradient_check(rng, act, output, l2):
-    """Central differences of the public loss against the analytic gradient."""
-    model, _, _ = _tiny(rng, act, output)
-    model.alpha = l2
-    X, y = rng.random((9, 6)), rng.integers(0, 3, 9)
-    yi = model._encode(y, len(X))
-    buf = training.buffers(model, len(X))
-    training.loss_and_grad(model, X, yi, model.params_, buf)
-    analytic = buf["grads"].copy()
-    numeric = np.empty_like(analytic)
-    h = 1e-5
-    for i in range(len(numeric)):
-        saved = model.params_[i]
-        model.params_[i] = saved + h
-        up = model.loss(X, y)
-        model.params_[i] = saved - h
-        down = model.loss(X, y)
-        model.params_[i] = saved
-        numeric[i] = (up - down) / (2 * h)
-    if act == "relu":  # a kink inside [-h, h] would make the difference meaningless
-        pre = [X @ model.coefs_[0] + model.intercepts_[0]]
-        assert np.abs(pre[0]).min() > 1e-3
-    rel = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
-    assert rel < 1e-7
-
-
 def test_loss_is_the_textbook_cost(rng):
     """J = (1/m) sum sum [-y log h - (1-y) log(1-h)] + lambda/(2m) sum W^2."""
-    model, ws, bs = _tiny(rng, "sigmoid", "sigmoid", sizes=(400, 25, 10))
+    model, ws, bs = tiny(rng, "sigmoid", "sigmoid", sizes=(400, 25, 10))
     X, y = rng.random((50, 400)), rng.integers(0, 10, 50)
     h = naive.forward(X, ws, bs, "sigmoid", "sigmoid")[-1]
     t = np.eye(10)[y]
     J = np.sum(-t * np.log(h) - (1 - t) * np.log(1 - h)) / 50 + 1.5 / (2 * 50) * sum((w**2).sum() for w in ws)
     assert model.loss(X, y, alpha=1.5) == pytest.approx(J, rel=1e-12)
     assert model.loss(X, y) == pytest.approx(naive.loss(X, y, ws, bs, "sigmoid", "sigmoid"), rel=1e-12)
-
-
-def test_tiny_network_by_hand():
-    # 2 inputs -> 2 relu units -> 2 softmax outputs, one sample x = (1, 2), class 1.
-    # hidden z = (1*1 + 2*0 + 0, 1*-1 + 2*1 + 0.5) = (1, 1.5)   a = (1, 1.5)
-    # output z = (1*1 + 1.5*0, 1*0 + 1.5*2) = (1, 3)   p = (1, e^2)/(1 + e^2)
-    W1, b1 = np.array([[1.0, -1.0], [0.0, 1.0]]), np.array([0.0, 0.5])
-    W2, b2 = np.array([[1.0, 0.0], [0.0, 2.0]]), np.zeros(2)
-    model = MLPClassifier.from_weights([W1, W2], [b1, b2], activation="relu", dtype="float64")
-    x = np.array([[1.0, 2.0]])
-    p1 = np.exp(2) / (1 + np.exp(2))
-    np.testing.assert_allclose(model.predict_proba(x), [[1 - p1, p1]], rtol=1e-12)
-    assert model.loss(x, [1]) == pytest.approx(-np.log(p1), rel=1e-12)
-    # delta_out = p - t = (1-p1, p1-1);  dJ/dW2 = a^T delta;  dJ/db2 = delta
-    model.alpha = 0.0
-    buf = training.buffers(model, 1)
-    training.loss_and_grad(model, x, np.array([1]), model.params_, buf)
-    gw, gb = model._layout.views(buf["grads"])
-    d = np.array([1 - p1, p1 - 1])
-    np.testing.assert_allclose(gw[1], np.outer([1, 1.5], d), rtol=1e-12)
-    np.testing.assert_allclose(gb[1], d, rtol=1e-12)
-    # hidden delta = (W2 @ d) * relu'(z) = (d0, 2 d1); dJ/dW1 = x^T delta_h
-    dh = np.array([d[0], 2 * d[1]])
-    np.testing.assert_allclose(gw[0], np.outer([1, 2], dh), rtol=1e-12)
 
 
 # ----------------------------------------------------------- behaviour
@@ -107,7 +42,7 @@ def test_tiny_network_by_hand():
     ],
 )
 def test_learns_separable_problem_perfectly(rng, settings):
-    X, y = _blobs(rng)
+    X, y = blobs(rng)
     settings = {"hidden_layer_sizes": (16,), "max_iter": 40, "batch_size": 16, **settings}
     model = MLPClassifier(**settings).fit(X, y)
     assert model.score(X, y) == 1.0
@@ -147,7 +82,7 @@ def test_any_hashable_labels_and_images(rng):
 
 
 def test_predict_proba_rows_sum_to_one(rng):
-    X, y = _blobs(rng)
+    X, y = blobs(rng)
     for output in ("softmax", "sigmoid"):
         proba = MLPClassifier((5,), output=output, max_iter=2).fit(X, y).predict_proba(X)
         assert proba.shape == (len(X), 3)
@@ -155,59 +90,12 @@ def test_predict_proba_rows_sum_to_one(rng):
 
 
 def test_larger_l2_gives_smaller_weights(rng):
-    X, y = _blobs(rng)
+    X, y = blobs(rng)
     norms = [
         sum(float((w**2).sum()) for w in MLPClassifier((16,), alpha=l2, max_iter=20, random_state=3).fit(X, y).coefs_)
         for l2 in (0.0, 10.0, 100.0)
     ]
     assert norms[0] > norms[1] > norms[2]
-
-
-def test_deterministic_whatever_the_threads(rng):
-    X, y = _blobs(rng, n=500)
-    runs = [MLPClassifier((16,), max_iter=3, batch_size=32, random_state=7, threads=t).fit(X, y).params_ for t in (1, 2, 2)]
-    np.testing.assert_array_equal(runs[0], runs[1])
-    np.testing.assert_array_equal(runs[1], runs[2])
-    other = MLPClassifier((16,), max_iter=3, batch_size=32, random_state=8).fit(X, y).params_
-    assert not np.array_equal(runs[0], other)
-
-
-def test_validation_early_stopping_keeps_best(rng):
-    X, y = _blobs(rng, n=400, spread=0.6)
-    seen = []
-    model = MLPClassifier((64,), max_iter=200, learning_rate_init=0.5, validation_fraction=0.25, n_iter_no_change=3)
-    model.fit(X, y, callback=seen.append)
-    assert len(model.history_) < 200
-    val = [h["val_loss"] for h in model.history_]
-    best = int(np.argmin(val))
-    assert len(val) - 1 - best == 3  # stopped after 3 epochs without improvement
-    X_val = X[np.random.default_rng([0, 1]).permutation(400)[:100]]
-    y_val = y[np.random.default_rng([0, 1]).permutation(400)[:100]]
-    assert training.evaluate(model, model._features(X_val), model._encode(y_val, 100))[0] == pytest.approx(val[best], rel=1e-5)
-    records = [p.record for p in seen if p.record is not None]
-    assert [r["epoch"] for r in records] == list(range(1, len(val) + 1))
-
-
-def test_callback_can_stop_and_reports_progress(rng):
-    X, y = _blobs(rng, n=200)
-    calls = []
-
-    def cb(progress):
-        calls.append(progress)
-        return progress.epoch < 1
-
-    model = MLPClassifier((4,), max_iter=10).fit(X, y, callback=cb)
-    assert len(model.history_) == 2
-    assert calls[-1].samples_done == calls[-1].samples_total == 200
-
-
-def test_partial_fit_continues(rng):
-    X, y = _blobs(rng)
-    model = MLPClassifier((8,), learning_rate_init=0.1)
-    model.partial_fit(X[:100], y[:100], classes=[0, 1, 2])
-    first = model.params_.copy()
-    model.partial_fit(X, y)
-    assert len(model.history_) == 2 and not np.array_equal(first, model.params_)
 
 
 def test_weights_stay_on_cache_lines(rng, tmp_path):
@@ -217,17 +105,11 @@ def test_weights_stay_on_cache_lines(rng, tmp_path):
     from fastdigits import load_model
     from fastdigits.kernels import ALIGNMENT
 
-    X, y = _blobs(rng, d=20)
+    X, y = blobs(rng, d=20)
     model = MLPClassifier((16,), max_iter=2).fit(X, y)
     for arr in (model.params_, *model._opt_state):
         assert arr.ctypes.data % ALIGNMENT == 0
     assert load_model(model.save(tmp_path / "m")).params_.ctypes.data % ALIGNMENT == 0
-
-
-def test_divergence_is_reported(rng):
-    X, y = _blobs(rng)
-    with pytest.raises(FastDigitsError, match="diverged.*learning_rate"):
-        MLPClassifier((8,), learning_rate_init=1e30, max_iter=3).fit(X * 1e10, y)
 
 
 def _in_threads(work, n: int = 8) -> list:
@@ -251,7 +133,7 @@ def _in_threads(work, n: int = 8) -> list:
 
 
 def test_concurrent_predict_from_eight_threads(rng):
-    X, y = _blobs(rng, n=2000)
+    X, y = blobs(rng, n=2000)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
     want = model.predict_proba(X)
     for got in _in_threads(lambda: [model.predict_proba(X) for _ in range(20)][-1]):
@@ -272,13 +154,13 @@ def test_concurrent_predict_from_eight_threads(rng):
     ],
 )
 def test_bad_hyperparameters(rng, params, match):
-    X, y = _blobs(rng, n=20)
+    X, y = blobs(rng, n=20)
     with pytest.raises(InputError, match=match):
         MLPClassifier(**params).fit(X, y)
 
 
 def test_bad_inputs_are_named(rng):
-    X, y = _blobs(rng, n=20)
+    X, y = blobs(rng, n=20)
     with pytest.raises(InputError, match="one label per row"):
         MLPClassifier().fit(X, y[:-1])
     with pytest.raises(InputError, match="two classes"):
@@ -337,7 +219,7 @@ def test_concurrent_single_rows_on_the_serial_path(rng):
     # Few rows skip the thread pool and the lock (the forward pass compiled at
     # install): many threads at once must still agree with one thread, bit
     # for bit, and with the parallel kernels' batch to float rounding.
-    X, y = _blobs(rng, n=400)
+    X, y = blobs(rng, n=400)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
     batch = model.predict_proba(X[:64])
     one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
@@ -358,7 +240,7 @@ def shipped():
 
 
 def test_score_and_loss_match_labels_to_classes_by_text(rng):
-    X, y = _blobs(rng, n=60)
+    X, y = blobs(rng, n=60)
     model = MLPClassifier((8,), max_iter=5).fit(X, y)
     text = y.astype(str)
     assert model.score(X, text) == model.score(X, y) == model.score(X, text.astype(object))
@@ -503,7 +385,7 @@ def test_a_colour_or_channel_last_picture_is_not_a_batch(shape):
 
 
 def test_read_only_rows_and_empty_batches(rng):
-    X, y = _blobs(rng, n=60)
+    X, y = blobs(rng, n=60)
     model = MLPClassifier((8,), max_iter=2).fit(X, y)
     frozen = np.array(X[:40])
     frozen.flags.writeable = False  # as a read-only memmap or a broadcast view
