@@ -13,14 +13,15 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import persist
 from .errors import InputError, ModelFileError
-from .model import MLPClassifier
+from ._sklearn import BaseEstimator, ClassifierMixin
+from .model import MLPClassifier, _sample_weight
 from .training import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,8 +30,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Ensemble"]
 
 
-class Ensemble:
+class Ensemble(ClassifierMixin, BaseEstimator):
     """Networks trained alike from different seeds, their probabilities averaged.
+
+    A scikit-learn estimator as :class:`MLPClassifier` is (``get_params``
+    reaches into the recipe: ``estimator__alpha``).
 
     Parameters
     ----------
@@ -91,16 +95,6 @@ class Ensemble:
     def __init__(self, estimator: MLPClassifier | None = None, *, n_members: int = 3):
         self.estimator = estimator
         self.n_members = n_members
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters, as given to ``__init__``.
-
-        Returns
-        -------
-        dict
-            ``{"estimator": ..., "n_members": ...}``.
-        """
-        return {"estimator": self.estimator, "n_members": self.n_members}
 
     # ---------------------------------------------------------- members
 
@@ -202,6 +196,7 @@ class Ensemble:
         self,
         X: ArrayLike,
         y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
         *,
         outliers: ArrayLike | None = None,
         validation_data: tuple[ArrayLike, ArrayLike] | None = None,
@@ -211,7 +206,7 @@ class Ensemble:
 
         Parameters
         ----------
-        X, y, outliers, validation_data
+        X, y, sample_weight, outliers, validation_data
             As for :meth:`MLPClassifier.fit`; pictures are prepared once
             for every member.
         callback : callable, optional
@@ -270,7 +265,7 @@ class Ensemble:
 
         for member in members:
             try:
-                member.fit(rows, y, outliers=outliers, validation_data=validation_data,
+                member.fit(rows, y, sample_weight, outliers=outliers, validation_data=validation_data,
                            callback=None if callback is None else report)
             except KeyboardInterrupt:
                 if getattr(member, "history_", None):
@@ -354,7 +349,7 @@ class Ensemble:
         """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy: the share of rows whose predicted class is ``y``.
 
         Parameters
@@ -365,6 +360,8 @@ class Ensemble:
             True labels, matched to ``classes_`` as
             :func:`fastdigits.metrics.class_indices` does ("3" is the
             class 3).
+        sample_weight : array_like of float, shape (N,), optional
+            Each row's weight in the share.
 
         Returns
         -------
@@ -377,7 +374,8 @@ class Ensemble:
             For a label that matches no class, naming it.
         """
         proba = self.predict_proba(X)
-        return float(np.mean(proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))))
+        right = proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))
+        return float(np.average(right, weights=_sample_weight(sample_weight, len(proba))))
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean cross-entropy of the averaged probabilities on (X, y).

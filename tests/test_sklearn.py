@@ -130,3 +130,13 @@ def test_without_scikit_learn_the_estimator_keeps_its_parameter_methods(tmp_path
     env.pop("FASTDIGITS_SKLEARN", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_an_ensemble_clones_and_searches_its_recipes_parameters():
+    from fastdigits import Ensemble
+
+    X, y = _data()
+    ensemble = Ensemble(MLPClassifier((6,), solver="lbfgs", max_iter=20), n_members=2)
+    assert is_classifier(ensemble) and clone(ensemble).get_params()["estimator__hidden_layer_sizes"] == (6,)
+    grid = GridSearchCV(ensemble, {"estimator__alpha": [0.0, 100.0]}, cv=2).fit(X, y)
+    assert grid.best_params_ == {"estimator__alpha": 0.0} and len(grid.best_estimator_.members_) == 2
