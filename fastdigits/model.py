@@ -1053,7 +1053,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         >>> from fastdigits import load_model
         >>> one = np.zeros((28, 28), np.uint8)
         >>> one[4:24, 12:16] = 255
-        >>> bool(np.argmax(load_model().predict_log_proba([one])) == 1)
+        >>> bool(np.argmax(load_model().members_[0].predict_log_proba([one])) == 1)
         True
         """
         proba = self.predict_proba(X)
