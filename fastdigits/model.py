@@ -23,7 +23,7 @@ import math
 import operator
 import os
 import warnings
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,16 +52,36 @@ _COMPILED_FORWARD = contextvars.ContextVar("compiled_forward", default=False)
 
 
 @contextlib.contextmanager
-def compiled_forward():
-    """Within this block (in this thread or task), ``predict_proba`` of
-    any number of rows runs the forward pass that ``pip install`` compiled
+def compiled_forward() -> Iterator[None]:
+    """Predict with the forward pass compiled at install time, within a ``with`` block.
+
+    Within this block (in this thread or task), ``predict_proba`` of any
+    number of rows runs the forward pass that ``pip install`` compiled
     (``ext/_forward.pyx``) instead of the parallel Numba kernel, and the
     input checks are NumPy's: nothing is compiled for a one-off scoring
     such as ``fastdigits train``'s of the test set (10,000 rows of
     400-256-10 take a fraction of a second on one core,
-    ``benchmarks/bench_forward.py``, against the kernel's first-use compile
-    of tens of seconds).  Probabilities agree with the kernel's to float
-    rounding."""
+    ``benchmarks/bench_forward.py``, against the kernel's first-use
+    compile of tens of seconds).  Probabilities agree with the kernel's
+    to float rounding.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A context manager for a ``with`` statement; it gives nothing to
+        ``as``.  The previous setting is back when the block ends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import load_model
+    >>> from fastdigits.model import compiled_forward
+    >>> model = load_model()
+    >>> with compiled_forward():
+    ...     proba = model.predict_proba(np.zeros((3, 400), np.float32))
+    >>> proba.shape
+    (3, 10)
+    """
     token = _COMPILED_FORWARD.set(True)
     try:
         yield
@@ -79,10 +99,36 @@ def _numpy_checks(size: int, parallel: bool) -> bool:
 
 def warm_kernels(dtype: str = "float32", augment: bool = False, device: str = "cpu", *,
                  predict: bool = True) -> None:
-    """Compile (or load from a disk cache) the kernels that training (and
-    with ``predict``, prediction) with ``dtype`` use on ``device``, on a few
-    random rows: the kernels are specialised on array types, never on
-    sizes."""
+    """Compile (or load from a disk cache) the kernels of training and prediction.
+
+    Compiles the kernels that training (and with ``predict``, prediction)
+    with ``dtype`` use on ``device``, on a few random rows: the kernels are
+    specialised on array types, never on sizes, so later models of any
+    size start at full speed.
+
+    Parameters
+    ----------
+    dtype : {"float32", "float64"}
+        The floating-point type of the models to come.
+    augment : bool
+        Also the kernels of training on distorted copies (``augment=True``).
+    device : {"cpu", "cuda"}
+        Where the models will run.
+    predict : bool
+        Also prediction's kernels: the parallel forward pass and both
+        parallel input checks (rows of features, and pictures).
+
+    Raises
+    ------
+    InputError
+        ``dtype`` or ``device`` is unknown, or ``"cuda"`` without a usable
+        GPU.
+
+    Examples
+    --------
+    >>> from fastdigits.model import warm_kernels
+    >>> warm_kernels("float32", predict=False)  # doctest: +SKIP
+    """
     _warm_training(dtype, augment, device)
     if predict:
         _warm_prediction(dtype, device)
@@ -1007,7 +1053,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         >>> from fastdigits import load_model
         >>> one = np.zeros((28, 28), np.uint8)
         >>> one[4:24, 12:16] = 255
-        >>> bool(np.argmax(load_model().predict_log_proba([one])) == 1)
+        >>> bool(np.argmax(load_model().members_[0].predict_log_proba([one])) == 1)
         True
         """
         proba = self.predict_proba(X)

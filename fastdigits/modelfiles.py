@@ -110,11 +110,40 @@ def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensembl
     return model
 
 
-def check_model_size(model, n_features: int, n_classes: int) -> None:
-    """Raise ``OutputError`` if ``model`` (an MLPClassifier or Ensemble,
-    fitted or not), fitted on ``n_features`` inputs and ``n_classes``
-    classes, would hold more bytes of weights than :func:`load_model` reads
-    back (``config.MAX_MODEL_BYTES``): said before training, not after."""
+def check_model_size(model: MLPClassifier | Ensemble, n_features: int, n_classes: int) -> None:
+    """Refuse, before training, a model too large for :func:`load_model` to read back.
+
+    Raises ``OutputError`` if ``model``, fitted on ``n_features`` inputs
+    and ``n_classes`` classes, would hold more bytes of weights than
+    :func:`load_model` reads back (``config.MAX_MODEL_BYTES``): said before
+    training, not after.
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        The estimator, fitted or not: its settings (hidden layers, dtype,
+        members) give the size.
+    n_features : int
+        Inputs per row that it is to be fitted on.
+    n_classes : int
+        Classes that it is to be fitted on.
+
+    Raises
+    ------
+    OutputError
+        If the weights would exceed ``config.MAX_MODEL_BYTES``, naming the
+        layer sizes ("4 x 400-800-10").
+
+    Examples
+    --------
+    >>> from fastdigits import MLPClassifier
+    >>> from fastdigits.modelfiles import check_model_size
+    >>> check_model_size(MLPClassifier((256,)), 400, 10)
+    >>> check_model_size(MLPClassifier((100_000, 100_000)), 400, 10)
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.OutputError: a model of ... bytes (400-100000-100000-10) is larger than fastdigits reads back ...
+    """
     base = getattr(model, "estimator", None) or model
     members = getattr(model, "n_members", 1)
     sizes = [n_features, *base._hidden(), n_classes]

@@ -26,7 +26,9 @@ from .errors import FastDigitsError, InputError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import Result
+    from .ensemble import Ensemble
     from .metrics import Evaluation
+    from .model import MLPClassifier
     from .training import Progress
     from .read import Reading
 
@@ -59,6 +61,8 @@ SHIPPED: dict[str, Any] = dict(
     members=4, outliers=0.1, deskew=True,
 )
 
+#: The presets by name, as ``fastdigits train --preset NAME`` and
+#: :func:`train` take them: :data:`CLASSIC`, :data:`FAST`, :data:`SHIPPED`.
 PRESETS: dict[str, dict[str, Any]] = {"classic": CLASSIC, "fast": FAST, "shipped": SHIPPED}
 
 #: A preset's settings that are not an MLPClassifier's, and their defaults.
@@ -70,8 +74,24 @@ _RECIPE_ONLY = {"members": 1, "outliers": 0.0, "deskew": False}
 
 @dataclass(frozen=True)
 class Note:
-    """A step of a workflow, told to its ``callback``: one line for a person
-    ("reading FOLDER ...", "skipped: FILE: no ink found")."""
+    """A step of a workflow, told to its ``callback``.
+
+    One line for a person ("reading FOLDER ...", "skipped: FILE: no ink
+    found").
+
+    Parameters
+    ----------
+    text : str
+        The line, without a newline.
+    warning : bool
+        Something to look at (a file skipped), not a failure.
+
+    Examples
+    --------
+    >>> from fastdigits.recipes import Note
+    >>> Note("skipped: scan.png: no ink found", warning=True)
+    Note(text='skipped: scan.png: no ink found', warning=True)
+    """
 
     text: str
     warning: bool = False  #: something to look at (a file skipped), not a failure
@@ -79,10 +99,30 @@ class Note:
 
 @dataclass(frozen=True)
 class Fitted:
-    """Told to :func:`train`'s callback once ``fit`` has returned, or stopped
-    on a ``KeyboardInterrupt``: scoring and saving follow.  A callback that
-    returns ``False`` to it stops the run short: the test set is not
-    scored, and the record says ``interrupted``."""
+    """Told to :func:`train`'s callback once ``fit`` has returned or stopped.
+
+    ``fit`` returns, or stops on a ``KeyboardInterrupt``; scoring and
+    saving follow.  A callback that returns ``False`` to it stops the run
+    short: the test set is not scored, and the record says
+    ``interrupted``.
+
+    Parameters
+    ----------
+    interrupted : bool
+        A ``KeyboardInterrupt`` stopped ``fit``.
+    epochs_run : int
+        Epochs trained, over every network; 0: nothing to keep.
+
+    Examples
+    --------
+    A callback that keeps the model but skips scoring the test set:
+
+    >>> from fastdigits.recipes import Fitted
+    >>> def skip_scoring(event):
+    ...     return False if isinstance(event, Fitted) else None
+    >>> skip_scoring(Fitted(interrupted=False, epochs_run=8))
+    False
+    """
 
     interrupted: bool  #: a KeyboardInterrupt stopped fit
     epochs_run: int  #: epochs trained, over every network; 0: nothing to keep
@@ -109,7 +149,7 @@ def _augments(net) -> bool:
     return net.get_params()["augment"] not in (None, False)
 
 
-def load(model: str | os.PathLike | Any | None = None, *, device: str = "cpu"):
+def load(model: str | os.PathLike | Any | None = None, *, device: str = "cpu") -> MLPClassifier | Ensemble:
     """A model, set to run on ``device``.
 
     Parameters
@@ -153,7 +193,36 @@ def load(model: str | os.PathLike | Any | None = None, *, device: str = "cpu"):
 
 @dataclass
 class TrainingRun:
-    """What :func:`train` did."""
+    """What :func:`train` did.
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        The MLPClassifier, or the Ensemble of ``members`` networks.
+    record : dict
+        How it was trained (``model.record_``); empty when ``epochs_run``
+        is 0.
+    epochs_run : int
+        Epochs trained, over every network; 0: stopped before the first
+        ended.
+    interrupted : bool
+        A ``KeyboardInterrupt`` (or the callback) stopped it early.
+    test_accuracy : float or None
+        On the held-out test set, if there was one and it was scored.
+    test_images : int
+        Pictures of the test set scored (0 when none were).
+    saved : pathlib.Path or None
+        Where the model is, if saved (``output``, or a rescue folder).
+    save_error : OutputError or None
+        Why it is not at ``output``, if it is not.
+
+    Examples
+    --------
+    >>> from fastdigits import recipes
+    >>> run = recipes.train(preset="fast", output="digits.npz")  # doctest: +SKIP
+    >>> run.epochs_run, run.interrupted, run.saved  # doctest: +SKIP
+    (8, False, PosixPath('digits.npz'))
+    """
 
     model: Any  #: the MLPClassifier, or the Ensemble of ``members`` networks
     record: dict  #: how it was trained (``model.record_``); empty when ``epochs_run`` is 0
@@ -444,7 +513,29 @@ def _save_or_rescue(model, target: Path) -> tuple[Path | None, OutputError | Non
 
 @dataclass
 class EvaluationRun:
-    """What :func:`evaluate` measured."""
+    """What :func:`evaluate` measured.
+
+    Parameters
+    ----------
+    evaluation : fastdigits.metrics.Evaluation
+        Accuracy, confusion matrix, precision and recall, by class name.
+    images : int
+        Pictures scored.
+    without_ink : int
+        Pictures of the folder not scored: nothing to read.
+    unreadable : int
+        Files of the folder not scored: not a picture.
+    written : list of pathlib.Path
+        The report's PNG files.
+
+    Examples
+    --------
+    >>> from fastdigits.metrics import evaluate_predictions
+    >>> from fastdigits.recipes import EvaluationRun
+    >>> run = EvaluationRun(evaluate_predictions([0, 1, 1, 1], [0, 1, 1, 0], [0, 1]), images=4)
+    >>> run.names, run.evaluation.accuracy
+    (['0', '1'], 0.75)
+    """
 
     evaluation: Evaluation  #: accuracy, confusion matrix, precision and recall, by class name
     images: int  #: pictures scored
@@ -557,13 +648,41 @@ R = TypeVar("R")
 
 @dataclass
 class Tally:
-    """Counts of the results that went by."""
+    """Counts of the results that went by.
+
+    Parameters
+    ----------
+    answered : int
+        Labelled (:func:`classify`) or read (:func:`read`).
+    blank : int
+        Read fine, nothing to read: no ink.
+    failed : int
+        Not read: the file is missing, not a picture, or broke the reader.
+
+    Examples
+    --------
+    >>> from fastdigits.classify import Result
+    >>> from fastdigits.recipes import Tally
+    >>> tally = Tally()
+    >>> tally.add(Result("scan.png", error="scan.png: no such file"))
+    >>> tally.add(Result("seven.png", label=7, probability=0.99))
+    >>> tally
+    Tally(answered=1, blank=0, failed=1)
+    """
 
     answered: int = 0  #: labelled (classify) or read (read)
     blank: int = 0  #: read fine, nothing to read: no ink
     failed: int = 0  #: not read: the file is missing, not a picture, or broke the reader
 
-    def add(self, result) -> None:
+    def add(self, result: Result | Reading) -> None:
+        """Count one result: failed, blank or answered.
+
+        Parameters
+        ----------
+        result : fastdigits.classify.Result or fastdigits.Reading
+            A result of :func:`classify` or :func:`read`: failed unless
+            ``ok``; blank when it has a ``note`` (no ink); else answered.
+        """
         if not result.ok:
             self.failed += 1
         elif result.note:
@@ -573,9 +692,33 @@ class Tally:
 
 
 class FileResults(Generic[R]):
-    """The results of :func:`classify` or :func:`read`: one per file, in
-    order, computed as they are iterated (once).  ``len`` is how many will
-    come; ``tally`` counts those that came."""
+    """The results of :func:`classify` or :func:`read`, one per file.
+
+    One per file, in order, computed as they are iterated (once).
+    ``len`` is how many will come; ``tally`` (a :class:`Tally`) counts
+    those that came.
+
+    Parameters
+    ----------
+    results : iterable of fastdigits.classify.Result or fastdigits.Reading
+        The results, computed as they are taken.
+    count : int
+        How many ``results`` will give: ``len`` of this.
+    classes : list
+        The model's classes, in the order of ``probabilities``; kept as
+        the attribute ``classes``.
+
+    Examples
+    --------
+    >>> from fastdigits.classify import Result
+    >>> from fastdigits.recipes import FileResults
+    >>> done = [Result("seven.png", label=7, probability=0.99), Result("notes.txt", error="notes.txt: not a picture")]
+    >>> results = FileResults(iter(done), len(done), classes=list(range(10)))
+    >>> len(results), [result.ok for result in results]
+    (2, [True, False])
+    >>> results.tally
+    Tally(answered=1, blank=0, failed=1)
+    """
 
     def __init__(self, results: Iterable[R], count: int, classes: list):
         self._results = results

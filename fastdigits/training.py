@@ -21,11 +21,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import FastDigitsError
 from .kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, aligned_empty, aligned_zeros
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import MLPClassifier
 
 __all__ = ["EarlyStopping", "Progress", "learning_rate", "train"]
 
@@ -85,11 +89,41 @@ class Progress:
 
 
 def learning_rate(schedule: str, init: float, decay: float, epoch: int, max_iter: int) -> float:
-    """The step size of ``epoch`` (0, 1, ...): ``init`` for "constant";
-    cosine decay from ``init`` to zero over ``max_iter`` epochs for
-    "cosine" (Loshchilov and Hutter, "SGDR", ICLR 2017; epochs past
-    ``max_iter``, from more ``partial_fit`` calls, stay at zero);
-    ``init * decay**epoch`` for "exponential"."""
+    """The step size of an epoch under a learning-rate schedule.
+
+    Parameters
+    ----------
+    schedule : {"constant", "cosine", "exponential"}
+        "constant": ``init`` every epoch.  "cosine": cosine decay from
+        ``init`` to zero over ``max_iter`` epochs (Loshchilov and Hutter,
+        "SGDR", ICLR 2017); epochs past ``max_iter``, from more
+        ``partial_fit`` calls, stay at zero.  "exponential":
+        ``init * decay**epoch``.
+    init : float
+        The step size of epoch 0.
+    decay : float
+        The factor per epoch of "exponential"; unused by the others.
+    epoch : int
+        The epoch: 0, 1, ...
+    max_iter : int
+        The epochs over which "cosine" decays to zero; unused by the
+        others.
+
+    Returns
+    -------
+    float
+        The step size of ``epoch``.
+
+    Examples
+    --------
+    >>> from fastdigits.training import learning_rate
+    >>> learning_rate("constant", 0.1, 0.9, 5, 10)
+    0.1
+    >>> round(learning_rate("cosine", 0.1, 0.9, 5, 10), 6), learning_rate("cosine", 0.1, 0.9, 12, 10)
+    (0.05, 0.0)
+    >>> round(learning_rate("exponential", 0.1, 0.9, 2, 10), 6)
+    0.081
+    """
     if schedule == "cosine":
         return init * 0.5 * (1 + math.cos(math.pi * min(epoch, max_iter) / max_iter))
     if schedule == "exponential":
@@ -98,8 +132,34 @@ def learning_rate(schedule: str, init: float, decay: float, epoch: int, max_iter
 
 
 class EarlyStopping:
-    """Stop after ``patience`` epochs without a better score (None: never),
-    remembering the parameters of the best epoch."""
+    """Stop after ``patience`` epochs without a better score, keeping the best epoch's parameters.
+
+    Parameters
+    ----------
+    patience : int or None
+        Epochs in a row without a better (lower) score before
+        :meth:`update` says to stop; None: never stop, and keep nothing.
+
+    Attributes
+    ----------
+    best_score : float
+        The lowest score so far (``inf`` before the first).
+    best_params : numpy.ndarray or None
+        A copy of the parameters at that score (None before the first).
+    since_best : int
+        Epochs since that score.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits.training import EarlyStopping
+    >>> stopping, params = EarlyStopping(2), np.zeros(1)
+    >>> [stopping.update(score, params + score) for score in (0.5, 0.4, 0.45, 0.41)]
+    [False, False, False, True]
+    >>> stopping.restore(params)
+    >>> params
+    array([0.4])
+    """
 
     def __init__(self, patience: int | None):
         self.patience = patience
@@ -108,7 +168,23 @@ class EarlyStopping:
         self.since_best = 0
 
     def update(self, score: float, params: np.ndarray) -> bool:
-        """Record an epoch's score (lower is better); True to stop."""
+        """Record an epoch's score (lower is better), and say whether to stop.
+
+        Parameters
+        ----------
+        score : float
+            The epoch's score, such as its validation loss; lower is
+            better.
+        params : numpy.ndarray
+            The parameters at that score; copied when it is the best so
+            far.
+
+        Returns
+        -------
+        bool
+            True to stop: ``patience`` epochs in a row without a better
+            score.  Always False when ``patience`` is None.
+        """
         if self.patience is None:
             return False
         if score < self.best_score:
@@ -118,7 +194,14 @@ class EarlyStopping:
         return self.since_best >= int(self.patience)
 
     def restore(self, params: np.ndarray) -> None:
-        """Put the best epoch's parameters back into ``params`` (when one was kept)."""
+        """Put the best epoch's parameters back into ``params``, when one was kept.
+
+        Parameters
+        ----------
+        params : numpy.ndarray
+            The parameters, overwritten in place; of the shape given to
+            :meth:`update`.  Left as they are when nothing was kept.
+        """
         if self.best_params is not None:
             params[...] = self.best_params
 
@@ -192,13 +275,55 @@ def evaluate(model, X: np.ndarray, yi: np.ndarray) -> tuple[float, float]:
     return float(ce.mean()) + l2_term(model, len(yi)), float((proba.argmax(1) == yi).mean())
 
 
-def train(model, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None, epochs: int,
-          callback: Callable[[Progress], bool | None] | None, sample_weight: np.ndarray | None = None) -> None:
-    """``epochs`` more epochs (L-BFGS iterations) of ``model`` on rows X
-    (n, d) of its dtype and class indices yi (n,) (-1: no class), each
-    measured on (Xv, yv) when given; ``callback`` as for ``fit``.  A
-    ``KeyboardInterrupt`` leaves the model consistent (the best weights so
-    far under early stopping) and is re-raised."""
+def train(model: MLPClassifier, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None,
+          epochs: int, callback: Callable[[Progress], bool | None] | None,
+          sample_weight: np.ndarray | None = None) -> None:
+    """Train ``model`` for ``epochs`` more epochs (L-BFGS iterations).
+
+    What ``fit`` and ``partial_fit`` call once they have checked the data
+    and set up the learned state (``params_``, the optimiser state,
+    ``history_``), which this updates in place.  Each epoch is measured on
+    (Xv, yv) when given, and appended to ``history_``.
+
+    Parameters
+    ----------
+    model : MLPClassifier
+        The estimator, its learned state set up.
+    X : numpy.ndarray, shape (n, d)
+        Training rows, of the model's dtype.
+    yi : numpy.ndarray, shape (n,)
+        Class indices of the rows; -1: no class (an outlier).
+    Xv, yv : numpy.ndarray or None
+        Validation rows (of the model's dtype) and their class indices:
+        each epoch's ``val_loss`` and ``val_accuracy``, and early
+        stopping's score; None: none.
+    epochs : int
+        Epochs (L-BFGS: iterations) to train.
+    callback : callable or None
+        As for ``fit``: called with a :class:`Progress`; returning
+        ``False`` stops training at the end of that epoch.
+    sample_weight : numpy.ndarray, shape (n,), optional
+        Weight of each row; None: 1 each.
+
+    Raises
+    ------
+    FastDigitsError
+        Training diverged: the weights became NaN or infinite.
+    KeyboardInterrupt
+        Re-raised once the model is consistent (the best weights so far
+        under early stopping).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastdigits import MLPClassifier
+    >>> from fastdigits.training import train
+    >>> X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    >>> model = MLPClassifier((8,), max_iter=1).fit(X, X[:, 0] > 0)  # doctest: +SKIP
+    >>> train(model, X, (X[:, 0] > 0).astype(np.int64), None, None, 2, None)  # doctest: +SKIP
+    >>> len(model.history_)  # doctest: +SKIP
+    3
+    """
     run = _lbfgs if model.solver == "lbfgs" else _minibatch
     stopping = EarlyStopping(model.n_iter_no_change)
     try:
