@@ -334,6 +334,32 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         proba /= len(self.members_)
         return proba
 
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """The natural log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, n_classes)
+            Columns in ``classes_`` order; ``-inf`` where a probability is 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastdigits import load_model
+        >>> one = np.zeros((28, 28), np.uint8)
+        >>> one[4:24, 12:16] = 255
+        >>> int(np.argmax(load_model().predict_log_proba([one])))
+        1
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each picture or feature row.
 
