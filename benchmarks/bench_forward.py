@@ -62,8 +62,7 @@ def main() -> None:
             scratch = np.empty_like(model.params_)
             fns = {
                 "compiled": lambda: _forward.forward_rows(x, list(weights), list(biases), RELU, SOFTMAX, out),
-                "numba": lambda: cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, model.params_,
-                                             scratch, out, 1),
+                "numba": lambda: cpu.forward(x, model._network(), model.params_, scratch, out, 1),
                 "numpy": lambda: numpy_forward(x, weights, biases),
             }
             for f in fns.values():

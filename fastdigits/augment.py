@@ -2,7 +2,7 @@
 
 Each epoch of training sees freshly distorted copies of the 20x20 frames,
 drawn from the model's seed and the epoch number (reproducible).  The
-warping is a Numba kernel (``fastdigits.kernels.cpu.warp_frames``).
+warping is a Numba kernel (``fastdigits.kernels.warp.warp_frames``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
     same distortions.  ``out`` (same shape and dtype) is filled and
     returned instead of a new array, e.g. to reuse one buffer per epoch."""
     from . import _forksafe
-    from .kernels import cpu
+    from .kernels import warp
 
     _forksafe.check_parallel("augmentation")
 
@@ -95,5 +95,5 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed=0,
         raise InputError(f"out must be a C-contiguous {arr.dtype} array of shape {shape}")
     if len(arr):
         _forksafe.started()
-        cpu.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
+        warp.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
     return out

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _forksafe, config
 from .errors import FastDigitsError, InputError
-from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_empty, aligned_zeros
+from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros
 
 __all__ = ["MLPClassifier", "Progress"]
 
@@ -156,7 +156,9 @@ def _kernel_cached(dispatcher, dtype: str | None = None) -> bool:
         first = None if dtype is None else numba.from_dtype(np.dtype(dtype))
 
         def fits(args) -> bool:
-            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
+            rows = args[0] if len(args) > 0 else None
+            rows = rows[0] if isinstance(rows, numba.types.BaseTuple) else rows  # kernels.Data: its x
+            return first is None or getattr(rows, "dtype", None) == first
 
         if any(fits(args) for args in dispatcher.overloads):
             return True
@@ -693,34 +695,44 @@ class MLPClassifier:
 
     # ---------------------------------------------------------- training
 
-    def _buffers(self, rows: int) -> dict[str, np.ndarray]:
-        width = int(self._layout.sizes[1:].sum())
-        return {
-            "acts": aligned_empty(rows * width, self._float),
-            "deltas": aligned_empty(rows * width, self._float),
-            "loss_rows": np.empty(rows, np.float64),
-            "right_rows": np.empty(rows, np.int64),
-            "grads": aligned_empty(self.params_.shape, self._float),
-            "params_t": aligned_empty(self.params_.shape, self._float),
-        }
+    def _network(self):
+        """The kernels' description of this network (``kernels.Network``)."""
+        from .kernels import Network
+
+        lay = self._layout
+        return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output])
+
+    def _buffers(self, rows: int, minibatches: bool = False):
+        """The kernels' buffers for passes of ``rows`` rows (``kernels.workspace``)."""
+        from .kernels import workspace
+
+        return workspace(self._network(), rows, self._float, minibatches=minibatches)
+
+    @staticmethod
+    def _row_weights(sample_weight, n: int) -> np.ndarray:
+        """Each row's weight in the loss, float64: ``sample_weight`` (mean 1
+        over the training rows, as the caller made it) or ones."""
+        return np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, np.float64)
 
     def _l2_term(self, m: int, params: np.ndarray | None = None) -> float:
         """l2 / (2m) * sum of squared weights (biases excluded), at ``params`` or the model's own."""
         weights = self._layout.views(self.params_ if params is None else params)[0]
         return self.l2 / (2 * m) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
 
-    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf: dict) -> tuple[float, int]:
-        """Full-batch J and its gradient (into buf["grads"]) at ``params``."""
-        lay = self._layout
+    def _loss_and_grad(self, X: np.ndarray, yi: np.ndarray, params: np.ndarray, buf,
+                       sample_weight=None) -> tuple[float, int]:
+        """Full-batch J = (1/m) sum_i w_i CE_i + l2/(2m) sum W**2 and its
+        gradient (into buf.grads, a ``kernels.Workspace``) at ``params``;
+        ``sample_weight``: the rows' weights w_i (mean 1), or None for ones."""
+        from .kernels import Data
+
         m = len(X)
+        weight = self._put(self._row_weights(sample_weight, m))
         with _kernels(self.threads, self.device) as kernels:
             if self.device == "cpu":
                 _announce_compile(kernels.batch_grad, "L-BFGS gradient", self.dtype)
-            loss, correct = kernels.batch_grad(
-                X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
-                params, self.l2 / m, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
-                buf["right_rows"], numba_threads(),
-            )
+            loss, correct = kernels.batch_grad(Data(X, yi, weight), self._network(), params, self.l2 / m, buf,
+                                               numba_threads())
         return loss / m + self._l2_term(m, params), correct
 
     def _lr(self, epoch: int) -> float:
@@ -844,28 +856,29 @@ class MLPClassifier:
             ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
         return float(ce.mean()) + self._l2_term(len(yi)), float((proba.argmax(1) == yi).mean())
 
-    def _train(self, X, yi, Xv, yv, epochs, callback) -> MLPClassifier:
+    def _train(self, X, yi, Xv, yv, epochs, callback, sample_weight=None) -> MLPClassifier:
+        """``epochs`` epochs over (X, yi), each row's loss weighted by
+        ``sample_weight`` (mean 1; None: ones)."""
         if self.optimizer == "lbfgs":
-            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback)
+            return self._train_lbfgs(X, yi, Xv, yv, epochs, callback, sample_weight=sample_weight)
         from .augment import augment
-        from .kernels import ADAM, NESTEROV, SGD
+        from .kernels import ADAM, NESTEROV, SGD, Data, Optimizer
 
         augmentation = self._augmentation()
         X_epoch = X if augmentation is None else np.empty_like(X)
-        lay = self._layout
         n = len(X)
         labelled = _labelled(yi)
         bs = min(int(self.batch_size), n)
-        buf = self._buffers(bs)
-        xbuf = aligned_empty((bs, X.shape[1]), self._float)
-        xtbuf = aligned_zeros(bs * X.shape[1], self._float)
         opt = {"sgd": NESTEROV if self.nesterov else SGD, "adam": ADAM}[self.optimizer]
         # On a GPU the data, weights, optimiser state and buffers are copied
         # there once; the weights come back after each epoch.
         put = self._put
-        sizes, w_off, b_off, yi_k = put(lay.sizes), put(lay.w_off), put(lay.b_off), put(yi)
+        network = self._network()
+        network = network._replace(sizes=put(network.sizes), w_off=put(network.w_off), b_off=put(network.b_off))
+        yi_k, weight = put(yi), put(self._row_weights(sample_weight, n))
         params, state1, state2 = put(self.params_), put(self._opt_state[0]), put(self._opt_state[1])
-        buf = {k: put(v) for k, v in buf.items()}
+        buf = self._buffers(bs, minibatches=True)
+        buf = buf._replace(**{k: put(v) for k, v in buf._asdict().items()})
         X_k = put(X_epoch)
         # Chunks of about 2**16 rows between progress reports.
         chunk = max(bs, (65536 // bs) * bs)
@@ -887,12 +900,11 @@ class MLPClassifier:
                     with _kernels(self.threads, self.device) as kernels:
                         if self.device == "cpu":
                             _announce_compile(kernels.train_range, "training", self.dtype)
+                        optimizer = Optimizer(opt, float(lr), float(self.momentum), float(self.beta1),
+                                              float(self.beta2), float(self.epsilon), self.l2 / n, self._steps)
                         loss, right, steps = kernels.train_range(
-                            X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
-                            HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], params,
-                            state1, state2, opt, lr, self.momentum, self.beta1, self.beta2,
-                            self.epsilon, self._steps, self.l2 / n, xbuf, xtbuf, buf["params_t"], buf["acts"],
-                            buf["deltas"], buf["loss_rows"], buf["right_rows"], numba_threads(),
+                            Data(X_k, yi_k, weight), order[lo:hi], bs, network, params, (state1, state2),
+                            optimizer, buf, numba_threads(),
                         )
                     self._steps += steps
                     loss_sum += loss
@@ -958,17 +970,20 @@ class MLPClassifier:
                 f"(learning_rate={self.learning_rate} is probably too high)"
             )
 
-    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10) -> MLPClassifier:
+    def _train_lbfgs(self, X, yi, Xv, yv, iterations, callback, memory: int = 10,
+                     sample_weight=None) -> MLPClassifier:
         """Full-batch L-BFGS (two-loop recursion) with a backtracking
-        line search on the Armijo condition."""
+        line search on the Armijo condition; rows weighted by
+        ``sample_weight`` (mean 1; None: ones)."""
         # On a GPU the data and scratch go there once; the weights (changed in
         # NumPy between calls) and the gradient travel with each call.
-        buf = {k: v if k == "grads" else self._put(v) for k, v in self._buffers(len(X)).items()}
+        buf = self._buffers(len(X))
+        buf = buf._replace(**{k: self._put(v) for k, v in buf._asdict().items() if k != "grads"})
         labelled = _labelled(yi)  # on the host: a GPU array has no comparisons
         X, yi = self._put(X), self._put(yi)
         x = self.params_
-        f, _ = self._loss_and_grad(X, yi, x, buf)
-        g = buf["grads"].astype(np.float64)
+        f, _ = self._loss_and_grad(X, yi, x, buf, sample_weight=sample_weight)
+        g = buf.grads.astype(np.float64)
         s_hist: list[np.ndarray] = []
         y_hist: list[np.ndarray] = []
         best, since_best = (math.inf, None), 0
@@ -996,14 +1011,14 @@ class MLPClassifier:
                 x0 = x.astype(np.float64)
                 for _ in range(30):
                     x[...] = x0 + step * direction
-                    f_new, correct = self._loss_and_grad(X, yi, x, buf)
+                    f_new, correct = self._loss_and_grad(X, yi, x, buf, sample_weight=sample_weight)
                     if f_new <= f + 1e-4 * step * slope:
                         break
                     step *= 0.5
                 else:
                     x[...] = x0
                     break
-                g_new = buf["grads"].astype(np.float64)
+                g_new = buf.grads.astype(np.float64)
                 s, yk = x.astype(np.float64) - x0, g_new - g
                 if np.dot(s, yk) > 1e-10:
                     s_hist.append(s)
@@ -1043,12 +1058,10 @@ class MLPClassifier:
                                          [np.ascontiguousarray(w) for w in weights], biases,
                                          HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], out)
         params_t = np.empty_like(self.params_)
-        args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
-                self.params_, params_t, out)
         with _kernels(self.threads, self.device) as kernels:
             if self.device == "cpu":
                 _announce_compile(kernels.forward, "prediction", self.dtype)
-            kernels.forward(X, *args, numba_threads())
+            kernels.forward(X, self._network(), self.params_, params_t, out, numba_threads())
         return out
 
     def predict_proba(self, X) -> np.ndarray:

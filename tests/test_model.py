@@ -39,7 +39,7 @@ def test_gradient_check(rng, act, output, l2):
     yi = model._encode(y, len(X))
     buf = model._buffers(len(X))
     model._loss_and_grad(X, yi, model.params_, buf)
-    analytic = buf["grads"].copy()
+    analytic = buf.grads.copy()
     numeric = np.empty_like(analytic)
     h = 1e-5
     for i in range(len(numeric)):
@@ -68,6 +68,40 @@ def test_loss_is_the_textbook_cost(rng):
     assert model.loss(X, y) == pytest.approx(naive.loss(X, y, ws, bs, "sigmoid", "sigmoid"), rel=1e-12)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+def test_row_weights_of_ones_train_to_the_same_bits(rng, optimizer):
+    """``_train``'s internal ``sample_weight``: ones (what fit passes for
+    none) give the very weights of no weights; other weights move them."""
+    X, y = rng.random((40, 6)), np.arange(40) % 3
+
+    def trained(weight):
+        model = MLPClassifier((5,), epochs=2, batch_size=16, optimizer=optimizer, dtype="float64")
+        model._validate_params()
+        model._init_state(6, np.arange(3))
+        return model._train(X, y, None, None, 2, None, sample_weight=weight).params_
+
+    plain = trained(None)
+    assert np.array_equal(trained(np.ones(40)), plain)
+    assert not np.array_equal(trained(np.r_[np.full(20, 0.5), np.full(20, 1.5)]), plain)
+
+
+def test_weighted_loss_and_gradient_is_the_textbook_one(rng):
+    """``_loss_and_grad(..., sample_weight=w)``: J = (1/m) sum_i w_i CE_i +
+    l2/(2m) sum W**2 and its gradient, as naive.py has them."""
+    model, ws, bs = _tiny(rng, "tanh", "softmax")
+    model.l2 = 0.4
+    X, y = rng.random((9, 6)), rng.integers(0, 3, 9)
+    w = rng.uniform(0, 2, 9)
+    w /= w.mean()
+    buf = model._buffers(len(X))
+    loss, _ = model._loss_and_grad(X, y, model.params_, buf, sample_weight=w)
+    assert loss == pytest.approx(naive.loss(X, y, ws, bs, "tanh", "softmax", 0.4, sample_weight=w), rel=1e-12)
+    nabla_w, nabla_b = naive.backprop(X, y, ws, bs, "tanh", "softmax", 0.4, sample_weight=w)
+    gw, gb = model._layout.views(buf.grads)
+    for got, want in zip(gw + gb, nabla_w + nabla_b):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
 def test_tiny_network_by_hand():
     # 2 inputs -> 2 relu units -> 2 softmax outputs, one sample x = (1, 2), class 1.
     # hidden z = (1*1 + 2*0 + 0, 1*-1 + 2*1 + 0.5) = (1, 1.5)   a = (1, 1.5)
@@ -83,7 +117,7 @@ def test_tiny_network_by_hand():
     model.l2 = 0.0
     buf = model._buffers(1)
     model._loss_and_grad(x, np.array([1]), model.params_, buf)
-    gw, gb = model._layout.views(buf["grads"])
+    gw, gb = model._layout.views(buf.grads)
     d = np.array([1 - p1, p1 - 1])
     np.testing.assert_allclose(gw[1], np.outer([1, 1.5], d), rtol=1e-12)
     np.testing.assert_allclose(gb[1], d, rtol=1e-12)
