@@ -22,32 +22,28 @@ import numpy as np
 from numba import njit
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import RELU, SOFTMAX, aligned_empty, aligned_zeros, cpu
+from fastdigits.kernels import (RELU, SGD, SOFTMAX, Data, Network, Optimizer, aligned_empty, aligned_zeros, cpu,
+                                workspace)
 from fastdigits.model import _Layout
 
 PHASES = ["transpose", "+ rows pass", "+ weights pass", "+ narrow step"]
 
 
 @njit
-def _epoch(phases, batches, m, chunks, x, y, order, xbuf, xtbuf, acts, deltas, params, params_t, velocity,
-           loss_rows, right_rows, sizes, w_off, b_off):
-    n_in = x.shape[1]
-    xt = xtbuf[: n_in * m].reshape((n_in, m))
-    out = cpu._block(acts, sizes, m, sizes.shape[0] - 2)
+def _epoch(phases, batches, m, threads, data, order, network, params, state, opt, work):
     for b in range(batches):
-        pos = (b * m) % (x.shape[0] - m)
-        cpu._transpose_weights(sizes, w_off, params, params_t, True)
+        pos = (b * m) % (data.x.shape[0] - m)
+        rows = order[pos : pos + m]
+        cpu._transpose_weights(network, params, work.params_t, True)
         if phases >= 2:
-            cpu._backprop_pass(x, order, pos, m, True, xbuf, xt, y, sizes, w_off, b_off, RELU, SOFTMAX, params,
-                               params_t, 1.0 / m, acts, deltas, out, loss_rows, right_rows, chunks)
+            cpu._backprop_pass(data, rows, network, params, work, threads)
+        xt = cpu._xt(work, network, m, True)
         if phases >= 3:
-            cpu._weights_pass(xbuf, xt, True, m, sizes, w_off, b_off, params, params_t, acts, deltas, 0.0, cpu.SGD,
-                              velocity, velocity, velocity, 0.0, 0.9, 0.9, 0.999, 1e-8, chunks)
+            cpu._weights_pass(work.xbuf[:m], xt, network, params, state, opt, work, threads)
         else:
             xt[...] = 0.0  # as the weights pass leaves it
         if phases >= 4:
-            cpu._step_narrow(sizes, w_off, params, params_t, 0.0, cpu.SGD, velocity, velocity, velocity, 0.0, 0.9, 0.9,
-                             0.999, 1e-8)
+            cpu._step_narrow(network, params, work.grads_t, opt, state)
 
 
 def main() -> None:
@@ -63,12 +59,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
     params[:] = rng.standard_normal(lay.n_params) * 0.05
-    width = int(lay.sizes[1:].sum())
-    buffers = (x, y, rng.permutation(len(x)).astype(np.int64), aligned_empty((m, 400), np.float32),
-               aligned_zeros(400 * m, np.float32), aligned_empty(m * width, np.float32),
-               aligned_empty(m * width, np.float32), params, aligned_empty(params.shape, np.float32),
-               aligned_zeros(params.shape, np.float32), np.empty(m), np.empty(m, np.int64),
-               lay.sizes, lay.w_off, lay.b_off)
+    network = Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX)
+    velocity = aligned_zeros(params.shape, np.float32)
+    buffers = (Data(x, y, np.ones(len(x))), rng.permutation(len(x)).astype(np.int64), network, params,
+               (velocity, velocity), Optimizer(SGD, 0.0, 0.9, 0.9, 0.999, 1e-8, 0.0, 0),
+               workspace(network, m, np.float32, minibatches=True))
     batches = len(x) // m
     print(f"machine: {bench.machine()}")
     print(f"400-{args.hidden}-10, batch {m}, microseconds per batch (median of {args.repeats} epochs):")

@@ -56,8 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     from numba import cuda
 
-    from fastdigits import bench, config
-    from fastdigits.kernels import RELU, SOFTMAX
+    from fastdigits import bench, config, training
     from fastdigits.kernels import cuda as gpu
 
     torch = _torch_cuda()
@@ -112,12 +111,11 @@ def main() -> None:
     rows = np.ascontiguousarray(X[:10_000])
     infer = {"fastdigits cuda": len(rows) / median_seconds(lambda: model.predict_proba(rows), args.repeats),
              "fastdigits cuda, one row (us)": 1e6 * median_seconds(lambda: model.predict_proba(rows[:1]), args.repeats)}
-    lay = model._layout
     d_rows, d_params = gpu.to_device(rows), gpu.to_device(model.params_)
     d_out = gpu.to_device(np.empty((len(rows), 10), np.float32))
 
     def on_gpu():
-        gpu.forward(d_rows, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, d_params, None, d_out, 1)
+        gpu.forward(d_rows, training.network(model), d_params, None, d_out, 1)
         cuda.synchronize()
 
     infer["fastdigits cuda, rows on the GPU"] = len(rows) / median_seconds(on_gpu, args.repeats)
@@ -126,7 +124,7 @@ def main() -> None:
     d_one = gpu.to_device(np.empty((1, 10), np.float32))
 
     def one_on_gpu():
-        gpu.forward(few, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, d_params, None, d_one, 1)
+        gpu.forward(few, training.network(model), d_params, None, d_one, 1)
         cuda.synchronize()
 
     for label, fn in (("upload one row", lambda: gpu.to_device(one)),

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from _common import machine, write_json
-from fastdigits import MLPClassifier, _forward
+from fastdigits import MLPClassifier, _forward, training
 from fastdigits.kernels import RELU, SOFTMAX, cpu
 
 
@@ -62,8 +62,7 @@ def main() -> None:
             scratch = np.empty_like(model.params_)
             fns = {
                 "compiled": lambda: _forward.forward_rows(x, list(weights), list(biases), RELU, SOFTMAX, out),
-                "numba": lambda: cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, model.params_,
-                                             scratch, out, 1),
+                "numba": lambda: cpu.forward(x, training.network(model), model.params_, scratch, out, 1),
                 "numpy": lambda: numpy_forward(x, weights, biases),
             }
             for f in fns.values():

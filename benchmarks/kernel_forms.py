@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import RELU, SOFTMAX, aligned_empty, cpu
+from fastdigits.kernels import RELU, SOFTMAX, Network, _sparse, aligned_empty, cpu
 from fastdigits.model import _Layout
 
 
@@ -89,8 +89,8 @@ def gradient_rows(a, delta, gw):
     for k in prange(a.shape[1]):
         idx = np.empty(a.shape[0] + cpu.SLACK, np.int32)
         val = np.empty(a.shape[0] + cpu.SLACK, a.dtype)
-        n = cpu._nonzeros(a[:, k], idx, val)
-        cpu._gather_rows_sum(delta, idx, val, n, gw[k])
+        n = _sparse.nonzeros(a[:, k], idx, val)
+        _sparse.gather_rows_sum(delta, idx, val, n, gw[k])
 
 
 @njit
@@ -104,11 +104,11 @@ def gradient_rows_serial(at, delta, gw, pairs):
     step = 2 if pairs else 1
     for k in range(0, at.shape[0] - at.shape[0] % step, step):
         if pairs:
-            n = cpu._nonzeros(at[k], idx, val, at[k + 1], val2)
-            cpu._gather_rows_range(delta, idx, val, 0, n, gw[k], False, val2, gw[k + 1])
+            n = _sparse.nonzeros(at[k], idx, val, at[k + 1], val2)
+            _sparse.gather_rows_range(delta, idx, val, 0, n, gw[k], False, val2, gw[k + 1])
         else:
-            n = cpu._nonzeros(at[k], idx, val)
-            cpu._gather_rows_sum(delta, idx, val, n, gw[k])
+            n = _sparse.nonzeros(at[k], idx, val)
+            _sparse.gather_rows_sum(delta, idx, val, n, gw[k])
 
 
 @njit
@@ -116,10 +116,10 @@ def tiles_only(a, w, out, repeats):
     """The register-tile sum alone, on one thread, over dense rows."""
     idx = np.empty(a.shape[1] + cpu.SLACK, np.int32)
     val = np.empty(a.shape[1] + cpu.SLACK, a.dtype)
-    n = cpu._nonzeros(a[0], idx, val)
+    n = _sparse.nonzeros(a[0], idx, val)
     for _ in range(repeats):
         for i in range(a.shape[0]):
-            cpu._gather_rows_sum(w, idx, val, n, out[i])
+            _sparse.gather_rows_sum(w, idx, val, n, out[i])
 
 
 @njit
@@ -132,10 +132,10 @@ def output_errors_back(delta, w_t, out, whole, repeats):
     for _ in range(repeats):
         for i in range(delta.shape[0]):
             if whole:
-                cpu._gather_rows_range(w_t, iota, delta[i], 0, delta.shape[1], out[i], False)
+                _sparse.gather_rows_range(w_t, iota, delta[i], 0, delta.shape[1], out[i], False)
             else:
-                n = cpu._nonzeros(delta[i], idx, val)
-                cpu._gather_rows_sum(w_t, idx, val, n, out[i])
+                n = _sparse.nonzeros(delta[i], idx, val)
+                _sparse.gather_rows_sum(w_t, idx, val, n, out[i])
 
 
 def us(fn, rows: int) -> float:
@@ -210,7 +210,7 @@ def main() -> None:
     params_t = aligned_empty(params.shape, np.float32)
 
     def forward(t: int) -> None:
-        cpu.forward(rows10k, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, params_t, proba, t)
+        cpu.forward(rows10k, Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX), params, params_t, proba, t)
 
     cells = ", ".join(f"{t} thread(s) {us(lambda t=t: forward(t), 10_000):,.0f}" for t in sorted({1, threads}))
     print(f"forward through 400-128-10, 10,000 rows, microseconds: {cells}")

@@ -2,7 +2,7 @@
 
 Each epoch of training sees freshly distorted copies of the 20x20 frames,
 drawn from the model's seed and the epoch number (reproducible).  The
-warping is a Numba kernel (``fastdigits.kernels.cpu.warp_frames``).
+warping is a Numba kernel (``fastdigits.kernels.warp.warp_frames``).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed: i
     True
     """
     from . import _forksafe
-    from .kernels import cpu
+    from .kernels import warp
 
     _forksafe.check_parallel("augmentation")
 
@@ -200,5 +200,5 @@ def augment(frames: np.ndarray, settings: Augmentation | None = None, *, seed: i
         raise InputError(f"out must be a C-contiguous {arr.dtype} array of shape {shape}")
     if len(arr):
         _forksafe.started()
-        cpu.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
+        warp.warp_frames(arr, affine.astype(arr.dtype), field.astype(arr.dtype), out.reshape(arr.shape))
     return out

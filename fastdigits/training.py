@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import FastDigitsError
-from .kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, aligned_empty, aligned_zeros
+from .kernels import (ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, Data, Network, Optimizer, Workspace,
+                      workspace)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MLPClassifier
@@ -212,29 +213,27 @@ def labelled(yi: np.ndarray) -> int:
     return max(int(np.count_nonzero(np.asarray(yi) >= 0)), 1)
 
 
-def row_weights(sample_weight: np.ndarray | None, n_rows: int, dtype) -> tuple[np.ndarray, float]:
+def row_weights(sample_weight: np.ndarray | None, n_rows: int) -> tuple[np.ndarray, float]:
     """The kernels' per-row weights, w_i n/S (mean 1, so that their
     (1/n) sum_i w_i CE_i is (1/S) sum_i w_i CE_i), and S, the rows' total
     weight.  Without weights: ones and n, and the arithmetic is that of no
     weights (a product by 1 is exact)."""
     if sample_weight is None:
-        return np.ones(n_rows, dtype), float(n_rows)
+        return np.ones(n_rows), float(n_rows)
     total = float(sample_weight.sum())
-    return (sample_weight * (n_rows / total)).astype(dtype), total
+    return np.ascontiguousarray(sample_weight * (n_rows / total), np.float64), total
 
 
-def buffers(model, rows: int) -> dict[str, np.ndarray]:
-    """Scratch of the kernels for batches of ``rows``, allocated once per fit."""
-    width = int(model._layout.sizes[1:].sum())
-    dtype = model._float
-    return {
-        "acts": aligned_empty(rows * width, dtype),
-        "deltas": aligned_empty(rows * width, dtype),
-        "loss_rows": np.empty(rows, np.float64),
-        "right_rows": np.empty(rows, np.int64),
-        "grads": aligned_empty(model.params_.shape, dtype),
-        "params_t": aligned_empty(model.params_.shape, dtype),
-    }
+def network(model) -> Network:
+    """The kernels' description of ``model``'s network (``kernels.Network``)."""
+    lay = model._layout
+    return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output])
+
+
+def buffers(model, rows: int, minibatches: bool = False) -> Workspace:
+    """The kernels' buffers for passes of ``rows`` rows, allocated once per
+    fit (``kernels.workspace``)."""
+    return workspace(network(model), rows, model._float, minibatches=minibatches)
 
 
 def l2_term(model, total: float, params: np.ndarray | None = None, alpha: float | None = None) -> float:
@@ -249,17 +248,13 @@ def loss_and_grad(model, X, yi, params: np.ndarray, buf: dict,
                   sample_weight: np.ndarray | None = None) -> tuple[float, int]:
     """Full-batch J and its gradient (into ``buf["grads"]``) at ``params``;
     and the rows predicted right."""
-    lay = model._layout
     m = len(X)
-    row_weight, total = row_weights(sample_weight, m, model._float)
     backend = model._backend
+    weight, total = row_weights(sample_weight, m)
+    data = Data(X, yi, backend.put(weight))
     with backend.session(model.threads) as kernels:
         backend.announce(kernels.batch_grad, "L-BFGS gradient", model.dtype)
-        loss, correct = kernels.batch_grad(
-            X, yi, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output],
-            params, model.alpha / total, buf["grads"], buf["params_t"], buf["acts"], buf["deltas"], buf["loss_rows"],
-            buf["right_rows"], backend.threads(),
-        )
+        loss, correct = kernels.batch_grad(data, network(model), params, model.alpha / total, buf, backend.threads())
     return loss / m + l2_term(model, total, params), correct
 
 
@@ -361,20 +356,19 @@ def _minibatch(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping: 
 
     augmentation = model._augmentation()
     X_epoch = X if augmentation is None else np.empty_like(X)
-    lay = model._layout
     n = len(X)
     n_labelled = labelled(yi)
-    row_weight, total = row_weights(sample_weight, n, model._float)
+    weight, total = row_weights(sample_weight, n)
     bs = min(int(model.batch_size), n)
-    buf = buffers(model, bs)
-    xbuf = aligned_empty((bs, X.shape[1]), model._float)
-    xtbuf = aligned_zeros(bs * X.shape[1], model._float)
     opt = {"sgd": NESTEROV if model.nesterovs_momentum else SGD, "adam": ADAM}[model.solver]
     backend = model._backend
     put = backend.put
-    sizes, w_off, b_off, yi_k = put(lay.sizes), put(lay.w_off), put(lay.b_off), put(yi)
+    net = network(model)
+    net = net._replace(sizes=put(net.sizes), w_off=put(net.w_off), b_off=put(net.b_off))
+    yi_k, weight = put(yi), put(weight)
     params, state1, state2 = put(model.params_), put(model._opt_state[0]), put(model._opt_state[1])
-    buf = {k: put(v) for k, v in buf.items()}
+    buf = buffers(model, bs, minibatches=True)
+    buf = buf._replace(**{k: put(v) for k, v in buf._asdict().items()})
     X_k = put(X_epoch)
     chunk = max(bs, (REPORT_ROWS // bs) * bs)
     start_epoch = len(model.history_)
@@ -393,13 +387,10 @@ def _minibatch(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping: 
                 hi = min(n, lo + chunk)
                 with backend.session(model.threads) as kernels:
                     backend.announce(kernels.train_range, "training", model.dtype)
-                    loss, right, steps = kernels.train_range(
-                        X_k, yi_k, order, lo, hi, bs, sizes, w_off, b_off,
-                        HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output], params,
-                        state1, state2, opt, lr, model.momentum, model.beta_1, model.beta_2,
-                        model.epsilon, model._steps, model.alpha / total, xbuf, xtbuf, buf["params_t"], buf["acts"],
-                        buf["deltas"], buf["loss_rows"], buf["right_rows"], backend.threads(),
-                    )
+                    optimizer = Optimizer(opt, float(lr), float(model.momentum), float(model.beta_1),
+                                          float(model.beta_2), float(model.epsilon), model.alpha / total, model._steps)
+                    loss, right, steps = kernels.train_range(Data(X_k, yi_k, weight), order[lo:hi], bs, net, params,
+                                                             (state1, state2), optimizer, buf, backend.threads())
                 model._steps += steps
                 loss_sum += loss
                 correct += right
@@ -447,12 +438,13 @@ def _lbfgs(model, X, yi, Xv, yv, iterations, callback, sample_weight, stopping: 
     (changed in NumPy between calls) and the gradient travel with each
     call."""
     backend = model._backend
-    buf = {k: v if k == "grads" else backend.put(v) for k, v in buffers(model, len(X)).items()}
+    buf = buffers(model, len(X))
+    buf = buf._replace(**{k: backend.put(v) for k, v in buf._asdict().items() if k != "grads"})
     n_labelled = labelled(yi)  # on the host: a GPU array has no comparisons
     X, yi = backend.put(X), backend.put(yi)
     x = model.params_
     f, _ = loss_and_grad(model, X, yi, x, buf, sample_weight)
-    g = buf["grads"].astype(np.float64)
+    g = buf.grads.astype(np.float64)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
     start = len(model.history_)
@@ -475,7 +467,7 @@ def _lbfgs(model, X, yi, Xv, yv, iterations, callback, sample_weight, stopping: 
         else:
             x[...] = x0
             break
-        g_new = buf["grads"].astype(np.float64)
+        g_new = buf.grads.astype(np.float64)
         s, yk = x.astype(np.float64) - x0, g_new - g
         if np.dot(s, yk) > 1e-10:
             s_hist.append(s)

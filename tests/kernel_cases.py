@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import naive
-from fastdigits.kernels import ADAM, NESTEROV, SGD
+from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, Network
 from fastdigits.model import _Layout
 
 OPTIMIZERS = {SGD: "sgd", NESTEROV: "nesterov", ADAM: "adam"}
@@ -23,17 +23,23 @@ def random_network(rng, sizes, dtype=np.float64):
     return lay, params
 
 
-def check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2):
-    """A batch_grad's gradient, loss sum and count of right rows against
-    textbook backprop on the float64 parameters."""
+def network(lay, act="relu", output="softmax"):
+    """The kernels' ``Network`` of a layout and public activation names."""
+    return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output])
+
+
+def check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight=None):
+    """A batch_grad's gradient, loss sum (of weight_i CE_i) and count of
+    right rows (unweighted) against textbook backprop on the float64
+    parameters."""
     m = len(x)
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
-    nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2)
+    nabla_w, nabla_b = naive.backprop(x, y, ws, bs, act, output, l2, sample_weight=weight)
     tol = dict(rtol=1e-10, atol=1e-12) if params.dtype == np.float64 else dict(rtol=1e-4, atol=1e-6)
     gw, gb = lay.views(grads)
     for got, want in zip(gw + gb, nabla_w + nabla_b):
         np.testing.assert_allclose(got, want, **tol)
-    np.testing.assert_allclose(loss, naive.loss(x, y, ws, bs, act, output) * m,
+    np.testing.assert_allclose(loss, naive.loss(x, y, ws, bs, act, output, sample_weight=weight) * m,
                                rtol=1e-10 if params.dtype == np.float64 else 1e-5)
     assert correct == int((naive.forward(x, ws, bs, act, output)[-1].argmax(1) == y).sum())
 

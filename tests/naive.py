@@ -78,32 +78,35 @@ def targets(y, k, output):
     return t
 
 
-def loss(X, y, weights, biases, activation, output, l2=0.0):
-    """J = (1/m) sum_i CE_i + l2/(2m) sum W**2 (biases not regularised).
+def loss(X, y, weights, biases, activation, output, l2=0.0, sample_weight=None):
+    """J = (1/m) sum_i w_i CE_i + l2/(2m) sum W**2 (biases not regularised),
+    w_i the rows' weights (ones when not given).
 
-    CE for softmax: -log p[y]; for one-vs-all sigmoids:
+    CE for softmax: -sum_k t_k log h_k; for one-vs-all sigmoids:
     -sum_k [t_k log h_k + (1 - t_k) log(1 - h_k)].
     """
     m = len(X)
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, float)
     h = forward(X, weights, biases, activation, output)[-1]
     t = targets(y, h.shape[1], output)
     if output == "softmax":
-        ce = -np.sum(t * np.log(h))
+        ce = -np.sum(t * np.log(h), axis=1)
     else:
-        ce = -np.sum(t * np.log(h) + (1 - t) * np.log(1 - h))
-    return ce / m + l2 / (2 * m) * sum(np.sum(W**2) for W in weights)
+        ce = -np.sum(t * np.log(h) + (1 - t) * np.log(1 - h), axis=1)
+    return np.sum(w * ce) / m + l2 / (2 * m) * sum(np.sum(W**2) for W in weights)
 
 
-def backprop(X, y, weights, biases, activation, output, l2=0.0):
+def backprop(X, y, weights, biases, activation, output, l2=0.0, sample_weight=None):
     """Gradients (nabla_w, nabla_b) of ``loss``.
 
-    Output delta = h - t for both output styles; hidden deltas go back
-    through the weights times the activation's derivative.
+    Output delta = w_i (h - t) / m for both output styles; hidden deltas
+    go back through the weights times the activation's derivative.
     """
     m = len(X)
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, float)
     fprime = ACTIVATIONS[activation][1]
     activations = forward(X, weights, biases, activation, output)
-    delta = (activations[-1] - targets(y, activations[-1].shape[1], output)) / m
+    delta = w[:, None] * (activations[-1] - targets(y, activations[-1].shape[1], output)) / m
     nabla_w, nabla_b = [None] * len(weights), [None] * len(weights)
     for layer in range(len(weights) - 1, -1, -1):
         nabla_w[layer] = activations[layer].T @ delta + l2 / m * weights[layer]

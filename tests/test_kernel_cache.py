@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastdigits
-from fastdigits.kernels import cache, cpu
+from fastdigits.kernels import _sparse, cache, cpu
 
 #: A source checkout imported in place (editable install): pip built nothing into it.
 IN_SOURCE_TREE = (Path(fastdigits.__file__).resolve().parents[1] / "setup.py").exists()
@@ -21,7 +21,7 @@ IN_SOURCE_TREE = (Path(fastdigits.__file__).resolve().parents[1] / "setup.py").e
 def test_the_package_cache_serves_fastdigits_kernels_only(tmp_path, monkeypatch):
     """The package folder serves ``fastdigits/kernels`` only, can be turned
     off, and steps aside (numba's usual places) when absent."""
-    py_func, source = cpu._copy.py_func, cpu.__file__
+    py_func, source = _sparse.copy.py_func, cpu.__file__
     monkeypatch.setattr(cache, "DIRECTORY", tmp_path / "_compiled")
     assert cache.PackageCacheLocator.from_function(py_func, source) is None  # no folder: not built by pip
     (tmp_path / "_compiled").mkdir()
@@ -40,15 +40,15 @@ def test_the_package_cache_is_read_not_written(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "DIRECTORY", tmp_path / "_compiled")
     (tmp_path / "_compiled").mkdir()
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
-    kernel = cache.enable(numba.njit(cpu._copy.py_func))
+    kernel = cache.enable(numba.njit(_sparse.copy.py_func))
     kernel(np.zeros(3), np.ones(3))
     assert not any((tmp_path / "_compiled").iterdir()) and any((tmp_path / "numba").rglob("*.nbc"))
     monkeypatch.setenv(cache.BUILDING, "1")
-    built = cache.enable(numba.njit(cpu._copy.py_func))
+    built = cache.enable(numba.njit(_sparse.copy.py_func))
     built(np.zeros(3, np.float32), np.ones(3, np.float32))
     assert any((tmp_path / "_compiled").glob("*.nbc"))
     monkeypatch.delenv(cache.BUILDING)
-    reader = cache.enable(numba.njit(cpu._copy.py_func))
+    reader = cache.enable(numba.njit(_sparse.copy.py_func))
     reader(np.zeros(3, np.float32), np.ones(3, np.float32))
     assert len(reader.stats.cache_hits) == 1  # loaded from the package folder
 
@@ -106,7 +106,7 @@ def test_pip_install_compiled_the_default_kernels(tmp_path):
 import numpy as np
 from numba.core.registry import CPUDispatcher
 from fastdigits import MLPClassifier
-from fastdigits.kernels import cpu
+from fastdigits.kernels import _sparse, _threads, cpu, warp
 X = np.random.default_rng(0).random((2000, 400), dtype=np.float32)
 for dtype in ("float32", "float64"):
     for optimizer in ("sgd", "adam", "lbfgs"):
@@ -115,7 +115,7 @@ for dtype in ("float32", "float64"):
     model.predict_proba(X)
     model.predict_proba(np.zeros((200, 28, 28), np.uint8))
 cpu.empty_passes(np.zeros(32), 2, 3)  # fastdigits bench's launch probe
-kernels = [k for k in vars(cpu).values() if isinstance(k, CPUDispatcher)]
+kernels = [k for m in (cpu, warp, _sparse, _threads) for k in vars(m).values() if isinstance(k, CPUDispatcher)]
 print(sum(len(k.stats.cache_misses) for k in kernels), len(cpu.train_range.stats.cache_hits))
 """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}

@@ -1,4 +1,4 @@
-"""Where the parallel kernels' threads run (``cpu._enter_chunk`` and friends)."""
+"""Where the parallel kernels' threads run (``kernels._threads``, on ``kernels._intrinsics``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from numba import njit, prange
 
 from fastdigits import config
-from fastdigits.kernels import cpu
+from fastdigits.kernels import _intrinsics, _threads, cpu
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread placement uses Linux's scheduler calls")
 two_cpus = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
@@ -24,13 +24,13 @@ def _cpus(mask: np.ndarray) -> set[int]:
 
 @njit
 def _where_and_masks(own, process):
-    return cpu._sched_getcpu(), cpu._affinity(own, False, False), cpu._affinity(process, False, True)
+    return _intrinsics.sched_getcpu(), _intrinsics.affinity(own, False, False), _intrinsics.affinity(process, False, True)
 
 
 @njit
 def _flag_round_trip(flags):
-    cpu._flag(flags, 1, 7)
-    return cpu._flag(flags, 1, None)
+    _intrinsics.flag(flags, 1, 7)
+    return _intrinsics.flag(flags, 1, None)
 
 
 @njit(parallel=config.NUMBA_PARALLEL)
@@ -38,29 +38,29 @@ def _enter_on_own_cpu(before, after):
     """Each pool thread (not the caller) enters a chunk as if the loop had
     been launched from the CPU it runs on now (whatever CPUs an earlier
     move left it: the move starts from the process's)."""
-    state = cpu._launch(before.shape[0])
+    state = _threads.launch(before.shape[0])
     for c in prange(before.shape[0]):
         if numba.get_thread_id() != 0:
             mine = state.copy()
-            mine[0] = cpu._sched_getcpu()
+            mine[0] = _intrinsics.sched_getcpu()
             before[c] = mine[0]
-            cpu._enter_chunk(c, mine)
-            after[c] = cpu._sched_getcpu()
+            _threads.enter_chunk(c, mine)
+            after[c] = _intrinsics.sched_getcpu()
 
 
 @njit
 def _enter_as_launcher():
     """The launching thread entering its own chunk on its own CPU."""
-    state = cpu._launch(2)
-    cpu._enter_chunk(0, state)
-    cpu._enter_chunk(1, state)  # as if it ran the other chunk too
-    cpu._leave_chunk(state)
+    state = _threads.launch(2)
+    _threads.enter_chunk(0, state)
+    _threads.enter_chunk(1, state)  # as if it ran the other chunk too
+    _threads.leave_chunk(state)
     return state
 
 
 @linux
 def test_scheduler_calls_see_the_calling_thread():
-    own, process = np.zeros(cpu._MASK_WORDS, np.uint64), np.zeros(cpu._MASK_WORDS, np.uint64)
+    own, process = np.zeros(_intrinsics.MASK_WORDS, np.uint64), np.zeros(_intrinsics.MASK_WORDS, np.uint64)
     where, status_own, status_process = _where_and_masks(own, process)
     assert status_own == status_process == 0
     assert _cpus(own) == os.sched_getaffinity(0)
@@ -102,7 +102,7 @@ def test_a_pool_thread_on_the_launchers_cpu_moves_off_it():
 def test_the_launching_thread_never_moves():
     before = os.sched_getaffinity(0)
     state = _enter_as_launcher()
-    assert state[cpu._LAUNCHER :].tolist() == [1, 1]
+    assert state[_threads.LAUNCHER :].tolist() == [1, 1]
     assert os.sched_getaffinity(0) == before
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import naive
 from fastdigits import FastDigitsError, MLPClassifier, training
 from toy import blobs, tiny
 
@@ -24,7 +25,7 @@ def test_gradient_check(rng, act, output, l2):
     yi = model._encode(y, len(X))
     buf = training.buffers(model, len(X))
     training.loss_and_grad(model, X, yi, model.params_, buf)
-    analytic = buf["grads"].copy()
+    analytic = buf.grads.copy()
     numeric = np.empty_like(analytic)
     h = 1e-5
     for i in range(len(numeric)):
@@ -57,7 +58,7 @@ def test_tiny_network_by_hand():
     model.alpha = 0.0
     buf = training.buffers(model, 1)
     training.loss_and_grad(model, x, np.array([1]), model.params_, buf)
-    gw, gb = model._layout.views(buf["grads"])
+    gw, gb = model._layout.views(buf.grads)
     d = np.array([1 - p1, p1 - 1])
     np.testing.assert_allclose(gw[1], np.outer([1, 1.5], d), rtol=1e-12)
     np.testing.assert_allclose(gb[1], d, rtol=1e-12)
@@ -165,7 +166,57 @@ def test_lbfgs_direction_is_the_textbook_inverse_hessian_update(rng):
 
 
 def test_row_weights_have_mean_one_and_ones_without_weights():
-    ones, total = training.row_weights(None, 5, np.float32)
-    assert total == 5.0 and ones.dtype == np.float32 and (ones == 1).all()
-    w, total = training.row_weights(np.array([1.0, 3.0, 0.0, 4.0]), 4, np.float64)
+    ones, total = training.row_weights(None, 5)
+    assert total == 5.0 and ones.dtype == np.float64 and (ones == 1).all()
+    w, total = training.row_weights(np.array([1.0, 3.0, 0.0, 4.0]), 4)
     assert total == 8.0 and w.mean() == pytest.approx(1.0) and w.tolist() == [0.5, 1.5, 0.0, 2.0]
+
+
+# ------------------------------------------------------ sample weights
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_weights_of_ones_train_to_the_bits_of_no_weights(rng, solver):
+    """fit(sample_weight=ones) is fit(); other weights move the weights."""
+    X, y = rng.random((40, 6)), np.arange(40) % 3
+
+    def trained(weight):
+        model = MLPClassifier((5,), max_iter=2, batch_size=16, solver=solver, dtype="float64")
+        return model.fit(X, y, sample_weight=weight).params_
+
+    plain = trained(None)
+    assert np.array_equal(trained(np.ones(40)), plain)
+    assert not np.array_equal(trained(np.r_[np.full(20, 0.5), np.full(20, 1.5)]), plain)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_weighted_loss_and_gradient_are_the_textbook_ones(rng, scale):
+    """J = (1/S) sum_i w_i CE_i + alpha/(2S) sum W**2, S = sum_i w_i, and
+    its gradient, as naive.py has them for weights of mean 1 (w n/S, with
+    alpha n/S): the weights' scale counts, as repeating every row would."""
+    model, ws, bs = tiny(rng, "tanh", "softmax")
+    model.alpha = 0.4
+    X, y = rng.random((9, 6)), rng.integers(0, 3, 9)
+    w = rng.uniform(0, 2, 9)
+    w *= scale * 9 / w.sum()  # S = 9 scale
+    mean_one, l2 = w / scale, 0.4 / scale
+    buf = training.buffers(model, len(X))
+    loss, _ = training.loss_and_grad(model, X, y, model.params_, buf, sample_weight=w)
+    assert loss == pytest.approx(naive.loss(X, y, ws, bs, "tanh", "softmax", l2, sample_weight=mean_one), rel=1e-12)
+    assert model.loss(X, y, w) == pytest.approx(loss, rel=1e-12)
+    nabla_w, nabla_b = naive.backprop(X, y, ws, bs, "tanh", "softmax", l2, sample_weight=mean_one)
+    gw, gb = model._layout.views(buf.grads)
+    for got, want in zip(gw + gb, nabla_w + nabla_b):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_lbfgs_with_whole_weights_is_the_fit_of_repeated_rows(rng):
+    """A row of weight k is that row k times, and weight 0 no row, for the
+    full-batch solver (scikit-learn's equivalence check, here exactly)."""
+    X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
+    k = rng.integers(0, 4, 30)
+    k[:3] = [0, 1, 2]  # some of each
+    settings = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=15, dtype="float64", random_state=2)
+    weighted = MLPClassifier(**settings).fit(X, y, sample_weight=k)
+    repeated = MLPClassifier(**settings).fit(np.repeat(X, k, axis=0), np.repeat(y, k))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-7, atol=1e-10)

@@ -214,12 +214,14 @@ def is_compiled(dispatcher, dtype: str | None = None) -> bool:
     """
     try:
         import numpy as np
-        from numba import from_dtype
+        from numba import from_dtype, types
 
         first = None if dtype is None else from_dtype(np.dtype(dtype))
 
         def fits(args) -> bool:
-            return first is None or (len(args) > 0 and getattr(args[0], "dtype", None) == first)
+            rows = args[0] if len(args) > 0 else None
+            rows = rows[0] if isinstance(rows, types.BaseTuple) else rows  # kernels.Data: its x
+            return first is None or getattr(rows, "dtype", None) == first
 
         if any(fits(args) for args in dispatcher.overloads):
             return True

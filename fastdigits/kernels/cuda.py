@@ -4,7 +4,10 @@ The entry points have the CPU module's names and signatures (``forward``,
 ``batch_grad``, ``train_range``) and use the same flat layouts: all
 parameters in one vector, each layer's ``w`` (n_in, n_out) and ``b`` at
 ``w_off``/``b_off``, and a batch's activations and deltas in one (m, n_out)
-block per layer.  Arrays may be NumPy arrays, copied to the GPU for the call
+block per layer.  The kernels take the same named groups as the CPU's
+(``Network``, ``Data``, ``Optimizer``, ``Workspace``): numba.cuda passes
+tuples and namedtuples of arrays and scalars to a kernel field by field.
+Arrays may be NumPy arrays, copied to the GPU for the call
 (and the outputs back), or device arrays (``to_device``), which stay there:
 a fit keeps its data and weights on the GPU and only its loss comes back.
 
@@ -43,7 +46,8 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from . import ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, derivative, step_rate
+from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Data, Network, Optimizer, Workspace,
+               adam_step, derivative, nesterov_step, output_delta, sgd_step, step_rate)
 
 _kernel = cuda.jit(cache=config.NUMBA_CACHE)
 _device = cuda.jit(device=True)
@@ -93,29 +97,29 @@ def _activate(z, act):
 
 _derivative = _device(derivative)
 _step_rate = _device(step_rate)
+_output_delta = _device(output_delta)
+_sgd_step = _device(sgd_step)
+_nesterov_step = _device(nesterov_step)
+_adam_step = _device(adam_step)
 
 
 @_device
-def _step(opt, g, params, p, decay, grads, state1, state2, lr, momentum, beta1, beta2, eps):
+def _step(g, params, p, decay, opt, rate, state):
     """With g the loss gradient of params[p] without its L2 term: add
-    decay * params[p], then store it in grads (``GRADIENT``) or step, as
-    ``cpu._step_row`` does:
-
-    - SGD: v = momentum v - lr g;  p += v  (Nesterov: p += momentum v - lr g)
-    - Adam: moments m1, m2; ``lr`` already carries the bias correction.
-    """
+    decay * params[p], then store it in state[0][p] (``GRADIENT``) or step
+    with the optimiser's state (state1, state2) at p, as ``cpu._step_row``
+    does, at this step's learning ``rate`` (``step_rate``)."""
     w = params[p]
     full = g + decay * w
-    if opt == GRADIENT:
-        grads[p] = full
-    elif opt == ADAM:
-        state1[p] = beta1 * state1[p] + (1.0 - beta1) * full
-        state2[p] = beta2 * state2[p] + (1.0 - beta2) * full * full
-        params[p] = w - lr * state1[p] / (math.sqrt(state2[p]) + eps)
+    state1 = state[0]
+    if opt.kind == GRADIENT:
+        state1[p] = full
+    elif opt.kind == ADAM:
+        _adam_step(params, state1, state[1], p, full, rate, opt.beta1, opt.beta2, opt.epsilon)
+    elif opt.kind == NESTEROV:
+        params[p], state1[p] = _nesterov_step(w, state1[p], full, rate, opt.momentum)
     else:
-        v = momentum * state1[p] - lr * full
-        state1[p] = v
-        params[p] = w + (momentum * v - lr * full if opt == NESTEROV else v)
+        params[p], state1[p] = _sgd_step(w, state1[p], full, rate, opt.momentum)
 
 
 @_device
@@ -147,11 +151,13 @@ def _dot(acc, a, a0, a_step, b, b0, b_step, n):
 
 
 @_device
-def _dense_row(src, base, n_in, params, w_off, b_off, n_out, act, dst, out, t, nt):
+def _dense_row(src, base, params, layer, act, dst, out):
     """dst[out + j] = act(b[j] + sum_k src[base + k] w[k, j]) for this
-    thread's units j = t, t + nt, ...: neighbouring threads read
-    neighbouring weights of a row of w."""
-    for j in range(t, n_out, nt):
+    thread's units j = t, t + nt, ... (t of the block's nt threads):
+    neighbouring threads read neighbouring weights of a row of w.
+    ``layer`` is (n_in, n_out, w_off, b_off)."""
+    n_in, n_out, w_off, b_off = layer
+    for j in range(cuda.threadIdx.x, n_out, cuda.blockDim.x):
         z = _dot(params[b_off + j], src, base, 1, params, w_off + j, n_out, n_in)
         dst[out + j] = _activate(z, act)
 
@@ -159,10 +165,10 @@ def _dense_row(src, base, n_in, params, w_off, b_off, n_out, act, dst, out, t, n
 @_device
 def _output_row(acts, out, n, label, act, scale, deltas, backward):
     """Softmax of the row acts[out : out + n] in place (for ``SOFTMAX``);
-    with ``backward``, its delta ``scale * (h - t)`` (t: onehot(label), or
-    for a label < 0 the no-class target of ``cpu._output_delta_row``) into deltas
-    at the same place.  Returns the row's cross-entropy and whether its most
-    probable class is the label (as ``cpu._output_delta_row``)."""
+    with ``backward``, its delta ``scale * (h - t)`` (``output_delta``;
+    scale carries the row's weight) into deltas at the same place.
+    Returns the row's loss and whether its most probable class is the
+    label (as ``cpu._output_delta_row``, which also weights the loss)."""
     if act == SOFTMAX:
         top = acts[out]
         for j in range(1, n):
@@ -177,47 +183,44 @@ def _output_row(acts, out, n, label, act, scale, deltas, backward):
     loss = 0.0
     best = 0
     if backward:
-        uniform = label < 0 and act != SIGMOID  # a row of no class: 1/n each (``cpu._output_delta_row``)
         for j in range(n):
             h = acts[out + j]
             if h > acts[out + best]:
                 best = j
-            if j == label:
-                deltas[out + j] = scale * (h - 1.0)
-                loss -= math.log(max(h, 1e-15))
-            elif uniform:
-                deltas[out + j] = scale * (h - 1.0 / n)
-                loss -= math.log(max(h, 1e-15)) / n
-            else:
-                deltas[out + j] = scale * h
-                if act == SIGMOID:
-                    loss -= math.log(max(1.0 - h, 1e-15))
+            deltas[out + j], term = _output_delta(h, j, label, n, act, scale)
+            loss += term
     return loss, best == label
 
 
 @_device
-def _delta_row(deltas, nxt, n_next, params, w_off, acts, cur, n, act, t, nt):
+def _delta_row(deltas, nxt, n_next, params, w_off, acts, cur, n, act):
     """deltas[cur + k] = (sum_j deltas[nxt + j] w[k, j]) act'(acts[cur + k])
     for this thread's units k: the error sent back through w (n, n_next)."""
-    for k in range(t, n, nt):
+    for k in range(cuda.threadIdx.x, n, cuda.blockDim.x):
         row = w_off + k * n_next
         s = _dot(deltas[nxt] * params[row], deltas, nxt + 1, 1, params, row + 1, 1, n_next - 1)
         deltas[cur + k] = s * _derivative(acts[cur + k], act)
 
 
 @_device
-def _rows_pass(x, order, pos, indirect, m, y, sizes, w_off, b_off, hidden_act, out_act, params, scale, xb, acts,
-               deltas, loss_rows, right_rows, backward, accumulate):
-    """This block's batch rows i = block, block + blocks, ... (of m) through
-    the network: row x[order[pos + i]] (``indirect``; copied to xb[i] for
-    the weights pass) or x[pos + i] of the flat (N * n_in) x, activations
-    into the blocks of acts; with ``backward`` the deltas too, and each
-    row's loss and rightness into (``accumulate``: added to) loss_rows[i]
-    and right_rows[i]."""
+def _rows_pass(data, batch, network, params, work, backward, accumulate):
+    """This block's batch rows i = block, block + blocks, ... through the
+    network, activations into the blocks of work.acts; with ``backward``
+    the deltas too, and each row's weighted loss and rightness into
+    (``accumulate``: added to) work.loss_rows[i] and work.right_rows[i].
+
+    ``batch`` is (order, pos, m, indirect): row i of the m is
+    x[order[pos + i]] (``indirect``; copied to work.xbuf[i] for the
+    weights pass) or x[pos + i] of the flat (N * n_in) data.x."""
+    x, y, weight = data
+    order, pos, m, indirect = batch
+    sizes = network.sizes
+    xb, acts, deltas = work.xbuf, work.acts, work.deltas
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     n_layers = sizes.shape[0] - 1
     n_in = sizes[0]
+    scale = 1.0 / m
     for i in range(cuda.blockIdx.x, m, cuda.gridDim.x):
         r = order[pos + i] if indirect else pos + i
         src = x
@@ -232,30 +235,32 @@ def _rows_pass(x, order, pos, indirect, m, y, sizes, w_off, b_off, hidden_act, o
         for layer in range(n_layers):
             n_out = sizes[layer + 1]
             out = block + i * n_out
-            act = out_act if layer == n_layers - 1 else hidden_act
-            _dense_row(src, base, sizes[layer], params, w_off[layer], b_off[layer], n_out, act, acts, out, t, nt)
+            act = network.out_act if layer == n_layers - 1 else network.hidden_act
+            shape = (sizes[layer], n_out, network.w_off[layer], network.b_off[layer])
+            _dense_row(src, base, params, shape, act, acts, out)
             cuda.syncthreads()
             src = acts
             base = out
             block += m * n_out
         if t == 0:
-            loss, right = _output_row(acts, base, sizes[n_layers], y[r] if backward else 0, out_act, scale, deltas,
-                                      backward)
+            w = weight[r] if backward else 1.0
+            loss, right = _output_row(acts, base, sizes[n_layers], y[r] if backward else 0, network.out_act,
+                                      scale * w, deltas, backward)
             if backward:
                 if accumulate:
-                    loss_rows[i] += loss
-                    right_rows[i] += right
+                    work.loss_rows[i] += loss * w
+                    work.right_rows[i] += right
                 else:
-                    loss_rows[i] = loss
-                    right_rows[i] = right
+                    work.loss_rows[i] = loss * w
+                    work.right_rows[i] = right
         cuda.syncthreads()
         if backward:
             block -= m * sizes[n_layers]
             for layer in range(n_layers - 1, 0, -1):
                 n, n_next = sizes[layer], sizes[layer + 1]
                 prev = block - m * n
-                _delta_row(deltas, block + i * n_next, n_next, params, w_off[layer], acts, prev + i * n, n,
-                           hidden_act, t, nt)
+                _delta_row(deltas, block + i * n_next, n_next, params, network.w_off[layer], acts, prev + i * n, n,
+                           network.hidden_act)
                 cuda.syncthreads()
                 block = prev
 
@@ -264,13 +269,14 @@ def _rows_pass(x, order, pos, indirect, m, y, sizes, w_off, b_off, hidden_act, o
 
 
 @_device
-def _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, opt, grads, state1, state2, lr,
-                  momentum, beta1, beta2, eps):
+def _weights_pass(xb, m, network, params, state, opt, rate, work):
     """Parameters p = thread, thread + threads, ... (over the grid): the
     gradient of params[p] over the batch's m rows, then ``_step`` on it
-    (weights get the L2 term ``l2_scale * w``, biases none).  The first
-    layer's inputs are the rows of xb (m * n_in), the others' the previous
-    layer's block of acts."""
+    at ``rate`` (weights get the L2 term ``opt.l2_scale * w``, biases none).  The
+    first layer's inputs are the rows of xb (m * n_in), the others' the
+    previous layer's block of work.acts."""
+    sizes, w_off, b_off = network.sizes, network.w_off, network.b_off
+    acts, deltas = work.acts, work.deltas
     n_layers = sizes.shape[0] - 1
     total = b_off[n_layers - 1] + sizes[n_layers]
     for p in range(cuda.grid(1), total, cuda.gridsize(1)):
@@ -285,7 +291,7 @@ def _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, op
             g = deltas[block + j]
             for i in range(1, m):
                 g += deltas[block + i * n_out + j]
-            _step(opt, g, params, p, 0.0, grads, state1, state2, lr, momentum, beta1, beta2, eps)
+            _step(g, params, p, 0.0, opt, rate, state)
         else:
             k = (p - w_off[layer]) // n_out
             j = p - w_off[layer] - k * n_out
@@ -295,46 +301,40 @@ def _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, op
                 src = acts
                 at = block - m * n_in + k
             g = _dot(src[at] * deltas[block + j], src, at + n_in, n_in, deltas, block + n_out + j, n_out, m - 1)
-            _step(opt, g, params, p, l2_scale, grads, state1, state2, lr, momentum, beta1, beta2, eps)
+            _step(g, params, p, opt.l2_scale, opt, rate, state)
 
 
 # ----------------------------------------------------------------- kernels
 
 
 @_kernel
-def _rows(x, order, pos, indirect, m, y, sizes, w_off, b_off, hidden_act, out_act, params, scale, xb, acts, deltas,
-          loss_rows, right_rows, backward, accumulate):
+def _rows(data, batch, network, params, work, backward, accumulate):
     """``_rows_pass`` as a launch of its own."""
-    _rows_pass(x, order, pos, indirect, m, y, sizes, w_off, b_off, hidden_act, out_act, params, scale, xb, acts,
-               deltas, loss_rows, right_rows, backward, accumulate)
+    _rows_pass(data, batch, network, params, work, backward, accumulate)
 
 
 @_kernel
-def _weights(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, opt, grads, state1, state2, lr, momentum,
-             beta1, beta2, eps):
+def _weights(xb, m, network, params, state, opt, rate, work):
     """``_weights_pass`` as a launch of its own."""
-    _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, opt, grads, state1, state2, lr,
-                  momentum, beta1, beta2, eps)
+    _weights_pass(xb, m, network, params, state, opt, rate, work)
 
 
 @_kernel
-def _train(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidden_act, out_act, params, state1, state2,
-           opt, lr, momentum, beta1, beta2, eps, step, l2_scale, xb, acts, deltas, loss_rows, right_rows):
-    """Every minibatch of ``order[start:stop]`` in one launch: each batch's
-    rows pass and weights pass, with the whole grid waiting for the last
-    block between them (a cooperative launch: every block is resident)."""
+def _train(data, order, batch_size, network, params, state, opt, work):
+    """Every minibatch of ``order`` in one launch: each batch's rows pass
+    and weights pass, with the whole grid waiting for the last block
+    between them (a cooperative launch: every block is resident)."""
     grid = cuda.cg.this_grid()
-    pos = start
+    pos = 0
+    stop = order.shape[0]
     steps = 0
     while pos < stop:
         m = min(batch_size, stop - pos)
         steps += 1
-        lr_t = _step_rate(opt, lr, beta1, beta2, step + steps)
-        _rows_pass(x, order, pos, True, m, y, sizes, w_off, b_off, hidden_act, out_act, params, 1.0 / m, xb, acts,
-                   deltas, loss_rows, right_rows, True, steps > 1)
+        rate = _step_rate(opt.kind, opt.lr, opt.beta1, opt.beta2, opt.step + steps)
+        _rows_pass(data, (order, pos, m, True), network, params, work, True, steps > 1)
         grid.sync()
-        _weights_pass(xb, m, sizes, w_off, b_off, params, acts, deltas, l2_scale, opt, params, state1, state2, lr_t,
-                      momentum, beta1, beta2, eps)
+        _weights_pass(work.xbuf, m, network, params, state, opt, rate, work)
         grid.sync()
         pos += m
 
@@ -383,20 +383,41 @@ def _quiet():
         yield
 
 
-def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, chunks):
+def _network(network: Network) -> Network:
+    """``network`` with its layout arrays on the GPU."""
+    return network._replace(sizes=_layout(network.sizes), w_off=_layout(network.w_off), b_off=_layout(network.b_off))
+
+
+def _data(data: Data) -> Data:
+    """``data`` on the GPU, its rows flat (N * n_in)."""
+    return Data(to_device(data.x).ravel(), to_device(data.y), to_device(data.weight))
+
+
+def _workspace(work: Workspace) -> Workspace:
+    """The buffers of ``work`` that the GPU kernels use, on the GPU (xbuf
+    flat); the CPU's scratch (params_t, grads_t, xtbuf) as placeholders."""
+    nothing = _nothing(work.acts.dtype)
+    return Workspace(params_t=nothing, grads_t=nothing, grads=to_device(work.grads), acts=to_device(work.acts),
+                     deltas=to_device(work.deltas), loss_rows=to_device(work.loss_rows),
+                     right_rows=to_device(work.right_rows), xbuf=to_device(work.xbuf).ravel(), xtbuf=nothing)
+
+
+def forward(x, network, params, params_t, out, threads):
     """Probabilities of the rows of x (m, n_in) into out (m, n_classes), as
-    ``cpu.forward``; ``params_t`` and ``chunks`` are unused."""
+    ``cpu.forward``; ``params_t`` and ``threads`` are unused."""
     m = x.shape[0]
     if m == 0:
         return
+    sizes = network.sizes
     sizes_h = np.asarray(sizes.copy_to_host() if is_device_array(sizes) else sizes)
     width = int(sizes_h[1:].sum())
     d_x = to_device(x).ravel()
     acts = cuda.device_array(m * width, d_x.dtype)
+    nothing, no_rows, no_labels = _nothing(d_x.dtype), _nothing(np.float64), _nothing(np.int64)
+    work = Workspace(nothing, nothing, nothing, acts, acts, no_rows, no_labels, d_x, nothing)
     with _quiet():
-        _rows_launch(m)(d_x, _nothing(np.int64), 0, False, m, _nothing(np.int64), _layout(sizes), _layout(w_off),
-                        _layout(b_off), hidden_act, out_act, to_device(params), 1.0, d_x, acts, acts,
-                        _nothing(np.float64), _nothing(np.int64), False, False)
+        _rows_launch(m)(Data(d_x, no_labels, no_rows), (no_labels, 0, m, False), _network(network), to_device(params),
+                        work, False, False)
     probabilities = acts[m * (width - int(sizes_h[-1])):]
     if is_device_array(out):
         out.ravel().copy_to_device(probabilities)
@@ -404,24 +425,20 @@ def forward(x, sizes, w_off, b_off, hidden_act, out_act, params, params_t, out, 
         out[...] = probabilities.copy_to_host().reshape(out.shape)
 
 
-def batch_grad(x, y, sizes, w_off, b_off, hidden_act, out_act, params, l2_scale, grads, params_t, acts, deltas,
-               loss_rows, right_rows, chunks):
-    """Forward and backward pass of the batch x (m, n_in), labels y, as
-    ``cpu.batch_grad``: fills ``grads`` with the gradient of
-    ``mean cross-entropy + (l2_scale / 2) * sum W**2`` and returns
-    ``(sum of row losses, number of rows predicted right)``.  ``params_t``
-    and ``chunks`` are unused."""
-    m = x.shape[0]
-    d_x, d_y, d_params, d_grads = to_device(x).ravel(), to_device(y), to_device(params), to_device(grads)
-    d_sizes, d_w, d_b = _layout(sizes), _layout(w_off), _layout(b_off)
-    d_acts, d_deltas, d_loss, d_right = to_device(acts), to_device(deltas), to_device(loss_rows), to_device(right_rows)
+def batch_grad(data, network, params, l2_scale, work, threads):
+    """Forward and backward pass of all the rows of ``data``, as
+    ``cpu.batch_grad`` (the same arguments): the gradient into
+    ``work.grads``; returns ``(sum of weight_i CE_i, rows predicted
+    right)``.  ``threads`` is unused."""
+    m = data.x.shape[0]
+    d_data, d_network, d_params, d_work = _data(data), _network(network), to_device(params), _workspace(work)
+    gradient = Optimizer(GRADIENT, 0.0, 0.0, 0.0, 0.0, 0.0, float(l2_scale), 0)
     with _quiet():
-        _rows_launch(m)(d_x, _nothing(np.int64), 0, False, m, d_y, d_sizes, d_w, d_b, hidden_act, out_act, d_params,
-                        1.0 / m, d_x, d_acts, d_deltas, d_loss, d_right, True, False)
-        _weights_launch(params.shape[0])(d_x, m, d_sizes, d_w, d_b, d_params, d_acts, d_deltas, l2_scale, GRADIENT,
-                                         d_grads, d_grads, d_grads, 0.0, 0.0, 0.0, 0.0, 0.0)
-    _back(grads, d_grads)
-    losses, rights = d_loss.copy_to_host(), d_right.copy_to_host()
+        _rows_launch(m)(d_data, (_nothing(np.int64), 0, m, False), d_network, d_params, d_work, True, False)
+        _weights_launch(params.shape[0])(d_data.x, m, d_network, d_params, (d_work.grads, d_work.grads), gradient,
+                                         0.0, d_work)
+    _back(work.grads, d_work.grads)
+    losses, rights = d_work.loss_rows.copy_to_host(), d_work.right_rows.copy_to_host()
     return float(losses[:m].sum()), int(rights[:m].sum())
 
 
@@ -446,26 +463,24 @@ def _fused_blocks(args, threads) -> int:
 _FUSED_FAILED: list[str] = []
 
 
-def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidden_act, out_act,
-                params, state1, state2, optimizer, lr, momentum, beta1, beta2, eps, step,
-                l2_scale, xbuf, xtbuf, params_t, acts, deltas, loss_rows, right_rows, chunks):
-    """Run the minibatches ``order[start:stop]`` (in steps of batch_size),
-    as ``cpu.train_range``, with no copy back until the end: in one launch
-    (``_train``) when ``config.CUDA_FUSED``, else two per batch.  ``xbuf``
-    (batch_size, n_in) receives each batch's rows.  Returns ``(loss sum,
-    right predictions, steps taken)``.  ``xtbuf``, ``params_t`` and
-    ``chunks`` are unused."""
-    d_x, d_y, d_order, d_xb = to_device(x).ravel(), to_device(y), to_device(order), to_device(xbuf).ravel()
-    d_sizes, d_w, d_b = _layout(sizes), _layout(w_off), _layout(b_off)
-    d_params, d_s1, d_s2 = to_device(params), to_device(state1), to_device(state2)
-    d_acts, d_deltas, d_loss, d_right = to_device(acts), to_device(deltas), to_device(loss_rows), to_device(right_rows)
-    steps = -(-(stop - start) // batch_size) if stop > start else 0
+def train_range(data, order, batch_size, network, params, state, optimizer, work, threads):
+    """Run the minibatches of ``order`` (in steps of batch_size), as
+    ``cpu.train_range`` (the same arguments), with no copy back until the
+    end: in one launch (``_train``) when ``config.CUDA_FUSED``, else two
+    per batch.  Arrays may be device arrays (``to_device``: they stay
+    there) or NumPy arrays (copied there and, for params and state,
+    back).  Returns ``(sum of weight_i CE_i, rows predicted right, steps
+    taken)``.  ``threads`` is unused."""
+    d_data, d_order, d_network, d_params = _data(data), to_device(order), _network(network), to_device(params)
+    d_state1 = to_device(state[0])
+    d_state = (d_state1, d_state1 if state[1] is state[0] else to_device(state[1]))
+    d_work = _workspace(work)
+    n = order.shape[0]
+    steps = -(-n // batch_size)
     fused = config.CUDA_FUSED and steps and not _FUSED_FAILED
     with _quiet():
         if fused:
-            args = (d_x, d_y, d_order, start, stop, batch_size, d_sizes, d_w, d_b, hidden_act, out_act, d_params,
-                    d_s1, d_s2, optimizer, lr, momentum, beta1, beta2, eps, step, l2_scale, d_xb, d_acts, d_deltas,
-                    d_loss, d_right)
+            args = (d_data, d_order, batch_size, d_network, d_params, d_state, optimizer, d_work)
             threads = config.CUDA_ROW_THREADS
             if config.CUDA_TRAIN_BLOCKS:  # a grid size asked for: too big a one is an error, not a fallback
                 _train[config.CUDA_TRAIN_BLOCKS, threads](*args)
@@ -479,17 +494,15 @@ def train_range(x, y, order, start, stop, batch_size, sizes, w_off, b_off, hidde
                     fused = False
         if not fused:
             rows, weights = _rows_launch(batch_size), _weights_launch(params.shape[0])
-            for n, pos in enumerate(range(start, stop, batch_size), start=1):
-                m = min(batch_size, stop - pos)
-                lr_t = step_rate(optimizer, lr, beta1, beta2, step + n)
-                rows(d_x, d_order, pos, True, m, d_y, d_sizes, d_w, d_b, hidden_act, out_act, d_params, 1.0 / m, d_xb,
-                     d_acts, d_deltas, d_loss, d_right, True, n > 1)
-                weights(d_xb, m, d_sizes, d_w, d_b, d_params, d_acts, d_deltas, l2_scale, optimizer, d_params, d_s1,
-                        d_s2, lr_t, momentum, beta1, beta2, eps)
-    for host, dev in ((params, d_params), (state1, d_s1), (state2, d_s2)):
+            for k, pos in enumerate(range(0, n, batch_size), start=1):
+                m = min(batch_size, n - pos)
+                rate = step_rate(optimizer.kind, optimizer.lr, optimizer.beta1, optimizer.beta2, optimizer.step + k)
+                rows(d_data, (d_order, pos, m, True), d_network, d_params, d_work, True, k > 1)
+                weights(d_work.xbuf, m, d_network, d_params, d_state, optimizer, rate, d_work)
+    for host, dev in ((params, d_params), (state[0], d_state[0]), (state[1], d_state[1])):
         _back(host, dev)
     if steps == 0:
         return 0.0, 0, 0
-    first = min(batch_size, stop - start)
-    losses, rights = d_loss.copy_to_host(), d_right.copy_to_host()
+    first = min(batch_size, n)
+    losses, rights = d_work.loss_rows.copy_to_host(), d_work.right_rows.copy_to_host()
     return float(losses[:first].sum()), int(rights[:first].sum()), steps

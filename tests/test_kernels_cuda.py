@@ -16,10 +16,10 @@ import pytest
 import naive
 from fastdigits import config
 from fastdigits.errors import InputError
-from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, RELU, SGD, SOFTMAX, TANH
+from fastdigits.kernels import ADAM, NESTEROV, SGD, Data, Optimizer, workspace
 from fastdigits.kernels import cuda as gpu
 from fastdigits.model import MLPClassifier
-from kernel_cases import check_batch_grad, random_network, reference_training
+from kernel_cases import check_batch_grad, network, random_network, reference_training
 
 pytestmark = pytest.mark.skipif(not gpu.available(), reason="numba.cuda has no GPU here and the simulator is off "
                                                             "(NUMBA_ENABLE_CUDASIM=0)")
@@ -53,7 +53,7 @@ def test_forward_matches_reference(rng, dtype, sizes, act, output):
     lay, params = random_network(rng, sizes, dtype)
     x = _inputs(rng, 7, sizes[0], dtype)
     out = np.full((7, sizes[-1]), np.nan, dtype)
-    gpu.forward(x, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, None, out, 1)
+    gpu.forward(x, network(lay, act, output), params, None, out, 1)
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, act, output)[-1], **tol)
@@ -63,54 +63,72 @@ def test_forward_into_a_device_array(rng):
     lay, params = random_network(rng, [8, 5, 3])
     x = _inputs(rng, 4, 8)
     out = gpu.to_device(np.zeros((4, 3)))
-    gpu.forward(gpu.to_device(x), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, None, out, 1)
+    gpu.forward(gpu.to_device(x), network(lay), params, None, out, 1)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out.copy_to_host(), naive.forward(x, ws, bs, "relu", "softmax")[-1], rtol=1e-12)
+
+
+def _batch_grad(lay, params, x, y, act, output, l2_scale, weight):
+    """gpu.batch_grad of the rows (x, y) with row weights: (grads, loss sum, rows right)."""
+    work = workspace(network(lay, act, output), len(x), params.dtype)
+    work.grads[...] = np.nan
+    loss, correct = gpu.batch_grad(Data(x, y, weight), network(lay, act, output), params, l2_scale, work, 1)
+    return work.grads, loss, correct
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("output", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("sizes", [[5, 3], [12, 9, 11, 4]])
-def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, weighted):
     lay, params = random_network(rng, sizes, dtype)
     m = 5
     x = _inputs(rng, m, sizes[0], dtype)
     y = rng.integers(0, sizes[-1], m)
     y[2] = -1  # a row of no class (outlier exposure)
-    width = sum(sizes[1:])
-    grads = np.full_like(params, np.nan)
+    weight = rng.uniform(0, 2, m) if weighted else np.ones(m)
     l2 = 0.3
-    loss, correct = gpu.batch_grad(
-        x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
-        None, np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m), np.empty(m, np.int64), 1,
-    )
-    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2)
+    grads, loss, correct = _batch_grad(lay, params, x, y, act, output, l2 / m, weight)
+    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight)
 
 
-def test_gradient_matches_central_differences(rng):
-    """The gradient of J (with L2) against (J(p + h) - J(p - h)) / 2h, the
-    loss itself coming from the kernel's own rows pass."""
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_matches_central_differences(rng, weighted):
+    """The gradient of J = (1/m) sum_i w_i CE_i + l2/(2m) sum W**2 against
+    (J(p + h) - J(p - h)) / 2h, the loss itself coming from the kernel's
+    own rows pass."""
     sizes, m, l2 = [6, 4, 3], 4, 0.2
     lay, params = random_network(rng, sizes)
     x, y = _inputs(rng, m, 6), rng.integers(0, 3, m)
-    width = sum(sizes[1:])
+    weight = rng.uniform(0, 2, m) if weighted else np.ones(m)
 
-    def cost(p, grads):
-        loss, _ = gpu.batch_grad(x, y, lay.sizes, lay.w_off, lay.b_off, TANH, SOFTMAX, p, l2 / m, grads, None,
-                                 np.empty(m * width), np.empty(m * width), np.empty(m), np.empty(m, np.int64), 1)
-        weights = lay.views(p)[0]
-        return loss / m + l2 / (2 * m) * sum(float((w**2).sum()) for w in weights)
+    def cost(p):
+        grads, loss, _ = _batch_grad(lay, p, x, y, "tanh", "softmax", l2 / m, weight)
+        return loss / m + l2 / (2 * m) * sum(float((w**2).sum()) for w in lay.views(p)[0]), grads
 
-    grads = np.empty_like(params)
-    cost(params, grads)
+    _, grads = cost(params)
     h = 1e-6
     for p in rng.choice(lay.n_params, 8, replace=False):
         up, down = params.copy(), params.copy()
         up[p] += h
         down[p] -= h
-        numeric = (cost(up, np.empty_like(params)) - cost(down, np.empty_like(params))) / (2 * h)
+        numeric = (cost(up)[0] - cost(down)[0]) / (2 * h)
         np.testing.assert_allclose(grads[p], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_weight_two_is_the_row_twice(rng):
+    """As on the CPU: a row of weight 2 gives the loss sum, and the
+    gradient times the row count, of the data with that row twice."""
+    lay, params = random_network(rng, [6, 5, 3])
+    m = 4
+    x, y = _inputs(rng, m, 6), rng.integers(0, 3, m)
+    weight = np.array([1.0, 2.0, 1.0, 1.0])
+    grads, loss, _ = _batch_grad(lay, params, x, y, "relu", "softmax", 0.0, weight)
+    twice = np.r_[np.arange(m), 1]
+    grads2, loss2, _ = _batch_grad(lay, params, x[twice], y[twice], "relu", "softmax", 0.0, np.ones(m + 1))
+    np.testing.assert_allclose(grads * m, grads2 * (m + 1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss, loss2, rtol=1e-12)
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -125,15 +143,15 @@ def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_de
     lay, params = random_network(rng, sizes)
     x, y = _inputs(rng, n, sizes[0]), rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)
-    width = sum(sizes[1:])
     lr, l2_scale, step = 0.3, 0.1, 2
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
     put = gpu.to_device if on_device else (lambda a: a)
     d_p, d_s1, d_s2 = put(p), put(s1), put(s2)
+    work = workspace(network(lay), bs, p.dtype, minibatches=True)
+    work = work._replace(**{k: put(v) for k, v in work._asdict().items()})
     loss, correct, steps = gpu.train_range(
-        put(x), put(y), put(order), 0, n, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, d_p, d_s1, d_s2, opt,
-        lr, 0.9, 0.9, 0.999, 1e-8, step, l2_scale, put(np.empty((bs, sizes[0]))), None, None, put(np.empty(bs * width)),
-        put(np.empty(bs * width)), put(np.empty(bs)), put(np.empty(bs, np.int64)), 1,
+        Data(put(x), put(y), put(np.ones(n))), put(order), bs, network(lay), d_p, (d_s1, d_s2),
+        Optimizer(opt, lr, 0.9, 0.9, 0.999, 1e-8, l2_scale, step), work, 1,
     )
     if on_device:
         p, s1, s2 = d_p.copy_to_host(), d_s1.copy_to_host(), d_s2.copy_to_host()
@@ -157,9 +175,9 @@ def test_a_refused_one_launch_kernel_falls_back_to_two_launches(rng, monkeypatch
     def train(fused):
         monkeypatch.setattr(config, "CUDA_FUSED", fused)
         p, s1 = params.copy(), np.zeros_like(params)
-        gpu.train_range(x, y, order, 0, 10, 4, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s1, SGD, 0.3,
-                        0.9, 0.9, 0.999, 1e-8, 0, 0.0, np.empty((4, 6)), None, None, np.empty(32), np.empty(32),
-                        np.empty(4), np.empty(4, np.int64), 1)
+        gpu.train_range(Data(x, y, np.ones(10)), order, 4, network(lay), p, (s1, s1),
+                        Optimizer(SGD, 0.3, 0.9, 0.9, 0.999, 1e-8, 0.0, 0), workspace(network(lay), 4, p.dtype,
+                                                                                      minibatches=True), 1)
         return p
 
     def refuse(args, threads):
@@ -178,8 +196,7 @@ def test_a_refused_one_launch_kernel_falls_back_to_two_launches(rng, monkeypatch
 def test_the_gradient_pass_leaves_the_weights(rng):
     lay, params = random_network(rng, [6, 4, 3])
     before = params.copy()
-    gpu.batch_grad(_inputs(rng, 3, 6), np.array([0, 1, 2]), lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params,
-                   0.1, np.empty_like(params), None, np.empty(21), np.empty(21), np.empty(3), np.empty(3, np.int64), 1)
+    _batch_grad(lay, params, _inputs(rng, 3, 6), np.array([0, 1, 2]), "relu", "softmax", 0.1, np.ones(3))
     np.testing.assert_array_equal(params, before)
 
 

@@ -1,4 +1,5 @@
-"""Every CPU kernel against the float64 textbook reference in naive.py."""
+"""Every CPU kernel (``fastdigits.kernels.cpu`` and the helpers it is built
+from) against the float64 textbook reference in naive.py."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import pytest
 
 import naive
-from fastdigits.kernels import HIDDEN_ACTIVATIONS, OUTPUTS, RELU, SIGMOID, SOFTMAX, TANH, cpu
-from kernel_cases import OPTIMIZERS, check_batch_grad, random_network, reference_training
+from fastdigits.kernels import (ADAM, GRADIENT, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, SOFTMAX, Data, Optimizer,
+                                _jit, _sparse, cpu, workspace)
+from kernel_cases import OPTIMIZERS, check_batch_grad, network, random_network, reference_training
 
 AWKWARD = [1, 7, 33]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
@@ -65,7 +67,7 @@ def test_cache_blocked_forward(rng, dtype, m, n_in, n_out, chunks):
     x[x < 0.6] = 0
     x[3] = 0
     out = np.empty((m, 10), dtype)
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, params, np.empty_like(params), out, chunks)
+    cpu.forward(x, network(lay, "relu", "softmax"), params, np.empty_like(params), out, chunks)
     ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
     np.testing.assert_allclose(out, naive.forward(x.astype(float), ws, bs, "relu", "softmax")[-1], **TOL[dtype])
 
@@ -77,11 +79,11 @@ def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
     v[rng.random(40) < 0.6] = 0
     w = rng.standard_normal((40, n_out)).astype(dtype)
     idx, val = np.empty(40 + cpu.SLACK, np.int32), np.empty(40 + cpu.SLACK, dtype)
-    n = cpu._nonzeros(v, idx, val)
+    n = _sparse.nonzeros(v, idx, val)
     assert n == np.count_nonzero(v)
     np.testing.assert_array_equal(idx[:n], np.flatnonzero(v))
     out = np.full(n_out, np.nan, dtype)
-    cpu._gather_rows_sum(w, idx, val, n, out)
+    _sparse.gather_rows_sum(w, idx, val, n, out)
     np.testing.assert_allclose(out, v.astype(float) @ w.astype(float), **TOL[dtype])
 
 
@@ -97,14 +99,14 @@ def test_two_sparse_vectors_listed_and_summed_together(rng, dtype, n_out, length
     w = rng.standard_normal((length, n_out)).astype(dtype)
     idx = np.empty(length + cpu.SLACK, np.int32)
     val, val2 = np.empty(length + cpu.SLACK, dtype), np.empty(length + cpu.SLACK, dtype)
-    n = cpu._nonzeros(v, idx, val, v2, val2)
+    n = _sparse.nonzeros(v, idx, val, v2, val2)
     either = np.flatnonzero((v != 0) | (v2 != 0))
     assert n == len(either)
     np.testing.assert_array_equal(idx[:n], either)
     np.testing.assert_array_equal(val[:n], v[either])
     np.testing.assert_array_equal(val2[:n], v2[either])
     out, out2 = np.full(n_out, np.nan, dtype), np.full(n_out, np.nan, dtype)
-    cpu._gather_rows_range(w, idx, val, 0, n, out, False, val2, out2)
+    _sparse.gather_rows_range(w, idx, val, 0, n, out, False, val2, out2)
     np.testing.assert_allclose(out, v.astype(float) @ w.astype(float), **TOL[dtype])
     np.testing.assert_allclose(out2, v2.astype(float) @ w.astype(float), **TOL[dtype])
 
@@ -113,11 +115,14 @@ def test_two_sparse_vectors_listed_and_summed_together(rng, dtype, n_out, length
 @pytest.mark.parametrize("act", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("k", [2, 3, 10])
 def test_output_delta_and_row_loss(rng, dtype, act, k):
+    """delta = w (h - t) / m and the row loss w CE, for each row's weight w."""
     m = 7
     z = rng.standard_normal((m, k))
     h = (naive.softmax(z) if act == "softmax" else naive.sigmoid(z)).astype(dtype)
     y = rng.integers(0, k, m)
     y[[1, 4]] = -1  # rows of no class (outlier exposure)
+    weight = rng.uniform(0, 3, m)
+    weight[5] = 1.0
     t = naive.targets(y, k, act)
     hf = h.astype(float)
     if act == "softmax":
@@ -126,9 +131,9 @@ def test_output_delta_and_row_loss(rng, dtype, act, k):
         want = -(t * np.log(hf) + (1 - t) * np.log(1 - hf)).sum(axis=1)
     for i in range(m):
         delta = np.empty(k, dtype)
-        loss, right = cpu._output_delta_row(h[i], y[i], OUTPUTS[act], 1.0 / m, delta)
-        np.testing.assert_allclose(delta, (hf[i] - t[i]) / m, **TOL[dtype])
-        np.testing.assert_allclose(loss, want[i], rtol=1e-6 if dtype == np.float32 else 1e-12)
+        loss, right = cpu._output_delta_row(h[i], y[i], weight[i], OUTPUTS[act], 1.0 / m, delta)
+        np.testing.assert_allclose(delta, weight[i] * (hf[i] - t[i]) / m, **TOL[dtype])
+        np.testing.assert_allclose(loss, weight[i] * want[i], rtol=1e-6 if dtype == np.float32 else 1e-12)
         assert right == (h[i].argmax() == y[i])
 
 
@@ -148,28 +153,36 @@ def test_hidden_delta_row(rng, dtype, act, n, n_next):
     np.testing.assert_allclose(delta, want, **TOL[dtype])
 
 
-@pytest.mark.parametrize("opt", [cpu.GRADIENT, cpu.SGD, cpu.NESTEROV, cpu.ADAM])
+@pytest.mark.parametrize("opt", [GRADIENT, SGD, NESTEROV, ADAM])
 def test_step_row(rng, opt):
-    params, grads, s1, s2 = rng.standard_normal((4, 40))
+    """One row's step of each optimiser (the gradient itself into state1
+    for GRADIENT), and nothing outside the row touched."""
+    params, s1, s2 = rng.standard_normal((3, 40))
     s2 = np.abs(s2)
     g = rng.standard_normal(7)
     off, decay = 11, 0.25
-    p1, gr1, a, b = params.copy(), grads.copy(), s1.copy(), s2.copy()
-    cpu._step_row(opt, g.copy(), p1, off, decay, gr1, a, b, 0.1, 0.9, 0.9, 0.999, 1e-8)
+    p1, a, b = params.copy(), s1.copy(), s2.copy()
+    cpu._step_row(g.copy(), p1, off, decay, Optimizer(opt, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 0), (a, b))
     part = slice(off, off + 7)
     full = g + decay * params[part]
-    if opt == cpu.GRADIENT:
-        np.testing.assert_allclose(gr1[part], full)
-        np.testing.assert_array_equal(p1, params)
+    if opt == GRADIENT:
+        p_want, a_want, b_want = params[part], full, s2[part]
     else:
         p_want, a_want, b_want = naive.optimizer_step(OPTIMIZERS[opt], params[part], full, s1[part], s2[part], 0.1)
-        np.testing.assert_allclose(p1[part], p_want)
-        np.testing.assert_allclose(a[part], a_want)
-        np.testing.assert_allclose(b[part], b_want)
+    np.testing.assert_allclose(p1[part], p_want)
+    np.testing.assert_allclose(a[part], a_want)
+    np.testing.assert_allclose(b[part], b_want)
     outside = np.ones(40, bool)
     outside[part] = False
-    for got, before in ((p1, params), (a, s1), (b, s2), (gr1, grads)):
+    for got, before in ((p1, params), (a, s1), (b, s2)):
         np.testing.assert_array_equal(got[outside], before[outside])
+
+
+def _batch_grad(lay, params, x, y, act, output, l2_scale, weight, chunks):
+    """cpu.batch_grad of the rows (x, y) with row weights: (grads, loss sum, rows right)."""
+    work = workspace(network(lay, act, output), len(x), params.dtype)
+    loss, correct = cpu.batch_grad(Data(x, y, weight), network(lay, act, output), params, l2_scale, work, chunks)
+    return work.grads, loss, correct
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
@@ -180,22 +193,63 @@ def test_step_row(rng, opt):
 # a layer of 40 units (its nonzeros listed).
 @pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16],
                                    [12, 9, 40, 10]])
-def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks, weighted):
     lay, params = random_network(rng, sizes, dtype)
     m = 7
     x = rng.random((m, sizes[0])).astype(dtype)
     x[x < 0.3] = 0
     y = rng.integers(0, sizes[-1], m)
     y[2] = -1  # a row of no class (outlier exposure)
-    width = sum(sizes[1:])
-    grads = np.empty_like(params)
+    weight = rng.uniform(0, 2, m) if weighted else np.ones(m)
     l2 = 0.3
-    loss, correct = cpu.batch_grad(
-        x, y, lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], params, l2 / m, grads,
-        np.empty_like(params), np.empty(m * width, dtype), np.empty(m * width, dtype), np.empty(m),
-        np.empty(m, np.int64), chunks,
-    )
-    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2)
+    grads, loss, correct = _batch_grad(lay, params, x, y, act, output, l2 / m, weight, chunks)
+    check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_weighted_gradient_matches_central_differences(rng, output):
+    """The gradient of the weighted J = (1/m) sum_i w_i CE_i + l2/(2m) sum W**2
+    against (J(p + h) - J(p - h)) / 2h, J from the kernel's own loss."""
+    sizes, m, l2 = [40, 33, 3], 9, 0.2
+    lay, params = random_network(rng, sizes)
+    x = rng.random((m, sizes[0]))
+    x[x < 0.5] = 0
+    y, weight = rng.integers(0, 3, m), rng.uniform(0, 2, m)
+
+    def cost(p):
+        grads, loss, _ = _batch_grad(lay, p, x, y, "tanh", output, l2 / m, weight, 2)
+        return loss / m + l2 / (2 * m) * sum(float((w**2).sum()) for w in lay.views(p)[0]), grads
+
+    _, grads = cost(params)
+    h = 1e-6
+    for p in rng.choice(lay.n_params, 12, replace=False):
+        up, down = params.copy(), params.copy()
+        up[p] += h
+        down[p] -= h
+        numeric = (cost(up)[0] - cost(down)[0]) / (2 * h)
+        np.testing.assert_allclose(grads[p], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_weight_two_is_the_row_twice(rng):
+    """A row of weight 2 among rows of weight 1 counts as that row twice:
+    the same loss sum, and the same full-batch gradient times the row
+    count (the gradient divides by m, m + 1 with the duplicate); rows
+    right are counted unweighted."""
+    sizes, m = [30, 40, 4], 6
+    lay, params = random_network(rng, sizes)
+    x = rng.random((m, sizes[0]))
+    x[x < 0.5] = 0
+    y = rng.integers(0, 4, m)
+    weight = np.ones(m)
+    weight[2] = 2.0
+    grads, loss, right = _batch_grad(lay, params, x, y, "relu", "softmax", 0.0, weight, 2)
+    twice = np.r_[np.arange(m), 2]
+    grads2, loss2, right2 = _batch_grad(lay, params, x[twice], y[twice], "relu", "softmax", 0.0, np.ones(m + 1), 2)
+    np.testing.assert_allclose(grads * m, grads2 * (m + 1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss, loss2, rtol=1e-12)
+    ws, bs = lay.views(params)
+    assert right2 == right + int(naive.forward(x[2:3], ws, bs, "relu", "softmax")[-1].argmax() == y[2])
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
@@ -205,7 +259,7 @@ def test_forward_matches_reference(rng, m, chunks, sizes):
     lay, params = random_network(rng, sizes)
     x = rng.random((m, 20))
     out = np.empty((m, sizes[-1]))
-    cpu.forward(x, lay.sizes, lay.w_off, lay.b_off, TANH, SIGMOID, params, np.empty_like(params), out, chunks)
+    cpu.forward(x, network(lay, "tanh", "sigmoid"), params, np.empty_like(params), out, chunks)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, "tanh", "sigmoid")[-1], rtol=1e-12)
 
@@ -249,12 +303,16 @@ def test_no_kernel_is_compiled_twice_from_one_function():
     # kernel once loaded the parallel build this way).
     import numba
 
-    functions = [v.py_func for v in vars(cpu).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    from fastdigits.kernels import _threads, warp
+
+    dispatchers = {id(v): v for module in (cpu, _sparse, _threads, warp) for v in vars(module).values()
+                   if isinstance(v, numba.core.registry.CPUDispatcher)}  # one each, however many modules import it
+    functions = [v.py_func for v in dispatchers.values()]
     assert len(functions) == len(set(functions))
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("opt", [cpu.SGD, cpu.NESTEROV, cpu.ADAM])
+@pytest.mark.parametrize("opt", [SGD, NESTEROV, ADAM])
 @pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([7, 40, 3], 10, 4, 0.5),
                                              ([300, 64, 3], 250, 100, 0.01)])
 def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr):
@@ -266,16 +324,12 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
     x[x < 0.5] = 0
     order = rng.permutation(n).astype(np.int64)
-    width = sum(sizes[1:])
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
-    xtbuf = np.zeros(bs * sizes[0])
-    loss, correct, steps = cpu.train_range(
-        x, y, order, 0, n, bs, lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, p, s1, s2, opt, lr, 0.9, 0.9,
-        0.999, 1e-8, 0, 0.1, np.empty((bs, sizes[0])), xtbuf, np.empty_like(p), np.empty(bs * width),
-        np.empty(bs * width), np.empty(bs), np.empty(bs, np.int64), threads,
-    )
+    work = workspace(network(lay), bs, p.dtype, minibatches=True)
+    loss, correct, steps = cpu.train_range(Data(x, y, np.ones(n)), order, bs, network(lay), p, (s1, s2),
+                                           Optimizer(opt, lr, 0.9, 0.9, 0.999, 1e-8, 0.1, 0), work, threads)
     assert steps == 3
-    assert not xtbuf.any(), "the transposed-batch buffer must be left all zeros"
+    assert not work.xtbuf.any(), "the transposed-batch buffer must be left all zeros"
     q, _, _, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, 0.1)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
@@ -342,17 +396,15 @@ def test_aligned_arrays_start_on_a_cache_line(dtype, shape):
 
 
 def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
-    """cpu._Kernel: a helper called with the constants 0 and 1, True and
+    """_jit._Kernel: a helper called with the constants 0 and 1, True and
     False from jitted code compiles one specialisation (numba's own
     dispatcher compiles one per literal); a new type is a new one."""
     from numba import njit
 
-    from fastdigits.kernels import cpu
-
     def scale(x, k, flag):
         return x * k if flag else x
 
-    helper = cpu._Kernel(py_func=scale, locals={}, targetoptions={"nopython": True})
+    helper = _jit._Kernel(py_func=scale, locals={}, targetoptions={"nopython": True})
     plain = njit(scale)
 
     @njit
