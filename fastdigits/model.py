@@ -981,12 +981,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                          [np.ascontiguousarray(w) for w in weights], biases,
                                          HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], out)
         params_t = np.empty_like(self.params_)
-        args = (lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output],
-                self.params_, params_t, out)
         backend = self._backend
         with backend.session(self.threads) as kernels:
             backend.announce(kernels.forward, "prediction", self.dtype)
-            kernels.forward(X, *args, backend.threads())
+            kernels.forward(X, training.network(self), self.params_, params_t, out, backend.threads())
         return out
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
