@@ -222,11 +222,11 @@ def _hidden(text: Optional[str]) -> Optional[tuple[int, ...]]:
 
 def _device(device: str) -> str:
     """The value of ``--device``, checked in the command line's words."""
-    from .kernels.backend import cuda_problem
+    from .kernels.backend import backend
 
     device = Device(device).value
-    if device == "cuda" and (problem := cuda_problem()):
-        raise InputError(f"--device cuda {problem}; use --device cpu")
+    if problem := backend(device).problem():
+        raise InputError(f"--device {device} {problem}; use --device cpu")
     return device
 
 

@@ -457,8 +457,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         the first that is wrong, its value and what it may be."""
         for name, constraint in self._parameter_constraints.items():
             constraint.check(name, getattr(self, name))
-        if self.device == "cuda" and (problem := backend.cuda_problem()):
-            raise InputError(f"device='cuda' {problem}; use device='cpu'")
+        if problem := self._backend.problem():
+            raise InputError(f"device={self.device!r} {problem}; use device='cpu'")
         from .preprocess import as_preprocessing
 
         as_preprocessing(self.preprocessing)

@@ -478,7 +478,7 @@ def _compile_apart(net, tell: Callback) -> None:
 
     from .kernels import cache as kernel_cache, cpu
 
-    if net.device != "cpu" or kernel_cache.is_compiled(cpu.train_range, net.dtype):  # GPU kernels, or cached
+    if not net._backend.host or kernel_cache.is_compiled(cpu.train_range, net.dtype):  # GPU kernels, or cached
         return
     tell(Note("compiling the kernels for this CPU (once: numba caches them) ..."))
     t0 = time.perf_counter()

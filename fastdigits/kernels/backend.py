@@ -96,6 +96,10 @@ class Backend:
         """The thread count to pass to the kernels."""
         return 1
 
+    def problem(self) -> str | None:
+        """Why this device cannot run here (words to follow its name), or None."""
+        return None
+
 
 class _CPU(Backend):
     name = "cpu"
@@ -157,6 +161,9 @@ class _CUDA(Backend):
         from . import cuda
 
         return cuda.to_device(a)
+
+    def problem(self) -> str | None:
+        return cuda_problem()
 
 
 CPU: Backend = _CPU()
