@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from . import persist
 from .errors import InputError, ModelFileError
 from ._sklearn import BaseEstimator, ClassifierMixin
-from .model import MLPClassifier, _sample_weight
+from .model import MLPClassifier, _sample_weight, log_in_place
 from .training import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -356,9 +356,7 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         >>> int(np.argmax(load_model().predict_log_proba([one])))
         1
         """
-        proba = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            return np.log(proba, out=proba)
+        return log_in_place(self.predict_proba(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each picture or feature row.

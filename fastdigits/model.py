@@ -1054,9 +1054,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         >>> bool(np.argmax(load_model().members_[0].predict_log_proba([one])) == 1)
         True
         """
-        proba = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            return np.log(proba, out=proba)
+        return log_in_place(self.predict_proba(X))
 
     def _probabilities(self, rows: np.ndarray) -> np.ndarray:
         """predict_proba of rows that ``_features`` has already checked."""
@@ -1236,6 +1234,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _from_archive(cls, path: Path, meta: dict, arrays: dict) -> MLPClassifier:
         """The network of a one-network model file."""
         return cls._from_entry(path, meta, arrays, meta.get("classes"))
+
+
+def log_in_place(proba: np.ndarray) -> np.ndarray:
+    """np.log of probabilities, into their own array; 0 gives -inf, silently."""
+    with np.errstate(divide="ignore"):
+        return np.log(proba, out=proba)
 
 
 def _labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
