@@ -1,17 +1,22 @@
-"""Hyperparameter constraints as data, in the manner of scikit-learn's
-``_parameter_constraints``: each constraint checks one value and raises an
-:class:`~fastdigits.errors.InputError` that names the parameter, the value
-and what it may be."""
+"""Checks at the estimator's edge: hyperparameter constraints as data, in
+the manner of scikit-learn's ``_parameter_constraints`` (each checks one
+value and raises an :class:`~fastdigits.errors.InputError` that names the
+parameter, the value and what it may be), and the checks of input arrays,
+labels and sample weights that every estimator method shares."""
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputError
+import numpy as np
+
+from ._sklearn import DataConversionWarning
+from .errors import InputError, InputTypeError
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,98 @@ class Interval:
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
         return f"{what} in {left}{lo}, {hi}{right}" + (" or None" if self.none else "")
+
+
+def ndim(a) -> int | None:
+    """np.ndim(a), or None for a ragged nest of sequences."""
+    try:
+        return np.ndim(a)
+    except ValueError:
+        return None
+
+
+def how_to_pass(width: int) -> str:
+    """The advice that closes every error about a 2-D input that may be one picture."""
+    return (f"To pass one picture img, make it a batch of one: img[None] or [img]; pictures go in as "
+            f"(N, H, W) or a list of (H, W) arrays of any sizes, and feature rows as (N, {width}) floats, "
+            f"such as the frames in [0, 1] that model.prepare(images) makes.")
+
+
+def refuse_channels(arr: np.ndarray, name: str) -> None:
+    """A colour or channel-last picture, (H, W, 3), (H, W, 4) or (H, W, 1)
+    as Pillow, OpenCV and Keras give it, is not a batch of H pictures W
+    pixels wide: refuse it with the way to pass it."""
+    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4) and min(arr.shape[:2]) >= 8:
+        raise InputError(f"{name} has shape {arr.shape}: one colour or channel-last picture (H, W, C), not "
+                         f"{arr.shape[0]} pictures {arr.shape[2]} pixels wide.  Make it grey first "
+                         f"(fastdigits.read_image(path), or np.asarray(pil_image.convert('L'))) and pass [img].")
+
+
+def numeric(X, name: str) -> np.ndarray:
+    """``X`` as a NumPy array of numbers (bool, int or float; an object
+    array of numbers becomes floats), or an InputError that says what it is
+    instead: sparse, complex, text."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise InputTypeError(f"{name} is a sparse {type(X).__name__}: fastdigits takes dense input only; "
+                         f"convert it with {name}.toarray() if it fits in memory")
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"{name} has dtype object with values that are not numbers "
+                                 f"(argument must be a string or a real number: {exc})") from None
+    if arr.dtype.kind not in "uifb":
+        raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
+    """``y`` as one label per row, (n_rows,): a column (n_rows, 1) is
+    flattened with a DataConversionWarning, as scikit-learn does; in
+    ``fit``, floats with a fraction (a regression target) are refused."""
+    if y is None:
+        raise InputError("MLPClassifier requires y to be passed, but the target y is None: give one label per row")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected: give y as (n_samples,), "
+                      "for example y.ravel()", DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if y.ndim != 1 or len(y) != n_rows:
+        raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
+    if fitting and y.dtype.kind == "f":
+        fraction = y[np.isfinite(y)] % 1 != 0
+        if fraction.any() or not np.isfinite(y).all():
+            example = y[~np.isfinite(y)][0] if not np.isfinite(y).all() else y[np.isfinite(y)][fraction][0]
+            raise InputError(f"Unknown label type: continuous.  y holds {example!r}, not a class label: a "
+                             f"classifier learns classes (whole numbers, strings), not a regression target")
+    return y
+
+
+def classes_of(y: np.ndarray) -> np.ndarray:
+    """The sorted distinct labels, or in order of appearance when they do
+    not sort (a mix of strings and numbers)."""
+    try:
+        return np.unique(y)
+    except TypeError:
+        return np.asarray(list(dict.fromkeys(y.tolist())), dtype=object)
+
+
+def sample_weight_of(sample_weight, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` checked: None, or float64 (n_rows,) of finite
+    values >= 0 not all zero (a number weighs every row alike)."""
+    if sample_weight is None:
+        return None
+    w = numeric(sample_weight, "sample_weight").astype(np.float64)
+    if w.ndim == 0:
+        w = np.full(n_rows, float(w))
+    if w.shape != (n_rows,):
+        raise InputError(f"sample_weight.shape == {w.shape}, expected ({n_rows},): one weight per row")
+    if not np.isfinite(w).all() or (w < 0).any():
+        bad = w[~np.isfinite(w) | (w < 0)][0]
+        raise InputError(f"sample_weight must be finite and >= 0, got {bad!r}")
+    if n_rows and w.sum() <= 0:
+        raise InputError("sample_weight sums to 0: every weight is zero, so no row counts")
+    return w

@@ -21,7 +21,8 @@ from numpy.typing import ArrayLike
 from . import persist
 from .errors import InputError, ModelFileError
 from ._sklearn import BaseEstimator, ClassifierMixin
-from .model import MLPClassifier, _sample_weight, log_in_place
+from ._validation import sample_weight_of
+from .model import MLPClassifier, log_in_place
 from .training import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -399,7 +400,7 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         right = proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))
-        return float(np.average(right, weights=_sample_weight(sample_weight, len(proba))))
+        return float(np.average(right, weights=sample_weight_of(sample_weight, len(proba))))
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean cross-entropy of the averaged probabilities on (X, y).

@@ -22,7 +22,6 @@ import contextvars
 import math
 import operator
 import os
-import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _forksafe, config, persist, training
-from ._sklearn import BaseEstimator, ClassifierMixin, DataConversionWarning, available_if
-from ._validation import Choice, Interval
-from .errors import InputError, InputTypeError, ModelFileError
+from ._sklearn import BaseEstimator, ClassifierMixin, available_if
+from ._validation import (Choice, Interval, classes_of, how_to_pass, labels, ndim, numeric, refuse_channels,
+                          sample_weight_of)
+from .errors import InputError, ModelFileError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros, backend
 from .kernels.backend import CPU
 from .training import Progress
@@ -184,52 +184,6 @@ class _Layout:
         ws = [flat[o : o + a * b].reshape(a, b) for o, (a, b) in zip(self.w_off, pairs)]
         bs = [flat[o : o + b] for o, (_, b) in zip(self.b_off, pairs)]
         return ws, bs
-
-
-def _ndim(a) -> int | None:
-    """np.ndim(a), or None for a ragged nest of sequences."""
-    try:
-        return np.ndim(a)
-    except ValueError:
-        return None
-
-
-def _how_to_pass(width: int) -> str:
-    """The advice that closes every error about a 2-D input that may be one picture."""
-    return (f"To pass one picture img, make it a batch of one: img[None] or [img]; pictures go in as "
-            f"(N, H, W) or a list of (H, W) arrays of any sizes, and feature rows as (N, {width}) floats, "
-            f"such as the frames in [0, 1] that model.prepare(images) makes.")
-
-
-def _refuse_channels(arr: np.ndarray, name: str) -> None:
-    """A colour or channel-last picture, (H, W, 3), (H, W, 4) or (H, W, 1)
-    as Pillow, OpenCV and Keras give it, is not a batch of H pictures W
-    pixels wide: refuse it with the way to pass it."""
-    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4) and min(arr.shape[:2]) >= 8:
-        raise InputError(f"{name} has shape {arr.shape}: one colour or channel-last picture (H, W, C), not "
-                         f"{arr.shape[0]} pictures {arr.shape[2]} pixels wide.  Make it grey first "
-                         f"(fastdigits.read_image(path), or np.asarray(pil_image.convert('L'))) and pass [img].")
-
-
-def _numeric(X, name: str) -> np.ndarray:
-    """``X`` as a NumPy array of numbers (bool, int or float; an object
-    array of numbers becomes floats), or an InputError that says what it is
-    instead: sparse, complex, text."""
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise InputTypeError(f"{name} is a sparse {type(X).__name__}: fastdigits takes dense input only; "
-                         f"convert it with {name}.toarray() if it fits in memory")
-    arr = np.asarray(X)
-    if arr.dtype.kind == "c":
-        raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")
-    if arr.dtype.kind == "O":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputTypeError(f"{name} has dtype object with values that are not numbers "
-                                 f"(argument must be a string or a real number: {exc})") from None
-    if arr.dtype.kind not in "uifb":
-        raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
-    return arr
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -554,7 +508,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         from .preprocess import is_image_sequence, prepare
 
-        if not is_image_sequence(images) and _ndim(images) == 2:
+        if not is_image_sequence(images) and ndim(images) == 2:
             raise InputError(f"images is a 2-D array of shape {np.shape(images)}: one picture, or feature rows? "
                              f"prepare takes pictures only, (N, H, W) or a list of (H, W) arrays, so one picture "
                              f"is a batch of one: img[None] or [img] (feature rows need no preparing)")
@@ -575,9 +529,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif isinstance(X, (list, tuple)) and not X:  # an empty batch: no rows
             arr = np.empty((0, getattr(self, "n_features_in_", self._frame_width)), self._float)
         else:
-            arr = _numeric(X, name)
+            arr = numeric(X, name)
             if arr.ndim == 3:
-                _refuse_channels(arr, name)
+                refuse_channels(arr, name)
                 arr = self.prepare(arr)
             elif arr.ndim == 2:
                 if arr.shape[1] == 0:
@@ -611,13 +565,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if expected is not None and X.shape[1] != expected:
             why = (f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting {expected} features "
                    f"as input (shape {X.shape})")
-            raise InputError(why + (". " + _how_to_pass(frame) if expected == frame else ""))
+            raise InputError(why + (". " + how_to_pass(frame) if expected == frame else ""))
         if X.shape[1] != frame:
             return False
         if X.dtype.kind != "f":
             raise InputError(f"{name} is a 2-D {X.dtype} array of shape {X.shape}: {X.dtype} values are a "
                              f"picture's grey levels, while this model's feature rows are floats. "
-                             + _how_to_pass(frame))
+                             + how_to_pass(frame))
         return True
 
     def _check_not_grey_levels(self, X: np.ndarray, name: str, parallel: bool = True) -> None:
@@ -648,7 +602,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         low, high = float(X.min()), float(X.max())
         if low >= -slack and high <= 255 * (1 + slack):
             raise InputError(f"{name} has shape {X.shape} and values from {low:g} to {high:g}: grey levels of a "
-                             f"picture, not feature rows? " + _how_to_pass(X.shape[1]))
+                             f"picture, not feature rows? " + how_to_pass(X.shape[1]))
 
     def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
         if _numpy_checks(arr.size, parallel):
@@ -661,7 +615,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         :func:`fastdigits.metrics.class_indices`: "3" is the class 3)."""
         from .metrics import class_indices
 
-        return class_indices(_labels(y, n_rows), self.classes_, name="y")
+        return class_indices(labels(y, n_rows), self.classes_, name="y")
 
     # ------------------------------------------------------------- setup
 
@@ -893,9 +847,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         X = self._features_for_fit(X)
-        y = _labels(y, len(X), fitting=True)
-        sample_weight = _sample_weight(sample_weight, len(X))
-        self._init_state(X.shape[1], _classes(y))
+        y = labels(y, len(X), fitting=True)
+        sample_weight = sample_weight_of(sample_weight, len(X))
+        self._init_state(X.shape[1], classes_of(y))
         yi = self._encode(y, len(X))
         if validation_data is not None:
             Xv = self._features(validation_data[0], "validation X", parallel_checks=False)
@@ -955,12 +909,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if "params_" not in self.__dict__:
             self._validate_params()
             X = self._features_for_fit(X)
-            labels = _labels(y, len(X), fitting=True)
-            self._init_state(X.shape[1], _classes(labels) if classes is None else np.asarray(classes))
+            known = labels(y, len(X), fitting=True)
+            self._init_state(X.shape[1], classes_of(known) if classes is None else np.asarray(classes))
         else:
             X = self._features(X)
         training.train(self, X, self._encode(y, len(X)), None, None, 1, None,
-                       sample_weight=_sample_weight(sample_weight, len(X)))
+                       sample_weight=sample_weight_of(sample_weight, len(X)))
         return self
 
     # --------------------------------------------------------- inference
@@ -1129,7 +1083,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X = self._features(X)
         yi = self._encode(y, len(X))
         right = self._proba(X).argmax(axis=1) == yi
-        weight = _sample_weight(sample_weight, len(X))
+        weight = sample_weight_of(sample_weight, len(X))
         return float(np.mean(right) if weight is None else np.average(right, weights=weight))
 
     def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
@@ -1157,7 +1111,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         X = self._features(X)
         yi = self._encode(y, len(X))
-        weight = _sample_weight(sample_weight, len(X))
+        weight = sample_weight_of(sample_weight, len(X))
         saved, self.alpha = self.alpha, self.alpha if alpha is None else alpha
         try:
             return training.loss_and_grad(self, X, yi, self.params_, training.buffers(self, len(X)), weight)[0]
@@ -1240,52 +1194,3 @@ def log_in_place(proba: np.ndarray) -> np.ndarray:
     """np.log of probabilities, into their own array; 0 gives -inf, silently."""
     with np.errstate(divide="ignore"):
         return np.log(proba, out=proba)
-
-
-def _labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
-    """``y`` as one label per row, (n_rows,): a column (n_rows, 1) is
-    flattened with a DataConversionWarning, as scikit-learn does; in
-    ``fit``, floats with a fraction (a regression target) are refused."""
-    if y is None:
-        raise InputError("MLPClassifier requires y to be passed, but the target y is None: give one label per row")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected: give y as (n_samples,), "
-                      "for example y.ravel()", DataConversionWarning, stacklevel=3)
-        y = y.ravel()
-    if y.ndim != 1 or len(y) != n_rows:
-        raise InputError(f"y must be one label per row: {n_rows} rows, got labels of shape {y.shape}")
-    if fitting and y.dtype.kind == "f":
-        fraction = y[np.isfinite(y)] % 1 != 0
-        if fraction.any() or not np.isfinite(y).all():
-            example = y[~np.isfinite(y)][0] if not np.isfinite(y).all() else y[np.isfinite(y)][fraction][0]
-            raise InputError(f"Unknown label type: continuous.  y holds {example!r}, not a class label: a "
-                             f"classifier learns classes (whole numbers, strings), not a regression target")
-    return y
-
-
-def _classes(y: np.ndarray) -> np.ndarray:
-    """The sorted distinct labels, or in order of appearance when they do
-    not sort (a mix of strings and numbers)."""
-    try:
-        return np.unique(y)
-    except TypeError:
-        return np.asarray(list(dict.fromkeys(y.tolist())), dtype=object)
-
-
-def _sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
-    """``sample_weight`` checked: None, or float64 (n_rows,) of finite
-    values >= 0 not all zero (a number weighs every row alike)."""
-    if sample_weight is None:
-        return None
-    w = _numeric(sample_weight, "sample_weight").astype(np.float64)
-    if w.ndim == 0:
-        w = np.full(n_rows, float(w))
-    if w.shape != (n_rows,):
-        raise InputError(f"sample_weight.shape == {w.shape}, expected ({n_rows},): one weight per row")
-    if not np.isfinite(w).all() or (w < 0).any():
-        bad = w[~np.isfinite(w) | (w < 0)][0]
-        raise InputError(f"sample_weight must be finite and >= 0, got {bad!r}")
-    if n_rows and w.sum() <= 0:
-        raise InputError("sample_weight sums to 0: every weight is zero, so no row counts")
-    return w
