@@ -133,10 +133,10 @@ def test_is_compiled_knows_what_is_compiled_for_which_dtype(tmp_path, monkeypatc
     view), for the dtype of the first argument."""
     monkeypatch.setattr(cache, "DIRECTORY", tmp_path / "_compiled")  # no package folder
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
-    kernel = cache.enable(numba.njit(cpu._copy.py_func))
+    kernel = cache.enable(numba.njit(_sparse.copy.py_func))
     assert not cache.is_compiled(kernel, "float64") and not cache.is_compiled(kernel)
     kernel(np.zeros(3), np.ones(3))
     assert cache.is_compiled(kernel, "float64") and cache.is_compiled(kernel)
     assert not cache.is_compiled(kernel, "float32")
-    fresh = cache.enable(numba.njit(cpu._copy.py_func))
+    fresh = cache.enable(numba.njit(_sparse.copy.py_func))
     assert not fresh.overloads and cache.is_compiled(fresh, "float64") and not cache.is_compiled(fresh, "float32")
