@@ -63,18 +63,16 @@ def data():
     return X, y
 
 
-#: fastdigits' earlier hyperparameter names and scikit-learn's, which the
-#: estimator takes since it became a scikit-learn estimator.
-SKLEARN_NAMES = {"hidden": "hidden_layer_sizes", "optimizer": "solver", "learning_rate": "learning_rate_init",
-                 "nesterov": "nesterovs_momentum", "epochs": "max_iter", "l2": "alpha", "patience": "n_iter_no_change",
-                 "seed": "random_state"}
-
-
-def named(estimator, settings: dict) -> dict:
-    """``settings`` (the earlier names) under the names ``estimator`` takes."""
-    if "max_iter" not in inspect.signature(estimator).parameters:
+def named(fastdigits, settings: dict) -> dict:
+    """``settings`` (the earlier names) under the names this build's
+    estimator takes: scikit-learn's since it became a scikit-learn
+    estimator (the build's own table of old names, which its model files
+    also read)."""
+    if "max_iter" not in inspect.signature(fastdigits.MLPClassifier).parameters:
         return settings
-    return {SKLEARN_NAMES.get(k, k): v for k, v in settings.items()}
+    from fastdigits.persist import _RENAMED
+
+    return {_RENAMED.get(k, k): v for k, v in settings.items()}
 
 
 def run(build: str, out: str) -> None:
@@ -88,7 +86,7 @@ def run(build: str, out: str) -> None:
         settings = dict(settings)
         how = settings.pop("fit", "fit")
         settings = {"epochs": 2, "learning_rate": 0.05, "threads": 2, "seed": 3, **settings}
-        model = fastdigits.MLPClassifier(**named(fastdigits.MLPClassifier, settings))
+        model = fastdigits.MLPClassifier(**named(fastdigits, settings))
         if how == "outliers":
             model.fit(X[:1200], y[:1200], outliers=X[1200:1400][:, ::-1].copy())
         else:

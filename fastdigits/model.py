@@ -746,18 +746,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------- training
 
     def _split(self, X, yi, sample_weight=None):
-        """(X, y, sample_weight) of the training rows, then (X, y) of the
-        ``validation_fraction`` held out, drawn from the fit's seed."""
+        """(X, y, sample_weight) of the training rows, then those of the
+        ``validation_fraction`` held out (None without), drawn from the
+        fit's seed."""
         if not self.validation_fraction:
-            return X, yi, sample_weight, None, None
+            return X, yi, sample_weight, None, None, None
         n_val = max(1, int(round(len(X) * self.validation_fraction)))
         if n_val >= len(X):
             raise InputError(f"validation_fraction {self.validation_fraction} leaves no training rows")
         seed = self.__dict__.get("_seed", self.random_state)  # before fit (the CLI's outliers): the seed given
         perm = np.random.default_rng([seed, 1]).permutation(len(X))
         val, train = perm[:n_val], np.sort(perm[n_val:])
-        weight = None if sample_weight is None else sample_weight[train]
-        return X[train], yi[train], weight, X[val], yi[val]
+        if sample_weight is None:
+            return X[train], yi[train], None, X[val], yi[val], None
+        return X[train], yi[train], sample_weight[train], X[val], yi[val], sample_weight[val]
 
     def fit(
         self,
@@ -791,7 +793,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             row of weight 2 counts as the row twice, 0 as no row (L-BFGS
             gives exactly the fit of the repeated rows; SGD and Adam the
             same objective, sampled in other batches).  Non-negative,
-            finite, not all zero.  None weighs every row 1.
+            finite, not all zero.  None weighs every row 1.  A
+            ``validation_fraction`` split keeps the held-out rows' weights
+            for ``val_loss`` and ``val_accuracy``; ``outliers`` rows weigh
+            the training rows' mean weight each.
         outliers : array_like, optional
             Rows or images, in the form of ``X``, that belong to no class
             (scribbles, two digits in one frame, pieces of a digit: see
@@ -853,17 +858,21 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         yi = self._encode(y, len(X))
         if validation_data is not None:
             Xv = self._features(validation_data[0], "validation X", parallel_checks=False)
-            yv = self._encode(validation_data[1], len(Xv))
+            validation = (Xv, self._encode(validation_data[1], len(Xv)), None)
             Xt, yt, wt = X, yi, sample_weight
         else:
-            Xt, yt, wt, Xv, yv = self._split(X, yi, sample_weight)
+            Xt, yt, wt, *validation = self._split(X, yi, sample_weight)
+        if wt is not None and not wt.sum() > 0:
+            raise InputError(f"sample_weight of the {len(wt)} training rows that validation_fraction="
+                             f"{self.validation_fraction} leaves sums to 0: no row counts")
         if outliers is not None:
             O = self._features(outliers, "outliers", parallel_checks=False)
             Xt = np.concatenate([Xt, O.astype(Xt.dtype, copy=False)])
             yt = np.concatenate([yt, np.full(len(O), -1, yt.dtype)])
-            if wt is not None:  # each outlier row weighs 1
-                wt = np.concatenate([wt, np.ones(len(O))])
-        training.train(self, Xt, yt, Xv, yv, self.max_iter, callback, sample_weight=wt)
+            if wt is not None:  # each outlier row weighs what a training row does on average
+                wt = np.concatenate([wt, np.full(len(O), wt.mean())])
+        training.train(self, Xt, yt, None if validation[0] is None else tuple(validation), self.max_iter, callback,
+                       sample_weight=wt)
         return self
 
     def _features_for_fit(self, X) -> np.ndarray:
@@ -913,7 +922,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._init_state(X.shape[1], classes_of(known) if classes is None else np.asarray(classes))
         else:
             X = self._features(X)
-        training.train(self, X, self._encode(y, len(X)), None, None, 1, None,
+        training.train(self, X, self._encode(y, len(X)), None, 1, None,
                        sample_weight=sample_weight_of(sample_weight, len(X)))
         return self
 
@@ -1086,14 +1095,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         weight = sample_weight_of(sample_weight, len(X))
         return float(np.mean(right) if weight is None else np.average(right, weights=weight))
 
-    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+    def loss(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
              alpha: float | None = None) -> float:
         """The objective J on (X, y) at the current weights (see the class's Notes).
 
         Parameters
         ----------
-        X, y, sample_weight
+        X, y
             As for :meth:`fit`.
+        sample_weight : array_like of float, shape (N,), optional
+            As for :meth:`fit` (keyword only: the third argument was
+            ``l2`` before fastdigits took scikit-learn's names).
         alpha : float, optional
             The L2 strength to use instead of the model's ``alpha`` (0: the
             data term alone).
@@ -1112,11 +1124,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X = self._features(X)
         yi = self._encode(y, len(X))
         weight = sample_weight_of(sample_weight, len(X))
-        saved, self.alpha = self.alpha, self.alpha if alpha is None else alpha
-        try:
-            return training.loss_and_grad(self, X, yi, self.params_, training.buffers(self, len(X)), weight)[0]
-        finally:
-            self.alpha = saved
+        buf = training.buffers(self, len(X))
+        return training.loss_and_grad(self, X, yi, self.params_, buf, weight, alpha=alpha)[0]
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained model to a model file, atomically.

@@ -244,22 +244,24 @@ def l2_term(model, total: float, params: np.ndarray | None = None, alpha: float 
     return alpha / (2 * total) * sum(float(np.dot(w.ravel(), w.ravel())) for w in weights)
 
 
-def loss_and_grad(model, X, yi, params: np.ndarray, buf: dict,
-                  sample_weight: np.ndarray | None = None) -> tuple[float, int]:
-    """Full-batch J and its gradient (into ``buf["grads"]``) at ``params``;
-    and the rows predicted right."""
+def loss_and_grad(model, X, yi, params: np.ndarray, buf: Workspace,
+                  sample_weight: np.ndarray | None = None, *, alpha: float | None = None) -> tuple[float, int]:
+    """Full-batch J and its gradient (into ``buf.grads``) at ``params``,
+    with the model's ``alpha`` unless given; and the rows predicted right."""
     m = len(X)
+    alpha = model.alpha if alpha is None else alpha
     backend = model._backend
     weight, total = row_weights(sample_weight, m)
     data = Data(X, yi, backend.put(weight))
     with backend.session(model.threads) as kernels:
         backend.announce(kernels.batch_grad, "L-BFGS gradient", model.dtype)
-        loss, correct = kernels.batch_grad(data, network(model), params, model.alpha / total, buf, backend.threads())
-    return loss / m + l2_term(model, total, params), correct
+        loss, correct = kernels.batch_grad(data, network(model), params, alpha / total, buf, backend.threads())
+    return loss / m + l2_term(model, total, params, alpha), correct
 
 
-def evaluate(model, X: np.ndarray, yi: np.ndarray) -> tuple[float, float]:
-    """J (unweighted) and accuracy on held-out rows at the current weights."""
+def evaluate(model, X: np.ndarray, yi: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[float, float]:
+    """J and accuracy on held-out rows at the current weights, each row
+    weighted by ``sample_weight`` (None: 1 each)."""
     proba = model._proba(X)
     p = np.clip(proba, 1e-15, 1.0)
     rows = np.arange(len(yi))
@@ -267,18 +269,20 @@ def evaluate(model, X: np.ndarray, yi: np.ndarray) -> tuple[float, float]:
     if model.output == "sigmoid":
         q = np.clip(1 - proba, 1e-15, 1.0)
         ce = ce - np.log(q).sum(axis=1) + np.log(q[rows, yi])
-    return float(ce.mean()) + l2_term(model, len(yi)), float((proba.argmax(1) == yi).mean())
+    total = len(yi) if sample_weight is None else float(sample_weight.sum())
+    right = proba.argmax(1) == yi
+    return (float(np.average(ce, weights=sample_weight)) + l2_term(model, total),
+            float(np.average(right, weights=sample_weight)))
 
 
-def train(model: MLPClassifier, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None,
-          epochs: int, callback: Callable[[Progress], bool | None] | None,
-          sample_weight: np.ndarray | None = None) -> None:
+def train(model: MLPClassifier, X: np.ndarray, yi: np.ndarray, validation: tuple | None, epochs: int,
+          callback: Callable[[Progress], bool | None] | None, sample_weight: np.ndarray | None = None) -> None:
     """Train ``model`` for ``epochs`` more epochs (L-BFGS iterations).
 
     What ``fit`` and ``partial_fit`` call once they have checked the data
     and set up the learned state (``params_``, the optimiser state,
     ``history_``), which this updates in place.  Each epoch is measured on
-    (Xv, yv) when given, and appended to ``history_``.
+    the ``validation`` rows when given, and appended to ``history_``.
 
     Parameters
     ----------
@@ -288,10 +292,10 @@ def train(model: MLPClassifier, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | 
         Training rows, of the model's dtype.
     yi : numpy.ndarray, shape (n,)
         Class indices of the rows; -1: no class (an outlier).
-    Xv, yv : numpy.ndarray or None
-        Validation rows (of the model's dtype) and their class indices:
-        each epoch's ``val_loss`` and ``val_accuracy``, and early
-        stopping's score; None: none.
+    validation : (Xv, yv, wv) or None
+        Validation rows (of the model's dtype), their class indices and
+        weights (None: 1 each): each epoch's ``val_loss`` and
+        ``val_accuracy``, and early stopping's score; None: none.
     epochs : int
         Epochs (L-BFGS: iterations) to train.
     callback : callable or None
@@ -315,24 +319,24 @@ def train(model: MLPClassifier, X: np.ndarray, yi: np.ndarray, Xv: np.ndarray | 
     >>> from fastdigits.training import train
     >>> X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     >>> model = MLPClassifier((8,), max_iter=1).fit(X, X[:, 0] > 0)  # doctest: +SKIP
-    >>> train(model, X, (X[:, 0] > 0).astype(np.int64), None, None, 2, None)  # doctest: +SKIP
+    >>> train(model, X, (X[:, 0] > 0).astype(np.int64), None, 2, None)  # doctest: +SKIP
     >>> len(model.history_)  # doctest: +SKIP
     3
     """
     run = _lbfgs if model.solver == "lbfgs" else _minibatch
     stopping = EarlyStopping(model.n_iter_no_change)
     try:
-        run(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping)
+        run(model, X, yi, validation, epochs, callback, sample_weight, stopping)
     finally:
         stopping.restore(model.params_)
 
 
-def _end_epoch(model, record: dict, Xv, yv, stopping: EarlyStopping, callback, epochs: int, n: int) -> bool:
+def _end_epoch(model, record: dict, validation, stopping: EarlyStopping, callback, epochs: int, n: int) -> bool:
     """Finish an epoch's ``record`` (validation figures), append it to
     ``history_``; True to stop (early stopping, or the callback said
     False)."""
-    if Xv is not None:
-        record["val_loss"], record["val_accuracy"] = evaluate(model, Xv, yv)
+    if validation is not None:
+        record["val_loss"], record["val_accuracy"] = evaluate(model, *validation)
     model.history_.append(record)
     stop = stopping.update(record.get("val_loss", record["loss"]), model.params_)
     if callback is not None:
@@ -348,7 +352,7 @@ def _check_finite(model, epoch: int) -> None:
         )
 
 
-def _minibatch(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping: EarlyStopping) -> None:
+def _minibatch(model, X, yi, validation, epochs, callback, sample_weight, stopping: EarlyStopping) -> None:
     """Epochs of minibatch SGD, Nesterov or Adam, shuffled by the model's
     generator; on a GPU the data, weights, optimiser state and buffers are
     copied there once and the weights come back after each epoch."""
@@ -406,7 +410,7 @@ def _minibatch(model, X, yi, Xv, yv, epochs, callback, sample_weight, stopping: 
                 "seconds": time.perf_counter() - t0,
             }
             record["samples_per_second"] = n / record["seconds"]
-            if _end_epoch(model, record, Xv, yv, stopping, callback, last, n) or stop:
+            if _end_epoch(model, record, validation, stopping, callback, last, n) or stop:
                 break
     finally:
         # Interrupted mid-epoch on a GPU: the weights of the last batch, as on the CPU.
@@ -431,7 +435,7 @@ def lbfgs_direction(g: np.ndarray, s_hist: list[np.ndarray], y_hist: list[np.nda
     return q
 
 
-def _lbfgs(model, X, yi, Xv, yv, iterations, callback, sample_weight, stopping: EarlyStopping) -> None:
+def _lbfgs(model, X, yi, validation, iterations, callback, sample_weight, stopping: EarlyStopping) -> None:
     """Full-batch L-BFGS (``lbfgs_direction``) with a backtracking line
     search on the Armijo condition; one iteration is one epoch of
     ``history_``.  On a GPU the data and scratch go there once; the weights
@@ -480,6 +484,6 @@ def _lbfgs(model, X, yi, Xv, yv, iterations, callback, sample_weight, stopping: 
         record = {"epoch": it + 1, "loss": f, "train_accuracy": correct / n_labelled, "lr": step,
                   "seconds": time.perf_counter() - t0}
         record["samples_per_second"] = len(X) / record["seconds"]
-        if _end_epoch(model, record, Xv, yv, stopping, callback, start + iterations, len(X)) \
+        if _end_epoch(model, record, validation, stopping, callback, start + iterations, len(X)) \
                 or float(np.abs(g).max()) < 1e-9:
             break

@@ -691,6 +691,7 @@ def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(monke
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", interrupted_import)
+    monkeypatch.delenv("FASTDIGITS_SKLEARN", raising=False)  # main() sets it: not for the tests after this one
     with pytest.raises(SystemExit) as info:
         _entry.main()
     assert info.value.code == 130 and capsys.readouterr().err == "interrupted\n"

@@ -132,7 +132,6 @@ def test_without_scikit_learn_the_estimator_keeps_its_parameter_methods(tmp_path
         print("ok")
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    env.pop("FASTDIGITS_SKLEARN", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
@@ -145,3 +144,15 @@ def test_an_ensemble_clones_and_searches_its_recipes_parameters():
     assert is_classifier(ensemble) and clone(ensemble).get_params()["estimator__hidden_layer_sizes"] == (6,)
     grid = GridSearchCV(ensemble, {"estimator__alpha": [0.0, 100.0]}, cv=2).fit(X, y)
     assert grid.best_params_ == {"estimator__alpha": 0.0} and len(grid.best_estimator_.members_) == 2
+
+
+def test_without_scikit_learn_by_choice_a_prediction_loads_neither_it_nor_scipy():
+    """FASTDIGITS_SKLEARN=0 (what the command line sets): the shipped
+    model predicts without importing scikit-learn or SciPy."""
+    code = ("import sys, numpy as np, fastdigits\n"
+            "one = np.zeros((28, 28), np.uint8); one[4:24, 12:16] = 255\n"
+            "assert fastdigits.load_model().predict([one]).tolist() == [1]\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))\n")
+    env = {**os.environ, "FASTDIGITS_SKLEARN": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import naive
-from fastdigits import FastDigitsError, MLPClassifier, training
+from fastdigits import FastDigitsError, InputError, MLPClassifier, training
 from toy import blobs, tiny
 
 
@@ -203,7 +203,7 @@ def test_weighted_loss_and_gradient_are_the_textbook_ones(rng, scale):
     buf = training.buffers(model, len(X))
     loss, _ = training.loss_and_grad(model, X, y, model.params_, buf, sample_weight=w)
     assert loss == pytest.approx(naive.loss(X, y, ws, bs, "tanh", "softmax", l2, sample_weight=mean_one), rel=1e-12)
-    assert model.loss(X, y, w) == pytest.approx(loss, rel=1e-12)
+    assert model.loss(X, y, sample_weight=w) == pytest.approx(loss, rel=1e-12)
     nabla_w, nabla_b = naive.backprop(X, y, ws, bs, "tanh", "softmax", l2, sample_weight=mean_one)
     gw, gb = model._layout.views(buf.grads)
     for got, want in zip(gw + gb, nabla_w + nabla_b):
@@ -220,3 +220,33 @@ def test_lbfgs_with_whole_weights_is_the_fit_of_repeated_rows(rng):
     weighted = MLPClassifier(**settings).fit(X, y, sample_weight=k)
     repeated = MLPClassifier(**settings).fit(np.repeat(X, k, axis=0), np.repeat(y, k))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-7, atol=1e-10)
+
+
+def test_outliers_weigh_the_mean_training_weight_whatever_the_weights_scale(rng):
+    X, y = rng.random((60, 8)), np.arange(60) % 3
+    O = rng.random((10, 8))
+    w = rng.uniform(0.5, 2, 60)
+    fits = [MLPClassifier((5,), max_iter=2, batch_size=16, dtype="float64").fit(X, y, w * c, outliers=O).params_
+            for c in (1.0, 0.01)]
+    np.testing.assert_allclose(fits[0], fits[1], rtol=1e-9, atol=1e-12)
+
+
+def test_held_out_rows_keep_their_weights_and_training_rows_must_weigh_something(rng):
+    X, y = rng.random((40, 5)), np.arange(40) % 2
+    model = MLPClassifier((4,), max_iter=1, dtype="float64", alpha=0.3).fit(X, y)
+    w = np.r_[np.ones(30), np.zeros(10)]
+    weighted = training.evaluate(model, X, y, w)
+    np.testing.assert_allclose(weighted, training.evaluate(model, X[:30], y[:30]), rtol=1e-12)
+    held_out = np.random.default_rng([0, 1]).permutation(40)[:10]  # the split of random_state=0, fraction 0.25
+    only_there = np.zeros(40)
+    only_there[held_out] = 1.0
+    with pytest.raises(InputError, match="training rows that validation_fraction=0.25 leaves sums to 0"):
+        MLPClassifier((4,), max_iter=1, validation_fraction=0.25).fit(X, y, sample_weight=only_there)
+
+
+def test_loss_takes_sample_weight_by_name_only(rng):
+    X, y = rng.random((20, 5)), np.arange(20) % 2
+    model = MLPClassifier((4,), max_iter=1).fit(X, y)
+    with pytest.raises(TypeError):
+        model.loss(X, y, 0.5)  # l2 before the names changed: never read as weights
+    assert model.loss(X, y, sample_weight=np.full(20, 0.5)) == pytest.approx(model.loss(X, y), rel=1e-6)
