@@ -44,18 +44,20 @@ def check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, w
     assert correct == int((naive.forward(x, ws, bs, act, output)[-1].argmax(1) == y).sum())
 
 
-def reference_training(lay, params, x, y, order, batch, opt, lr, l2_scale, step=0):
+def reference_training(lay, params, x, y, order, batch, opt, lr, l2_scale, step=0, weight=None):
     """Minibatches order[0:batch], order[batch:2 batch], ... of a relu/softmax
     network by the textbook, in float64, from zero optimiser state after
-    ``step`` earlier steps: (params, state1, state2, loss sum, right rows)."""
+    ``step`` earlier steps, rows weighted by ``weight`` (None: 1 each):
+    (params, state1, state2, weighted loss sum, right rows)."""
     q, a, b = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    weight = np.ones(len(x)) if weight is None else weight
     loss, right = 0.0, 0
     for t, lo in enumerate(range(0, len(order), batch), start=step + 1):
         idx = order[lo : lo + batch]
         ws, bs = lay.views(q)
-        loss += naive.loss(x[idx], y[idx], ws, bs, "relu", "softmax") * len(idx)
+        loss += naive.loss(x[idx], y[idx], ws, bs, "relu", "softmax", sample_weight=weight[idx]) * len(idx)
         right += int((naive.forward(x[idx], ws, bs, "relu", "softmax")[-1].argmax(1) == y[idx]).sum())
-        nw, nb = naive.backprop(x[idx], y[idx], ws, bs, "relu", "softmax")
+        nw, nb = naive.backprop(x[idx], y[idx], ws, bs, "relu", "softmax", sample_weight=weight[idx])
         grad = np.concatenate([np.concatenate([w.ravel(), b_]) for w, b_ in zip(nw, nb)])
         grad += l2_scale * np.concatenate([np.concatenate([w.ravel(), np.zeros_like(b_)]) for w, b_ in zip(ws, bs)])
         lr_t = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) if opt == ADAM else lr

@@ -311,26 +311,31 @@ def test_no_kernel_is_compiled_twice_from_one_function():
     assert len(functions) == len(set(functions))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opt", [SGD, NESTEROV, ADAM])
 @pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([7, 40, 3], 10, 4, 0.5),
                                              ([300, 64, 3], 250, 100, 0.01)])
-def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr):
+def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr, weighted):
     """One compiled call over 3 minibatches equals 3 reference steps (a
     narrow and a wide first layer, the wide one's gradient rows in pairs
     and, with 7 inputs, one left over; the last network's goes through the
-    cache-blocked kernels, its batches through two blocks of deltas)."""
+    cache-blocked kernels, its batches through two blocks of deltas); rows
+    of random weights, some zero, as training passes them (mean 1), the
+    last batch short."""
     lay, params = random_network(rng, sizes)
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
     x[x < 0.5] = 0
+    weight = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.2, 3, n)) if weighted else np.ones(n)
+    weight *= n / weight.sum()
     order = rng.permutation(n).astype(np.int64)
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
     work = workspace(network(lay), bs, p.dtype, minibatches=True)
-    loss, correct, steps = cpu.train_range(Data(x, y, np.ones(n)), order, bs, network(lay), p, (s1, s2),
+    loss, correct, steps = cpu.train_range(Data(x, y, weight), order, bs, network(lay), p, (s1, s2),
                                            Optimizer(opt, lr, 0.9, 0.9, 0.999, 1e-8, 0.1, 0), work, threads)
-    assert steps == 3
+    assert steps == -(-n // bs)
     assert not work.xtbuf.any(), "the transposed-batch buffer must be left all zeros"
-    q, _, _, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, 0.1)
+    q, _, _, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, 0.1, weight=weight)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
     assert correct == want_right

@@ -138,10 +138,13 @@ def test_weight_two_is_the_row_twice(rng):
 def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_device, fused, monkeypatch):
     """One call over the minibatches (the last one short) equals the
     reference steps, in one launch or two per batch, with the arrays given
-    as NumPy arrays (copied back) or as device arrays (left on the GPU)."""
+    as NumPy arrays (copied back) or as device arrays (left on the GPU);
+    rows of random weights, some zero, as training passes them (mean 1)."""
     monkeypatch.setattr(config, "CUDA_FUSED", fused)
     lay, params = random_network(rng, sizes)
     x, y = _inputs(rng, n, sizes[0]), rng.integers(0, sizes[-1], n)
+    weight = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.2, 3, n))
+    weight *= n / weight.sum()
     order = rng.permutation(n).astype(np.int64)
     lr, l2_scale, step = 0.3, 0.1, 2
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
@@ -150,14 +153,15 @@ def test_train_range_is_the_optimiser_over_batches(rng, opt, sizes, n, bs, on_de
     work = workspace(network(lay), bs, p.dtype, minibatches=True)
     work = work._replace(**{k: put(v) for k, v in work._asdict().items()})
     loss, correct, steps = gpu.train_range(
-        Data(put(x), put(y), put(np.ones(n))), put(order), bs, network(lay), d_p, (d_s1, d_s2),
+        Data(put(x), put(y), put(weight)), put(order), bs, network(lay), d_p, (d_s1, d_s2),
         Optimizer(opt, lr, 0.9, 0.9, 0.999, 1e-8, l2_scale, step), work, 1,
     )
     if on_device:
         p, s1, s2 = d_p.copy_to_host(), d_s1.copy_to_host(), d_s2.copy_to_host()
     assert steps == -(-n // bs)
     assert not gpu._FUSED_FAILED, gpu._FUSED_FAILED
-    q, a, b, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, l2_scale, step)
+    q, a, b, want_loss, want_right = reference_training(lay, params, x, y, order, bs, opt, lr, l2_scale, step,
+                                                        weight=weight)
     np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(s1, a, rtol=1e-10, atol=1e-12)
     if opt == ADAM:
