@@ -40,6 +40,14 @@ def _same_bool(value: Any, choice: Any) -> bool:
     return isinstance(choice, bool) and type(value).__name__ == "bool" and bool(value) == choice
 
 
+def _finite(value) -> bool:
+    """math.isfinite, for integers too large for a float (10**400) as well."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return True
+
+
 @dataclass(frozen=True)
 class Interval:
     """A number of ``kind`` (int or float) between ``low`` and ``high``
@@ -56,7 +64,7 @@ class Interval:
         if value is None and self.none:
             return
         wanted = numbers.Integral if self.kind is int else numbers.Real
-        if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, wanted) or not _finite(value):
             raise InputError(f"{name} must be {self._words()}; got {value!r}")
         low_ok = self.low is None or value > self.low or (value == self.low and self.closed in ("left", "both"))
         high_ok = self.high is None or value < self.high or (value == self.high and self.closed in ("right", "both"))
@@ -123,7 +131,7 @@ def labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
     flattened with a DataConversionWarning, as scikit-learn does; in
     ``fit``, floats with a fraction (a regression target) are refused."""
     if y is None:
-        raise InputError("MLPClassifier requires y to be passed, but the target y is None: give one label per row")
+        raise InputError("this classifier requires y to be passed, but the target y is None: give one label per row")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected: give y as (n_samples,), "

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from . import persist
 from .errors import InputError, ModelFileError
 from ._sklearn import BaseEstimator, ClassifierMixin
-from ._validation import sample_weight_of
+from ._validation import Interval, sample_weight_of
 from .model import MLPClassifier, log_in_place
 from .training import Progress
 
@@ -235,12 +235,8 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         A ``KeyboardInterrupt`` keeps the members trained so far (the one
         interrupted too, if it finished an epoch) and is re-raised.
         """
-        try:
-            n = int(self.n_members)
-        except (TypeError, ValueError):
-            raise InputError(f"n_members must be a whole number, got {self.n_members!r}") from None
-        if n < 1:
-            raise InputError(f"n_members must be at least 1, got {self.n_members!r}")
+        Interval(int, 1, None, "left").check("n_members", self.n_members)
+        n = int(self.n_members)
         template = self._template()
         if not isinstance(template, MLPClassifier):
             raise InputError(f"estimator must be an MLPClassifier, got {type(template).__name__}")
@@ -322,7 +318,7 @@ class Ensemble(ClassifierMixin, BaseEstimator):
 
         Raises
         ------
-        FastDigitsError
+        NotFittedError
             If the ensemble is not trained.
         InputError
             For inputs :meth:`MLPClassifier.predict_proba` refuses.
@@ -402,11 +398,11 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         right = proba.argmax(axis=1) == self.members_[0]._encode(y, len(proba))
         return float(np.average(right, weights=sample_weight_of(sample_weight, len(proba))))
 
-    def loss(self, X: ArrayLike, y: ArrayLike) -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None) -> float:
         """Mean cross-entropy of the averaged probabilities on (X, y).
 
-        ``-(1/m) sum_i log p_i[y_i]``, probabilities clipped at 1e-15; no
-        weight penalty.
+        ``-(1/S) sum_i w_i log p_i[y_i]``, S = sum_i w_i, probabilities
+        clipped at 1e-15; no weight penalty.
 
         Parameters
         ----------
@@ -414,6 +410,8 @@ class Ensemble(ClassifierMixin, BaseEstimator):
             As for :meth:`predict_proba`.
         y : array_like, shape (N,)
             True labels, as for :meth:`score`.
+        sample_weight : array_like of float, shape (N,), optional
+            Each row's weight (None: 1 each).
 
         Returns
         -------
@@ -427,7 +425,8 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         yi = self.members_[0]._encode(y, len(proba))
-        return float(-np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0)).mean())
+        ce = -np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0))
+        return float(np.average(ce, weights=sample_weight_of(sample_weight, len(yi))))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained ensemble to a model file, atomically (see :func:`fastdigits.save_model`).

@@ -213,7 +213,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         (Kingma and Ba, 2015), or full-batch L-BFGS (Nocedal, 1980; one
         iteration per epoch) for small problems.  scikit-learn: the same
         choices, default "adam".
-    learning_rate_init : float, default 0.05
+    learning_rate_init : float > 0, default 0.05
         Step size of SGD and Adam at the first epoch.  scikit-learn: the
         same, default 0.001.
     learning_rate : {"constant", "cosine", "exponential"}, default "constant"
@@ -256,7 +256,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Seeds initial weights, shuffling, augmentation and the validation
         split.  Same seed, data and settings give bit-identical weights,
         whatever the thread count; None draws a fresh seed at each ``fit``.
-        scikit-learn: the same, default None.
+        scikit-learn: the same idea, default None, and a
+        ``numpy.random.RandomState`` is taken there too (not here).
     dtype : {"float32", "float64"}, default "float32"
         Precision of weights and arithmetic.  fastdigits only.
     threads : int or None, default None
@@ -386,7 +387,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         "activation": Choice(HIDDEN_ACTIVATIONS),
         "output": Choice(OUTPUTS),
         "solver": Choice(SOLVERS),
-        "learning_rate_init": Interval(float, 0, None, "left"),
+        "learning_rate_init": Interval(float, 0, None, "neither"),
         "learning_rate": Choice(SCHEDULES),
         "lr_decay": Interval(float, 0, 1, "right"),
         "momentum": Interval(float, 0, 1, "both"),
@@ -516,7 +517,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         rows = frames.reshape(len(frames), frames.shape[1] * frames.shape[2])  # (0, 400) for no pictures
         return (rows, ink) if return_ink else rows
 
-    def _features(self, X, name: str = "X", *, parallel_checks: bool = True) -> np.ndarray:
+    def _features(self, X, name: str = "X", *, parallel_checks: bool = True, fitting: bool = False) -> np.ndarray:
         """Rows for the network, (N, D) in the model's dtype: images,
         (N, H, W) or a sequence of (H, W) arrays of any sizes, through
         ``prepare``; feature rows (N, D) as given, once ``_check_rows``
@@ -536,7 +537,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             elif arr.ndim == 2:
                 if arr.shape[1] == 0:
                     raise InputError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
-                frame_wide = self._check_rows(arr, name)
+                frame_wide = self._check_rows(arr, name, fitting)
             elif arr.ndim == 1:
                 raise InputError(f"{name} is 1-D, shape {arr.shape}: expected feature rows (N, D) or images "
                                  f"(N, H, W).  Reshape your data: X.reshape(-1, 1) if it is one feature, "
@@ -552,7 +553,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
 
-    def _check_rows(self, X: np.ndarray, name: str) -> bool:
+    def _check_rows(self, X: np.ndarray, name: str, fitting: bool = False) -> bool:
         """The rule that keeps one picture from being read as rows: feature
         rows as wide as this model's frames (400) must be floats (their
         values are checked in ``_check_not_grey_levels``); and a trained
@@ -561,7 +562,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         given, whatever their dtype.  Returns whether X is as wide as a
         frame."""
         frame = self._frame_width
-        expected = self.__dict__.get("n_features_in_")
+        expected = None if fitting else self.__dict__.get("n_features_in_")  # a new fit may change the width
         if expected is not None and X.shape[1] != expected:
             why = (f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting {expected} features "
                    f"as input (shape {X.shape})")
@@ -876,8 +877,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _features_for_fit(self, X) -> np.ndarray:
-        self.__dict__.pop("n_features_in_", None)  # a new fit may change the input width
-        X = self._features(X, parallel_checks=False)
+        X = self._features(X, parallel_checks=False, fitting=True)
         if len(X) == 0:
             raise InputError(f"X has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
                              f"no rows to learn from")
@@ -919,7 +919,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._validate_params()
             X = self._features_for_fit(X)
             known = labels(y, len(X), fitting=True)
-            self._init_state(X.shape[1], classes_of(known) if classes is None else np.asarray(classes))
+            self._init_state(X.shape[1], classes_of(known if classes is None else np.asarray(classes)))
         else:
             X = self._features(X)
         training.train(self, X, self._encode(y, len(X)), None, 1, None,

@@ -424,3 +424,13 @@ def test_compiled_forward_serves_every_batch_within_its_block_only(monkeypatch):
             raise KeyError("stop")
     model.predict_proba(X)
     assert calls == [len(X)]  # the other thread and the calls after the blocks used the kernel
+
+
+def test_a_refit_that_fails_leaves_the_fitted_model_whole(rng):
+    X, y = rng.random((30, 6)), np.arange(30) % 2
+    model = MLPClassifier((4,), max_iter=1).fit(X, y)
+    with pytest.raises(InputError, match="requires y"):
+        model.fit(rng.random((30, 3)), None)
+    with pytest.raises(InputError, match="has 3 features, but MLPClassifier is expecting 6"):
+        model.predict(rng.random((2, 3)))
+    assert model.predict(X).shape == (30,)

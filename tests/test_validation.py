@@ -42,3 +42,9 @@ def test_interval_ends_open_or_closed_and_none():
     with pytest.raises(InputError, match="finite"):
         Interval(float, 0, None, "left").check("alpha", float("nan"))
     Interval(int, 1, None, "left", none=True).check("n_iter_no_change", None)
+
+
+def test_a_whole_number_too_large_for_a_float_is_checked_not_crashed_on():
+    Interval(int, 1, None, "left").check("max_iter", 10**400)
+    with pytest.raises(InputError, match=r"in \[1, 10\)"):
+        Interval(int, 1, 10, "left").check("batch_size", 10**400)

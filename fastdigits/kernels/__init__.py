@@ -71,7 +71,7 @@ class Optimizer(NamedTuple):
     beta1: float  #: Adam's decay of the first moment
     beta2: float  #: Adam's decay of the second moment
     epsilon: float  #: Adam's guard against dividing by zero
-    l2_scale: float  #: the L2 term's weight on the gradient: l2 / m for m training rows
+    l2_scale: float  #: the L2 term's weight on the gradient: alpha / S, S the training rows' total weight
     step: int  #: optimiser steps taken before this call (Adam's bias correction)
 
 

@@ -760,7 +760,7 @@ def batch_grad(data, network, params, l2_scale, work, threads):
     network : Network
     params : (n_params,) array of x's dtype: the weights and biases, read
     l2_scale : float
-        The L2 term's weight on the gradient (l2 / m).
+        The L2 term's weight on the gradient (alpha / S, S the rows' total weight).
     work : Workspace
         Buffers for m rows (``workspace(network, m, dtype)``); the
         gradient of ``sum_i weight_i CE_i / m + (l2_scale / 2) * sum W**2``
