@@ -22,17 +22,26 @@ from .errors import InputError, InputTypeError
 @dataclass(frozen=True)
 class Choice:
     """One of a few values (strings, or False/True; NumPy's strings and
-    booleans too)."""
+    booleans too); ``instead`` says what to use for another library's
+    spelling (scikit-learn's "logistic" is "sigmoid" here)."""
 
     values: tuple
+    instead: dict
 
-    def __init__(self, values: Iterable):
+    def __init__(self, values: Iterable, instead: dict | None = None):
         object.__setattr__(self, "values", tuple(values))
+        object.__setattr__(self, "instead", dict(instead or {}))
 
     def check(self, name: str, value: Any) -> None:
         if not any((isinstance(value, type(v)) and value == v) or _same_bool(value, v)
                    for v in self.values):
-            raise InputError(f"{name} must be one of {', '.join(map(repr, self.values))}; got {value!r}")
+            hint = f" ({self.instead[value]})" if isinstance(value, str) and value in self.instead else ""
+            raise InputError(f"{name} must be one of {', '.join(map(repr, self.values))}; got {shown(value)}{hint}")
+
+
+def shown(value: Any) -> str:
+    """``value`` for a message: NumPy scalars as the plain numbers they hold (-1.0, not np.float64(-1.0))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _same_bool(value: Any, choice: Any) -> bool:
@@ -59,17 +68,21 @@ class Interval:
     high: float | None
     closed: str
     none: bool = False
+    instead: str = ""  #: what to use instead of a non-number another library takes here (batch_size="auto")
+
+    def _hint(self, value: Any) -> str:
+        return f" ({self.instead})" if self.instead and not isinstance(value, numbers.Real) else ""
 
     def check(self, name: str, value: Any) -> None:
         if value is None and self.none:
             return
         wanted = numbers.Integral if self.kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, wanted) or not _finite(value):
-            raise InputError(f"{name} must be {self._words()}; got {value!r}")
+            raise InputError(f"{name} must be {self._words()}; got {shown(value)}{self._hint(value)}")
         low_ok = self.low is None or value > self.low or (value == self.low and self.closed in ("left", "both"))
         high_ok = self.high is None or value < self.high or (value == self.high and self.closed in ("right", "both"))
         if not (low_ok and high_ok):
-            raise InputError(f"{name} must be {self._words()}; got {value!r}")
+            raise InputError(f"{name} must be {self._words()}; got {shown(value)}")
 
     def _words(self) -> str:
         what = "a whole number" if self.kind is int else "a finite number"
@@ -143,7 +156,7 @@ def labels(y, n_rows: int, *, fitting: bool = False) -> np.ndarray:
         fraction = y[np.isfinite(y)] % 1 != 0
         if fraction.any() or not np.isfinite(y).all():
             example = y[~np.isfinite(y)][0] if not np.isfinite(y).all() else y[np.isfinite(y)][fraction][0]
-            raise InputError(f"Unknown label type: continuous.  y holds {example!r}, not a class label: a "
+            raise InputError(f"Unknown label type: continuous.  y holds {shown(example)}, not a class label: a "
                              f"classifier learns classes (whole numbers, strings), not a regression target")
     return y
 
@@ -169,7 +182,7 @@ def sample_weight_of(sample_weight, n_rows: int) -> np.ndarray | None:
         raise InputError(f"sample_weight.shape == {w.shape}, expected ({n_rows},): one weight per row")
     if not np.isfinite(w).all() or (w < 0).any():
         bad = w[~np.isfinite(w) | (w < 0)][0]
-        raise InputError(f"sample_weight must be finite and >= 0, got {bad!r}")
+        raise InputError(f"sample_weight must be finite and >= 0, got {shown(bad)}")
     if n_rows and w.sum() <= 0:
         raise InputError("sample_weight sums to 0: every weight is zero, so no row counts")
     return w

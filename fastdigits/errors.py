@@ -173,6 +173,7 @@ def __getattr__(name: str):
             """
 
         NotFittedError.__module__ = __name__
+        NotFittedError.__qualname__ = name  # pickled by reference: fastdigits.errors.NotFittedError
         globals()[name] = NotFittedError
         return NotFittedError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

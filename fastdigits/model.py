@@ -384,23 +384,26 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     #: What each hyperparameter may be: checked by ``_validate_params`` at
     #: the start of ``fit``, as scikit-learn's ``_parameter_constraints``.
     _parameter_constraints: dict[str, Any] = {
-        "activation": Choice(HIDDEN_ACTIVATIONS),
+        "activation": Choice(HIDDEN_ACTIVATIONS, {"logistic": "scikit-learn's 'logistic' is 'sigmoid' here"}),
         "output": Choice(OUTPUTS),
         "solver": Choice(SOLVERS),
         "learning_rate_init": Interval(float, 0, None, "neither"),
-        "learning_rate": Choice(SCHEDULES),
+        "learning_rate": Choice(SCHEDULES, dict.fromkeys(("invscaling", "adaptive"), "scikit-learn's schedules; "
+                                                         "fastdigits has 'cosine' and 'exponential' (lr_decay)")),
         "lr_decay": Interval(float, 0, 1, "right"),
         "momentum": Interval(float, 0, 1, "both"),
         "nesterovs_momentum": Choice((False, True)),
         "beta_1": Interval(float, 0, 1, "left"),
         "beta_2": Interval(float, 0, 1, "left"),
         "epsilon": Interval(float, 0, None, "neither"),
-        "batch_size": Interval(int, 1, None, "left"),
+        "batch_size": Interval(int, 1, None, "left", instead="scikit-learn's 'auto' is min(200, n_samples); "
+                                                              "give a number"),
         "max_iter": Interval(int, 1, None, "left"),
         "alpha": Interval(float, 0, None, "left"),
         "validation_fraction": Interval(float, 0, 1, "left"),
         "n_iter_no_change": Interval(int, 1, None, "left", none=True),
-        "random_state": Interval(int, 0, None, "left", none=True),
+        "random_state": Interval(int, 0, None, "left", none=True,
+                                 instead="a seed, not a numpy RandomState or Generator"),
         "dtype": Choice(DTYPES),
         "threads": Interval(int, 1, None, "left", none=True),
         "device": Choice(DEVICES),
@@ -526,14 +529,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         frame_wide = False
         if is_image_sequence(X):
-            arr = self.prepare(X)
+            arr = self._pictures(X, name, fitting)
         elif isinstance(X, (list, tuple)) and not X:  # an empty batch: no rows
             arr = np.empty((0, getattr(self, "n_features_in_", self._frame_width)), self._float)
         else:
             arr = numeric(X, name)
             if arr.ndim == 3:
                 refuse_channels(arr, name)
-                arr = self.prepare(arr)
+                arr = self._pictures(arr, name, fitting)
             elif arr.ndim == 2:
                 if arr.shape[1] == 0:
                     raise InputError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
@@ -552,6 +555,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif not self._all_finite(arr, parallel_checks):
             raise InputError(f"{name} contains NaN or infinite values")
         return arr
+
+    def _pictures(self, images, name: str, fitting: bool) -> np.ndarray:
+        """``prepare(images)``, for a model that takes frames: one fitted on
+        feature rows of another width cannot read pictures."""
+        expected = None if fitting else self.__dict__.get("n_features_in_")
+        if expected is not None and expected != self._frame_width:
+            raise InputError(f"{name} holds pictures, which become {self._frame_width} inputs, but this model was "
+                             f"fitted on feature rows of {expected}: give it rows of {expected} features")
+        return self.prepare(images)
 
     def _check_rows(self, X: np.ndarray, name: str, fitting: bool = False) -> bool:
         """The rule that keeps one picture from being read as rows: feature
@@ -646,16 +658,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     @property
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices, (n_in, n_out) each: views into ``params_``."""
+        self._check_fitted()
         return self._layout.views(self.params_)[0]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, (n_out,) each: views into ``params_``."""
+        self._check_fitted()
         return self._layout.views(self.params_)[1]
 
     @property
     def layer_sizes_(self) -> list[int]:
         """Units of each layer, inputs first: ``[400, 256, 10]``."""
+        self._check_fitted()
         return [int(s) for s in self._layout.sizes]
 
     @property
@@ -890,8 +905,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return True
 
     @available_if(_minibatch)
-    def partial_fit(self, X: ArrayLike | Sequence[ArrayLike], y: ArrayLike, classes: Sequence[Hashable] | None = None,
-                    sample_weight: ArrayLike | None = None) -> MLPClassifier:
+    def partial_fit(self, X: ArrayLike | Sequence[ArrayLike], y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: Sequence[Hashable] | None = None) -> MLPClassifier:
         """One more epoch over (X, y), from the weights so far.
 
         Parameters

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import persist
 from .ensemble import Ensemble
+from .errors import InputTypeError
 from .model import MLPClassifier
 
 __all__ = ["check_model_size", "load_model", "save_model"]
@@ -45,6 +46,8 @@ def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path
 
     Raises
     ------
+    InputTypeError
+        If ``model`` is not an MLPClassifier or an Ensemble.
     NotFittedError
         If ``model`` is not trained.
     OutputError
@@ -60,6 +63,8 @@ def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path
     >>> load_model("digits.npz").classes_.tolist()
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
+    if not isinstance(model, (MLPClassifier, Ensemble)):
+        raise InputTypeError(f"save_model writes an MLPClassifier or an Ensemble, not a {type(model).__name__}")
     return model.save(path)
 
 

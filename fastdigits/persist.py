@@ -123,6 +123,8 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
     >>> print(path, sorted(persist.read_archive(path)[1]))
     tiny.npz ['biases_0', 'meta', 'weights_0']
     """
+    if Path(path).is_dir():  # "models/" means a folder, not "models.npz" beside it
+        raise OutputError(f"{path}: is a folder; name a file to save the model to")
     path = model_path(path)
     check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # read_archive would refuse it
     contents = {**arrays, "meta": np.array(json.dumps({"format": FORMAT, **jsonable(meta)}))}

@@ -434,3 +434,21 @@ def test_a_refit_that_fails_leaves_the_fitted_model_whole(rng):
     with pytest.raises(InputError, match="has 3 features, but MLPClassifier is expecting 6"):
         model.predict(rng.random((2, 3)))
     assert model.predict(X).shape == (30,)
+
+
+def test_pictures_for_a_model_of_other_rows_are_refused_by_name(rng):
+    model = MLPClassifier((4,), max_iter=1).fit(rng.random((20, 5)), np.arange(20) % 2)
+    with pytest.raises(InputError, match="pictures, which become 400 inputs, but this model was fitted on feature "
+                                         "rows of 5"):
+        model.predict(rng.random((2, 28, 28)))
+
+
+def test_saving_to_a_folder_or_saving_what_is_no_model_is_refused(rng, tmp_path):
+    from fastdigits import InputTypeError, OutputError, save_model
+
+    model = MLPClassifier((4,), max_iter=1).fit(rng.random((20, 5)), np.arange(20) % 2)
+    with pytest.raises(OutputError, match="is a folder"):
+        model.save(tmp_path)
+    assert not (tmp_path.parent / (tmp_path.name + ".npz")).exists()
+    with pytest.raises(InputTypeError, match="not a dict"):
+        save_model({}, tmp_path / "m.npz")

@@ -132,7 +132,8 @@ def test_without_scikit_learn_the_estimator_keeps_its_parameter_methods(tmp_path
         print("ok")
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path)  # the installed package, not the source tree
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
@@ -146,7 +147,7 @@ def test_an_ensemble_clones_and_searches_its_recipes_parameters():
     assert grid.best_params_ == {"estimator__alpha": 0.0} and len(grid.best_estimator_.members_) == 2
 
 
-def test_without_scikit_learn_by_choice_a_prediction_loads_neither_it_nor_scipy():
+def test_without_scikit_learn_by_choice_a_prediction_loads_neither_it_nor_scipy(tmp_path):
     """FASTDIGITS_SKLEARN=0 (what the command line sets): the shipped
     model predicts without importing scikit-learn or SciPy."""
     code = ("import sys, numpy as np, fastdigits\n"
@@ -154,5 +155,24 @@ def test_without_scikit_learn_by_choice_a_prediction_loads_neither_it_nor_scipy(
             "assert fastdigits.load_model().predict([one]).tolist() == [1]\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))\n")
     env = {**os.environ, "FASTDIGITS_SKLEARN": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_partial_fit_takes_scikit_learns_argument_order_and_sorts_its_classes():
+    X, y = _data()
+    model = MLPClassifier((4,), max_iter=1)
+    model.partial_fit(X, y, np.ones(len(y)), ["odd", "even", "odd"])
+    assert model.classes_.tolist() == ["even", "odd"]
+    assert not hasattr(MLPClassifier(), "coefs_")  # NotFittedError is an AttributeError
+
+
+def test_not_fitted_error_pickles_by_reference():
+    import pickle
+
+    with pytest.raises(NotFittedError) as caught:
+        MLPClassifier().predict(np.zeros((1, 3)))
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert type(back) is NotFittedError and str(back) == str(caught.value)
+    assert NotFittedError.__qualname__ == "NotFittedError"

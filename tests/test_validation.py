@@ -48,3 +48,16 @@ def test_a_whole_number_too_large_for_a_float_is_checked_not_crashed_on():
     Interval(int, 1, None, "left").check("max_iter", 10**400)
     with pytest.raises(InputError, match=r"in \[1, 10\)"):
         Interval(int, 1, 10, "left").check("batch_size", 10**400)
+
+
+def test_scikit_learns_spellings_are_answered_with_fastdigits_own():
+    from fastdigits import MLPClassifier
+
+    X, y = np.zeros((4, 3)), [0, 1, 0, 1]
+    for settings, words in [(dict(activation="logistic"), "'logistic' is 'sigmoid' here"),
+                            (dict(batch_size="auto"), "give a number"),
+                            (dict(learning_rate="adaptive"), "'cosine' and 'exponential'"),
+                            (dict(random_state=np.random.RandomState(0)), "a seed, not a numpy RandomState"),
+                            (dict(alpha=np.float64(-1.0)), r"got -1\.0$")]:
+        with pytest.raises(InputError, match=words):
+            MLPClassifier(**settings).fit(X, y)
