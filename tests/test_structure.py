@@ -19,16 +19,16 @@ if not PACKAGE.is_dir():  # an installed copy: its own source files
 MAX_POSITIONAL = 10
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def _module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """The fastdigits modules ``path`` imports, at any depth of its code
-    (not under ``if TYPE_CHECKING:``)."""
-    name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def _imports(path: Path, package: Path = PACKAGE) -> set[str]:
+    """The modules of ``package`` that ``path`` imports, at any depth of its
+    code (not under ``if TYPE_CHECKING:``)."""
+    name = _module_name(path, package)
+    here = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     tree = ast.parse(path.read_text())
     for block in ast.walk(tree):  # imports for type checkers only are no imports at run time
@@ -37,7 +37,7 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
@@ -46,27 +46,18 @@ def _imports(path: Path) -> set[str]:
             candidates = [alias.name for alias in node.names]
         else:
             continue
-        found.update(c for c in candidates if c.split(".")[0] == "fastdigits")
+        found.update(c for c in candidates if c.split(".")[0] == package.name)
     return found
 
 
-def _graph() -> dict[str, set[str]]:
-    files = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "_compiled" not in p.parts}
-    graph = {}
-    for name, path in files.items():
-        graph[name] = {t for t in _imports(path) if t in files and t != name}
-    return graph
+def _graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    files = {_module_name(p, package): p for p in package.rglob("*.py") if "_compiled" not in p.parts}
+    return {name: {t for t in _imports(path, package) if t in files and t != name} for name, path in files.items()}
 
 
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import circle, or None.  A package's __init__ importing its own
-    submodules, and a submodule importing its package's __init__ for
-    constants, is how packages are built, not a circle between modules:
-    edges into a package __init__ from inside it are left out."""
-    def inside(a: str, b: str) -> bool:
-        return a.startswith(b + ".")
-
-    edges = {a: {b for b in bs if not inside(a, b)} for a, bs in graph.items()}
+def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import circle, or None (every edge counts, also a submodule's
+    import of its own package's ``__init__``)."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -96,6 +87,21 @@ def test_no_import_circle():
 def test_the_circle_finder_finds_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_import_reader_finds_relative_lazy_and_nested_imports_and_skips_type_checking(tmp_path):
+    pkg = tmp_path / "toypkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("def f():\n    from .sub import c\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .. import b\n"
+                                      "def g():\n    from ..a import f\n")
+    graph = _graph(pkg)
+    assert graph["toypkg.a"] >= {"toypkg.b"} and "toypkg.sub.c" in graph["toypkg.b"]
+    assert graph["toypkg.sub.c"] == {"toypkg.a"}  # the TYPE_CHECKING import of b not counted
+    assert _cycle(graph) == ["toypkg.a", "toypkg.b", "toypkg.sub.c", "toypkg.a"]
 
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
