@@ -531,7 +531,19 @@ def test_train_ctrl_c_before_any_epoch_exits_130_and_says_so(letters, tmp_path, 
     assert not out.exists()
 
 
-def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test, whatever this process
+    inherited: a shell starts background jobs with SIGINT ignored, and a
+    SIGINT that was ignored stays ignored in ``train`` (as under nohup)."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_train_a_second_ctrl_c_waits_for_the_save(letters, tmp_path, monkeypatch, python_sigint):
     """Ctrl-C in the second epoch, then a real SIGINT while the test set is
     scored: the model of the first epoch is still saved, and it says so."""
     import signal
@@ -577,7 +589,8 @@ def _ctrl_c_as_the_bar_closes(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("in_epoch, epochs, kept", [(True, 5, 1), (False, 2, 2)])
-def test_train_ctrl_c_as_the_bar_closes_still_saves(letters, tmp_path, monkeypatch, in_epoch, epochs, kept):
+def test_train_ctrl_c_as_the_bar_closes_still_saves(letters, tmp_path, monkeypatch, in_epoch, epochs, kept,
+                                                    python_sigint):
     """Real SIGINTs: one while the progress bar closes after fit returned,
     as the second of a quick pair (the first in the second epoch) or as
     the first (every epoch done); the model is saved either way."""
