@@ -122,9 +122,11 @@ def numeric(X, name: str) -> np.ndarray:
     """``X`` as a NumPy array of numbers (bool, int or float; an object
     array of numbers becomes floats), or an InputError that says what it is
     instead: sparse, complex, text."""
+    if type(X) is np.ndarray and X.dtype.kind in "uifb":  # the common case, first: one row's latency counts
+        return X
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise InputTypeError(f"{name} is a sparse {type(X).__name__}: fastdigits takes dense input only; "
-                         f"convert it with {name}.toarray() if it fits in memory")
+                             f"convert it with {name}.toarray() if it fits in memory")
     arr = np.asarray(X)
     if arr.dtype.kind == "c":
         raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")
