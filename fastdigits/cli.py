@@ -631,6 +631,22 @@ def _reading_json(result) -> dict:
     return row
 
 
+# ----------------------------------------------------------------- export
+
+
+@app.command()
+def export(
+    model_path: ModelArgument = None,
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False,
+                      help="The ONNX file to write, e.g. model.onnx.")] = ...,
+) -> None:
+    """Write a model as an ONNX graph (prepared 400 float32 inputs to class
+    probabilities and label index; classes and preprocessing in its
+    metadata) for onnxruntime, browsers and phones.  Needs
+    pip install 'fastdigits[onnx]'."""
+    _err(f"wrote {recipes.export(model_path, output)}")
+
+
 # ------------------------------------------------------------------ bench
 
 

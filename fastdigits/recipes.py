@@ -5,7 +5,7 @@ Presets (``fastdigits train --preset NAME``) are sets of
 override them.
 
 The workflows (:func:`train`, :func:`evaluate`, :func:`classify`,
-:func:`read`, :func:`describe`) are each one command's work as a library
+:func:`read`, :func:`describe`, :func:`export`) are each one command's work as a library
 call: they return data and raise :class:`fastdigits.FastDigitsError`; they
 never print.  What a person would want to see while they work goes to a
 ``callback``: a :class:`Note` per step, and ``fit``'s
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .read import Reading
 
 __all__ = ["CLASSIC", "FAST", "PRESETS", "SHIPPED", "EvaluationRun", "FileResults", "Fitted", "Note", "Tally",
-           "TrainingRun", "classify", "describe", "evaluate", "load", "read", "train"]
+           "TrainingRun", "classify", "describe", "evaluate", "export", "load", "read", "train"]
 
 #: The classic course network: 400-25-10, sigmoid units, one-vs-all
 #: sigmoid outputs, cross-entropy with L2 (lambda = alpha = 1).
@@ -910,3 +910,45 @@ def describe(model: str | os.PathLike | Any | None = None) -> list[tuple[str, st
             lines.append(("last epoch" + which, f"{last['epoch']}: loss {last['loss']:.4f}, "
                                                 f"train accuracy {last['train_accuracy']:.2%}"))
     return lines
+
+
+# --------------------------------------------------------------------- export
+
+
+def export(model: str | os.PathLike | Any | None, output: str | os.PathLike) -> Path:
+    """Write a model as an ONNX graph (see :func:`fastdigits.export.to_onnx`).
+
+    Parameters
+    ----------
+    model : path-like, MLPClassifier, Ensemble or None
+        As for :func:`load` (None: the shipped digit model, an ensemble:
+        one graph averaging its members' probabilities).
+    output : path-like
+        The ``.onnx`` file to write (atomically).
+
+    Returns
+    -------
+    pathlib.Path
+        ``output``.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a readable fastdigits model.
+    OutputError
+        ``output`` cannot be written.
+    FastDigitsError
+        The onnx package is not installed.
+
+    Examples
+    --------
+    >>> from fastdigits import recipes
+    >>> recipes.export(None, "digits.onnx")  # doctest: +SKIP
+    PosixPath('digits.onnx')
+    """
+    from ._io import check_writable
+    from .export import to_onnx
+
+    output = check_writable(output, "the ONNX model")
+    to_onnx(load(model), output)
+    return output

@@ -70,11 +70,11 @@ def test_installed_version_runs():
 def test_help_lists_commands(flag):
     result = runner.invoke(app, [flag])
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "classify", "bench", "show", "mnist"):
+    for command in ("train", "evaluate", "classify", "bench", "show", "mnist", "export"):
         assert command in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "classify", "read", "bench", "show", "mnist"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "classify", "read", "bench", "show", "mnist", "export"])
 def test_every_option_has_help(command):
     import typer.main
 
@@ -309,6 +309,27 @@ def test_show_shipped_model():
     result = runner.invoke(app, ["show"])
     assert result.exit_code == 0
     assert "400-800-10" in result.stdout and "fastdigits train --preset shipped" in result.stdout
+
+
+def test_export_shipped_model_to_onnx(tmp_path):
+    pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'fastdigits[onnx]')")
+    import onnx
+
+    out = tmp_path / "digits.onnx"
+    result = runner.invoke(app, ["export", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["classes"]) == list(range(10))
+
+
+def test_export_needs_an_output_and_a_writable_one(tmp_path):
+    assert runner.invoke(app, ["export"]).exit_code == 2  # -o is required
+    result = runner.invoke(app, ["export", "-o", str(tmp_path)])
+    assert result.exit_code != 0
+    (tmp_path / "file").write_text("")
+    result = runner.invoke(app, ["export", "-o", str(tmp_path / "file" / "x.onnx")])
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
 
 
 def test_evaluate_shipped_on_mnist(mnist_dir, tmp_path):
