@@ -1,5 +1,6 @@
-"""Data sets: IDX files, MNIST (local copy, cache or download) and folders
-of labelled images.
+"""Data sets: IDX files, MNIST (local copy, cache or download), pictures
+(local files, or fsspec URLs when fsspec is installed) and folders of
+labelled images.
 
 MNIST is looked for, in order, in the ``path`` given to :func:`load_mnist`,
 in ``$FASTDIGITS_DATA``, and in the cache folder
@@ -499,7 +500,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ----------
     path : str or path-like
         The picture file; read whole into memory first (at most
-        ``config.MAX_IMAGE_BYTES``), so a pipe works too.
+        ``config.MAX_IMAGE_BYTES``), so a pipe works too.  A string may
+        also be an fsspec URL (``s3://bucket/a.png``, ``gs://...``,
+        ``file:///data/a.png``, ``memory://...``) when fsspec is
+        installed; a ``pathlib.Path`` is always a local file.
 
     Returns
     -------
@@ -510,9 +514,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     DataError
-        Naming the file: missing, not an image, truncated or too large
-        (more than ``config.MAX_IMAGE_PIXELS`` pixels, or
-        ``config.MAX_IMAGE_BYTES`` bytes of file).
+        Naming the file or URL: missing, not an image, truncated or too
+        large (more than ``config.MAX_IMAGE_PIXELS`` pixels, or
+        ``config.MAX_IMAGE_BYTES`` bytes of file); a URL without fsspec
+        installed, or whose storage fails (the exception's type named).
 
     Examples
     --------
@@ -523,13 +528,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     >>> image.shape, image.dtype, int(image.max())
     ((24, 32), dtype('uint8'), 255)
     """
+    return _read_image(path)
+
+
+def _read_image(location: str | os.PathLike, name: str | None = None) -> np.ndarray:
+    """:func:`read_image` of ``location`` (a local path or a URL), naming
+    the picture ``name`` in every error (default: the location).
+
+    So a worker that reads ``/abs/cwd/scans/a.png`` can report
+    ``scans/a.png``, as the user spelled it."""
     from PIL import Image, ImageOps
 
-    path = Path(path)
+    if name is None:
+        name = location if is_url(location) else str(Path(location))
     try:
-        with Image.open(io.BytesIO(_picture_bytes(path))) as img:
+        with Image.open(io.BytesIO(_picture_bytes(location, name))) as img:
             if img.width * img.height > config.MAX_IMAGE_PIXELS:
-                raise DataError(f"{path}: image too large ({img.width} x {img.height} pixels, "
+                raise DataError(f"{name}: image too large ({img.width} x {img.height} pixels, "
                                 f"more than {config.MAX_IMAGE_PIXELS:,}; a decompression bomb?)")
             img = ImageOps.exif_transpose(img)
             if img.mode == "F":  # 32-bit float: its values say its scale, as normalize reads floats
@@ -546,34 +561,89 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 return flatten_alpha(img.convert("RGBA"))
             return np.asarray(img.convert("L"), dtype=np.uint8).copy()
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise DataError(f"{name}: no such file") from None
     except Image.DecompressionBombError as exc:
-        raise DataError(f"{path}: image too large ({exc})") from None
+        raise DataError(f"{name}: image too large ({exc})") from None
     except Image.UnidentifiedImageError:
-        raise DataError(f"{path}: not a readable image (not a picture, or a format Pillow does not read)") from None
+        raise DataError(f"{name}: not a readable image (not a picture, or a format Pillow does not read)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
+        raise DataError(f"{name}: not a readable image ({exc})") from None
 
 
-def _picture_bytes(path: Path) -> bytes:
-    """The bytes of the picture file ``path``, read whole.
+#: A URL's start: a scheme of two or more characters, a letter first, then
+#: "://".  One letter is a Windows drive (``C:\x``, ``C://x``), not a scheme.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(text: object) -> bool:
+    """True for a string that is a URL (``s3://bucket/a.png``, ``file:///x.png``).
+
+    A scheme of two or more characters, a letter first, followed by
+    ``://``: a Windows drive (``C:\\x``, ``C://x``) is not a URL, nor is a
+    ``pathlib.Path`` (which would have collapsed the ``//`` anyway).
+
+    >>> from pathlib import Path
+    >>> is_url("s3://bucket/scans/"), is_url("C://scans"), is_url(Path("s3://x")), is_url("scans/a.png")
+    (True, False, False, False)
+    """
+    return isinstance(text, str) and _URL_START.match(text) is not None
+
+
+def _fsspec(name: str):
+    """The fsspec module, which reads URLs; without it, a DataError naming
+    ``name`` that says how to install it (fsspec is optional)."""
+    try:
+        import fsspec
+    except ImportError:
+        raise DataError(f"{name}: reading URLs needs fsspec, which is not installed (pip install fsspec)") from None
+    return fsspec
+
+
+def _picture_bytes(location: str | os.PathLike, name: str | None = None) -> bytes:
+    """The bytes of the picture file or URL ``location``, read whole.
 
     Pictures are decoded from memory: Pillow asks its file for as many
     bytes as a chunk header declares, and a file object allocates them all
     at once (84 MB for a 43-byte PNG that declares them).  At most
     ``config.MAX_IMAGE_BYTES`` are read, counted while reading: a file may
-    grow, and a pipe (``classify <(curl ...)``) or a device has no size."""
+    grow, and a pipe (``classify <(curl ...)``) or a device has no size.
+    Errors name ``name`` (default: the location).  A local file's errors
+    of ``open`` propagate (:func:`_read_image` words them); a URL's are
+    DataErrors here: its storage may raise anything."""
+    if is_url(location):
+        return _url_bytes(location, location if name is None else name)
+    with open(location, "rb", buffering=0) as f:  # read(n) allocates n bytes first: ask for a file's size at most
+        return _read_capped(f, os.fstat(f.fileno()).st_size, str(Path(location)) if name is None else name)
+
+
+def _url_bytes(url: str, name: str) -> bytes:
+    """The bytes at ``url``, through fsspec, as :func:`_picture_bytes` reads a file."""
+    fsspec = _fsspec(name)
+    try:
+        with fsspec.open(url, "rb") as f:
+            size = getattr(f, "size", None)  # fsspec's files know it from the listing: no extra request
+            return _read_capped(f, size if isinstance(size, int) else None, name)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except Exception as exc:  # a backend's own errors: no credentials, network, throttling, a missing s3fs
+        raise DataError(f"{name}: cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def _read_capped(f, size: int | None, name: str) -> bytes:
+    """All of the open binary file ``f``, refused if more than
+    ``config.MAX_IMAGE_BYTES``: unread when its ``size`` (None: unknown)
+    says so, else once that many have been read."""
+    cap = config.MAX_IMAGE_BYTES
+    if size is not None and size > cap:
+        raise DataError(f"{name}: file too large for a picture ({size:,} bytes, more than {cap:,})")
     chunks, total = [], 0
-    with open(path, "rb", buffering=0) as f:  # read(n) allocates n bytes first: ask for a file's size at most
-        size = os.fstat(f.fileno()).st_size
-        if size > config.MAX_IMAGE_BYTES:  # a regular file's size is known: refused unread
-            raise DataError(f"{path}: file too large for a picture ({size:,} bytes, more than "
-                            f"{config.MAX_IMAGE_BYTES:,})")
-        while chunk := f.read(min(max(size + 1 - total, 1 << 18), config.MAX_IMAGE_BYTES + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > config.MAX_IMAGE_BYTES:
-                raise DataError(f"{path}: file too large for a picture (more than {config.MAX_IMAGE_BYTES:,} bytes)")
+    while chunk := f.read(min(max((size or 0) + 1 - total, 1 << 18), cap + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise DataError(f"{name}: file too large for a picture (more than {cap:,} bytes)")
     return b"".join(chunks)
 
 
