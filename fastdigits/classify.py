@@ -12,18 +12,18 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+from pathlib import Path, PurePosixPath
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import config
-from .data import IMAGE_EXTENSIONS, NO_INK, _natural_key, read_image
-from .errors import FastDigitsError, InputError
+from .data import IMAGE_EXTENSIONS, NO_INK, _fsspec, _natural_key, _read_image, is_url
+from .errors import DataError, FastDigitsError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ensemble import Ensemble
@@ -93,26 +93,32 @@ class Result:
         return self.ok and self.note == NO_INK
 
 
-def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Result]]:
+def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path | str], list[Result]]:
     """Expand files, folders and glob patterns into the picture files they name.
 
     In the order given, each file once; a folder's pictures (recursively,
     names ending in :data:`fastdigits.data.IMAGE_EXTENSIONS`) and a
     pattern's matches (``**`` recursive) in natural order ("2" before
-    "10").  A file named outright is kept whatever its name.
+    "10").  A file named outright is kept whatever its name.  Strings that
+    are fsspec URLs (``s3://bucket/scans/``, ``gs://b/**/*.png``,
+    ``file:///data/a.png``) are expanded the same way in their storage
+    when fsspec is installed.
 
     Parameters
     ----------
     paths : iterable of str or path-like
-        Files, folders and glob patterns.
+        Files, folders and glob patterns, local or URLs.
 
     Returns
     -------
-    files : list of pathlib.Path
-        The files found.
+    files : list of pathlib.Path or str
+        The files found: a ``pathlib.Path`` for a local one, a URL string
+        with its protocol (``s3://bucket/scans/a.png``) for one in a
+        storage.
     missing : list of Result
         One per path that named nothing (no such file, an empty folder, a
-        pattern without matches), with its ``error``.
+        pattern without matches), with its ``error``; also a URL without
+        fsspec installed, or whose storage failed.
 
     Examples
     --------
@@ -127,22 +133,28 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Re
     >>> [r.error for r in missing]
     ['nowhere/*.png: no file matches']
     """
-    files: list[Path] = []
+    files: list[Path | str] = []
     missing: list[Result] = []
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()
 
-    def add(p: Path) -> None:
+    def add(p: Path | str) -> None:
         if p not in seen:
             seen.add(p)
             files.append(p)
 
     for raw in paths:
+        if is_url(raw):
+            found, error = _url_images(raw)
+            if error is not None:
+                missing.append(Result(raw, error=error))
+            for f in found:
+                add(f)
+            continue
         p = Path(raw)
         if p.is_dir():
             found = [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
             if not found:
-                missing.append(Result(str(raw), error=f"{raw}: no pictures found (looked for "
-                                                      f"{', '.join(sorted(IMAGE_EXTENSIONS))})"))
+                missing.append(Result(str(raw), error=_no_pictures(raw)))
             for f in sorted(found, key=lambda f: _natural_key(str(f.relative_to(p)))):
                 add(f)
         elif p.is_file():
@@ -159,13 +171,48 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Re
     return files, missing
 
 
-def _decode(path: Path) -> np.ndarray | str:
+def _no_pictures(path: str | os.PathLike) -> str:
+    return f"{path}: no pictures found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"
+
+
+def _url_images(url: str) -> tuple[list[str], str | None]:
+    """The picture files that ``url`` names, as :func:`find_images` expands
+    a local path (a folder, a file, a pattern), as URLs with their
+    protocol; or none and why, naming ``url``."""
     try:
-        return read_image(path)
+        fs, path = _fsspec(url).core.url_to_fs(url)
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and info.get("type") == "directory":
+            found = [p for p, i in fs.find(path, detail=True).items()
+                     if i.get("type") == "file" and PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS]
+            error = None if found else _no_pictures(url)
+        elif info is not None:
+            found, error = [path], None
+        elif glob.has_magic(url):
+            found = [p for p, i in fs.glob(path, detail=True).items() if i.get("type") == "file"]
+            error = None if found else f"{url}: no file matches"
+        else:
+            found, error = [], f"{url}: no such file or folder"
+        # A folder's files share its prefix: their natural order is that of their paths inside it.
+        return [fs.unstrip_protocol(p) for p in sorted(found, key=_natural_key)], error
+    except DataError as exc:  # no fsspec
+        return [], str(exc)
+    except Exception as exc:  # a storage's own errors: no credentials, network, a missing s3fs
+        return [], f"{url}: cannot read ({type(exc).__name__}: {exc})"
+
+
+def _decode(path: Path | str, name: str | None = None) -> np.ndarray | str:
+    """The grey picture at ``path`` (a local file or a URL), or the error,
+    naming ``name`` (default: ``path``): never an exception."""
+    try:
+        return _read_image(path, name)
     except FastDigitsError as exc:
         return str(exc)
     except Exception as exc:  # a decoder bug must not stop a batch of thousands
-        return f"{path}: cannot decode ({type(exc).__name__}: {exc})"
+        return f"{path if name is None else name}: cannot decode ({type(exc).__name__}: {exc})"
 
 
 def classify_images(model: MLPClassifier | Ensemble, images: ArrayLike) -> list[Result]:
@@ -211,7 +258,7 @@ def classify_images(model: MLPClassifier | Ensemble, images: ArrayLike) -> list[
     return _answers(model, images, None)
 
 
-def _answers(model, images, paths: Sequence[Path] | None) -> list[Result]:
+def _answers(model, images, paths: Sequence[Path | str] | None) -> list[Result]:
     """A Result per picture: the one place where a picture without ink is
     answered with :data:`NO_INK` instead of the network's guess."""
     rows, ink = model.prepare(images, return_ink=True)
@@ -232,7 +279,7 @@ def _answers(model, images, paths: Sequence[Path] | None) -> list[Result]:
 
 def classify_files(
     model: MLPClassifier | Ensemble,
-    files: Sequence[Path],
+    files: Sequence[Path | str],
     *,
     batch_size: int = config.CLASSIFY_BATCH,
     workers: int | None = None,
@@ -250,8 +297,8 @@ def classify_files(
     ----------
     model : MLPClassifier or Ensemble
         A trained model (``fastdigits.load_model()`` for digits).
-    files : sequence of pathlib.Path
-        The pictures, e.g. :func:`find_images`' files.
+    files : sequence of pathlib.Path or str
+        The pictures, e.g. :func:`find_images`' files (URL strings too).
     batch_size : int
         Files decoded and classified together (default
         ``config.CLASSIFY_BATCH``).
@@ -290,7 +337,7 @@ def classify_files(
                 yield Result(str(path), error=d) if isinstance(d, str) else next(answers)
 
 
-def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path]) -> list[Result]:
+def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path | str]) -> list[Result]:
     """``_answers`` for a batch; if the batch fails, image by image so that
     one bad image costs only its own result."""
     if not images:
@@ -349,8 +396,9 @@ def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) 
     Raises
     ------
     InputError
-        For a result with an error or without a file, or a class folder
-        that a link leads outside ``folder``.
+        For a result with an error or without a file, a URL (only local
+        files are sorted), or a class folder that a link leads outside
+        ``folder``.
 
     Examples
     --------
@@ -366,6 +414,8 @@ def sort_into(result: Result, folder: str | os.PathLike, *, move: bool = False) 
     """
     if not result.ok or result.path is None:
         raise InputError(f"only a file read fine can be sorted; got {result.path!r} with error {result.error!r}")
+    if is_url(result.path):
+        raise InputError(f"{result.path}: a URL; only local files can be sorted into a folder")
     source = Path(result.path)
     target_dir = Path(folder) / (BLANK_FOLDER if result.blank else folder_name(result.label))
     if not target_dir.resolve().is_relative_to(Path(folder).resolve()):  # a link inside leading out

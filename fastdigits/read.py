@@ -605,7 +605,7 @@ def read_numbers(images: Iterable[ArrayLike], model: MLPClassifier | Ensemble | 
         return list(pool.map(lambda im: _safe(reader, im), images))
 
 
-def read_files(files: Sequence[Path], model: MLPClassifier | Ensemble | None = None, *,
+def read_files(files: Sequence[Path | str], model: MLPClassifier | Ensemble | None = None, *,
                min_confidence: float = 0.0, workers: int | None = None) -> Iterator[Reading]:
     """Read the number in each picture file, yielding a Reading per file in order.
 
@@ -615,8 +615,9 @@ def read_files(files: Sequence[Path], model: MLPClassifier | Ensemble | None = N
 
     Parameters
     ----------
-    files : sequence of pathlib.Path
-        The pictures (e.g. :func:`fastdigits.classify.find_images`' files).
+    files : sequence of pathlib.Path or str
+        The pictures (e.g. :func:`fastdigits.classify.find_images`' files,
+        URL strings too).
     model : MLPClassifier or Ensemble, optional
         The network that reads each digit; default: the shipped digit model.
     min_confidence : float
@@ -649,7 +650,7 @@ def read_files(files: Sequence[Path], model: MLPClassifier | Ensemble | None = N
     reader = _Reader(_model(model), min_confidence)
     workers = workers or config.default_threads()
 
-    def one(path: Path) -> Reading:
+    def one(path: Path | str) -> Reading:
         image = _decode(path)
         reading = Reading(error=image) if isinstance(image, str) else _safe(reader, image)
         reading.path = str(path)

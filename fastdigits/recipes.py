@@ -750,7 +750,9 @@ def classify(
     Parameters
     ----------
     paths : iterable of str or path-like
-        Files, folders and glob patterns, in the order the results come.
+        Files, folders and glob patterns, in the order the results come;
+        local, or fsspec URLs (``s3://bucket/scans/``) when fsspec is
+        installed (see :func:`fastdigits.classify.find_images`).
     model : path-like, MLPClassifier, Ensemble or None
         As for :func:`load` (None: the shipped digit model).
     device : {"cpu", "cuda"}
@@ -762,7 +764,8 @@ def classify(
         Decoding threads (default: the CPUs available).
     sort_into : path-like, optional
         A folder (checked before the work) to copy each picture read into,
-        under ``<label>/``, or ``_blank/`` without ink.
+        under ``<label>/``, or ``_blank/`` without ink; local pictures
+        only.
     move : bool
         With ``sort_into``: move the files instead of copying them.
 
@@ -776,8 +779,8 @@ def classify(
     Raises
     ------
     ModelFileError, OutputError, InputError
-        The model cannot be read, ``sort_into`` cannot be written, an
-        unknown device.  A file that cannot be read is a Result with its
+        The model cannot be read, ``sort_into`` cannot be written or is
+        given with URLs, an unknown device.  A file that cannot be read is a Result with its
         ``error``, not an exception.
 
     Examples
@@ -795,6 +798,8 @@ def classify(
         sort_into = check_folder(sort_into, "the sorted pictures")  # before the work, not after it
     model = load(model, device=device)
     files, missing = find_images(paths)
+    if sort_into is not None and (url := next((f for f in files if isinstance(f, str)), None)):
+        raise InputError(f"{url}: a URL; only local files can be sorted into a folder")  # before the work
 
     def results() -> Iterator[Result]:
         answers = classify_files(model, files, batch_size=batch_size or config.CLASSIFY_BATCH, workers=workers)
@@ -818,7 +823,8 @@ def read(
     Parameters
     ----------
     paths : iterable of str or path-like
-        Files, folders and glob patterns, in the order the readings come.
+        Files, folders and glob patterns, in the order the readings come;
+        local, or fsspec URLs when fsspec is installed.
     model : path-like, MLPClassifier, Ensemble or None
         A digit model, as for :func:`load` (None: the shipped one).
     min_confidence : float
