@@ -258,7 +258,7 @@ def classify_images(model: MLPClassifier | Ensemble, images: ArrayLike) -> list[
     return _answers(model, images, None)
 
 
-def _answers(model, images, paths: Sequence[Path | str] | None) -> list[Result]:
+def _answers(model, images, paths: Sequence[str] | None) -> list[Result]:
     """A Result per picture: the one place where a picture without ink is
     answered with :data:`NO_INK` instead of the network's guess."""
     rows, ink = model.prepare(images, return_ink=True)
@@ -283,6 +283,7 @@ def classify_files(
     *,
     batch_size: int = config.CLASSIFY_BATCH,
     workers: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> Iterator[Result]:
     """Classify picture files, a batch at a time, yielding a :class:`Result` for each in order.
 
@@ -304,11 +305,16 @@ def classify_files(
         ``config.CLASSIFY_BATCH``).
     workers : int, optional
         Decoding threads; default: the CPUs available.
+    names : sequence of str, optional
+        What each result's ``path`` and error name, one per file (default:
+        the file as given): a Dask worker opens ``/data/scans/a.png`` for
+        a client's ``scans/a.png``.
 
     Yields
     ------
     Result
-        One per file, in the order of ``files``, with its ``path``.
+        One per file, in the order of ``files``, with its ``path`` (its
+        ``names`` entry).
 
     Examples
     --------
@@ -327,17 +333,20 @@ def classify_files(
     notes.png None notes.png: not a readable image (...)
     """
     workers = workers or config.default_threads()
+    names = [str(f) for f in files] if names is None else list(names)
+    if len(names) != len(files):
+        raise InputError(f"{len(names)} names for {len(files)} files")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for lo in range(0, len(files), batch_size):
-            chunk = files[lo : lo + batch_size]
-            decoded = list(pool.map(_decode, chunk))
+            chunk, called = files[lo : lo + batch_size], names[lo : lo + batch_size]
+            decoded = list(pool.map(_decode, chunk, called))
             good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-            answers = iter(_answers_or_errors(model, [decoded[i] for i in good], [chunk[i] for i in good]))
-            for path, d in zip(chunk, decoded):
-                yield Result(str(path), error=d) if isinstance(d, str) else next(answers)
+            answers = iter(_answers_or_errors(model, [decoded[i] for i in good], [called[i] for i in good]))
+            for name, d in zip(called, decoded):
+                yield Result(name, error=d) if isinstance(d, str) else next(answers)
 
 
-def _answers_or_errors(model, images: list[np.ndarray], paths: list[Path | str]) -> list[Result]:
+def _answers_or_errors(model, images: list[np.ndarray], paths: list[str]) -> list[Result]:
     """``_answers`` for a batch; if the batch fails, image by image so that
     one bad image costs only its own result."""
     if not images:

@@ -606,7 +606,8 @@ def read_numbers(images: Iterable[ArrayLike], model: MLPClassifier | Ensemble | 
 
 
 def read_files(files: Sequence[Path | str], model: MLPClassifier | Ensemble | None = None, *,
-               min_confidence: float = 0.0, workers: int | None = None) -> Iterator[Reading]:
+               min_confidence: float = 0.0, workers: int | None = None,
+               names: Sequence[str] | None = None) -> Iterator[Reading]:
     """Read the number in each picture file, yielding a Reading per file in order.
 
     Files are decoded and read by ``workers`` threads, a window of them at
@@ -624,11 +625,14 @@ def read_files(files: Sequence[Path | str], model: MLPClassifier | Ensemble | No
         As for :func:`read_number`, in [0, 1].
     workers : int, optional
         Threads; default: the CPUs available.
+    names : sequence of str, optional
+        What each reading's ``path`` and error name, one per file
+        (default: the file as given).
 
     Yields
     ------
     Reading
-        One per file, in order, with its ``path``.
+        One per file, in order, with its ``path`` (its ``names`` entry).
 
     Raises
     ------
@@ -649,21 +653,24 @@ def read_files(files: Sequence[Path | str], model: MLPClassifier | Ensemble | No
     """
     reader = _Reader(_model(model), min_confidence)
     workers = workers or config.default_threads()
+    names = [str(f) for f in files] if names is None else list(names)
+    if len(names) != len(files):
+        raise InputError(f"{len(names)} names for {len(files)} files")
 
-    def one(path: Path | str) -> Reading:
-        image = _decode(path)
+    def one(i: int) -> Reading:
+        image = _decode(files[i], names[i])
         reading = Reading(error=image) if isinstance(image, str) else _safe(reader, image)
-        reading.path = str(path)
+        reading.path = names[i]
         return reading
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         window = 4 * workers
-        futures = [pool.submit(one, f) for f in files[:window]]
+        futures = [pool.submit(one, i) for i in range(min(window, len(files)))]
         for i in range(len(files)):
             reading = futures[i].result()
             futures[i] = None
             if i + window < len(files):
-                futures.append(pool.submit(one, files[i + window]))
+                futures.append(pool.submit(one, i + window))
             yield reading
 
 

@@ -96,3 +96,27 @@ def test_sort_into_never_writes_outside_its_folder(tmp_path):
     (sorted_dir / "out").symlink_to(tmp_path / "in")  # a link in the sort folder that leads out of it
     with pytest.raises(InputError, match="lies outside"):
         sort_into(Result(str(picture), label="out"), sorted_dir)
+
+
+def test_names_are_what_results_and_errors_say(tmp_path):
+    """A Dask worker opens absolute paths but reports the client's spelling."""
+    from fastdigits.read import read_files
+
+    one = np.full((40, 40), 255, np.uint8)
+    one[8:32, 18:22] = 0
+    Image.fromarray(one).save(tmp_path / "one.png")
+    (tmp_path / "bad.png").write_text("not a picture")
+    files = [tmp_path / "one.png", tmp_path / "bad.png", tmp_path / "gone.png"]
+    names = ["scans/one.png", "scans/bad.png", "scans/gone.png"]
+    model = load_model()
+    for results in (list(classify_files(model, files, names=names, batch_size=2)),
+                    list(read_files(files, model, names=names))):
+        assert [r.path for r in results] == names
+        assert results[0].error is None
+        assert results[1].error.startswith("scans/bad.png: not a readable image")
+        assert results[2].error == "scans/gone.png: no such file"
+        assert all(str(tmp_path) not in (r.error or "") for r in results)
+    with pytest.raises(InputError, match="2 names for 3 files"):
+        list(classify_files(model, files, names=names[:2]))
+    with pytest.raises(InputError, match="2 names for 3 files"):
+        list(read_files(files, model, names=names[:2]))
