@@ -126,8 +126,7 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
     if Path(path).is_dir():  # "models/" means a folder, not "models.npz" beside it
         raise OutputError(f"{path}: is a folder; name a file to save the model to")
     path = model_path(path)
-    check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")  # read_archive would refuse it
-    contents = {**arrays, "meta": np.array(json.dumps({"format": FORMAT, **jsonable(meta)}))}
+    contents = _contents(meta, arrays)
     try:
         with atomic_open(path) as fh:
             np.savez_compressed(fh, **contents)
@@ -136,6 +135,13 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
     except OSError as exc:
         raise OutputError(f"{path}: cannot save the model there ({exc.strerror or exc})") from None
     return path
+
+
+def _contents(meta: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What :func:`write_archive` writes: ``arrays`` and the metadata as
+    JSON, once their size is checked (``read_archive`` would refuse more)."""
+    check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")
+    return {**arrays, "meta": np.array(json.dumps({"format": FORMAT, **jsonable(meta)}))}
 
 
 def check_size(nbytes: int, what: str) -> None:
