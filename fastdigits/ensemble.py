@@ -13,7 +13,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -428,18 +428,20 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         ce = -np.log(np.clip(proba[np.arange(len(yi)), yi], 1e-15, 1.0))
         return float(np.average(ce, weights=sample_weight_of(sample_weight, len(yi))))
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
         """Write the trained ensemble to a model file, atomically (see :func:`fastdigits.save_model`).
 
         Parameters
         ----------
-        path : str or path-like
-            The file; ``.npz`` is appended if missing.
+        path : str, path-like or binary file object
+            The file; ``.npz`` is appended to a path if missing.  A file
+            object (anything with ``write``, such as ``io.BytesIO()``) is
+            written directly.
 
         Returns
         -------
-        pathlib.Path
-            The path written.
+        pathlib.Path or binary file object
+            The path written, or the file object itself.
 
         Raises
         ------
@@ -459,7 +461,7 @@ class Ensemble(ClassifierMixin, BaseEstimator):
         return persist.write_archive(path, meta, arrays)
 
     @classmethod
-    def _from_archive(cls, path: Path, meta: dict, arrays: dict) -> Ensemble:
+    def _from_archive(cls, path: Path | str, meta: dict, arrays: dict) -> Ensemble:
         """The ensemble of a model file of several networks."""
         entries = meta.get("members")
         if not isinstance(entries, list) or not entries:

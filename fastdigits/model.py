@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -1142,18 +1142,21 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         buf = training.buffers(self, len(X))
         return training.loss_and_grad(self, X, yi, self.params_, buf, weight, alpha=alpha)[0]
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the trained model to a model file, atomically.
+    def save(self, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
+        """Write the trained model to a model file, atomically (see :func:`fastdigits.save_model`).
 
         Parameters
         ----------
-        path : str or path-like
-            The file; ``.npz`` is appended if missing.
+        path : str, path-like or binary file object
+            The file; ``.npz`` is appended to a path if missing.  A file
+            object (anything with ``write``, such as ``io.BytesIO()``) is
+            written directly.
 
         Returns
         -------
-        pathlib.Path
-            The path written (:func:`fastdigits.load_model` reads it back).
+        pathlib.Path or binary file object
+            The path written, or the file object itself
+            (:func:`fastdigits.load_model` reads either back).
 
         Raises
         ------
@@ -1194,7 +1197,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return entry, arrays
 
     @classmethod
-    def _from_entry(cls, path: Path, entry: dict, arrays: dict, classes, member: int | None = None) -> MLPClassifier:
+    def _from_entry(cls, path: Path | str, entry: dict, arrays: dict, classes,
+                    member: int | None = None) -> MLPClassifier:
         """The network of a model file's ``entry`` (``member`` of an
         ensemble's), read by :func:`fastdigits.persist.read_archive`."""
         network = persist.read_network(path, entry, arrays, member)
@@ -1209,7 +1213,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return model
 
     @classmethod
-    def _from_archive(cls, path: Path, meta: dict, arrays: dict) -> MLPClassifier:
+    def _from_archive(cls, path: Path | str, meta: dict, arrays: dict) -> MLPClassifier:
         """The network of a one-network model file."""
         return cls._from_entry(path, meta, arrays, meta.get("classes"))
 

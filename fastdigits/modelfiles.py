@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,25 +25,28 @@ from .model import MLPClassifier
 __all__ = ["check_model_size", "load_model", "save_model"]
 
 
-def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path:
+def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Write a trained model (an MLPClassifier or an Ensemble) to an ``.npz`` file.
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
-    left half-written.  It holds no pickles: ``numpy.load`` reads it with
-    ``allow_pickle=False`` (the layout is in :mod:`fastdigits.persist`).
+    left half-written.  Like ``numpy.save``, it also writes to a binary
+    file object (``io.BytesIO()`` to send the model's bytes elsewhere):
+    directly, at its position.  It holds no pickles: ``numpy.load`` reads
+    it with ``allow_pickle=False`` (the layout is in :mod:`fastdigits.persist`).
 
     Parameters
     ----------
     model : MLPClassifier or Ensemble
         A trained model.
-    path : str or path-like
-        The file; ``.npz`` is appended if missing.
+    path : str, path-like or binary file object
+        The file; ``.npz`` is appended to a path if missing.  A file
+        object is anything with ``write``.
 
     Returns
     -------
-    pathlib.Path
-        The path written.
+    pathlib.Path or binary file object
+        The path written, or the file object itself (not closed).
 
     Raises
     ------
@@ -51,9 +55,11 @@ def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path
     NotFittedError
         If ``model`` is not trained.
     OutputError
-        Naming the path: a folder in its place, no permission, a read-only
-        or full file system; or a model larger than ``load_model`` reads
-        back (``config.MAX_MODEL_BYTES``), before anything is written.
+        Naming the path (or the file object's ``name``, else
+        ``<model bytes>``): a folder in its place, no permission, a
+        read-only or full file system, a file object that cannot be
+        written; or a model larger than ``load_model`` reads back
+        (``config.MAX_MODEL_BYTES``), before anything is written.
 
     Examples
     --------
@@ -62,13 +68,17 @@ def save_model(model: MLPClassifier | Ensemble, path: str | os.PathLike) -> Path
     digits.npz
     >>> load_model("digits.npz").classes_.tolist()
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    >>> import io
+    >>> data = save_model(load_model(), io.BytesIO()).getvalue()  # the file's bytes, no file
+    >>> load_model(io.BytesIO(data)).classes_.tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     if not isinstance(model, (MLPClassifier, Ensemble)):
         raise InputTypeError(f"save_model writes an MLPClassifier or an Ensemble, not a {type(model).__name__}")
     return model.save(path)
 
 
-def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensemble:
+def load_model(path: str | os.PathLike | BinaryIO | None = None) -> MLPClassifier | Ensemble:
     """Read a model written by :func:`save_model`, or the shipped digit model.
 
     Nothing in the file is unpickled, and its arrays' headers are checked
@@ -78,9 +88,11 @@ def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensembl
 
     Parameters
     ----------
-    path : str or path-like, optional
-        The model file; default: the digit model shipped in the package
-        (``fastdigits/models/digits.npz``, see its README for its recipe).
+    path : str, path-like or binary file object, optional
+        The model file, or a readable, seekable binary file object holding
+        its bytes (``io.BytesIO(data)``), checked alike; default: the
+        digit model shipped in the package (``fastdigits/models/digits.npz``,
+        see its README for its recipe).
 
     Returns
     -------
@@ -92,9 +104,11 @@ def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensembl
     Raises
     ------
     ModelFileError
-        Naming the file: missing, not a fastdigits model, truncated, of an
-        unknown format version, holding object arrays or inconsistent
-        shapes (naming the member of an ensemble at fault).
+        Naming the file (a file object by its ``name``, else
+        ``<model bytes>``): missing, not a fastdigits model, truncated, of
+        an unknown format version, holding object arrays or inconsistent
+        shapes (naming the member of an ensemble at fault); a file object
+        that is closed, in text mode or cannot seek.
 
     Examples
     --------
@@ -107,10 +121,10 @@ def load_model(path: str | os.PathLike | None = None) -> MLPClassifier | Ensembl
     ...
     fastdigits.errors.ModelFileError: missing.npz: no such model file
     """
+    path = persist.SHIPPED_MODEL if path is None else path
     meta, arrays = persist.read_archive(path)
-    path = persist.SHIPPED_MODEL if path is None else Path(path)
     kind = Ensemble if meta["version"] == persist.ENSEMBLE_VERSION else MLPClassifier
-    model = kind._from_archive(path, meta, arrays)
+    model = kind._from_archive(persist.name_of(path), meta, arrays)
     model.record_ = dict(meta.get("record", {}))
     return model
 

@@ -25,6 +25,7 @@ releases read it; this one reads both.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -83,20 +85,23 @@ def _layer_sizes(raw) -> list[int]:
     return raw
 
 
-def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
+def write_archive(path: str | os.PathLike | BinaryIO, meta: dict, arrays: dict[str, np.ndarray]) -> Path | BinaryIO:
     """Write a model archive of metadata and named arrays, atomically.
 
     The archive is written to a temporary file in the same folder and
     renamed over ``path`` only when complete, so an existing model is never
-    left half-written.  It holds no pickles: ``numpy.load`` reads it with
+    left half-written; to a file object it is written directly, as
+    ``numpy.save`` writes.  It holds no pickles: ``numpy.load`` reads it with
     ``allow_pickle=False`` (the layout is in this module's docstring).
     Estimators make ``meta`` and ``arrays`` of themselves
     (``MLPClassifier.save``, ``Ensemble.save``).
 
     Parameters
     ----------
-    path : str or path-like
-        The file; ``.npz`` is appended if missing.
+    path : str, path-like or binary file object
+        The file; ``.npz`` is appended to a path if missing.  A file
+        object (anything with ``write``, such as ``io.BytesIO()``) gets
+        the archive at its current position, not atomically.
     meta : dict
         The metadata; "format" is set here.
     arrays : dict of str to numpy.ndarray
@@ -104,15 +109,17 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
 
     Returns
     -------
-    pathlib.Path
-        The path written.
+    pathlib.Path or binary file object
+        The path written, or the file object itself.
 
     Raises
     ------
     OutputError
-        Naming the path: a folder in its place, no permission, a read-only
-        or full file system; or arrays larger than :func:`read_archive`
-        reads back (``config.MAX_MODEL_BYTES``), before anything is written.
+        Naming the path (or the file object, see :func:`name_of`): a folder
+        in its place, no permission, a read-only or full file system, a
+        file object that cannot be written; or arrays larger than
+        :func:`read_archive` reads back (``config.MAX_MODEL_BYTES``),
+        before anything is written.
 
     Examples
     --------
@@ -122,7 +129,19 @@ def write_archive(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndar
     >>> path = persist.write_archive("tiny", meta, {"weights_0": np.eye(2), "biases_0": np.zeros(2)})
     >>> print(path, sorted(persist.read_archive(path)[1]))
     tiny.npz ['biases_0', 'meta', 'weights_0']
+    >>> import io
+    >>> buffer = persist.write_archive(io.BytesIO(), meta, {"weights_0": np.eye(2), "biases_0": np.zeros(2)})
+    >>> sorted(persist.read_archive(io.BytesIO(buffer.getvalue()))[1])
+    ['biases_0', 'meta', 'weights_0']
     """
+    if hasattr(path, "write"):  # a file object, as numpy.save takes: no suffix, no rename
+        contents = _contents(meta, arrays)
+        try:
+            np.savez_compressed(path, **contents)
+        except (OSError, ValueError, TypeError) as exc:  # read-only or closed, or a text file
+            raise OutputError(f"{name_of(path)}: cannot write the model to this file object "
+                              f"({type(exc).__name__}: {exc}); pass a writable binary file") from None
+        return path
     if Path(path).is_dir():  # "models/" means a folder, not "models.npz" beside it
         raise OutputError(f"{path}: is a folder; name a file to save the model to")
     path = model_path(path)
@@ -142,6 +161,15 @@ def _contents(meta: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
     JSON, once their size is checked (``read_archive`` would refuse more)."""
     check_size(sum(a.nbytes for a in arrays.values()), f"{len(arrays)} arrays")
     return {**arrays, "meta": np.array(json.dumps({"format": FORMAT, **jsonable(meta)}))}
+
+
+def name_of(file: str | os.PathLike | BinaryIO) -> Path | str:
+    """What messages call a model file: its path, a file object's ``name``
+    (an open file's path), or ``<model bytes>`` for one without (``io.BytesIO``)."""
+    if not (hasattr(file, "read") or hasattr(file, "write")):
+        return Path(file)
+    name = getattr(file, "name", None)
+    return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else "<model bytes>"
 
 
 def check_size(nbytes: int, what: str) -> None:
@@ -197,7 +225,7 @@ def model_path(path: str | os.PathLike) -> Path:
 SHIPPED_MODEL = Path(__file__).parent / "models" / "digits.npz"
 
 
-def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def read_archive(path: str | os.PathLike | BinaryIO | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """The metadata and arrays of a model file, checked.
 
     Nothing in the file is unpickled, and its arrays' headers are checked
@@ -207,9 +235,11 @@ def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str,
 
     Parameters
     ----------
-    path : str or path-like, optional
-        The model file; default: the digit model shipped in the package
-        (:data:`SHIPPED_MODEL`).
+    path : str, path-like or binary file object, optional
+        The model file, or a readable, seekable binary file object holding
+        one (anything with ``read``, such as ``io.BytesIO(data)``), read
+        as ``numpy.load`` reads it and checked alike; default: the digit
+        model shipped in the package (:data:`SHIPPED_MODEL`).
 
     Returns
     -------
@@ -221,9 +251,10 @@ def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str,
     Raises
     ------
     ModelFileError
-        Naming the file: missing, not a fastdigits model, truncated, of an
-        unknown format version, holding object arrays or inconsistent
-        shapes.
+        Naming the file (a file object by :func:`name_of`): missing, not a
+        fastdigits model, truncated, of an unknown format version, holding
+        object arrays or inconsistent shapes; a file object that is closed,
+        in text mode or cannot seek.
 
     Examples
     --------
@@ -231,60 +262,93 @@ def read_archive(path: str | os.PathLike | None = None) -> tuple[dict, dict[str,
     >>> meta, arrays = persist.read_archive()  # the shipped model
     >>> meta["version"], len(meta["members"]), arrays["member0_weights_0"].shape
     (2, 4, (400, 800))
+    >>> import io
+    >>> persist.read_archive(io.BytesIO(b"not a model"))
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.ModelFileError: <model bytes>: not a fastdigits model file (model files are .npz archives)
     """
-    path = SHIPPED_MODEL if path is None else Path(path)
+    path = SHIPPED_MODEL if path is None else path if hasattr(path, "read") else Path(path)
+    name = name_of(path)
     try:
-        if path.is_file() and not zipfile.is_zipfile(path):  # a picture, a text, a bare .npy array
-            with open(path, "rb") as f:
-                damaged = f.read(2) == b"PK"  # a zip archive without its end: cut short
-            raise ModelFileError(f"{path}: " + ("a truncated or damaged .npz archive" if damaged else
-                                                "not a fastdigits model file (model files are .npz archives)"))
-        arrays = _read_arrays(path)
+        if isinstance(path, Path):
+            if path.is_file() and not zipfile.is_zipfile(path):  # a picture, a text, a bare .npy array
+                with open(path, "rb") as f:
+                    raise _not_a_zip(f, name)
+        else:
+            _check_file_object(path, name)
+            start = path.tell()
+            if not zipfile.is_zipfile(path):  # which reads from the end
+                path.seek(start)
+                raise _not_a_zip(path, name)
+        arrays = _read_arrays(path, name)
     except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
+        raise ModelFileError(f"{name}: no such model file") from None
     except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a folder, not a model file") from None
+        raise ModelFileError(f"{name}: is a folder, not a model file") from None
     except PermissionError:
-        raise ModelFileError(f"{path}: no permission to read it") from None
+        raise ModelFileError(f"{name}: no permission to read it") from None
     except (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error, RuntimeError, OverflowError) as exc:
         # RuntimeError: an encrypted entry; NotImplementedError (a RuntimeError): an unknown compression.
         # numpy's own words may advise allow_pickle=True: never pass that on.
-        raise ModelFileError(f"{path}: not a fastdigits model file, or a damaged one "
+        raise ModelFileError(f"{name}: not a fastdigits model file, or a damaged one "
                              f"({type(exc).__name__} reading it)") from None
     if not isinstance(arrays, dict) or "meta" not in arrays:
-        raise ModelFileError(f"{path}: not a fastdigits model (no metadata)")
+        raise ModelFileError(f"{name}: not a fastdigits model (no metadata)")
     try:
         meta = json.loads(str(arrays["meta"]))
     except (json.JSONDecodeError, TypeError):
-        raise ModelFileError(f"{path}: metadata is not valid JSON") from None
+        raise ModelFileError(f"{name}: metadata is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a fastdigits model")
+        raise ModelFileError(f"{name}: not a fastdigits model")
     version = meta.get("version")
     if version not in VERSIONS:
-        raise ModelFileError(f"{path}: model format version {version!r}; this fastdigits reads "
+        raise ModelFileError(f"{name}: model format version {version!r}; this fastdigits reads "
                              f"{' and '.join(map(str, VERSIONS))}")
     return meta, arrays
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+def _check_file_object(file: BinaryIO, name: str) -> None:
+    """Refuse a file object that no model can be read from, saying why
+    (rather than calling it a damaged model)."""
+    if getattr(file, "closed", False):
+        why = "it is closed"
+    elif isinstance(file, io.TextIOBase):
+        why = "it is open in text mode; open the file with 'rb'"
+    elif not (hasattr(file, "seek") and getattr(file, "seekable", lambda: True)()):
+        why = "it cannot seek, and a zip archive is read from its end; read its bytes into io.BytesIO first"
+    else:
+        return
+    raise ModelFileError(f"{name}: cannot read a model from this file object ({why})")
+
+
+def _not_a_zip(f: BinaryIO, name: Path | str) -> ModelFileError:
+    """The error for a file that is no zip archive, read from its start
+    ``f``: one cut short still starts as one."""
+    damaged = f.read(2) == b"PK"
+    return ModelFileError(f"{name}: " + ("a truncated or damaged .npz archive" if damaged else
+                                         "not a fastdigits model file (model files are .npz archives)"))
+
+
+def _read_arrays(path: Path | BinaryIO, file_name: Path | str) -> dict[str, np.ndarray]:
     """The arrays of a model archive, read only once every array's header
     has been checked against the others, the zip's own sizes, the layer
     sizes in the metadata and ``config.MAX_MODEL_BYTES``: a file that
     declares a huge array, or inflates far beyond its size, is refused
     before anything large is allocated or decompressed.
 
-    Raises ``ModelFileError`` naming the file and the array at fault;
-    ``OSError``, ``zipfile.BadZipFile`` and ``ValueError`` from damaged
-    data are the caller's to word."""
+    Raises ``ModelFileError`` naming the file (as ``file_name``) and the
+    array at fault; ``OSError``, ``zipfile.BadZipFile`` and ``ValueError``
+    from damaged data are the caller's to word."""
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         if len(infos) > config.MAX_MODEL_ARRAYS:
-            raise ModelFileError(f"{path}: not a fastdigits model file ({len(infos):,} entries in the archive)")
+            raise ModelFileError(f"{file_name}: not a fastdigits model file ({len(infos):,} entries in the archive)")
         headers, total = {}, 0
         for info in infos:
             name = info.filename.removesuffix(".npy")
             if name == info.filename:
-                raise ModelFileError(f"{path}: not a fastdigits model file (it holds {info.filename!r})")
+                raise ModelFileError(f"{file_name}: not a fastdigits model file (it holds {info.filename!r})")
             with archive.open(info) as f:
                 try:
                     version = np.lib.format.read_magic(f)
@@ -292,21 +356,22 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                                    else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = read_header(f)
                 except (SyntaxError, tokenize.TokenError, TypeError, KeyError):  # numpy parses the header as Python
-                    raise ModelFileError(f"{path}: a damaged model file (array {name!r} has a damaged header)") from None
+                    raise ModelFileError(f"{file_name}: a damaged model file "
+                                         f"(array {name!r} has a damaged header)") from None
                 offset = f.tell()
             if dtype.hasobject:
-                raise ModelFileError(f"{path}: not a fastdigits model file (array {name!r} holds Python objects)")
+                raise ModelFileError(f"{file_name}: not a fastdigits model file (array {name!r} holds Python objects)")
             declared = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
             if offset + declared != info.file_size:
-                raise ModelFileError(f"{path}: a damaged model file (array {name!r} declares {shape} {dtype}, "
+                raise ModelFileError(f"{file_name}: a damaged model file (array {name!r} declares {shape} {dtype}, "
                                      f"{declared:,} bytes, but its entry holds {info.file_size - offset:,})")
             total += declared
             if total > config.MAX_MODEL_BYTES:
-                raise ModelFileError(f"{path}: declares more than {config.MAX_MODEL_BYTES:,} bytes of arrays "
+                raise ModelFileError(f"{file_name}: declares more than {config.MAX_MODEL_BYTES:,} bytes of arrays "
                                      f"(array {name!r}: {shape} {dtype}); not read")
             headers[name] = (info, shape, dtype)
         if "meta" not in headers or headers["meta"][2].kind != "U" or headers["meta"][1] != ():
-            raise ModelFileError(f"{path}: not a fastdigits model (no metadata)")
+            raise ModelFileError(f"{file_name}: not a fastdigits model (no metadata)")
 
         def read(name: str) -> np.ndarray:
             with archive.open(headers[name][0]) as f:
@@ -316,7 +381,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         expected = _declared_shapes(arrays["meta"])
         for name, (shape, what) in expected.items():
             if name in headers and headers[name][1] != shape:
-                raise ModelFileError(f"{path}: {what} {headers[name][1]}, expected {shape} from the layer sizes "
+                raise ModelFileError(f"{file_name}: {what} {headers[name][1]}, expected {shape} from the layer sizes "
                                      "in its metadata")
         arrays.update((name, read(name)) for name in headers if name in expected)
     return arrays
@@ -382,13 +447,13 @@ class Network:
     history: list  #: the per-epoch records
 
 
-def read_network(path: Path, entry: dict, arrays: dict[str, np.ndarray], member: int | None = None) -> Network:
+def read_network(path: Path | str, entry: dict, arrays: dict[str, np.ndarray], member: int | None = None) -> Network:
     """One network of a file read by :func:`read_archive`, checked.
 
     Parameters
     ----------
-    path : pathlib.Path
-        The file, for messages.
+    path : pathlib.Path or str
+        The file, for messages (a file object's :func:`name_of`).
     entry : dict
         The network's metadata: the file's (one network) or one of its
         "members".

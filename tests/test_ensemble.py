@@ -97,6 +97,18 @@ def test_save_load_round_trip(ensemble, data, tmp_path):
     assert back.classes_.tolist() == ["a", "b", "c"] and back.record_ == {"command": "made in a test"}
 
 
+def test_round_trip_through_bytes(ensemble, data):
+    import io
+
+    X, _ = data
+    buffer = ensemble.save(io.BytesIO())
+    with np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False) as archive:
+        assert json.loads(str(archive["meta"]))["version"] == 2
+    back = load_model(io.BytesIO(buffer.getvalue()))
+    assert isinstance(back, Ensemble) and len(back.members_) == 3
+    assert np.array_equal(back.predict_proba(X), ensemble.predict_proba(X))
+
+
 def test_file_layout_without_pickle(ensemble, tmp_path):
     path = save_model(ensemble, tmp_path / "ens.npz")
     with np.load(path, allow_pickle=False) as archive:

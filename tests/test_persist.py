@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -117,6 +119,13 @@ def test_bad_files_are_refused(trained, tmp_path, corrupt, match):
         load_model(path)
     assert str(path) in str(info.value)
     assert "pickle" not in str(info.value)  # numpy's advice to allow it is never passed on
+    # the same bytes in memory get the same checks and words, under a stand-in name
+    with pytest.raises(ModelFileError) as in_memory:
+        load_model(io.BytesIO(path.read_bytes()))
+    assert str(in_memory.value) == str(info.value).replace(str(path), "<model bytes>")
+    with open(path, "rb") as f, pytest.raises(ModelFileError) as opened:  # an open file: named by its name
+        load_model(f)
+    assert str(opened.value) == str(info.value)
 
 
 def _central_directory(path, flag: int = 0, method: int | None = None) -> None:
@@ -190,6 +199,8 @@ def test_archives_that_inflate_past_the_limit_are_not_inflated(trained, tmp_path
     with pytest.raises(ModelFileError, match=rf"{path}: declares more than 4,194,304 bytes of arrays \(array "
                                              r"'padding': \(1048576,\) float64\); not read"):
         load_model(path)
+    with pytest.raises(ModelFileError, match=r"^<model bytes>: declares more than 4,194,304 bytes"):
+        load_model(io.BytesIO(path.read_bytes()))
     assert reads == []
 
 
@@ -240,3 +251,115 @@ def test_a_model_too_big_to_read_back_is_not_saved(trained, tmp_path, monkeypatc
     with pytest.raises(OutputError, match=r"a model of [\d,]+ bytes \(6 arrays\) is larger than fastdigits reads back"):
         save_model(trained[0], tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_round_trip_through_bytes(trained, tmp_path, monkeypatch):
+    """A model goes to bytes and back without a file: the same archive as
+    on disk, readable by numpy without pickle, predicting identically."""
+    from fastdigits import persist
+
+    model, X = trained
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(persist, "atomic_open", None)  # no temporary file, no rename
+    buffer = io.BytesIO()
+    assert save_model(model, buffer) is buffer
+    assert model.save(second := io.BytesIO()) is second
+    assert list(tmp_path.iterdir()) == []
+    data = buffer.getvalue()
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        assert json.loads(str(archive["meta"]))["layer_sizes"] == [400, 7, 5, 3]
+        np.testing.assert_array_equal(archive["weights_1"], model.coefs_[1])
+    back = load_model(io.BytesIO(data))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.classes_.tolist() == ["a", "b", "c"] and back.history_ == model.history_
+    np.testing.assert_array_equal(load_model(io.BytesIO(second.getvalue())).predict_proba(X), model.predict_proba(X))
+
+
+def test_the_shipped_model_round_trips_through_bytes():
+    model = load_model()
+    rows = np.random.default_rng(8).random((64, 400)).astype(np.float32)
+    back = load_model(io.BytesIO(save_model(model, io.BytesIO()).getvalue()))
+    assert np.array_equal(back.predict_proba(rows), model.predict_proba(rows))
+
+
+def _archive_without_metadata() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, weights_0=np.zeros((400, 3), np.float32))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", r"not a fastdigits model file \(model files are .npz archives\)$"),
+        (np.random.default_rng(3).bytes(5000), r"not a fastdigits model file \(model files are .npz archives\)$"),
+        ("half", "a truncated or damaged .npz archive$"),
+        ("no end", "a truncated or damaged .npz archive$"),
+        (_archive_without_metadata(), r"not a fastdigits model \(no metadata\)$"),
+    ],
+)
+def test_damaged_bytes_are_refused(trained, data, match):
+    whole = save_model(trained[0], io.BytesIO()).getvalue()
+    data = {"half": whole[:len(whole) // 2], "no end": whole[:-10]}.get(data, data)
+    with pytest.raises(ModelFileError, match="^<model bytes>: " + match):
+        load_model(io.BytesIO(data))
+
+
+class _Stream(io.RawIOBase):
+    """A readable file object that cannot seek, as a pipe or a socket."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return 0
+
+
+def _closed() -> io.BytesIO:
+    buffer = io.BytesIO()
+    buffer.close()
+    return buffer
+
+
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda path: _closed(), "it is closed"),
+        (lambda path: open(path, encoding="latin-1"), "it is open in text mode; open the file with 'rb'"),
+        (lambda path: _Stream(), "it cannot seek, and a zip archive is read from its end"),
+    ],
+)
+def test_file_objects_that_cannot_be_read_say_why(trained, tmp_path, make, why):
+    path = save_model(trained[0], tmp_path / "m.npz")
+    f = make(path)
+    name = getattr(f, "name", "<model bytes>")
+    with pytest.raises(ModelFileError, match=rf"^{re.escape(name)}: cannot read a model from this file object \({why}"):
+        load_model(f)
+    f.close()
+
+
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda path: _closed(), r"ValueError: I/O operation on closed file"),
+        (lambda path: open(path, "rb"), r"UnsupportedOperation: write"),
+        (lambda path: open(path, "w"), r"TypeError: write\(\) argument must be str, not bytes"),
+    ],
+)
+def test_file_objects_that_cannot_be_written_say_why(trained, tmp_path, make, why):
+    (tmp_path / "m.npz").write_bytes(b"")
+    f = make(tmp_path / "m.npz")
+    name = getattr(f, "name", "<model bytes>")
+    with pytest.raises(OutputError, match=rf"^{re.escape(name)}: cannot write the model to this file object \({why}"):
+        save_model(trained[0], f)
+    f.close()
+
+
+def test_a_model_too_big_to_read_back_is_not_written_to_a_file_object(trained, monkeypatch):
+    from fastdigits import config
+
+    monkeypatch.setattr(config, "MAX_MODEL_BYTES", 1000)
+    buffer = io.BytesIO()
+    with pytest.raises(OutputError, match=r"a model of [\d,]+ bytes \(6 arrays\) is larger than fastdigits reads back"):
+        save_model(trained[0], buffer)
+    assert buffer.getvalue() == b""
