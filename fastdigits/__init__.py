@@ -21,7 +21,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import DataError, DownloadError, FastDigitsError, InputError, InputTypeError, ModelFileError, OutputError
+from .errors import ClusterError, DataError, DownloadError, FastDigitsError, InputError, InputTypeError, ModelFileError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import classify_images
@@ -54,6 +54,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "ClusterError",
     "DataError",
     "DownloadError",
     "FastDigitsError",

@@ -316,6 +316,11 @@ def classify_files(
         One per file, in the order of ``files``, with its ``path`` (its
         ``names`` entry).
 
+    Raises
+    ------
+    InputError
+        If ``names`` is not one per file.
+
     Examples
     --------
     >>> import numpy as np

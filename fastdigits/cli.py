@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from . import __version__, recipes
 from .classify import BLANK_FOLDER
+from .config import PARTITION_SIZE
 from .errors import FastDigitsError, InputError, OutputError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS
 from .model import DEVICES, SCHEDULES, SOLVERS
@@ -440,6 +441,11 @@ def _where(member: int, members: int, epoch: int, epochs: int) -> str:
 # --------------------------------------------------------------- evaluate
 
 
+DaskOption = Annotated[Optional[str], typer.Option(
+    "--dask", metavar="ADDRESS", help="Run on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, or a "
+    "scheduler file .json), or 'local': worker processes on this machine's CPUs. Needs fastdigits[dask].")]
+PartitionOption = Annotated[int, typer.Option(min=1, help="With --dask: files per task. A multiple of --batch-size "
+                                               "gives probabilities identical to a local run's to the last digit.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False,
                                                      help="Model file (default: the shipped digit model).")]
 ModelArgument = Annotated[Optional[Path], typer.Argument(metavar="MODEL", exists=True, dir_okay=False,
@@ -492,12 +498,15 @@ def classify(
     top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1,
                      help="Give the K most probable classes instead of every class.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images decoded and classified at a time.")] = 256,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all CPUs).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all CPUs; with --dask, "
+                                                              "each task's, default 1).")] = None,
     sort_into: Annotated[Optional[Path], typer.Option(file_okay=False,
                          help=f"Copy each classified file into DIR/<label>/, pictures without ink "
                               f"into DIR/{BLANK_FOLDER}/.")] = None,
     move: Annotated[bool, typer.Option(help="With --sort-into: move files instead of copying them.")] = False,
     device: DeviceOption = "cpu",
+    dask: DaskOption = None,
+    partition_size: PartitionOption = PARTITION_SIZE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
 ) -> None:
     """Classify pictures: one row per file with its label and probabilities.
@@ -506,11 +515,24 @@ def classify(
     found" (not an error). Unreadable files get a row with an error and the
     rest go on; the exit code is 1 if any file failed.
     """
-    results = recipes.classify(paths, model_path, device=_device(device), batch_size=batch_size, workers=workers,
-                               sort_into=sort_into, move=move)
-    k = min(top_k, len(results.classes)) if top_k else None
-    _write_rows(results, output, lambda out: _writer(fmt, out, results.classes, k), "classify", quiet)
+    with _cluster(dask) as client:
+        results = recipes.classify(paths, model_path, device=_device(device), batch_size=batch_size, workers=workers,
+                                   sort_into=sort_into, move=move, client=client, partition_size=partition_size)
+        k = min(top_k, len(results.classes)) if top_k else None
+        _write_rows(results, output, lambda out: _writer(fmt, out, results.classes, k), "classify", quiet)
     _finish(results.tally, "classified")
+
+
+@contextlib.contextmanager
+def _cluster(address: Optional[str]):
+    """A Dask client of ``address`` for the command's run, or None without ``--dask``."""
+    if address is None:
+        yield None
+        return
+    from . import distributed
+
+    with distributed.connect(address) as client:
+        yield client
 
 
 def _write_rows(results: recipes.FileResults, output: Optional[Path], writer, what: str, quiet: bool) -> None:
@@ -593,7 +615,10 @@ def read(
                       help="Write results here instead of stdout.")] = None,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0,
                               help="Digits read with a lower probability are ? in the text.")] = 0.0,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Threads (default: all CPUs).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Threads (default: all CPUs; with --dask, each "
+                                                              "task's, default 1).")] = None,
+    dask: DaskOption = None,
+    partition_size: PartitionOption = PARTITION_SIZE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
 ) -> None:
     """Read the number written in each picture: one row per file, in order.
@@ -604,8 +629,10 @@ def read(
     the note "no ink found"; unreadable files get a row with an error and
     the rest go on; the exit code is 1 if any file failed.
     """
-    readings = recipes.read(paths, model_path, min_confidence=min_confidence, workers=workers)
-    _write_rows(readings, output, lambda out: _reading_writer(fmt, out), "read", quiet)
+    with _cluster(dask) as client:
+        readings = recipes.read(paths, model_path, min_confidence=min_confidence, workers=workers, client=client,
+                                partition_size=partition_size)
+        _write_rows(readings, output, lambda out: _reading_writer(fmt, out), "read", quiet)
     _finish(readings.tally, "read")
 
 

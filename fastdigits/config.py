@@ -188,3 +188,13 @@ STALE_PART_SECONDS = 60
 #: Images decoded and classified per batch by ``fastdigits classify``, and
 #: decoded and prepared per batch by ``load_image_folder``.
 CLASSIFY_BATCH = 256
+
+#: Files per partition (one Dask task) by default: two batches of
+#: :data:`CLASSIFY_BATCH`.  A partition that is whole batches classifies
+#: its pictures in the same batches as a local run does, so its
+#: probabilities are the same to the last bit (a network's float32 sums
+#: over a batch of 4 and one of 256 may differ in the last place).  A
+#: partition costs the scheduler a few milliseconds whatever its size
+#: (``benchmarks/bench_dask.py`` measures it), while a core takes about a
+#: second for 512 pictures.
+PARTITION_SIZE = 2 * CLASSIFY_BATCH

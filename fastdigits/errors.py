@@ -17,7 +17,7 @@ The hierarchy::
     └── OutputError       (also an OSError)
 """
 
-__all__ = ["DataError", "DownloadError", "FastDigitsError", "InputError", "InputTypeError", "ModelFileError",
+__all__ = ["ClusterError", "DataError", "DownloadError", "FastDigitsError", "InputError", "InputTypeError", "ModelFileError",
            "NotFittedError", "OutputError"]
 
 
@@ -34,6 +34,22 @@ class FastDigitsError(Exception):
     ... except FastDigitsError as exc:
     ...     print(type(exc).__name__, "-", exc)
     ModelFileError - no-such-model.npz: no such model file
+    """
+
+
+class ClusterError(FastDigitsError):
+    """A Dask cluster cannot be reached, or was lost during a run.
+
+    Raised by :mod:`fastdigits.distributed`.  Rows already given stay
+    given; the message says how many files had theirs.
+
+    Examples
+    --------
+    >>> from fastdigits import ClusterError
+    >>> raise ClusterError("tcp://10.0.0.5:8786: no Dask scheduler answers there")
+    Traceback (most recent call last):
+    ...
+    fastdigits.errors.ClusterError: tcp://10.0.0.5:8786: no Dask scheduler answers there
     """
 
 

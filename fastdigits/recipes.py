@@ -744,6 +744,8 @@ def classify(
     workers: int | None = None,
     sort_into: str | os.PathLike | None = None,
     move: bool = False,
+    client: Any = None,
+    partition_size: int | None = None,
 ) -> FileResults[Result]:
     """Classify picture files, folders (searched recursively) and glob patterns.
 
@@ -768,6 +770,13 @@ def classify(
         only.
     move : bool
         With ``sort_into``: move the files instead of copying them.
+    client : distributed.Client, optional
+        Classify on this Dask cluster (:func:`fastdigits.distributed.stream`):
+        the files in partitions, the results streamed in the same order and
+        the same form; ``workers`` is then each task's threads (default 1).
+    partition_size : int, optional
+        With ``client``: files per task (default
+        ``config.PARTITION_SIZE``).
 
     Returns
     -------
@@ -796,13 +805,16 @@ def classify(
 
     if sort_into is not None:
         sort_into = check_folder(sort_into, "the sorted pictures")  # before the work, not after it
-    model = load(model, device=device)
+    source, model = model, load(model, device=device)
     files, missing = find_images(paths)
     if sort_into is not None and (url := next((f for f in files if isinstance(f, str)), None)):
         raise InputError(f"{url}: a URL; only local files can be sorted into a folder")  # before the work
 
     def results() -> Iterator[Result]:
-        answers = classify_files(model, files, batch_size=batch_size or config.CLASSIFY_BATCH, workers=workers)
+        if client is None:
+            answers = classify_files(model, files, batch_size=batch_size or config.CLASSIFY_BATCH, workers=workers)
+        else:
+            answers = _on_cluster(client, "classify", source, files, partition_size, workers, batch_size=batch_size)
         for result in itertools.chain(missing, answers):
             if sort_into is not None and result.ok:
                 sort_file(result, sort_into, move=move)
@@ -817,6 +829,8 @@ def read(
     *,
     min_confidence: float = 0.0,
     workers: int | None = None,
+    client: Any = None,
+    partition_size: int | None = None,
 ) -> FileResults[Reading]:
     """Read the number written in each picture file, folder or glob pattern.
 
@@ -831,6 +845,10 @@ def read(
         Digits read with a lower probability are ``?`` in the text.
     workers : int, optional
         Threads (default: the CPUs available).
+    client : distributed.Client, optional
+        Read on this Dask cluster, as :func:`classify` does.
+    partition_size : int, optional
+        With ``client``: files per task.
 
     Returns
     -------
@@ -853,11 +871,22 @@ def read(
     from .classify import find_images
     from .read import Reading, read_files
 
-    model = load(model)
+    source, model = model, load(model)
     files, missing = find_images(paths)
-    readings = itertools.chain((Reading(path=m.path, error=m.error) for m in missing),
-                               read_files(files, model, min_confidence=min_confidence, workers=workers))
+    readings = (read_files(files, model, min_confidence=min_confidence, workers=workers) if client is None else
+                _on_cluster(client, "read", source, files, partition_size, workers, min_confidence=min_confidence))
+    readings = itertools.chain((Reading(path=m.path, error=m.error) for m in missing), readings)
     return FileResults(readings, len(files) + len(missing), model.classes_.tolist())
+
+
+def _on_cluster(client, kind: str, model, files: list, partition_size: int | None, threads: int | None, **settings):
+    """:func:`fastdigits.distributed.stream` of ``files``, with the defaults of ``None`` settings
+    (``model`` as the caller gave it: a model file is sent as it is)."""
+    from . import config, distributed
+
+    return distributed.stream(client, kind, model, [str(f) for f in files],
+                              partition_size=partition_size or config.PARTITION_SIZE, threads=threads or 1,
+                              **settings)
 
 
 # ------------------------------------------------------------------- describe

@@ -441,10 +441,10 @@ def test_rows_are_written_while_later_files_are_still_being_decoded(tmp_path, mo
     seen = {}
     decode = classify_module._decode
 
-    def spy(path):
+    def spy(path, name=None):
         if Path(path).name == "5.png":  # the last file: what has been written by now?
             seen["rows"] = out.read_text().count("\n") if out.exists() else 0
-        return decode(path)
+        return decode(path, name)
 
     monkeypatch.setattr(classify_module, "_decode", spy)
     monkeypatch.setattr(read_module, "_decode", spy)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules whose ``__all__`` is public beyond ``fastdigits.__all__`` and
 #: whose examples run as doctests (``fastdigits`` itself: the package's).
-MODULES = ("augment", "classify", "data", "ensemble", "errors", "export", "metrics", "model", "modelfiles",
+MODULES = ("augment", "classify", "data", "distributed", "ensemble", "errors", "export", "metrics", "model", "modelfiles",
            "outliers", "persist", "preprocess", "read", "recipes", "sheet", "training")
 
 

@@ -1,0 +1,624 @@
+"""Classify and read picture files on a Dask cluster (``dask.distributed``).
+
+``pip install 'fastdigits[dask]'`` adds Dask.  The file list is cut into
+partitions of ``partition_size`` files; each worker process loads the
+model once (its model file's bytes are sent to each worker once, not
+pickled into every task) and decodes, prepares and classifies the
+partitions it is given, one core per task.  Rows come back in the order of
+the files, the same rows as a local run gives (a file that cannot be read
+is a row with its error); a worker that dies has its partitions run again
+elsewhere by Dask's scheduler, so nothing is lost or given twice.
+
+Three ways in:
+
+- :func:`stream` streams :class:`fastdigits.classify.Result` or
+  :class:`fastdigits.Reading` objects in order, as partitions finish:
+  what ``fastdigits classify --dask ADDRESS`` and ``fastdigits read
+  --dask ADDRESS`` write.
+- :func:`classify` and :func:`read` give a lazy ``dask.dataframe`` with
+  the columns of the commands' CSV output, to compose with other Dask work.
+- :func:`predict_proba` runs a model over a chunked ``dask.array`` of
+  prepared rows.
+
+Paths are opened on the workers: local paths must be visible there (a
+shared file system; relative ones are taken from the client's working
+folder), and fsspec URLs (``s3://``, ``gs://``, ``file://``) are read by
+the workers themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import itertools
+import os
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import PARTITION_SIZE
+from .errors import ClusterError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array
+    import dask.dataframe
+    import distributed
+
+    from .classify import Result
+    from .ensemble import Ensemble
+    from .model import MLPClassifier
+    from .read import Reading
+
+__all__ = ["ClusterError", "classify", "connect", "predict_proba", "read", "stream"]
+
+
+#: Models a worker process keeps loaded (the most recently used).
+_KEEP_MODELS = 4
+
+_INSTALL = "pip install 'fastdigits[dask]'"
+
+
+def _distributed():
+    """``dask.distributed``, or an InputError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(f"running on a Dask cluster needs dask.distributed: {_INSTALL}") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(address: str = "local", *, n_workers: int | None = None, timeout: float = 30.0
+            ) -> Iterator[distributed.Client]:
+    """A ``distributed.Client`` of the scheduler at ``address``, closed at the end.
+
+    Parameters
+    ----------
+    address : str
+        A scheduler's address (``tcp://10.0.0.5:8786``, or a scheduler
+        file's path ending in ``.json``), or ``"local"``: a
+        ``distributed.LocalCluster`` of worker processes on this machine,
+        one thread each, started here and stopped at the end.
+    n_workers : int, optional
+        With ``"local"``: worker processes (default: the CPUs available).
+    timeout : float
+        Seconds to wait for the scheduler to answer.
+
+    Returns
+    -------
+    context manager of distributed.Client
+        ``with connect(...) as client:``; the client (and a local
+        cluster) closed when the block ends.
+
+    Raises
+    ------
+    InputError
+        If dask.distributed is not installed.
+    ClusterError
+        If no scheduler answers at ``address`` within ``timeout``.
+
+    Examples
+    --------
+    >>> from fastdigits import distributed
+    >>> with distributed.connect("local", n_workers=2) as client:  # doctest: +SKIP
+    ...     rows = distributed.classify(["scans/"]).compute()
+    """
+    dd = _distributed()
+    with contextlib.ExitStack() as stack:
+        if address == "local":
+            from .config import default_threads
+
+            cluster = stack.enter_context(dd.LocalCluster(
+                n_workers=n_workers or default_threads(), threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None))
+            client = stack.enter_context(dd.Client(cluster))
+        else:
+            kind = "scheduler_file" if address.endswith(".json") else "address"
+            try:
+                client = stack.enter_context(dd.Client(**{kind: address}, timeout=timeout))
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ClusterError(f"{address}: no Dask scheduler answers there ({type(exc).__name__}: {exc})") \
+                    from None
+        yield client
+
+
+# ----------------------------------------------------------- on the workers
+
+
+_MODELS: OrderedDict[tuple[str, int], Any] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def _payload(model: str | os.PathLike | MLPClassifier | Ensemble | None) -> tuple[str, bytes]:
+    """The bytes of ``model``'s model file (no pickle), and a key naming them.
+
+    A model file (None: the shipped one) is sent as it is; a model in
+    memory is saved into memory first (about a second for the shipped
+    model's 4 x 400-800-10, which compresses slowly)."""
+    from . import persist
+    from .modelfiles import load_model, save_model
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        path = persist.SHIPPED_MODEL if model is None else Path(model)
+        load_model(path)  # refused here, naming the file, rather than in every task
+        data = path.read_bytes()
+    else:
+        buffer = io.BytesIO()
+        save_model(model, buffer)
+        data = buffer.getvalue()
+    return "fastdigits-model-" + hashlib.sha256(data).hexdigest()[:32], data
+
+
+def _worker_model(key: str, payload: bytes, threads: int) -> MLPClassifier | Ensemble:
+    """The model of ``payload``, loaded once per worker process (and thread count)."""
+    from .modelfiles import load_model
+
+    with _MODELS_LOCK:
+        model = _MODELS.get((key, threads))
+        if model is None:
+            model = load_model(io.BytesIO(payload))
+            for net in _networks(model):
+                net.threads = threads  # one core per task: Dask runs as many tasks as the worker has threads
+            _MODELS[key, threads] = model
+            while len(_MODELS) > _KEEP_MODELS:
+                _MODELS.popitem(last=False)
+        _MODELS.move_to_end((key, threads))
+    return model
+
+
+@contextlib.contextmanager
+def _numba_threads(threads: int):
+    """numba's thread count for this thread (numba keeps one per thread), restored after."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _networks(model: MLPClassifier | Ensemble) -> list:
+    """The networks of ``model``: an Ensemble's members, or the network itself."""
+    return list(getattr(model, "members_", [model]))
+
+
+def _loaded(model: str | os.PathLike | MLPClassifier | Ensemble | None) -> MLPClassifier | Ensemble:
+    """``model``, read from its file if it is a path (None: the shipped model)."""
+    from .modelfiles import load_model
+
+    return load_model(model) if model is None or isinstance(model, (str, os.PathLike)) else model
+
+
+def _locations(names: Sequence[str], cwd: str) -> list[str]:
+    """Where a worker opens each file: URLs and absolute paths as they are,
+    relative paths from the client's working folder."""
+    from .data import is_url
+
+    return [name if is_url(name) or os.path.isabs(name) else os.path.join(cwd, name) for name in names]
+
+
+def _classify_part(payload: bytes, key: str, names: list[str], cwd: str, batch_size: int, threads: int) -> list:
+    """One partition's Results (runs on a worker)."""
+    from .classify import classify_files
+
+    model = _worker_model(key, payload, threads)
+    with _numba_threads(threads):
+        return list(classify_files(model, _locations(names, cwd), names=names, batch_size=batch_size,
+                                   workers=threads))
+
+
+def _read_part(payload: bytes, key: str, names: list[str], cwd: str, min_confidence: float, threads: int) -> list:
+    """One partition's Readings (runs on a worker)."""
+    from .read import read_files
+
+    model = _worker_model(key, payload, threads)
+    with _numba_threads(threads):
+        return list(read_files(_locations(names, cwd), model, names=names, min_confidence=min_confidence,
+                               workers=threads))
+
+
+# ------------------------------------------------------------- on the client
+
+
+def _partitions(names: list[str], size: int) -> list[list[str]]:
+    if size < 1:
+        raise InputError(f"partition_size must be at least 1, got {size}")
+    return [names[lo:lo + size] for lo in range(0, len(names), size)]
+
+
+def _setting(kind: str, min_confidence: float, batch_size: int | None) -> Any:
+    """The setting that ``kind``'s partition function takes after the files."""
+    from . import config
+
+    if kind not in _KINDS:
+        raise InputError(f"kind must be 'classify' or 'read', got {kind!r}")
+    return batch_size or config.CLASSIFY_BATCH if kind == "classify" else min_confidence
+
+
+def _failed(kind: str, names: Sequence[str], why: str) -> list:
+    """Error rows for a partition that could not run."""
+    from .classify import Result
+    from .read import Reading
+
+    make = (lambda name, error: Result(name, error=error)) if kind == "classify" else \
+        (lambda name, error: Reading(path=name, error=error))
+    verb = "classified" if kind == "classify" else "read"
+    return [make(name, f"{name}: not {verb}: {why}") for name in names]
+
+
+def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLPClassifier | Ensemble | None,
+           names: Sequence[str], *,
+           partition_size: int = PARTITION_SIZE, batch_size: int | None = None, min_confidence: float = 0.0,
+           threads: int = 1) -> Iterator[Result] | Iterator[Reading]:
+    """Classify or read picture files on the cluster of ``client``, streaming results in order.
+
+    Partitions are submitted a window at a time (twice the cluster's
+    threads), earliest first, and their results given as soon as they and
+    every partition before them are done, so memory stays bounded however
+    many files there are.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    kind : {"classify", "read"}
+        :func:`fastdigits.classify.classify_files`' work, or
+        :func:`fastdigits.read.read_files`'.
+    model : path-like, MLPClassifier, Ensemble or None
+        A model file (None: the shipped model), sent as it is, or a model
+        in memory, saved into memory first: each worker gets the bytes of
+        its model file once and loads them once.
+    names : sequence of str
+        Picture files (paths, relative ones from this process's working
+        folder, or fsspec URLs), e.g. ``find_images``' files as ``str``.
+    partition_size : int
+        Files per task.
+    batch_size : int, optional
+        With "classify": pictures decoded and classified together on a
+        worker (default ``config.CLASSIFY_BATCH``).
+    min_confidence : float
+        With "read": as for :func:`fastdigits.read.read_files`.
+    threads : int
+        Threads of each task (decoding, preparing and the network).  Dask
+        runs as many tasks at once as a worker has threads, so 1 uses
+        each of them once.
+
+    Yields
+    ------
+    fastdigits.classify.Result or fastdigits.Reading
+        One per name, in order.  A partition whose workers died more often
+        than the scheduler allows (``distributed.scheduler.allowed-failures``),
+        or that raised, gives an error row for each of its files.
+
+    Raises
+    ------
+    ClusterError
+        If the scheduler is lost during the run, saying how many files had
+        their rows.
+
+    Examples
+    --------
+    >>> from fastdigits import distributed
+    >>> with distributed.connect("local") as client:  # doctest: +SKIP
+    ...     for result in distributed.stream(client, "classify", None, ["scans/a.png", "scans/b.png"]):
+    ...         print(result.path, result.label)
+    scans/a.png 7
+    scans/b.png 3
+    """
+    distributed = _distributed()
+    setting = _setting(kind, min_confidence, batch_size)
+    function = _KINDS[kind][0]
+    parts = _partitions([str(n) for n in names], partition_size)
+    if not parts:
+        return
+    key, data = _payload(model)
+    try:
+        payload = client.scatter(data, broadcast=True, hash=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot send the model to the cluster ({type(exc).__name__}: {exc})") from None
+    cwd = os.getcwd()
+    token = hashlib.sha256(os.urandom(16)).hexdigest()[:12]
+    window = max(4, 2 * sum(client.nthreads().values()))
+    pending: deque = deque()
+    todo = iter(enumerate(parts))
+
+    def submit() -> None:
+        for i, part in itertools.islice(todo, window - len(pending)):
+            pending.append((part, client.submit(function, payload, key, part, cwd, setting, threads,
+                                                key=f"fastdigits-{kind}-{token}-{i}", priority=-i, pure=False)))
+
+    done = 0
+    try:
+        submit()
+        while pending:
+            part, future = pending.popleft()
+            try:
+                rows = future.result()
+            except distributed.KilledWorker as exc:
+                rows = _failed(kind, part, f"the workers running its partition died ({exc})")
+            except (OSError, TimeoutError, distributed.CancelledError) as exc:
+                raise ClusterError(f"lost the Dask cluster after {done:,} of {len(names):,} files "
+                                   f"({type(exc).__name__}: {exc})") from None
+            except Exception as exc:  # the partition raised: its files get the error, the others go on
+                rows = _failed(kind, part, f"{type(exc).__name__}: {exc}")
+            future.release()
+            submit()
+            done += len(part)
+            yield from rows
+    finally:
+        for _, future in pending:
+            future.cancel()
+        payload.release()
+
+
+# ------------------------------------------------------------ dask collections
+
+
+def _classify_frame(results: list, classes: list):
+    """The rows of ``fastdigits classify``'s CSV as a pandas.DataFrame."""
+    import pandas as pd
+
+    proba = np.full((len(results), len(classes)), np.nan)
+    for i, r in enumerate(results):
+        if r.probabilities is not None:
+            proba[i] = r.probabilities
+    frame = pd.DataFrame({
+        "path": pd.Series([r.path for r in results], dtype=object),
+        "label": pd.Series([r.label for r in results], dtype=_label_dtype(classes)),
+        "probability": pd.Series([np.nan if r.probability is None else r.probability for r in results],
+                                 dtype=np.float64),
+        "error": pd.Series([r.error for r in results], dtype=object),
+        "note": pd.Series([r.note for r in results], dtype=object),
+    })
+    return frame.join(pd.DataFrame(proba, columns=[f"p_{c}" for c in classes]))
+
+
+def _label_dtype(classes: list):
+    """pandas' nullable integer dtype for integer classes (a picture without
+    a label is NA), else object (Dask may store strings as strings)."""
+    import pandas as pd
+
+    return pd.Int64Dtype() if all(isinstance(c, int) and not isinstance(c, bool) for c in classes) else object
+
+
+def _read_frame(readings: list, classes: list):
+    """The rows of ``fastdigits read``'s CSV as a pandas.DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "path": pd.Series([r.path for r in readings], dtype=object),
+        "text": pd.Series([r.text if r.ok else None for r in readings], dtype=object),
+        "confidence": pd.Series([r.confidence if r.ok else np.nan for r in readings], dtype=np.float64),
+        "note": pd.Series([r.note for r in readings], dtype=object),
+        "error": pd.Series([r.error for r in readings], dtype=object),
+    })
+
+
+#: Each kind's partition function and the frame of its rows.
+_KINDS = {"classify": (_classify_part, _classify_frame), "read": (_read_part, _read_frame)}
+
+
+def _indexed(frame, start: int):
+    """``frame`` indexed by the files' positions in the listing, from ``start``."""
+    import pandas as pd
+
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
+def _frame_part(kind: str, payload: bytes, key: str, names: list[str], cwd: str, setting: Any, threads: int,
+                classes: list, start: int):
+    """One partition's rows as a pandas.DataFrame (runs on a worker)."""
+    function, make_frame = _KINDS[kind]
+    return _indexed(make_frame(function(payload, key, names, cwd, setting, threads), classes), start)
+
+
+def _frame(kind: str, paths: Iterable[str | os.PathLike], model: Any, partition_size: int, setting: Any,
+           threads: int) -> dask.dataframe.DataFrame:
+    """The lazy dask.dataframe of :func:`classify` or :func:`read`."""
+    import dask
+    import dask.dataframe as dd
+
+    from .classify import find_images
+    from .read import Reading
+
+    make_frame = _KINDS[kind][1]
+    classes = _loaded(model).classes_.tolist()
+    found, missing = find_images(paths)
+    if kind == "read":
+        missing = [Reading(path=m.path, error=m.error) for m in missing]
+    key, data = _payload(model)
+    payload = dask.delayed(data, name=key, pure=True)  # one key: each worker fetches it once
+    cwd = os.getcwd()
+    parts, divisions = [], [0]
+    if missing:  # the paths that named nothing come first, as in a local run
+        parts.append(dask.delayed(_indexed(make_frame(missing, classes), 0)))
+        divisions.append(len(missing))
+    for names in _partitions([str(f) for f in found], partition_size):
+        parts.append(dask.delayed(_frame_part, pure=True)(kind, payload, key, names, cwd, setting, threads, classes,
+                                                          divisions[-1]))
+        divisions.append(divisions[-1] + len(names))
+    meta = make_frame([], classes)
+    if not parts:
+        return dd.from_pandas(meta, npartitions=1)
+    divisions[-1] -= 1  # the last division is the last row's own index
+    return dd.from_delayed(parts, meta=meta, divisions=divisions, verify_meta=False)
+
+
+def classify(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any | None = None, *,
+             partition_size: int = PARTITION_SIZE, batch_size: int | None = None) -> dask.dataframe.DataFrame:
+    """Classify picture files on Dask: a lazy dataframe of one row per file.
+
+    Computed by the Dask scheduler in use (a ``distributed.Client`` made
+    with :func:`connect` or your own).  Each partition of
+    ``partition_size`` files is one task.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files, folders (searched recursively), glob patterns and fsspec
+        URLs, expanded here as ``fastdigits classify`` does; opened on the
+        workers.
+    model : path-like, MLPClassifier, Ensemble or None
+        As for :func:`fastdigits.recipes.load` (None: the shipped model).
+    partition_size : int
+        Files per partition (task).
+    batch_size : int, optional
+        Pictures decoded and classified together within a task (default
+        ``config.CLASSIFY_BATCH``).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Indexed by the file's position in the listing (known divisions),
+        with the columns of ``fastdigits classify``'s CSV: ``path``,
+        ``label`` (the class: ``Int64`` for integer classes, else object
+        or string; missing without one), ``probability``
+        (float64, NaN without a label), ``error``, ``note`` and one
+        ``p_<class>`` (float64) per class.  A path that named nothing, or a
+        file that could not be read, is a row with its ``error``.
+
+    Raises
+    ------
+    InputError
+        If dask[dataframe] is not installed, or ``partition_size`` < 1.
+    ModelFileError
+        If the model cannot be read.
+
+    Examples
+    --------
+    >>> from fastdigits import distributed
+    >>> with distributed.connect("local") as client:  # doctest: +SKIP
+    ...     rows = distributed.classify(["scans/"]).compute()
+    >>> rows[["path", "label", "probability"]].head(2)  # doctest: +SKIP
+              path  label  probability
+    0   scans/a.png      7     0.999812
+    1   scans/b.png      3     0.987153
+    """
+    from . import config
+
+    _dataframe()
+    return _frame("classify", paths, model, partition_size, batch_size or config.CLASSIFY_BATCH, 1)
+
+
+def read(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any | None = None, *,
+         min_confidence: float = 0.0, partition_size: int = PARTITION_SIZE) -> dask.dataframe.DataFrame:
+    """Read the number in each picture file on Dask: a lazy dataframe of one row per file.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        As for :func:`classify`.
+    model : path-like, MLPClassifier, Ensemble or None
+        A digit model (None: the shipped one).
+    min_confidence : float
+        Digits read with a lower probability are ``?`` in the text.
+    partition_size : int
+        Files per partition (task).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Indexed by the file's position in the listing, with the columns of
+        ``fastdigits read``'s CSV: ``path``, ``text`` (None for a file that
+        failed), ``confidence`` (float64, NaN for a file that failed),
+        ``note`` and ``error``.
+
+    Raises
+    ------
+    InputError
+        If dask[dataframe] is not installed, or ``partition_size`` < 1.
+    ModelFileError
+        If the model cannot be read.
+
+    Examples
+    --------
+    >>> from fastdigits import distributed
+    >>> with distributed.connect("local") as client:  # doctest: +SKIP
+    ...     texts = distributed.read(["cheques/"])["text"].compute()
+    """
+    _dataframe()
+    return _frame("read", paths, model, partition_size, min_confidence, 1)
+
+
+def _dataframe() -> None:
+    try:
+        importlib.import_module("dask.dataframe")
+    except ImportError:
+        raise InputError(f"Dask dataframes need dask[dataframe] (pandas and pyarrow): {_INSTALL}") from None
+
+
+def _proba_block(block: np.ndarray, payload: bytes, key: str) -> np.ndarray:
+    """``predict_proba`` of one chunk of rows (runs on a worker)."""
+    model = _worker_model(key, payload, 1)
+    with _numba_threads(1):
+        return model.predict_proba(block)
+
+
+def predict_proba(model: MLPClassifier | Ensemble, X: Any) -> dask.array.Array:
+    """``model.predict_proba`` over a chunked dask array of rows, chunk by chunk.
+
+    The model goes into the graph once, as its model file's bytes, and is
+    loaded once per worker process; each chunk of rows is one task, run
+    with one thread.  (``X.map_blocks(model.predict_proba, ...)`` works
+    too, but carries the pickled model, optimiser state included, in every
+    task.)
+
+    Parameters
+    ----------
+    model : MLPClassifier or Ensemble
+        A trained model.
+    X : dask.array.Array or array_like, shape (n_samples, n_features)
+        Prepared rows (``model.prepare``'s output), chunked along the rows;
+        column chunks are joined.
+
+    Returns
+    -------
+    dask.array.Array, shape (n_samples, n_classes)
+        Lazy probabilities, the rows chunked as ``X``'s, of the dtype
+        ``model.predict_proba`` gives.
+
+    Raises
+    ------
+    InputError
+        If ``X`` is not 2-D with ``model.n_features_in_`` columns, or dask
+        is not installed.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from fastdigits import load_model
+    >>> from fastdigits.distributed import predict_proba
+    >>> model = load_model()
+    >>> X = da.zeros((1000, 400), dtype=np.float32, chunks=(250, 400))
+    >>> P = predict_proba(model, X)
+    >>> P.shape, P.chunks[0]
+    ((1000, 10), (250, 250, 250, 250))
+    >>> bool(np.allclose(P.sum(axis=1).compute(), 1.0, atol=1e-5))
+    True
+    """
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise InputError(f"predict_proba on dask arrays needs dask: {_INSTALL}") from None
+    X = da.asarray(X)
+    n_features = _networks(model)[0].n_features_in_
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise InputError(f"X has shape {X.shape}; the model takes rows of {n_features} features, "
+                         f"shape (n_samples, {n_features})")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    dtype = model.predict_proba(np.zeros((1, n_features), np.float32)).dtype
+    key, data = _payload(model)
+    payload = dask.delayed(data, name=key, pure=True)
+    return X.map_blocks(_proba_block, payload, key, chunks=(X.chunks[0], (len(model.classes_),)), dtype=dtype,
+                        meta=np.empty((0, 0), dtype))

@@ -1,0 +1,331 @@
+"""fastdigits on a real Dask cluster: a scheduler and worker processes
+started here on 127.0.0.1, classifying and reading folders the tests write.
+
+The rows must equal a local run's, byte for byte in the commands' output;
+a worker killed during a run must cost nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fastdigits import ClusterError, InputError, load_model, recipes
+from fastdigits.cli import app
+
+NO_DASK = "dask.distributed is not installed: pip install 'fastdigits[dask]'"
+
+
+def _needs(module: str):
+    return pytest.importorskip(module, reason=NO_DASK)
+
+
+def _picture(rng: np.random.Generator, kind: int) -> np.ndarray:
+    """A white page with dark strokes: bars, a box, a cross or nothing."""
+    h, w = rng.integers(24, 90, size=2)
+    page = np.full((h, w), 255, np.uint8)
+    if kind == 0:
+        return page  # blank: no ink
+    for _ in range(kind):
+        y0, x0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        y1, x1 = rng.integers(y0 + 4, h), rng.integers(x0 + 2, w)
+        if rng.random() < 0.5:
+            page[y0:y1, x0:x0 + max(2, w // 10)] = rng.integers(0, 60)
+        else:
+            page[y0:y0 + max(2, h // 10), x0:x1] = rng.integers(0, 60)
+    return page
+
+
+def _number(rng: np.random.Generator, digits: int) -> np.ndarray:
+    """A picture of ``digits`` upright bars side by side: a number of ones."""
+    page = np.full((60, 30 * digits + 20), 255, np.uint8)
+    for d in range(digits):
+        x = 15 + 30 * d + int(rng.integers(0, 6))
+        page[10:50, x:x + 5] = 0
+    return page
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """``scans/``: 41 pictures (natural-order names, a sub-folder, blank
+    pages, RGBA and 16-bit files) and two files that are not pictures."""
+    root = tmp_path_factory.mktemp("dask")
+    scans = root / "scans"
+    (scans / "more").mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    for i in range(36):
+        folder = scans / "more" if i % 5 == 0 else scans
+        image = _number(rng, 1 + i % 4) if i % 3 == 0 else _picture(rng, i % 4)
+        mode = ("RGBA", "I;16", "L")[i % 7 % 3] if i % 7 < 2 else "L"
+        if mode == "RGBA":
+            rgba = np.zeros(image.shape + (4,), np.uint8)
+            rgba[..., 3] = 255 - image  # ink as opacity on a transparent page
+            Image.fromarray(rgba, "RGBA").save(folder / f"{i}.png")
+        elif mode == "I;16":
+            Image.fromarray(image.astype(np.uint16) * 257).save(folder / f"{i}.png")
+        else:
+            Image.fromarray(image).save(folder / f"{i}.{'jpg' if i % 4 == 1 else 'png'}")
+    (scans / "broken.png").write_text("not a picture")
+    (scans / "more" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    for i in range(5):
+        Image.fromarray(_number(rng, 3)).save(scans / f"n{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A scheduler here and two worker processes (one thread each) on 127.0.0.1."""
+    distributed = _needs("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _run(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
+# ------------------------------------------------------------- the commands
+
+
+@pytest.mark.parametrize("command, fmt", [("classify", "csv"), ("classify", "jsonl"), ("read", "csv"),
+                                          ("read", "jsonl")])
+def test_command_rows_equal_the_local_run(client, pictures, monkeypatch, command, fmt):
+    # Relative paths, from a working folder the workers were not started in.
+    monkeypatch.chdir(pictures)
+    args = [command, "scans", "nowhere/*.png", "scans/7.png", "-q", "-f", fmt]
+    if command == "classify":  # partitions of whole batches: the same batches as the local run's
+        args += ["--batch-size", "4"]
+    local = _run(*args)
+    on_dask = _run(*args, "--dask", client.scheduler.address, "--partition-size", "8")
+    assert on_dask == local
+    code, out = local
+    assert code == 1  # two files are not pictures, one pattern matches nothing
+    rows = list(csv.reader(io.StringIO(out))) if fmt == "csv" else out.splitlines()  # a text may hold newlines
+    assert len(rows) == 41 + 2 + 1 + (fmt == "csv")
+    rows = [",".join(row) for row in rows] if fmt == "csv" else rows
+    assert sum("scans/broken.png: not a readable image" in row for row in rows) == 1
+    assert any("no ink found" in row for row in rows)
+
+
+def test_classify_sorts_into_folders_on_dask(client, pictures, tmp_path, monkeypatch):
+    monkeypatch.chdir(pictures)
+    local, on_dask = tmp_path / "local", tmp_path / "dask"
+    _run("classify", "scans", "-q", "--sort-into", str(local))
+    _run("classify", "scans", "-q", "--sort-into", str(on_dask), "--dask", client.scheduler.address)
+    listing = [sorted(str(p.relative_to(root)) for p in root.rglob("*")) for root in (local, on_dask)]
+    assert listing[0] == listing[1] and len(listing[0]) > 30
+
+
+def test_library_stream_equals_local(client, pictures):
+    files = [pictures / "scans"]
+    local = list(recipes.classify(files))
+    results = recipes.classify(files, client=client, partition_size=3)
+    assert len(results) == len(local)
+    remote = list(results)
+    assert [r.path for r in remote] == [r.path for r in local]
+    assert [(r.label, r.error, r.note) for r in remote] == [(r.label, r.error, r.note) for r in local]
+    for a, b in zip(remote, local):
+        assert (a.probabilities is None) == (b.probabilities is None)
+        if a.probabilities is not None:
+            np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-6, atol=1e-7)
+    assert results.tally.failed == 2 and results.tally.blank > 0
+
+
+# -------------------------------------------------------- dask collections
+
+
+def test_classify_dataframe_has_the_csv_columns_and_rows(client, pictures):
+    _needs("dask.dataframe")
+    pd = _needs("pandas")
+    from fastdigits import distributed
+
+    paths = [pictures / "scans", pictures / "missing.png"]
+    frame = distributed.classify(paths, partition_size=5)
+    assert frame.known_divisions and frame.npartitions == 1 + -(-41 // 5)
+    rows = frame.compute()
+    local = list(recipes.classify(paths))
+    classes = load_model().classes_.tolist()
+    assert list(rows.columns) == ["path", "label", "probability", "error", "note", *[f"p_{c}" for c in classes]]
+    assert rows.index.tolist() == list(range(len(local)))
+    assert rows["path"].tolist() == [r.path for r in local]
+    assert rows["label"].dtype == "Int64"  # integer classes: a nullable integer column
+    assert [None if v is pd.NA else v for v in rows["label"].astype(object)] == [r.label for r in local]
+    assert [e if isinstance(e, str) else None for e in rows["error"]] == [r.error for r in local]
+    proba = rows[[f"p_{c}" for c in classes]].to_numpy()
+    for row, result in zip(proba, local):
+        if result.probabilities is None:
+            assert np.isnan(row).all()
+        else:
+            np.testing.assert_allclose(row, result.probabilities, rtol=1e-6, atol=1e-7)
+    # one partition alone is computed alone
+    part = frame.get_partition(2).compute()
+    assert part.index.tolist() == list(range(6, 11))
+
+
+def test_read_dataframe_equals_the_local_readings(client, pictures):
+    _needs("dask.dataframe")
+    from fastdigits import distributed
+
+    paths = [pictures / "scans"]
+    rows = distributed.read(paths, partition_size=6).compute()
+    local = list(recipes.read(paths))
+    assert list(rows.columns) == ["path", "text", "confidence", "note", "error"]
+    assert rows["path"].tolist() == [r.path for r in local]
+    assert [t if isinstance(t, str) else None for t in rows["text"]] == [r.text if r.ok else None for r in local]
+    assert "111" in rows["text"].tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Sending large graph")  # the plain way's pickled model, below
+def test_predict_proba_over_a_chunked_array(client):
+    da = _needs("dask.array")
+    from fastdigits import distributed
+
+    model = load_model()
+    rows = np.random.default_rng(0).random((300, 400), dtype=np.float32)
+    X = da.from_array(rows, chunks=(70, 150))  # column chunks are joined
+    P = distributed.predict_proba(model, X)
+    assert P.shape == (300, 10) and P.chunks[0] == X.chunks[0]
+    np.testing.assert_allclose(P.compute(), model.predict_proba(rows), rtol=1e-6, atol=1e-7)
+    # the plain way works too: the model pickles into the tasks
+    plain = da.from_array(rows, chunks=(70, 400)).map_blocks(model.predict_proba, chunks=((70, 70, 70, 70, 20), (10,)),
+                                                             dtype=np.float32)
+    np.testing.assert_allclose(plain.compute(), model.predict_proba(rows), rtol=1e-6, atol=1e-7)
+    with pytest.raises(InputError, match=r"shape \(300, 399\).*400 features"):
+        distributed.predict_proba(model, X[:, 1:])
+
+
+def test_the_model_travels_as_its_file_and_loads_once_per_worker(client):
+    from fastdigits import distributed
+
+    model = load_model()
+    key, data = distributed._payload(model)
+    assert len(data) < 4_000_000  # its compressed model file, not a 15 MB pickle
+    np.load(io.BytesIO(data), allow_pickle=False)  # and no pickle in it
+    payload = client.scatter(data, broadcast=True)
+    ids = client.gather([client.submit(lambda p, k: (os.getpid(), id(distributed._worker_model(k, p, 1))),
+                                       payload, key, pure=False) for _ in range(8)])
+    per_worker = {}
+    for pid, model_id in ids:
+        per_worker.setdefault(pid, set()).add(model_id)
+    assert all(len(models) == 1 for models in per_worker.values())
+
+
+# ------------------------------------------------------------ workers dying
+
+
+@pytest.fixture
+def fresh_client():
+    """A cluster of its own: the tests kill its workers."""
+    distributed = _needs("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _kill_a_busy_worker(client, prefix: str) -> set[str]:
+    """SIGKILL the worker process that holds or runs most of the run's
+    tasks (keys starting with ``prefix``); the keys it had."""
+    held: dict[str, set[str]] = {}
+    for source in (client.processing(), client.has_what()):
+        for worker, keys in source.items():
+            held.setdefault(worker, set()).update(k for k in keys if str(k).startswith(prefix))
+    worker = max(held, key=lambda w: len(held[w]))
+    pid = client.run(os.getpid, workers=[worker])[worker]
+    os.kill(pid, signal.SIGKILL)
+    return held[worker]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_killed_worker_loses_nothing(fresh_client, pictures):
+    from fastdigits import distributed
+
+    model = load_model()
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
+    def row(r):
+        return r.path, r.label, r.error, None if r.probabilities is None else r.probabilities.tobytes()
+
+    local = [row(r) for r in recipes.classify(files, batch_size=2)]
+    rows, lost = [], set()
+    for result in distributed.stream(fresh_client, "classify", model, files, partition_size=2, batch_size=2):
+        rows.append(row(result))
+        if len(rows) == 1:
+            lost = _kill_a_busy_worker(fresh_client, "fastdigits-classify-")
+    assert lost, "the killed worker held none of the run's tasks"
+    assert rows == local  # complete, in order, none twice
+
+
+def test_a_partition_whose_workers_keep_dying_becomes_error_rows(pictures):
+    distributed = _needs("distributed")
+    import dask
+
+    from fastdigits import distributed as fd_distributed
+
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
+    # Big pictures, so that a partition is still running when its worker is killed.
+    big = pictures / "big"
+    big.mkdir(exist_ok=True)
+    for i in range(12):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (1500, 1500), dtype=np.uint8)).save(big / f"{i}.png")
+    files = sorted(str(p) for p in big.glob("*.png")) + files
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        rows, killed = [], set()
+        for result in fd_distributed.stream(client, "classify", load_model(), files, partition_size=2):
+            rows.append(result)
+            if len(rows) == 1:
+                running = {w: {k for k in keys if str(k).startswith("fastdigits-")}
+                           for w, keys in client.processing().items()}
+                worker = max(running, key=lambda w: len(running[w]))
+                killed = running[worker]
+                os.kill(client.run(os.getpid, workers=[worker])[worker], signal.SIGKILL)
+    assert killed
+    assert [r.path for r in rows] == files
+    died = [r for r in rows if r.error and "died" in r.error]
+    assert died and all(r.error.startswith(f"{r.path}: not classified: the workers running its partition died")
+                        for r in died)
+    assert len(died) <= 2 * len(killed)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_no_scheduler_at_the_address_is_a_clear_error(monkeypatch):
+    _needs("distributed")
+    import dask
+
+    from fastdigits import distributed
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ClusterError, match=r"tcp://127.0.0.1:9: no Dask scheduler answers there"):
+            with distributed.connect("tcp://127.0.0.1:9", timeout=1):
+                pass
+        code, out = _run("classify", "x.png", "--dask", "tcp://127.0.0.1:9")
+    assert code == 1
+
+
+def test_without_dask_the_option_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(tmp_path / "a.png")
+    result = CliRunner().invoke(app, ["classify", str(tmp_path), "--dask", "local"])
+    assert result.exit_code == 1
+    assert "pip install 'fastdigits[dask]'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_partition_size_must_be_positive():
+    from fastdigits import distributed
+
+    with pytest.raises(InputError, match="partition_size must be at least 1, got 0"):
+        distributed._partitions(["a.png"], 0)
+    assert _run("classify", "a.png", "--dask", "local", "--partition-size", "0")[0] == 2
