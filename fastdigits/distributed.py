@@ -116,7 +116,7 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
 
             cluster = stack.enter_context(dd.LocalCluster(
                 n_workers=n_workers or default_threads(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None))
+                host="127.0.0.1", dashboard_address=":0"))
             client = stack.enter_context(dd.Client(cluster))
         else:
             kind = "scheduler_file" if address.endswith(".json") else "address"

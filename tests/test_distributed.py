@@ -85,7 +85,7 @@ def client():
     """A scheduler here and two worker processes (one thread each) on 127.0.0.1."""
     distributed = _needs("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -228,7 +228,7 @@ def fresh_client():
     """A cluster of its own: the tests kill its workers."""
     distributed = _needs("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -279,7 +279,7 @@ def test_a_partition_whose_workers_keep_dying_becomes_error_rows(pictures):
     files = sorted(str(p) for p in big.glob("*.png")) + files
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                     dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         rows, killed = [], set()
         for result in fd_distributed.stream(client, "classify", load_model(), files, partition_size=2):
             rows.append(result)
