@@ -185,6 +185,11 @@ def _numba_threads(threads: int):
         numba.set_num_threads(before)
 
 
+def _same(data: bytes) -> bytes:
+    """``data``: a task whose result is the model file's bytes."""
+    return data
+
+
 def _networks(model: MLPClassifier | Ensemble) -> list:
     """The networks of ``model``: an Ensemble's members, or the network itself."""
     return list(getattr(model, "members_", [model]))
@@ -319,10 +324,10 @@ def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLP
     if not parts:
         return
     key, data = _payload(model)
-    try:
-        payload = client.scatter(data, broadcast=True, hash=False)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot send the model to the cluster ({type(exc).__name__}: {exc})") from None
+    # A task that gives the bytes, rather than scattered data: a worker
+    # fetches it once from another, and if every worker holding it dies the
+    # scheduler runs it again (scattered data would be lost for good).
+    payload = client.submit(_same, data, key=key, pure=True)
     cwd = os.getcwd()
     token = hashlib.sha256(os.urandom(16)).hexdigest()[:12]
     window = max(4, 2 * sum(client.nthreads().values()))
@@ -352,10 +357,10 @@ def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLP
             submit()
             done += len(part)
             yield from rows
-    finally:
-        for _, future in pending:
-            future.cancel()
-        payload.release()
+    finally:  # the run ends, is stopped (Ctrl-C, a consumer's break) or lost: cancel what was not taken
+        with contextlib.suppress(Exception):  # a client closed under us has nothing left to cancel
+            client.cancel([future for _, future in pending])
+            payload.release()
 
 
 # ------------------------------------------------------------ dask collections

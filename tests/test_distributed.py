@@ -297,6 +297,23 @@ def test_a_partition_whose_workers_keep_dying_becomes_error_rows(pictures):
     assert len(died) <= 2 * len(killed)
 
 
+def test_losing_the_cluster_mid_run_is_a_cluster_error_after_the_rows_so_far(pictures):
+    distributed = _needs("distributed")
+    from fastdigits import distributed as fd_distributed
+
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=":0")
+    rows = []
+    with distributed.Client(cluster) as client:
+        with pytest.raises(ClusterError, match=rf"lost the Dask cluster after \d+ of {len(files)} files"):
+            for result in fd_distributed.stream(client, "classify", None, files, partition_size=2):
+                rows.append(result.path)
+                if len(rows) == 1:
+                    cluster.close()
+    assert rows == files[: len(rows)] and 2 <= len(rows) < len(files)
+
+
 # ---------------------------------------------------------------- refusals
 
 
