@@ -499,7 +499,7 @@ def classify(
                      help="Give the K most probable classes instead of every class.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images decoded and classified at a time.")] = 256,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Decoding threads (default: all CPUs; with --dask, "
-                                                              "each task's, default 1).")] = None,
+                                                              "each task's threads, default: its worker's).")] = None,
     sort_into: Annotated[Optional[Path], typer.Option(file_okay=False,
                          help=f"Copy each classified file into DIR/<label>/, pictures without ink "
                               f"into DIR/{BLANK_FOLDER}/.")] = None,
@@ -515,24 +515,12 @@ def classify(
     found" (not an error). Unreadable files get a row with an error and the
     rest go on; the exit code is 1 if any file failed.
     """
-    with _cluster(dask) as client:
-        results = recipes.classify(paths, model_path, device=_device(device), batch_size=batch_size, workers=workers,
-                                   sort_into=sort_into, move=move, client=client, partition_size=partition_size)
-        k = min(top_k, len(results.classes)) if top_k else None
-        _write_rows(results, output, lambda out: _writer(fmt, out, results.classes, k), "classify", quiet)
+    # With --dask, everything is checked before the cluster is connected to (at the first row).
+    results = recipes.classify(paths, model_path, device=_device(device), batch_size=batch_size, workers=workers,
+                               sort_into=sort_into, move=move, client=dask, partition_size=partition_size)
+    k = min(top_k, len(results.classes)) if top_k else None
+    _write_rows(results, output, lambda out: _writer(fmt, out, results.classes, k), "classify", quiet)
     _finish(results.tally, "classified")
-
-
-@contextlib.contextmanager
-def _cluster(address: Optional[str]):
-    """A Dask client of ``address`` for the command's run, or None without ``--dask``."""
-    if address is None:
-        yield None
-        return
-    from . import distributed
-
-    with distributed.connect(address) as client:
-        yield client
 
 
 def _write_rows(results: recipes.FileResults, output: Optional[Path], writer, what: str, quiet: bool) -> None:
@@ -616,7 +604,7 @@ def read(
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0,
                               help="Digits read with a lower probability are ? in the text.")] = 0.0,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Threads (default: all CPUs; with --dask, each "
-                                                              "task's, default 1).")] = None,
+                                                              "task's, default: its worker's).")] = None,
     dask: DaskOption = None,
     partition_size: PartitionOption = PARTITION_SIZE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
@@ -629,10 +617,9 @@ def read(
     the note "no ink found"; unreadable files get a row with an error and
     the rest go on; the exit code is 1 if any file failed.
     """
-    with _cluster(dask) as client:
-        readings = recipes.read(paths, model_path, min_confidence=min_confidence, workers=workers, client=client,
-                                partition_size=partition_size)
-        _write_rows(readings, output, lambda out: _reading_writer(fmt, out), "read", quiet)
+    readings = recipes.read(paths, model_path, min_confidence=min_confidence, workers=workers, client=dask,
+                            partition_size=partition_size)
+    _write_rows(readings, output, lambda out: _reading_writer(fmt, out), "read", quiet)
     _finish(readings.tally, "read")
 
 

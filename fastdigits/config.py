@@ -198,3 +198,10 @@ CLASSIFY_BATCH = 256
 #: (``benchmarks/bench_dask.py`` measures it), while a core takes about a
 #: second for 512 pictures.
 PARTITION_SIZE = 2 * CLASSIFY_BATCH
+
+#: Models a Dask worker process keeps loaded (the most recently used).
+DASK_MODELS_KEPT = 4
+
+#: Seconds a Dask run waits in a cluster without workers before it gives up
+#: with a ClusterError (a worker that dies is replaced within seconds).
+DASK_NO_WORKERS_SECONDS = 60.0

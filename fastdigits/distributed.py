@@ -4,7 +4,8 @@
 partitions of ``partition_size`` files; each worker process loads the
 model once (its model file's bytes are sent to each worker once, not
 pickled into every task) and decodes, prepares and classifies the
-partitions it is given, one core per task.  Rows come back in the order of
+partitions it is given, a task decoding its files one by one and running
+the network with the worker's threads.  Rows come back in the order of
 the files, the same rows as a local run gives (a file that cannot be read
 is a row with its error); a worker that dies has its partitions run again
 elsewhere by Dask's scheduler, so nothing is lost or given twice.
@@ -33,15 +34,19 @@ import hashlib
 import importlib
 import io
 import itertools
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import config
 from .config import PARTITION_SIZE
 from .errors import ClusterError, InputError
 
@@ -58,9 +63,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ClusterError", "classify", "connect", "predict_proba", "read", "stream"]
 
 
-#: Models a worker process keeps loaded (the most recently used).
-_KEEP_MODELS = 4
-
 _INSTALL = "pip install 'fastdigits[dask]'"
 
 
@@ -74,7 +76,7 @@ def _distributed():
 
 
 @contextlib.contextmanager
-def connect(address: str = "local", *, n_workers: int | None = None, timeout: float = 30.0
+def connect(address: str = "local", *, n_workers: int | None = None, timeout: float | None = None
             ) -> Iterator[distributed.Client]:
     """A ``distributed.Client`` of the scheduler at ``address``, closed at the end.
 
@@ -87,14 +89,17 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
         one thread each, started here and stopped at the end.
     n_workers : int, optional
         With ``"local"``: worker processes (default: the CPUs available).
-    timeout : float
-        Seconds to wait for the scheduler to answer.
+    timeout : float, optional
+        Seconds to wait for the scheduler to answer (default: Dask's
+        ``distributed.comm.timeouts.connect``, 30 s).
 
     Returns
     -------
     context manager of distributed.Client
         ``with connect(...) as client:``; the client (and a local
-        cluster) closed when the block ends.
+        cluster) closed when the block ends.  Within it, the client's own
+        log says nothing below CRITICAL: a lost scheduler is this module's
+        :class:`ClusterError` instead of a logged traceback.
 
     Raises
     ------
@@ -111,21 +116,34 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
     """
     dd = _distributed()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_log_level("distributed.client", logging.CRITICAL))  # restored last, after close
         if address == "local":
             from .config import default_threads
 
             cluster = stack.enter_context(dd.LocalCluster(
                 n_workers=n_workers or default_threads(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=":0"))
+                host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR))
             client = stack.enter_context(dd.Client(cluster))
         else:
             kind = "scheduler_file" if address.endswith(".json") else "address"
             try:
-                client = stack.enter_context(dd.Client(**{kind: address}, timeout=timeout))
+                waiting = {} if timeout is None else {"timeout": timeout}  # None: Dask's own setting
+                client = stack.enter_context(dd.Client(**{kind: address}, **waiting))
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ClusterError(f"{address}: no Dask scheduler answers there ({type(exc).__name__}: {exc})") \
                     from None
         yield client
+
+
+@contextlib.contextmanager
+def _log_level(name: str, level: int):
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 # ----------------------------------------------------------- on the workers
@@ -164,25 +182,22 @@ def _worker_model(key: str, payload: bytes, threads: int) -> MLPClassifier | Ens
         if model is None:
             model = load_model(io.BytesIO(payload))
             for net in _networks(model):
-                net.threads = threads  # one core per task: Dask runs as many tasks as the worker has threads
+                net.threads = threads  # its kernels (one task at a time, under their lock) and preparation
             _MODELS[key, threads] = model
-            while len(_MODELS) > _KEEP_MODELS:
+            while len(_MODELS) > config.DASK_MODELS_KEPT:
                 _MODELS.popitem(last=False)
         _MODELS.move_to_end((key, threads))
     return model
 
 
-@contextlib.contextmanager
-def _numba_threads(threads: int):
-    """numba's thread count for this thread (numba keeps one per thread), restored after."""
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+def _worker_threads() -> int:
+    """The threads of the Dask worker running this task (1 outside one)."""
     try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+        from distributed import get_worker
+
+        return get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return 1
 
 
 def _same(data: bytes) -> bytes:
@@ -202,41 +217,40 @@ def _loaded(model: str | os.PathLike | MLPClassifier | Ensemble | None) -> MLPCl
     return load_model(model) if model is None or isinstance(model, (str, os.PathLike)) else model
 
 
-def _locations(names: Sequence[str], cwd: str) -> list[str]:
+def _locations(paths: Sequence[str], cwd: str) -> list[str]:
     """Where a worker opens each file: URLs and absolute paths as they are,
     relative paths from the client's working folder."""
     from .data import is_url
 
-    return [name if is_url(name) or os.path.isabs(name) else os.path.join(cwd, name) for name in names]
+    return [path if is_url(path) or os.path.isabs(path) else os.path.join(cwd, path) for path in paths]
 
 
-def _classify_part(payload: bytes, key: str, names: list[str], cwd: str, batch_size: int, threads: int) -> list:
-    """One partition's Results (runs on a worker)."""
+def _classify_part(payload: bytes, key: str, paths: list[str], cwd: str, batch_size: int,
+                   threads: int | None) -> list:
+    """One partition's Results (runs on a worker): decoded one at a time,
+    prepared and classified with ``threads`` (default: the worker's)."""
     from .classify import classify_files
 
-    model = _worker_model(key, payload, threads)
-    with _numba_threads(threads):
-        return list(classify_files(model, _locations(names, cwd), names=names, batch_size=batch_size,
-                                   workers=threads))
+    model = _worker_model(key, payload, threads or _worker_threads())
+    return list(classify_files(model, _locations(paths, cwd), names=paths, batch_size=batch_size, workers=1))
 
 
-def _read_part(payload: bytes, key: str, names: list[str], cwd: str, min_confidence: float, threads: int) -> list:
-    """One partition's Readings (runs on a worker)."""
+def _read_part(payload: bytes, key: str, paths: list[str], cwd: str, min_confidence: float,
+               threads: int | None) -> list:
+    """One partition's Readings (runs on a worker), one picture at a time."""
     from .read import read_files
 
-    model = _worker_model(key, payload, threads)
-    with _numba_threads(threads):
-        return list(read_files(_locations(names, cwd), model, names=names, min_confidence=min_confidence,
-                               workers=threads))
+    model = _worker_model(key, payload, threads or _worker_threads())
+    return list(read_files(_locations(paths, cwd), model, names=paths, min_confidence=min_confidence, workers=1))
 
 
 # ------------------------------------------------------------- on the client
 
 
-def _partitions(names: list[str], size: int) -> list[list[str]]:
-    if size < 1:
-        raise InputError(f"partition_size must be at least 1, got {size}")
-    return [names[lo:lo + size] for lo in range(0, len(names), size)]
+def _partitions(paths: list[str], size: int) -> list[list[str]]:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InputError(f"partition_size must be an integer of at least 1, got {size!r}")
+    return [paths[lo:lo + size] for lo in range(0, len(paths), size)]
 
 
 def _setting(kind: str, min_confidence: float, batch_size: int | None) -> Any:
@@ -248,7 +262,7 @@ def _setting(kind: str, min_confidence: float, batch_size: int | None) -> Any:
     return batch_size or config.CLASSIFY_BATCH if kind == "classify" else min_confidence
 
 
-def _failed(kind: str, names: Sequence[str], why: str) -> list:
+def _failed(kind: str, paths: Sequence[str], why: str) -> list:
     """Error rows for a partition that could not run."""
     from .classify import Result
     from .read import Reading
@@ -256,17 +270,16 @@ def _failed(kind: str, names: Sequence[str], why: str) -> list:
     make = (lambda name, error: Result(name, error=error)) if kind == "classify" else \
         (lambda name, error: Reading(path=name, error=error))
     verb = "classified" if kind == "classify" else "read"
-    return [make(name, f"{name}: not {verb}: {why}") for name in names]
+    return [make(path, f"{path}: not {verb}: {why}") for path in paths]
 
 
 def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLPClassifier | Ensemble | None,
-           names: Sequence[str], *,
-           partition_size: int = PARTITION_SIZE, batch_size: int | None = None, min_confidence: float = 0.0,
-           threads: int = 1) -> Iterator[Result] | Iterator[Reading]:
+           paths: Sequence[str | os.PathLike], *, partition_size: int = PARTITION_SIZE, batch_size: int | None = None,
+           min_confidence: float = 0.0, threads: int | None = None) -> Iterator[Result] | Iterator[Reading]:
     """Classify or read picture files on the cluster of ``client``, streaming results in order.
 
     Partitions are submitted a window at a time (twice the cluster's
-    threads), earliest first, and their results given as soon as they and
+    threads, looked at again as workers come and go), earliest first, and their results given as soon as they and
     every partition before them are done, so memory stays bounded however
     many files there are.
 
@@ -280,9 +293,10 @@ def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLP
         A model file (None: the shipped model), sent as it is, or a model
         in memory, saved into memory first: each worker gets the bytes of
         its model file once and loads them once.
-    names : sequence of str
-        Picture files (paths, relative ones from this process's working
-        folder, or fsspec URLs), e.g. ``find_images``' files as ``str``.
+    paths : sequence of str or path-like
+        Picture files: paths (relative ones from this process's working
+        folder, and reported as given) or fsspec URLs, e.g.
+        ``find_images``' files.
     partition_size : int
         Files per task.
     batch_size : int, optional
@@ -290,23 +304,29 @@ def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLP
         worker (default ``config.CLASSIFY_BATCH``).
     min_confidence : float
         With "read": as for :func:`fastdigits.read.read_files`.
-    threads : int
-        Threads of each task (decoding, preparing and the network).  Dask
-        runs as many tasks at once as a worker has threads, so 1 uses
-        each of them once.
+    threads : int, optional
+        Threads with which a task prepares its pictures and runs the
+        network (default: its worker's; the network's kernels run one task
+        at a time per worker process).  A task decodes its files one by one.
 
-    Yields
-    ------
-    fastdigits.classify.Result or fastdigits.Reading
-        One per name, in order.  A partition whose workers died more often
+    Returns
+    -------
+    iterator of fastdigits.classify.Result or fastdigits.Reading
+        One per path, in order, computed on the cluster as it is taken.  A partition whose workers died more often
         than the scheduler allows (``distributed.scheduler.allowed-failures``),
         or that raised, gives an error row for each of its files.
 
     Raises
     ------
+    InputError
+        At the call: an unknown ``kind``, ``partition_size`` or
+        ``threads`` below 1, dask.distributed not installed.
+    ModelFileError
+        At the call: the model file cannot be read.
     ClusterError
-        If the scheduler is lost during the run, saying how many files had
-        their rows.
+        While the results are taken: the scheduler is lost, or the cluster
+        has had no workers for ``config.DASK_NO_WORKERS_SECONDS``; saying
+        how many files had their rows.
 
     Examples
     --------
@@ -317,50 +337,134 @@ def stream(client: distributed.Client, kind: str, model: str | os.PathLike | MLP
     scans/a.png 7
     scans/b.png 3
     """
-    distributed = _distributed()
+    return _results(client, _plan(kind, model, paths, partition_size, batch_size, min_confidence, threads))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A run's work, checked before any cluster is asked for: the model
+    file's bytes and their key, the partitions and each task's settings."""
+
+    kind: str
+    key: str
+    data: bytes
+    parts: list
+    setting: Any
+    threads: int | None
+
+
+def _plan(kind: str, model: Any, paths: Sequence[str | os.PathLike], partition_size: int, batch_size: int | None,
+          min_confidence: float, threads: int | None) -> _Plan:
+    """:func:`stream`'s arguments checked, and the model file's bytes read."""
+    _distributed()
     setting = _setting(kind, min_confidence, batch_size)
-    function = _KINDS[kind][0]
-    parts = _partitions([str(n) for n in names], partition_size)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be an integer of at least 1 or None, got {threads!r}")
+    parts = _partitions([str(p) for p in paths], partition_size)
+    key, data = _payload(model)
+    return _Plan(kind, key, data, parts, setting, threads)
+
+
+def _results(client, plan: _Plan) -> Iterator:
+    """The results of ``plan``'s work on ``client``'s cluster, in order."""
+    import distributed
+
+    kind, key, data, parts, setting, threads = (plan.kind, plan.key, plan.data, plan.parts, plan.setting,
+                                                plan.threads)
     if not parts:
         return
-    key, data = _payload(model)
-    # A task that gives the bytes, rather than scattered data: a worker
-    # fetches it once from another, and if every worker holding it dies the
-    # scheduler runs it again (scattered data would be lost for good).
-    payload = client.submit(_same, data, key=key, pure=True)
+    total, done = sum(map(len, parts)), 0
+    function = _KINDS[kind][0]
     cwd = os.getcwd()
     token = hashlib.sha256(os.urandom(16)).hexdigest()[:12]
-    window = max(4, 2 * sum(client.nthreads().values()))
     pending: deque = deque()
     todo = iter(enumerate(parts))
+    window = _Window(client)
 
-    def submit() -> None:
-        for i, part in itertools.islice(todo, window - len(pending)):
-            pending.append((part, client.submit(function, payload, key, part, cwd, setting, threads,
-                                                key=f"fastdigits-{kind}-{token}-{i}", priority=-i, pure=False)))
+    def lost(exc: BaseException | None = None) -> ClusterError:
+        why = f" ({type(exc).__name__})" if exc is not None else ""
+        return ClusterError(f"lost the Dask scheduler after {done:,} of {total:,} files{why}")
 
-    done = 0
     try:
-        submit()
-        while pending:
+        # A task that gives the bytes, rather than scattered data: a worker
+        # fetches it once from another, and if every worker holding it dies
+        # the scheduler runs it again (scattered data would be lost for good).
+        payload = client.submit(_same, data, key=key, pure=True)
+        while True:
+            for i, part in itertools.islice(todo, max(0, window.size() - len(pending))):
+                pending.append((part, client.submit(function, payload, key, part, cwd, setting, threads,
+                                                    key=f"fastdigits-{kind}-{token}-{i}", priority=-i, pure=False)))
+            if not pending:
+                break
             part, future = pending.popleft()
-            try:
+            _wait(client, future, lambda: f"after {done:,} of {total:,} files")
+            if future.status == "finished":
                 rows = future.result()
-            except distributed.KilledWorker as exc:
-                rows = _failed(kind, part, f"the workers running its partition died ({exc})")
-            except (OSError, TimeoutError, distributed.CancelledError) as exc:
-                raise ClusterError(f"lost the Dask cluster after {done:,} of {len(names):,} files "
-                                   f"({type(exc).__name__}: {exc})") from None
-            except Exception as exc:  # the partition raised: its files get the error, the others go on
-                rows = _failed(kind, part, f"{type(exc).__name__}: {exc}")
+            elif future.status == "error":  # its files get the error, the others go on
+                exc = future.exception()
+                rows = _failed(kind, part, _why(exc, distributed))
+            else:  # cancelled or lost: the scheduler went away
+                raise lost()
             future.release()
-            submit()
             done += len(part)
             yield from rows
+    except (OSError, distributed.CancelledError) as exc:
+        raise lost(exc) from None
     finally:  # the run ends, is stopped (Ctrl-C, a consumer's break) or lost: cancel what was not taken
         with contextlib.suppress(Exception):  # a client closed under us has nothing left to cancel
             client.cancel([future for _, future in pending])
             payload.release()
+
+
+def _why(exc: BaseException, distributed) -> str:
+    """Words for a partition's failure, for each of its files' rows."""
+    if isinstance(exc, distributed.KilledWorker):
+        times = getattr(exc, "allowed_failures", None)
+        return "the workers running its partition kept dying" + (f" ({times + 1} times)" if times is not None else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Window:
+    """How many partitions to keep submitted: twice the cluster's threads
+    (at least 4), asked of the scheduler at most once a second."""
+
+    def __init__(self, client):
+        self._client, self._size, self._asked = client, 4, -1.0
+
+    def size(self) -> int:
+        if time.monotonic() - self._asked >= 1.0:
+            self._size = max(4, 2 * _threads(self._client))
+            self._asked = time.monotonic()
+        return self._size
+
+
+def _threads(client) -> int:
+    """The threads of the cluster's workers; ConnectionError (an OSError)
+    once the client has lost its scheduler."""
+    if client.status != "running":
+        raise ConnectionError(f"the Dask client is {client.status}")
+    return sum(client.nthreads().values())
+
+
+def _wait(client, future, progress: Callable[[], str]) -> None:
+    """Wait for ``future``; a ClusterError once the cluster has had no
+    workers for ``config.DASK_NO_WORKERS_SECONDS``."""
+    import distributed
+
+    idle_since = None
+    while True:
+        try:
+            distributed.wait(future, timeout=1.0)
+            return
+        except TimeoutError:
+            pass
+        if _threads(client):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > config.DASK_NO_WORKERS_SECONDS:
+            raise ClusterError(f"no Dask worker in the cluster for {config.DASK_NO_WORKERS_SECONDS:g} s, "
+                               f"{progress()}")
 
 
 # ------------------------------------------------------------ dask collections
@@ -418,15 +522,15 @@ def _indexed(frame, start: int):
     return frame
 
 
-def _frame_part(kind: str, payload: bytes, key: str, names: list[str], cwd: str, setting: Any, threads: int,
+def _frame_part(kind: str, payload: bytes, key: str, paths: list[str], cwd: str, setting: Any, threads: int | None,
                 classes: list, start: int):
     """One partition's rows as a pandas.DataFrame (runs on a worker)."""
     function, make_frame = _KINDS[kind]
-    return _indexed(make_frame(function(payload, key, names, cwd, setting, threads), classes), start)
+    return _indexed(make_frame(function(payload, key, paths, cwd, setting, threads), classes), start)
 
 
-def _frame(kind: str, paths: Iterable[str | os.PathLike], model: Any, partition_size: int, setting: Any,
-           threads: int) -> dask.dataframe.DataFrame:
+def _frame(kind: str, paths: Iterable[str | os.PathLike], model: Any, partition_size: int,
+           setting: Any) -> dask.dataframe.DataFrame:
     """The lazy dask.dataframe of :func:`classify` or :func:`read`."""
     import dask
     import dask.dataframe as dd
@@ -446,10 +550,10 @@ def _frame(kind: str, paths: Iterable[str | os.PathLike], model: Any, partition_
     if missing:  # the paths that named nothing come first, as in a local run
         parts.append(dask.delayed(_indexed(make_frame(missing, classes), 0)))
         divisions.append(len(missing))
-    for names in _partitions([str(f) for f in found], partition_size):
-        parts.append(dask.delayed(_frame_part, pure=True)(kind, payload, key, names, cwd, setting, threads, classes,
+    for paths in _partitions([str(f) for f in found], partition_size):
+        parts.append(dask.delayed(_frame_part, pure=True)(kind, payload, key, paths, cwd, setting, None, classes,
                                                           divisions[-1]))
-        divisions.append(divisions[-1] + len(names))
+        divisions.append(divisions[-1] + len(paths))
     meta = make_frame([], classes)
     if not parts:
         return dd.from_pandas(meta, npartitions=1)
@@ -510,7 +614,7 @@ def classify(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any 
     from . import config
 
     _dataframe()
-    return _frame("classify", paths, model, partition_size, batch_size or config.CLASSIFY_BATCH, 1)
+    return _frame("classify", paths, model, partition_size, batch_size or config.CLASSIFY_BATCH)
 
 
 def read(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any | None = None, *,
@@ -550,7 +654,7 @@ def read(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any | No
     ...     texts = distributed.read(["cheques/"])["text"].compute()
     """
     _dataframe()
-    return _frame("read", paths, model, partition_size, min_confidence, 1)
+    return _frame("read", paths, model, partition_size, min_confidence)
 
 
 def _dataframe() -> None:
@@ -561,10 +665,8 @@ def _dataframe() -> None:
 
 
 def _proba_block(block: np.ndarray, payload: bytes, key: str) -> np.ndarray:
-    """``predict_proba`` of one chunk of rows (runs on a worker)."""
-    model = _worker_model(key, payload, 1)
-    with _numba_threads(1):
-        return model.predict_proba(block)
+    """``predict_proba`` of one chunk of rows (runs on a worker, with its threads)."""
+    return _worker_model(key, payload, _worker_threads()).predict_proba(block)
 
 
 def predict_proba(model: MLPClassifier | Ensemble, X: Any) -> dask.array.Array:
@@ -572,7 +674,7 @@ def predict_proba(model: MLPClassifier | Ensemble, X: Any) -> dask.array.Array:
 
     The model goes into the graph once, as its model file's bytes, and is
     loaded once per worker process; each chunk of rows is one task, run
-    with one thread.  (``X.map_blocks(model.predict_proba, ...)`` works
+    with its worker's threads.  (``X.map_blocks(model.predict_proba, ...)`` works
     too, but carries the pickled model, optimiser state included, in every
     task.)
 
@@ -622,7 +724,7 @@ def predict_proba(model: MLPClassifier | Ensemble, X: Any) -> dask.array.Array:
                          f"shape (n_samples, {n_features})")
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
-    dtype = model.predict_proba(np.zeros((1, n_features), np.float32)).dtype
+    dtype = np.dtype(_networks(model)[0].dtype)
     key, data = _payload(model)
     payload = dask.delayed(data, name=key, pure=True)
     return X.map_blocks(_proba_block, payload, key, chunks=(X.chunks[0], (len(model.classes_),)), dtype=dtype,

@@ -770,10 +770,14 @@ def classify(
         only.
     move : bool
         With ``sort_into``: move the files instead of copying them.
-    client : distributed.Client, optional
-        Classify on this Dask cluster (:func:`fastdigits.distributed.stream`):
-        the files in partitions, the results streamed in the same order and
-        the same form; ``workers`` is then each task's threads (default 1).
+    client : distributed.Client or str, optional
+        Classify on this Dask cluster (:func:`fastdigits.distributed.stream`),
+        or on the one at this address (or ``"local"``:
+        :func:`fastdigits.distributed.connect`), connected to when the
+        results are first taken, after every other check: the files in
+        partitions, the results streamed in the same order and the same
+        form.  ``workers`` is then each task's threads for preparing and
+        the network (default: its worker's); ``device`` must be "cpu".
     partition_size : int, optional
         With ``client``: files per task (default
         ``config.PARTITION_SIZE``).
@@ -803,18 +807,20 @@ def classify(
     from ._io import check_folder
     from .classify import classify_files, find_images, sort_into as sort_file
 
+    if client is not None and device != "cpu":
+        raise InputError(f"device {device!r} with a Dask cluster: its workers run the network on their CPUs")
     if sort_into is not None:
         sort_into = check_folder(sort_into, "the sorted pictures")  # before the work, not after it
     source, model = model, load(model, device=device)
     files, missing = find_images(paths)
     if sort_into is not None and (url := next((f for f in files if isinstance(f, str)), None)):
         raise InputError(f"{url}: a URL; only local files can be sorted into a folder")  # before the work
+    on_cluster = None if client is None else \
+        _on_cluster(client, "classify", source, files, partition_size, workers, batch_size=batch_size)
 
     def results() -> Iterator[Result]:
-        if client is None:
-            answers = classify_files(model, files, batch_size=batch_size or config.CLASSIFY_BATCH, workers=workers)
-        else:
-            answers = _on_cluster(client, "classify", source, files, partition_size, workers, batch_size=batch_size)
+        answers = on_cluster if on_cluster is not None else \
+            classify_files(model, files, batch_size=batch_size or config.CLASSIFY_BATCH, workers=workers)
         for result in itertools.chain(missing, answers):
             if sort_into is not None and result.ok:
                 sort_file(result, sort_into, move=move)
@@ -845,8 +851,9 @@ def read(
         Digits read with a lower probability are ``?`` in the text.
     workers : int, optional
         Threads (default: the CPUs available).
-    client : distributed.Client, optional
-        Read on this Dask cluster, as :func:`classify` does.
+    client : distributed.Client or str, optional
+        Read on this Dask cluster, or the one at this address, as
+        :func:`classify` does.
     partition_size : int, optional
         With ``client``: files per task.
 
@@ -879,14 +886,25 @@ def read(
     return FileResults(readings, len(files) + len(missing), model.classes_.tolist())
 
 
-def _on_cluster(client, kind: str, model, files: list, partition_size: int | None, threads: int | None, **settings):
-    """:func:`fastdigits.distributed.stream` of ``files``, with the defaults of ``None`` settings
-    (``model`` as the caller gave it: a model file is sent as it is)."""
+def _on_cluster(client, kind: str, model, files: list, partition_size: int | None, threads: int | None,
+                **settings) -> Iterator:
+    """:func:`fastdigits.distributed.stream`'s results for ``files``, checked
+    now; ``client`` a Client, or an address connected to when the first
+    result is taken (``model`` as the caller gave it: a model file is sent
+    as it is)."""
     from . import config, distributed
 
-    return distributed.stream(client, kind, model, [str(f) for f in files],
-                              partition_size=partition_size or config.PARTITION_SIZE, threads=threads or 1,
-                              **settings)
+    size = config.PARTITION_SIZE if partition_size is None else partition_size
+    plan = distributed._plan(kind, model, files, size, settings.get("batch_size"),
+                             settings.get("min_confidence", 0.0), threads)
+    if not isinstance(client, str):
+        return distributed._results(client, plan)
+
+    def connected() -> Iterator:
+        with distributed.connect(client) as connection:
+            yield from distributed._results(connection, plan)
+
+    return connected()
 
 
 # ------------------------------------------------------------------- describe

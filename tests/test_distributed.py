@@ -12,6 +12,8 @@ import io
 import os
 import signal
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -80,12 +82,17 @@ def pictures(tmp_path_factory):
     return root
 
 
+def _cluster(n_workers: int = 2):
+    """A scheduler here and worker processes (one thread each) on 127.0.0.1."""
+    distributed = _needs("distributed")
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=":0")
+
+
 @pytest.fixture(scope="module")
 def client():
-    """A scheduler here and two worker processes (one thread each) on 127.0.0.1."""
     distributed = _needs("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+    with _cluster() as cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -204,97 +211,123 @@ def test_predict_proba_over_a_chunked_array(client):
         distributed.predict_proba(model, X[:, 1:])
 
 
-def test_the_model_travels_as_its_file_and_loads_once_per_worker(client):
+def test_urls_are_read_by_the_workers(client, pictures):
+    _needs("fsspec")
+    url = f"file://{pictures}/scans/more"
+    local = _run("classify", url, "-q", "--batch-size", "4")
+    on_dask = _run("classify", url, "-q", "--batch-size", "4", "--dask", client.scheduler.address,
+                   "--partition-size", "4")
+    assert on_dask == local
+    rows = local[1].splitlines()[1:]
+    assert len(rows) == 9 and all(row.startswith(f"file://{pictures}/scans/more/") for row in rows)
+
+
+def test_the_model_travels_as_its_file_and_loads_once_per_worker(client, pictures):
     from fastdigits import distributed
 
-    model = load_model()
-    key, data = distributed._payload(model)
+    key, data = distributed._payload(None)
     assert len(data) < 4_000_000  # its compressed model file, not a 15 MB pickle
     np.load(io.BytesIO(data), allow_pickle=False)  # and no pickle in it
-    payload = client.scatter(data, broadcast=True)
-    ids = client.gather([client.submit(lambda p, k: (os.getpid(), id(distributed._worker_model(k, p, 1))),
-                                       payload, key, pure=False) for _ in range(8)])
-    per_worker = {}
-    for pid, model_id in ids:
-        per_worker.setdefault(pid, set()).add(model_id)
-    assert all(len(models) == 1 for models in per_worker.values())
+
+    def loaded():
+        from fastdigits import distributed
+
+        return sorted(id(model) for (k, _), model in distributed._MODELS.items() if k == key)
+
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
+    for _ in range(2):
+        assert len(list(distributed.stream(client, "classify", None, files, partition_size=2))) == len(files)
+        models = client.run(loaded)
+        assert all(len(ids) == 1 for ids in models.values()), models  # one model per worker process
+        if _ == 0:
+            first = models
+    assert models == first  # the second run used the models the first one loaded
 
 
 # ------------------------------------------------------------ workers dying
 
 
-@pytest.fixture
-def fresh_client():
-    """A cluster of its own: the tests kill its workers."""
-    distributed = _needs("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
-        yield client
+def _hold_decoding(sentinel: str) -> None:
+    """On a worker: decoding waits until ``sentinel`` exists (at most a
+    minute), so that a worker is surely busy with a partition when killed."""
+    import time
+
+    import fastdigits.classify as module
+
+    decode = module._decode
+
+    def held(path, name=None):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sentinel) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return decode(path, name)
+
+    module._decode = held
 
 
-def _kill_a_busy_worker(client, prefix: str) -> set[str]:
-    """SIGKILL the worker process that holds or runs most of the run's
-    tasks (keys starting with ``prefix``); the keys it had."""
-    held: dict[str, set[str]] = {}
-    for source in (client.processing(), client.has_what()):
-        for worker, keys in source.items():
-            held.setdefault(worker, set()).update(k for k in keys if str(k).startswith(prefix))
-    worker = max(held, key=lambda w: len(held[w]))
-    pid = client.run(os.getpid, workers=[worker])[worker]
-    os.kill(pid, signal.SIGKILL)
-    return held[worker]
+def _kill_a_busy_worker(client, sentinel, killed: set) -> None:
+    """Once both workers run a partition, SIGKILL one (its keys into
+    ``killed``) and let the other go on."""
+    deadline = time.monotonic() + 60
+    busy = {}
+    while time.monotonic() < deadline and len(busy) < 2:
+        busy = {w: {k for k in keys if str(k).startswith("fastdigits-classify-")}
+                for w, keys in client.processing().items()}
+        busy = {w: keys for w, keys in busy.items() if keys}
+        time.sleep(0.05)
+    worker = sorted(busy)[0]
+    killed.update(busy[worker])
+    os.kill(client.run(os.getpid, workers=[worker])[worker], signal.SIGKILL)
+    time.sleep(0.5)  # the scheduler notices, before the other worker goes on
+    open(sentinel, "w").close()
+
+
+def _run_killing_a_worker(client, files, tmp_path, **stream_kw) -> tuple[list, set]:
+    from fastdigits import distributed
+
+    sentinel = str(tmp_path / "go")
+    client.run(_hold_decoding, sentinel)
+    killed: set = set()
+    killer = threading.Thread(target=_kill_a_busy_worker, args=(client, sentinel, killed))
+    killer.start()
+    try:
+        rows = list(distributed.stream(client, "classify", None, files, partition_size=2, **stream_kw))
+    finally:
+        killer.join()
+    assert killed, "no worker was running a partition"
+    return rows, killed
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_killed_worker_loses_nothing(fresh_client, pictures):
-    from fastdigits import distributed
+def test_a_killed_worker_loses_nothing(pictures, tmp_path):
+    distributed = _needs("distributed")
 
-    model = load_model()
-    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
     def row(r):
         return r.path, r.label, r.error, None if r.probabilities is None else r.probabilities.tobytes()
 
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
     local = [row(r) for r in recipes.classify(files, batch_size=2)]
-    rows, lost = [], set()
-    for result in distributed.stream(fresh_client, "classify", model, files, partition_size=2, batch_size=2):
-        rows.append(row(result))
-        if len(rows) == 1:
-            lost = _kill_a_busy_worker(fresh_client, "fastdigits-classify-")
-    assert lost, "the killed worker held none of the run's tasks"
-    assert rows == local  # complete, in order, none twice
+    with _cluster() as cluster, distributed.Client(cluster) as client:
+        rows, _ = _run_killing_a_worker(client, files, tmp_path, batch_size=2)
+    assert [row(r) for r in rows] == local  # complete, in order, none twice
 
 
-def test_a_partition_whose_workers_keep_dying_becomes_error_rows(pictures):
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_partition_whose_workers_keep_dying_becomes_error_rows(pictures, tmp_path):
     distributed = _needs("distributed")
     import dask
 
-    from fastdigits import distributed as fd_distributed
-
     files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
-    # Big pictures, so that a partition is still running when its worker is killed.
-    big = pictures / "big"
-    big.mkdir(exist_ok=True)
-    for i in range(12):
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (1500, 1500), dtype=np.uint8)).save(big / f"{i}.png")
-    files = sorted(str(p) for p in big.glob("*.png")) + files
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
-        rows, killed = [], set()
-        for result in fd_distributed.stream(client, "classify", load_model(), files, partition_size=2):
-            rows.append(result)
-            if len(rows) == 1:
-                running = {w: {k for k in keys if str(k).startswith("fastdigits-")}
-                           for w, keys in client.processing().items()}
-                worker = max(running, key=lambda w: len(running[w]))
-                killed = running[worker]
-                os.kill(client.run(os.getpid, workers=[worker])[worker], signal.SIGKILL)
-    assert killed
+    local = {r.path: r.label for r in recipes.classify(files)}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a partition's first death is its last
+        with _cluster() as cluster, distributed.Client(cluster) as client:
+            rows, killed = _run_killing_a_worker(client, files, tmp_path)
     assert [r.path for r in rows] == files
-    died = [r for r in rows if r.error and "died" in r.error]
-    assert died and all(r.error.startswith(f"{r.path}: not classified: the workers running its partition died")
-                        for r in died)
-    assert len(died) <= 2 * len(killed)
+    died = [r for r in rows if r.error and "kept dying" in r.error]
+    assert died and len(died) <= 2 * len(killed)
+    assert all(r.error == f"{r.path}: not classified: the workers running its partition kept dying (1 times)"
+               for r in died)
+    assert all(r.label == local[r.path] for r in rows if r not in died)  # the others go on
 
 
 def test_losing_the_cluster_mid_run_is_a_cluster_error_after_the_rows_so_far(pictures):
@@ -302,11 +335,10 @@ def test_losing_the_cluster_mid_run_is_a_cluster_error_after_the_rows_so_far(pic
     from fastdigits import distributed as fd_distributed
 
     files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=":0")
+    cluster = _cluster()
     rows = []
     with distributed.Client(cluster) as client:
-        with pytest.raises(ClusterError, match=rf"lost the Dask cluster after \d+ of {len(files)} files"):
+        with pytest.raises(ClusterError, match=rf"^lost the Dask scheduler after \d+ of {len(files)} files"):
             for result in fd_distributed.stream(client, "classify", None, files, partition_size=2):
                 rows.append(result.path)
                 if len(rows) == 1:
@@ -314,21 +346,56 @@ def test_losing_the_cluster_mid_run_is_a_cluster_error_after_the_rows_so_far(pic
     assert rows == files[: len(rows)] and 2 <= len(rows) < len(files)
 
 
+def test_a_cluster_without_workers_is_a_cluster_error(pictures, monkeypatch):
+    distributed = _needs("distributed")
+    from fastdigits import config
+    from fastdigits import distributed as fd_distributed
+
+    monkeypatch.setattr(config, "DASK_NO_WORKERS_SECONDS", 1.5)
+    files = sorted(str(p) for p in (pictures / "scans").rglob("*.png"))
+    with _cluster(n_workers=0) as cluster, distributed.Client(cluster) as client:
+        start = time.monotonic()
+        with pytest.raises(ClusterError, match=rf"no Dask worker in the cluster for 1.5 s, after 0 of {len(files)}"):
+            list(fd_distributed.stream(client, "classify", None, files))
+        assert time.monotonic() - start < 30
+        assert not client.processing() or not any(client.processing().values())  # nothing left submitted
+
+
 # ---------------------------------------------------------------- refusals
 
 
-def test_no_scheduler_at_the_address_is_a_clear_error(monkeypatch):
+def test_no_scheduler_at_the_address_is_a_clear_error(tmp_path):
     _needs("distributed")
     import dask
 
     from fastdigits import distributed
 
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(tmp_path / "a.png")
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ClusterError, match=r"tcp://127.0.0.1:9: no Dask scheduler answers there"):
-            with distributed.connect("tcp://127.0.0.1:9", timeout=1):
+        with pytest.raises(ClusterError, match=r"^tcp://127.0.0.1:9: no Dask scheduler answers there"):
+            with distributed.connect("tcp://127.0.0.1:9"):
                 pass
-        code, out = _run("classify", "x.png", "--dask", "tcp://127.0.0.1:9")
-    assert code == 1
+        result = CliRunner().invoke(app, ["classify", str(tmp_path), "--dask", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "error: tcp://127.0.0.1:9: no Dask scheduler answers there" in result.stderr
+
+
+def test_everything_is_checked_before_the_cluster_is_asked_for(tmp_path):
+    _needs("distributed")
+    (tmp_path / "bad.npz").write_text("not a model")
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(tmp_path / "a.png")
+    # No scheduler listens there: these fail at once, on their own fault.
+    result = CliRunner().invoke(app, ["classify", str(tmp_path / "a.png"), "-m", str(tmp_path / "bad.npz"),
+                                      "--dask", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 1 and "bad.npz: not a fastdigits model file" in result.stderr
+    assert "Dask" not in result.stderr
+    with pytest.raises(InputError, match="device 'cuda' with a Dask cluster"):
+        recipes.classify([tmp_path], device="cuda", client="tcp://127.0.0.1:9")
+    with pytest.raises(InputError, match="partition_size must be an integer of at least 1, got 0"):
+        recipes.classify([tmp_path], client="tcp://127.0.0.1:9", partition_size=0)
+    with pytest.raises(InputError, match="threads must be an integer of at least 1 or None, got 0"):
+        recipes.read([tmp_path], client="tcp://127.0.0.1:9", workers=0)
+    assert CliRunner().invoke(app, ["classify", "a.png", "--dask", "local", "--partition-size", "0"]).exit_code == 2
 
 
 def test_without_dask_the_option_says_how_to_install_it(monkeypatch, tmp_path):
@@ -338,11 +405,3 @@ def test_without_dask_the_option_says_how_to_install_it(monkeypatch, tmp_path):
     assert result.exit_code == 1
     assert "pip install 'fastdigits[dask]'" in result.stderr
     assert result.stdout == ""
-
-
-def test_partition_size_must_be_positive():
-    from fastdigits import distributed
-
-    with pytest.raises(InputError, match="partition_size must be at least 1, got 0"):
-        distributed._partitions(["a.png"], 0)
-    assert _run("classify", "a.png", "--dask", "local", "--partition-size", "0")[0] == 2
