@@ -6,12 +6,12 @@ work of ``fastdigits classify`` on them, rows streamed to the end:
 
 - local: ``recipes.classify`` in this process (what the command runs,
   decoding threads and kernels on every CPU);
-- dask, 1 and 2 workers: the same through ``--dask`` on a
-  ``LocalCluster`` of that many worker processes (one thread each) on
-  127.0.0.1, started beforehand and warmed by one run (startup not timed;
+- dask: the same through ``--dask`` on a ``LocalCluster`` on 127.0.0.1
+  of 1 worker process with 1 thread, 2 with 1 thread each, and 1 with 2
+  threads, started beforehand and warmed by one run (startup not timed;
   sending the model is, in every run).
 
-Rounds alternate the three; each figure is the median.  Then the cost of a
+Rounds alternate the four; each figure is the median.  Then the cost of a
 partition: one worker classifies ``--overhead-files`` files in partitions
 of one file and in a single partition; the difference over the number of
 extra partitions is what each partition costs (scheduling, the task's
@@ -76,15 +76,16 @@ def main() -> None:
         folder = Path(tmp)
         what = _write_pictures(folder, args.files)
         files = [folder]
-        model = recipes.load()
-        clusters = {n: distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                                dashboard_address=":0") for n in (1, 2)}
-        clients = {n: distributed.Client(cluster) for n, cluster in clusters.items()}
+        model = None  # the shipped model's file, read (and for Dask sent as it is) by each run, as the command does
+        shapes = {"1 worker x 1 thread": (1, 1), "2 workers x 1 thread": (2, 1), "1 worker x 2 threads": (1, 2)}
+        clusters = {name: distributed.LocalCluster(n_workers=n, threads_per_worker=t, processes=True,
+                                                   host="127.0.0.1", dashboard_address=":0")
+                    for name, (n, t) in shapes.items()}
+        clients = {name: distributed.Client(cluster) for name, cluster in clusters.items()}
         runs = {"local": lambda: recipes.classify(files, model)}
-        for n, client in clients.items():
-            runs[f"dask, {n} worker{'s' * (n > 1)}"] = (
-                lambda client=client: recipes.classify(files, model, client=client,
-                                                       partition_size=args.partition_size))
+        for name, client in clients.items():
+            runs[f"dask, {name}"] = (lambda client=client: recipes.classify(
+                files, model, client=client, partition_size=args.partition_size))
         try:
             for run in runs.values():  # warm: models loaded, kernels read from the cache
                 _seconds(run)
@@ -94,7 +95,7 @@ def main() -> None:
                     times[name].append(_seconds(run))
             medians = {name: statistics.median(t) for name, t in times.items()}
 
-            one = clients[1]
+            one = clients["1 worker x 1 thread"]
             few = sorted(folder.glob("*.png"))[: args.overhead_files]
             per_file = {size: statistics.median(
                 _seconds(lambda: recipes.classify(few, model, client=one, partition_size=size))
@@ -109,7 +110,7 @@ def main() -> None:
     print(f"{what}; partitions of {args.partition_size} files; median of {args.rounds} rounds")
     local = medians["local"]
     for name, seconds in medians.items():
-        print(f"  {name:<16} {seconds:7.2f} s  {args.files / seconds:9,.0f} images/s  "
+        print(f"  {name:<28} {seconds:7.2f} s  {args.files / seconds:9,.0f} images/s  "
               f"{local / seconds:5.2f} x local")
     print(f"  per partition: {overhead * 1e3:.1f} ms ({len(few)} files on one worker: "
           f"{per_file[1]:.2f} s in partitions of 1, {per_file[len(few)]:.2f} s in one)")
