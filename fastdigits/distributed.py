@@ -368,6 +368,7 @@ def _plan(kind: str, model: Any, paths: Sequence[str | os.PathLike], partition_s
 def _results(client, plan: _Plan) -> Iterator:
     """The results of ``plan``'s work on ``client``'s cluster, in order."""
     import distributed
+    from distributed.client import ClosedClientError
 
     kind, key, data, parts, setting, threads = (plan.kind, plan.key, plan.data, plan.parts, plan.setting,
                                                 plan.threads)
@@ -408,7 +409,7 @@ def _results(client, plan: _Plan) -> Iterator:
             future.release()
             done += len(part)
             yield from rows
-    except (OSError, distributed.CancelledError) as exc:
+    except (OSError, distributed.CancelledError, ClosedClientError) as exc:
         raise lost(exc) from None
     finally:  # the run ends, is stopped (Ctrl-C, a consumer's break) or lost: cancel what was not taken
         with contextlib.suppress(Exception):  # a client closed under us has nothing left to cancel
