@@ -194,9 +194,9 @@ CLASSIFY_BATCH = 256
 #: its pictures in the same batches as a local run does, so its
 #: probabilities are the same to the last bit (a network's float32 sums
 #: over a batch of 4 and one of 256 may differ in the last place).  A
-#: partition costs the scheduler a few milliseconds whatever its size
-#: (``benchmarks/bench_dask.py`` measures it), while a core takes about a
-#: second for 512 pictures.
+#: partition costs the scheduler about 10 ms whatever its size, while a
+#: worker process takes 0.3-0.4 s for 512 MNIST-sized PNG files: about 3 %
+#: (``benchmarks/bench_dask.py`` measures both).
 PARTITION_SIZE = 2 * CLASSIFY_BATCH
 
 #: Models a Dask worker process keeps loaded (the most recently used).
