@@ -587,7 +587,8 @@ def classify(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any 
     Returns
     -------
     dask.dataframe.DataFrame
-        Indexed by the file's position in the listing (known divisions),
+        Indexed by the file's position in the listing (divisions known
+        when there are files),
         with the columns of ``fastdigits classify``'s CSV: ``path``,
         ``label`` (the class: ``Int64`` for integer classes, else object
         or string; missing without one), ``probability``
