@@ -443,7 +443,7 @@ def _where(member: int, members: int, epoch: int, epochs: int) -> str:
 
 DaskOption = Annotated[Optional[str], typer.Option(
     "--dask", metavar="ADDRESS", help="Run on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, or a "
-    "scheduler file .json), or 'local': worker processes on this machine's CPUs. Needs fastdigits[dask].")]
+    "scheduler file .json), or 'local': worker processes on this machine's CPUs. Needs fastdigits\\[dask].")]
 PartitionOption = Annotated[int, typer.Option(min=1, help="With --dask: files per task. A multiple of --batch-size "
                                                "gives probabilities identical to a local run's to the last digit.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", exists=True, dir_okay=False,
@@ -657,7 +657,7 @@ def export(
     """Write a model as an ONNX graph (prepared 400 float32 inputs to class
     probabilities and label index; classes and preprocessing in its
     metadata) for onnxruntime, browsers and phones.  Needs
-    pip install 'fastdigits[onnx]'."""
+    pip install 'fastdigits\\[onnx]'."""
     _err(f"wrote {recipes.export(model_path, output)}")
 
 

@@ -125,13 +125,15 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
                 host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR))
             client = stack.enter_context(dd.Client(cluster))
         else:
-            kind = "scheduler_file" if address.endswith(".json") else "address"
+            kind = "scheduler_file" if address.lower().endswith(".json") else "address"
+            if kind == "scheduler_file" and not os.path.isfile(address):  # Dask would wait for it to appear
+                raise ClusterError(f"{address}: no such scheduler file")
             try:
                 waiting = {} if timeout is None else {"timeout": timeout}  # None: Dask's own setting
                 client = stack.enter_context(dd.Client(**{kind: address}, **waiting))
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise ClusterError(f"{address}: no Dask scheduler answers there ({type(exc).__name__}: {exc})") \
-                    from None
+            except Exception as exc:  # noqa: BLE001 - a foreign server or a bad file fails in many ways
+                raise ClusterError(f"{address}: no Dask scheduler answers there ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]})") from None
         yield client
 
 

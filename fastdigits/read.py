@@ -257,6 +257,9 @@ class _Reader:
         if not 0.0 <= min_confidence <= 1.0:
             raise InputError(f"min_confidence must be within [0, 1], got {min_confidence!r}")
         self.model = model
+        # Its networks' thread setting (None: every CPU) also prepares the digits: a
+        # Dask worker's model is set to its threads, and more would fight its neighbours.
+        self.threads = getattr(getattr(model, "members_", [model])[0], "threads", None)
         self.min_confidence = float(min_confidence)
         settings = as_preprocessing(model.preprocessing)
         self.settings = settings if settings is not None else Normalization()
@@ -272,7 +275,7 @@ class _Reader:
             crop = np.where(mine, ink[window], 0.0).astype(np.float32)
             pad = max(2, int(MARGIN * max(crop.shape)))
             crops.append(np.pad(crop, pad))
-        frames = normalize(crops, self.settings) if crops else np.empty((0, 20, 20), np.float32)
+        frames = normalize(crops, self.settings, threads=self.threads) if crops else np.empty((0, 20, 20), np.float32)
         return frames.reshape(len(parts), -1)
 
     def _proba(self, ink, labels, parts) -> np.ndarray:

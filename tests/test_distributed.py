@@ -378,6 +378,12 @@ def test_no_scheduler_at_the_address_is_a_clear_error(tmp_path):
         result = CliRunner().invoke(app, ["classify", str(tmp_path), "--dask", "tcp://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "error: tcp://127.0.0.1:9: no Dask scheduler answers there" in result.stderr
+    (tmp_path / "notes.json").write_text("not a scheduler file")
+    for address, words in [(str(tmp_path / "gone.JSON"), "no such scheduler file"),
+                           (str(tmp_path / "notes.json"), "no Dask scheduler answers there")]:
+        with pytest.raises(ClusterError, match=f"^{address}: {words}"):
+            with distributed.connect(address):
+                pass
 
 
 def test_everything_is_checked_before_the_cluster_is_asked_for(tmp_path):

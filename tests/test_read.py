@@ -245,3 +245,26 @@ def test_faint_ink_joins_the_nearest_stroke(seed):
     np.testing.assert_array_equal(got[sure], want_hi[sure])
     assert ((got == want_hi) | (got == want_lo)).all()
     assert (got[ink == 0] == 0).all()
+
+
+def test_the_digits_are_prepared_with_the_models_threads(monkeypatch):
+    """A Dask worker's model runs with its worker's threads: preparing the
+    digits must not take every CPU of the machine beside it."""
+    import fastdigits.read as read_module
+
+    model = load_model()
+    for net in model.members_:
+        net.threads = 1
+    seen = []
+    normalize = read_module.normalize
+
+    def spy(crops, settings=None, *, threads=None, **kw):
+        seen.append(threads)
+        return normalize(crops, settings, threads=threads, **kw)
+
+    monkeypatch.setattr(read_module, "normalize", spy)
+    page = np.full((40, 70), 255, np.uint8)
+    page[8:32, 18:22] = 0
+    page[8:32, 48:52] = 0
+    assert read_module.read_number(page, model).text == "11"
+    assert seen and set(seen) == {1}
