@@ -647,9 +647,10 @@ def read(paths: Iterable[str | os.PathLike], model: str | os.PathLike | Any | No
     Raises
     ------
     InputError
-        If dask[dataframe] is not installed, or ``partition_size`` < 1.
+        If dask[dataframe] is not installed, ``partition_size`` is below 1
+        or ``min_confidence`` outside [0, 1] (when the rows are computed).
     ModelFileError
-        If the model cannot be read.
+        If the digit model cannot be read.
 
     Examples
     --------
