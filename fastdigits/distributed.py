@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config
+from ._models import networks as _networks
 from .config import PARTITION_SIZE
 from .errors import ClusterError, InputError
 
@@ -205,11 +206,6 @@ def _worker_threads() -> int:
 def _same(data: bytes) -> bytes:
     """``data``: a task whose result is the model file's bytes."""
     return data
-
-
-def _networks(model: MLPClassifier | Ensemble) -> list:
-    """The networks of ``model``: an Ensemble's members, or the network itself."""
-    return list(getattr(model, "members_", [model]))
 
 
 def _loaded(model: str | os.PathLike | MLPClassifier | Ensemble | None) -> MLPClassifier | Ensemble:

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _preprocess, config
+from ._models import networks
 from .classify import NO_INK, _decode
 from .errors import InputError
 from .preprocess import Normalization, as_preprocessing, ink_map, normalize
@@ -259,7 +260,7 @@ class _Reader:
         self.model = model
         # Its networks' thread setting (None: every CPU) also prepares the digits: a
         # Dask worker's model is set to its threads, and more would fight its neighbours.
-        self.threads = getattr(getattr(model, "members_", [model])[0], "threads", None)
+        self.threads = getattr(networks(model)[0], "threads", None)
         self.min_confidence = float(min_confidence)
         settings = as_preprocessing(model.preprocessing)
         self.settings = settings if settings is not None else Normalization()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
+from ._models import networks as _networks
 from .errors import FastDigitsError, InputError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,11 +138,6 @@ def _quiet(event: Event) -> None:
 
 
 # --------------------------------------------------------------------- models
-
-
-def _networks(model) -> list:
-    """The networks of a model: an Ensemble's members, or the one MLPClassifier."""
-    return getattr(model, "members_", [model])
 
 
 def _augments(net) -> bool:
