@@ -129,13 +129,32 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
             kind = "scheduler_file" if address.lower().endswith(".json") else "address"
             if kind == "scheduler_file" and not os.path.isfile(address):  # Dask would wait for it to appear
                 raise ClusterError(f"{address}: no such scheduler file")
+            failure = None
             try:
                 waiting = {} if timeout is None else {"timeout": timeout}  # None: Dask's own setting
                 client = stack.enter_context(dd.Client(**{kind: address}, **waiting))
             except Exception as exc:  # noqa: BLE001 - a foreign server or a bad file fails in many ways
-                raise ClusterError(f"{address}: no Dask scheduler answers there ({type(exc).__name__}: "
-                                   f"{str(exc)[:200]})") from None
+                failure = f"{address}: no Dask scheduler answers there ({type(exc).__name__}: {str(exc)[:200]})"
+            if failure is not None:  # raised here, so that the error does not keep Dask's traceback alive
+                _close_failed_client(dd)
+                raise ClusterError(failure)
         yield client
+
+
+def _close_failed_client(dd: Any) -> None:
+    """Close the client a failed ``Client(address)`` left behind.
+
+    It stays registered as the default client, and Dask's ``scheduler``
+    setting stays ``"dask.distributed"``, until it is garbage-collected; while
+    anything keeps it alive (a kept exception, a notebook's last traceback),
+    a plain ``.compute()`` fails with "no Client active".
+    """
+    try:
+        client = dd.default_client()
+    except ValueError:  # none: it was collected already
+        return
+    if client.status not in ("running", "closed"):  # a running one is the user's own
+        client.close()
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -384,6 +385,50 @@ def test_no_scheduler_at_the_address_is_a_clear_error(tmp_path):
         with pytest.raises(ClusterError, match=f"^{address}: {words}"):
             with distributed.connect(address):
                 pass
+
+
+_REFUSED_THEN_COMPUTE = """
+import sys
+import dask, dask.array as da, distributed
+from fastdigits import distributed as fd
+from fastdigits.errors import ClusterError
+kept = []
+with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+    try:
+        with fd.connect(sys.argv[1]):
+            pass
+    except ClusterError as error:
+        kept.append(error)  # the user keeps it, as a notebook keeps its last error
+print(dask.config.get("scheduler", None), int(da.ones(4, chunks=2).sum().compute()))
+"""
+
+
+@pytest.mark.parametrize("kind", ["nothing listening", "a bad scheduler file"])
+def test_a_refused_connection_leaves_dask_as_it_was(client, kind, tmp_path):
+    """A failed ``Client(address)`` can stay Dask's default client, with its
+    ``scheduler`` setting "dask.distributed", while anything keeps it alive: a
+    kept error must not keep it, or later plain computes fail ("no Client
+    active").  Checked without a client (a fresh process) and with one."""
+    distributed = _needs("distributed")
+    import dask
+
+    from fastdigits import distributed as fd_distributed
+
+    address = "tcp://127.0.0.1:9"
+    if kind == "a bad scheduler file":
+        address = str(tmp_path / "notes.json")
+        (tmp_path / "notes.json").write_text("not a scheduler file")
+    alone = subprocess.run([sys.executable, "-c", _REFUSED_THEN_COMPUTE, address], capture_output=True, text=True,
+                           timeout=120)
+    assert alone.returncode == 0 and alone.stdout.split() == ["None", "4"], alone.stderr[-2000:]
+
+    before = dask.config.get("scheduler", None)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ClusterError) as kept:
+            with fd_distributed.connect(address):
+                pass
+    assert kept.value is not None  # still held here
+    assert distributed.default_client() is client and dask.config.get("scheduler", None) == before
 
 
 def test_everything_is_checked_before_the_cluster_is_asked_for(tmp_path):
