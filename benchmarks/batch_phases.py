@@ -10,7 +10,10 @@ the weights pass is in, the loop clears the transposed batch itself, as
 that pass would.)  The learning rate is 0, so every batch sees the same
 weights.
 
-    FASTDIGITS_DATA=... python benchmarks/batch_phases.py [--hidden 128] [--batch 32]
+With ``--rows dense``, standard normal rows of MNIST's count replace its
+frames (no zeros: the layer's products go by dense register blocks).
+
+    FASTDIGITS_DATA=... python benchmarks/batch_phases.py [--hidden 128] [--batch 32] [--rows dense]
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ PHASES = ["transpose", "+ rows pass", "+ weights pass", "+ narrow step"]
 
 @njit
 def _epoch(phases, batches, m, threads, data, order, network, params, state, opt, work):
+    transposed = cpu._transposes(data, order, network)
     for b in range(batches):
         pos = (b * m) % (data.x.shape[0] - m)
         rows = order[pos : pos + m]
         cpu._transpose_weights(network, params, work.params_t, True)
         if phases >= 2:
-            cpu._backprop_pass(data, rows, network, params, work, threads)
-        xt = cpu._xt(work, network, m, True)
+            cpu._backprop_pass(data, rows, transposed, network, params, work, threads)
+        xt = cpu._xt(work, network, m, transposed)
         if phases >= 3:
             cpu._weights_pass(work.xbuf[:m], xt, network, params, state, opt, work, threads)
         else:
@@ -51,12 +55,15 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", choices=["mnist", "dense"], default="mnist")
     args = parser.parse_args()
     data = load_mnist()
     x = np.ascontiguousarray(MLPClassifier().prepare(data.train_images), dtype=np.float32)
     y = data.train_labels.astype(np.int64)
     m, lay = args.batch, _Layout.of([400, args.hidden, 10])
     rng = np.random.default_rng(0)
+    if args.rows == "dense":
+        x = rng.standard_normal(x.shape, dtype=np.float32)
     params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
     params[:] = rng.standard_normal(lay.n_params) * 0.05
     network = Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX)
@@ -66,7 +73,8 @@ def main() -> None:
                workspace(network, m, np.float32, minibatches=True))
     batches = len(x) // m
     print(f"machine: {bench.machine()}")
-    print(f"400-{args.hidden}-10, batch {m}, microseconds per batch (median of {args.repeats} epochs):")
+    print(f"400-{args.hidden}-10, {args.rows} rows, batch {m}, microseconds per batch (median of {args.repeats} "
+          "epochs):")
     for threads in sorted({1, numba.get_num_threads()}):
         cells = []
         for phases, name in enumerate(PHASES, 1):

@@ -3,11 +3,15 @@ peer (NumPy always; PyTorch CPU and scikit-learn when installed), in one run.
 
 - training: one epoch of 60,000 rows, SGD + momentum 0.9, float32, the
   same threads for everyone; repeats interleaved across peers, medians; the
-  achieved GFLOP/s (6 flops per weight per sample) beside OpenBLAS sgemm's
-  GFLOP/s on the layer's own shape (batch x n_in @ n_in x H);
+  achieved GFLOP/s, counting only the flops a sample needs (its zero
+  inputs skipped: ``bench.needed_flops``), beside OpenBLAS sgemm's GFLOP/s
+  on the layer's own shape (batch x n_in @ n_in x H), so that beating
+  NumPy below sgemm's rate shows as a win from the zeros; on MNIST and on
+  dense rows (standard normal: no zeros);
 - inference: predict_proba on 10,000 prepared rows (each timed call after
   a rest, as the training epochs are, and in steady use: calls back to back
-  after one untimed call), and one row's latency;
+  after one untimed call), and one row's latency, on MNIST and on dense
+  rows;
 - for each training case, what launching an empty parallel pass costs
   just before and just after its runs: on our shared boxes it rises from
   about 0.8 us to about 2 us in the slow spells described in RESULTS.md,
@@ -95,10 +99,11 @@ def main() -> None:
     print(f"data: {source}; threads {args.threads}; medians of {args.repeats} interleaved repeats")
     print(bench.format_header(peers))
     results = []
-    cases = bench.training_cases(X400, y, args.threads, args.repeats, peers)
-    for case in [*cases, *bench.inference_cases(X400, y, args.threads, args.repeats, peers)]:
-        results.append(asdict(case))
-        print(bench.format_row(case, peers), flush=True)
+    for dense in (False, True):
+        cases = bench.training_cases(X400, y, args.threads, args.repeats, peers, dense=dense)
+        for case in [*cases, *bench.inference_cases(X400, y, args.threads, args.repeats, peers, dense=dense)]:
+            results.append(asdict(case))
+            print(bench.format_row(case, peers), flush=True)
     e2e = end_to_end(args.threads)
     print(f"end to end: {e2e}")
     write_json(args.json, {"machine": bench.machine(), "data": source, "threads": args.threads,

@@ -326,8 +326,10 @@ class Measurement:
     case: str
     unit: str  #: "samples/s", "images/s" or "us"
     values: dict[str, float] = field(default_factory=dict)
-    #: Training cases: fastdigits' rate in GFLOP/s (6 flops per weight per
-    #: sample, as if dense) and OpenBLAS sgemm's on the layer's own shape.
+    #: Training cases: fastdigits' rate in GFLOP/s, counting only the flops
+    #: a sample needs (``needed_flops``: its inputs' zeros skipped), and
+    #: OpenBLAS sgemm's on the layer's own shape, dense.  Beating a peer
+    #: at a rate below sgemm's is a win from the zeros.
     gflops: float | None = None
     sgemm_gflops: float | None = None
     #: Training cases: ``launch_microseconds`` just before and just after
@@ -375,8 +377,26 @@ def _data(n: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     return X, rng.integers(0, N_CLASSES, n), images, "synthetic (MNIST not found: set FASTDIGITS_DATA to use it)"
 
 
-#: The speed issue's training cases: (inputs, hidden units, batch).
+#: The speed issue's training cases: (inputs, hidden units, batch), on
+#: MNIST (normalised frames; raw pixels for 784 inputs) ...
 TRAIN_CASES = ((400, 128, 32), (400, 128, 128), (400, 512, 128), (784, 800, 128))
+#: ... and on dense rows (``dense_rows``: no zeros), for ``benchmarks/bench_targets.py``.
+DENSE_TRAIN_CASES = ((400, 128, 32), (400, 128, 128), (400, 128, 512), (400, 512, 128), (784, 800, 128))
+
+
+def needed_flops(rows: np.ndarray, hidden: int) -> float:
+    """Flops one sample of ``rows`` needs in an epoch of a 1-hidden-layer
+    network: the first layer's product and weight gradient take 2 flops
+    per nonzero input and hidden unit each (a zero input needs neither),
+    the output layer 6 per weight (product, gradient, error sent back)."""
+    share = np.count_nonzero(rows) / rows.size
+    return 4 * share * rows.shape[1] * hidden + 6 * hidden * N_CLASSES
+
+
+def dense_rows(n: int, n_in: int) -> np.ndarray:
+    """(n, n_in) float32 standard normal rows: standardised features, with
+    no zeros to skip."""
+    return np.random.default_rng(1).standard_normal((n, n_in), dtype=np.float32)
 
 
 def sgemm_gflops(batch: int, n_in: int, hidden: int, repeats: int) -> float:
@@ -405,23 +425,24 @@ def raw_rows(n: int) -> np.ndarray:
 
 
 def training_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, peers: list[str],
-                   say: Callable[[str], None] = lambda message: None) -> list[Measurement]:
+                   say: Callable[[str], None] = lambda message: None, *, dense: bool = False) -> list[Measurement]:
     """Every case of ``TRAIN_CASES``: one epoch over (X, y) (raw pixels from
-    ``raw_rows`` for 784 inputs) for fastdigits and each peer, interleaved."""
-    X784 = None
+    ``raw_rows`` for 784 inputs) for fastdigits and each peer, interleaved;
+    with ``dense``, every case of ``DENSE_TRAIN_CASES`` on ``dense_rows``."""
+    inputs: dict[int, np.ndarray] = {}
     results = []
-    for n_in, hidden, batch in TRAIN_CASES:
-        if n_in == 784 and X784 is None:
-            X784 = raw_rows(len(X))
-        rows = X if n_in == X.shape[1] else X784
-        case = Measurement(f"train {n_in}-{hidden}-10, batch {batch}", "samples/s")
+    for n_in, hidden, batch in DENSE_TRAIN_CASES if dense else TRAIN_CASES:
+        if n_in not in inputs:
+            inputs[n_in] = (dense_rows(len(X), n_in) if dense else X if n_in == X.shape[1] else raw_rows(len(X)))
+        rows = inputs[n_in]
+        case = Measurement(f"train {n_in}-{hidden}-10, batch {batch}{', dense' if dense else ''}", "samples/s")
         say(case.case)
         runners = {p: epoch_runner(p, rows, y, hidden, batch, threads) for p in peers}
         case.launch_us.append(launch_microseconds(threads))
         seconds = interleaved_medians(runners, repeats)
         case.launch_us.append(launch_microseconds(threads))
         case.values = {p: len(rows) / t for p, t in seconds.items()}
-        case.gflops = case.values["fastdigits"] * 6 * (n_in * hidden + hidden * N_CLASSES) / 1e9
+        case.gflops = case.values["fastdigits"] * needed_flops(rows[:5000], hidden) / 1e9
         case.sgemm_gflops = sgemm_gflops(batch, n_in, hidden, repeats)
         results.append(case)
     return results
@@ -439,13 +460,15 @@ def inference_pair(X: np.ndarray, y: np.ndarray, threads: int | None) -> tuple[o
 
 
 def inference_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, peers: list[str],
-                    say: Callable[[str], None] = lambda message: None) -> list[Measurement]:
+                    say: Callable[[str], None] = lambda message: None, *, dense: bool = False) -> list[Measurement]:
     """predict_proba of a 400-128-10 network on 10,000 rows (each timed call
     after a rest, as the training epochs are, and in steady use: one
     untimed call, then calls back to back), and one row's latency, for
-    fastdigits, NumPy and PyTorch (CPU) when it is in ``peers``."""
+    fastdigits, NumPy and PyTorch (CPU) when it is in ``peers``; with
+    ``dense``, of the same network on ``dense_rows``."""
     model, ref = inference_pair(X, y, threads)
-    rows, one = np.ascontiguousarray(X[:10_000]), np.ascontiguousarray(X[:1])
+    rows = dense_rows(10_000, X.shape[1]) if dense else np.ascontiguousarray(X[:10_000])
+    one = np.ascontiguousarray(rows[:1])
     fns = {"fastdigits": (lambda: model.predict_proba(rows), lambda: model.predict_proba(one)),
            "numpy": (lambda: ref.forward(rows), lambda: ref.forward(one))}
     if "torch" in peers:
@@ -465,11 +488,12 @@ def inference_cases(X: np.ndarray, y: np.ndarray, threads: int, repeats: int, pe
     steady_s = interleaved_medians({p: f[0] for p, f in fns.items()}, repeats, steady_calls=10)
     say("latency")
     single_s = interleaved_medians({p: (lambda f=f: [f[1]() for _ in range(1000)]) for p, f in fns.items()}, repeats)
-    return [Measurement(f"predict_proba, {len(rows):,} rows, H=128", "images/s",
+    kind = ", dense" if dense else ""
+    return [Measurement(f"predict_proba, {len(rows):,} rows, H=128{kind}", "images/s",
                         {p: len(rows) / t for p, t in batch_s.items()}),
-            Measurement(f"predict_proba, {len(rows):,} rows, steady use", "images/s",
+            Measurement(f"predict_proba, {len(rows):,} rows, steady use{kind}", "images/s",
                         {p: len(rows) / t for p, t in steady_s.items()}),
-            Measurement("one row, predict_proba latency", "us", {p: t * 1e3 for p, t in single_s.items()})]
+            Measurement(f"one row, predict_proba latency{kind}", "us", {p: t * 1e3 for p, t in single_s.items()})]
 
 
 def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,

@@ -94,6 +94,15 @@ def register_tile() -> int:
     return 128 if "+avx512f" in binding.get_host_cpu_features().flatten() else 64
 
 
+#: A layer's rows go through it by dense register blocks
+#: (``kernels._dense``: three rows share each load of weights) when at least
+#: this share of their inputs is nonzero, and by the sums of each row's
+#: nonzeros (``kernels._sparse``) otherwise; so do each three rows of a
+#: weight gradient.  Both give the same bits; the value is where they take
+#: the same time, measured on the 2-core box of ``benchmarks/RESULTS.md``
+#: ("Dense rows": ``benchmarks/dense_crossover.py``).
+DENSE_SHARE = 0.25
+
 #: Arrays of at least this many values are checked for NaN and infinity by
 #: a parallel kernel (about 3x as fast as ``np.isfinite(x).all()`` on 2 cores
 #: for 10,000 rows: ``benchmarks/kernel_forms.py``); smaller ones by NumPy,

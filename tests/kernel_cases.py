@@ -23,9 +23,17 @@ def random_network(rng, sizes, dtype=np.float64):
     return lay, params
 
 
-def network(lay, act="relu", output="softmax"):
-    """The kernels' ``Network`` of a layout and public activation names."""
-    return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output])
+#: ``Network.dense_share`` values that force the CPU's dense register blocks
+#: (0) and its sums of nonzeros (2), beside the default (None).
+PRODUCTS = {"default": None, "dense": 0.0, "sparse": 2.0}
+
+
+def network(lay, act="relu", output="softmax", products="default"):
+    """The kernels' ``Network`` of a layout and public activation names,
+    its products chosen as ``PRODUCTS`` says."""
+    net = Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output])
+    share = PRODUCTS[products]
+    return net if share is None else net._replace(dense_share=share)
 
 
 def check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight=None):

@@ -8,7 +8,7 @@ import pytest
 
 import naive
 from fastdigits.kernels import (ADAM, GRADIENT, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, SOFTMAX, Data, Optimizer,
-                                _jit, _sparse, cpu, workspace)
+                                _dense, _jit, _sparse, cpu, workspace)
 from kernel_cases import OPTIMIZERS, check_batch_grad, network, random_network, reference_training
 
 AWKWARD = [1, 7, 33]
@@ -178,10 +178,11 @@ def test_step_row(rng, opt):
         np.testing.assert_array_equal(got[outside], before[outside])
 
 
-def _batch_grad(lay, params, x, y, act, output, l2_scale, weight, chunks):
+def _batch_grad(lay, params, x, y, act, output, l2_scale, weight, chunks, products="default"):
     """cpu.batch_grad of the rows (x, y) with row weights: (grads, loss sum, rows right)."""
-    work = workspace(network(lay, act, output), len(x), params.dtype)
-    loss, correct = cpu.batch_grad(Data(x, y, weight), network(lay, act, output), params, l2_scale, work, chunks)
+    net = network(lay, act, output, products)
+    work = workspace(net, len(x), params.dtype)
+    loss, correct = cpu.batch_grad(Data(x, y, weight), net, params, l2_scale, work, chunks)
     return work.grads, loss, correct
 
 
@@ -194,7 +195,8 @@ def _batch_grad(lay, params, x, y, act, output, l2_scale, weight, chunks):
 @pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 20, 17, 10], [30, 130, 16],
                                    [12, 9, 40, 10]])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks, weighted):
+@pytest.mark.parametrize("products", ["default", "dense", "sparse"])
+def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks, weighted, products):
     lay, params = random_network(rng, sizes, dtype)
     m = 7
     x = rng.random((m, sizes[0])).astype(dtype)
@@ -203,7 +205,7 @@ def test_batch_grad_matches_backprop(rng, dtype, act, output, sizes, chunks, wei
     y[2] = -1  # a row of no class (outlier exposure)
     weight = rng.uniform(0, 2, m) if weighted else np.ones(m)
     l2 = 0.3
-    grads, loss, correct = _batch_grad(lay, params, x, y, act, output, l2 / m, weight, chunks)
+    grads, loss, correct = _batch_grad(lay, params, x, y, act, output, l2 / m, weight, chunks, products)
     check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight)
 
 
@@ -254,12 +256,13 @@ def test_weight_two_is_the_row_twice(rng):
 
 @pytest.mark.parametrize("chunks", [1, 2])
 @pytest.mark.parametrize("m", [1, 7, 33, 2 * cpu.FORWARD_TILE + 5])
-@pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18]])
-def test_forward_matches_reference(rng, m, chunks, sizes):
+@pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18], [20, 70, 33, 5]])
+@pytest.mark.parametrize("products", ["default", "dense", "sparse"])
+def test_forward_matches_reference(rng, m, chunks, sizes, products):
     lay, params = random_network(rng, sizes)
     x = rng.random((m, 20))
     out = np.empty((m, sizes[-1]))
-    cpu.forward(x, network(lay, "tanh", "sigmoid"), params, np.empty_like(params), out, chunks)
+    cpu.forward(x, network(lay, "tanh", "sigmoid", products), params, np.empty_like(params), out, chunks)
     ws, bs = lay.views(params)
     np.testing.assert_allclose(out, naive.forward(x, ws, bs, "tanh", "sigmoid")[-1], rtol=1e-12)
 
@@ -315,14 +318,17 @@ def test_no_kernel_is_compiled_twice_from_one_function():
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opt", [SGD, NESTEROV, ADAM])
 @pytest.mark.parametrize("sizes, n, bs, lr", [([6, 5, 3], 10, 4, 0.5), ([7, 40, 3], 10, 4, 0.5),
-                                             ([300, 64, 3], 250, 100, 0.01)])
-def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr, weighted):
+                                             ([300, 64, 3], 250, 100, 0.01), ([20, 70, 33, 3], 40, 16, 0.1)])
+@pytest.mark.parametrize("products", ["default", "dense", "sparse"])
+def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, bs, lr, weighted, products):
     """One compiled call over 3 minibatches equals 3 reference steps (a
     narrow and a wide first layer, the wide one's gradient rows in pairs
     and, with 7 inputs, one left over; the last network's goes through the
-    cache-blocked kernels, its batches through two blocks of deltas); rows
-    of random weights, some zero, as training passes them (mean 1), the
-    last batch short."""
+    cache-blocked kernels, its batches through two blocks of deltas; the
+    fourth has two wide layers, neither a whole number of panels); rows of
+    random weights, some zero, as training passes them (mean 1), the last
+    batch short.  The products by dense register blocks, by sums of
+    nonzeros, or chosen as by default."""
     lay, params = random_network(rng, sizes)
     x, y = rng.random((n, sizes[0])), rng.integers(0, 3, n)
     x[x < 0.5] = 0
@@ -331,7 +337,7 @@ def test_train_range_is_the_optimiser_over_batches(rng, threads, opt, sizes, n, 
     order = rng.permutation(n).astype(np.int64)
     p, s1, s2 = params.copy(), np.zeros_like(params), np.zeros_like(params)
     work = workspace(network(lay), bs, p.dtype, minibatches=True)
-    loss, correct, steps = cpu.train_range(Data(x, y, weight), order, bs, network(lay), p, (s1, s2),
+    loss, correct, steps = cpu.train_range(Data(x, y, weight), order, bs, network(lay, products=products), p, (s1, s2),
                                            Optimizer(opt, lr, 0.9, 0.9, 0.999, 1e-8, 0.1, 0), work, threads)
     assert steps == -(-n // bs)
     assert not work.xtbuf.any(), "the transposed-batch buffer must be left all zeros"
@@ -421,3 +427,76 @@ def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
     assert len(plain.signatures) > 1  # what the subclass is for
     helper(np.float32(2.0), 3, True)
     assert len(helper.signatures) == 2
+
+
+# ------------------------------------------------------ dense register blocks
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_rows", [1, 2, 3])
+@pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128)])
+@pytest.mark.parametrize("packed", [True, False])
+def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, packed):
+    """``rows_times`` of up to three rows (the others repeating the last)
+    against the float64 product, over w's whole panels, packed or read in
+    place; the columns after them and the rows past n_rows untouched."""
+    a = rng.standard_normal((n_rows, n_in)).astype(dtype)
+    a[a < -1] = 0
+    w = rng.standard_normal((n_in, n_out)).astype(dtype)
+    out = np.full((_dense.MR, n_out), 7.0, dtype)
+    panels = np.empty(n_in * n_out, dtype)
+    _dense.pack(w, panels)
+    rows = tuple(a[min(r, n_rows - 1)] for r in range(_dense.MR))
+    outs = tuple(out[min(r, n_rows - 1)] for r in range(_dense.MR))
+    b = _dense.as_panels(panels, n_in, n_out) if packed else w
+    n_panels = _dense.full_panels(n_out)
+    _dense.rows_times(rows, n_rows, n_in, b, packed, n_panels, outs, np.empty(_dense.MR * _dense.NR, dtype))
+    done = n_panels * _dense.NR
+    want = a.astype(np.float64) @ w[:, :done].astype(np.float64)
+    bound = n_in * np.finfo(dtype).eps * (np.abs(a) @ np.abs(w[:, :done])).astype(np.float64)  # a sum's rounding
+    assert (np.abs(out[:n_rows, :done] - want) <= bound).all()
+    assert (out[:n_rows, done:] == 7).all() and (out[n_rows:] == 7).all()
+
+
+def _rows_like(rng, kind, n, n_in, dtype):
+    """Rows with no zeros, rows 40 % nonzero, or both in turn (the
+    threads' shares of a batch then choose differently)."""
+    x = rng.standard_normal((n, n_in)).astype(dtype)
+    if kind != "dense":
+        sparse = rng.random((n, n_in)) < 0.6
+        if kind == "mixed":
+            sparse[::2] = False
+        x[sparse] = 0
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["dense", "sparse", "mixed"])
+@pytest.mark.parametrize("sizes", [[400, 128, 10], [50, 70, 40, 10]])
+def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, threads, kind, sizes):
+    """Forward, full-batch gradient and three minibatches of SGD, each the
+    same to the bit whichever products the CPU takes: forced dense,
+    forced sparse, or chosen by the rows' nonzeros; minibatch inputs
+    passed transposed or whole (``cpu._transposes``); the transposed-batch
+    buffer left all zeros."""
+    lay, params = random_network(rng, sizes, dtype)
+    n, bs = 61, 24
+    x = _rows_like(rng, kind, n, sizes[0], dtype)
+    y = rng.integers(0, sizes[-1], n)
+    order = rng.permutation(n).astype(np.int64)
+    results = {}
+    for products in ("default", "dense", "sparse"):
+        net = network(lay, "tanh", "softmax", products)
+        proba = np.empty((n, sizes[-1]), dtype)
+        cpu.forward(x, net, params, np.empty_like(params), proba, threads)
+        grads, loss, _ = _batch_grad(lay, params, x, y, "tanh", "softmax", 0.01, np.ones(n), threads, products)
+        p, s1 = params.copy(), np.zeros_like(params)
+        work = workspace(net, bs, dtype, minibatches=True)
+        trained = cpu.train_range(Data(x, y, np.ones(n)), order, bs, net, p, (s1, s1),
+                                  Optimizer(SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 0), work, threads)
+        assert not work.xtbuf.any()
+        results[products] = (proba, grads.copy(), loss, p, trained)
+    for products in ("dense", "sparse"):
+        for got, want in zip(results[products], results["default"]):
+            np.testing.assert_array_equal(got, want, err_msg=products)

@@ -17,7 +17,8 @@ jitted function.
 
 Files: ``_jit`` (how a CPU kernel is compiled), ``_intrinsics`` (LLVM
 intrinsics), ``_threads`` (where a parallel loop's threads run),
-``_sparse`` (sparse vector-matrix products in register tiles), ``cpu``
+``_sparse`` (sparse vector-matrix products in register tiles), ``_dense``
+(dense ones in register blocks, for inputs with few zeros), ``cpu``
 (the passes of the network), ``cuda`` (their GPU twins), ``warp`` (the
 augmentation's warp), ``cache`` and ``precompile`` (machine code on disk).
 """
@@ -26,6 +27,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+
+from .. import config
 
 IDENTITY, SIGMOID, TANH, RELU, SOFTMAX = range(5)
 
@@ -52,6 +55,10 @@ class Network(NamedTuple):
     b_off: np.ndarray  #: int64 (layers,): where each layer's b starts in params
     hidden_act: int  #: code of the hidden layers' activation (``HIDDEN_ACTIVATIONS``)
     out_act: int  #: code of the output style (``OUTPUTS``)
+    #: Share of nonzero inputs from which the CPU's products go by dense
+    #: register blocks (``config.DENSE_SHARE``; every value gives the same
+    #: bits: 0 and 2 force the dense and the sparse products, for tests)
+    dense_share: float = config.DENSE_SHARE
 
 
 class Data(NamedTuple):
@@ -89,6 +96,7 @@ class Workspace(NamedTuple):
     right_rows: np.ndarray  #: int64 (rows,): whether each row's most probable class is its label
     xbuf: np.ndarray  #: (rows, n_in): a minibatch's rows, gathered ((0, n_in) for a full batch)
     xtbuf: np.ndarray  #: zeros, n_in * rows: a minibatch's nonzeros, transposed (empty for a full batch)
+    panels: np.ndarray  #: as long as params: the wide layers' w packed in panels (``_dense.pack``), kept current
 
 
 def workspace(network: Network, rows: int, dtype, *, minibatches: bool = False) -> Workspace:
@@ -110,6 +118,7 @@ def workspace(network: Network, rows: int, dtype, *, minibatches: bool = False) 
         right_rows=np.empty(rows, np.int64),
         xbuf=aligned_empty((gathered, n_in), dtype),
         xtbuf=aligned_zeros(gathered * n_in, dtype),
+        panels=aligned_empty(n_params, dtype),
     )
 
 

@@ -11,14 +11,18 @@ and the optimiser's state: each layer's ``w`` and ``b`` are views at offsets
 given by a :class:`~fastdigits.kernels.Network`.  Activations and deltas of
 a batch live in flat buffers too (a :class:`~fastdigits.kernels.Workspace`),
 one (m, n_out) block per layer.  This lets a whole run of minibatches stay
-inside one compiled call (:func:`train_range`).  Every product is a sparse
-vector times a matrix, in register tiles (``_sparse``).
+inside one compiled call (:func:`train_range`).  A wide layer's products
+go three rows at a time through dense register blocks (``_dense``) where
+enough of its inputs are nonzero (``Network.dense_share``), otherwise as
+sparse vectors times a matrix, in register tiles (``_sparse``): the same
+sums in the same order, so the same bits either way.
 
 A minibatch is two parallel passes: one over its rows (forward through
 every layer, output delta, deltas back through every layer: no row needs
 another's), then one over the rows of every weight matrix (gradient row,
-then the optimiser's step on it, while it is in registers and cache; the
-first layer's rows two at a time, sharing each load of a delta row).
+then the optimiser's step on it, while it is in registers and cache; a
+wide layer's rows three at a time as a register block, or two at a time
+sharing each load of a delta row).
 
 Three layers of functions, as in STUMPY: the entry points (``forward``,
 ``batch_grad``, ``train_range``, ``dense_forward`` and the checks)
@@ -41,6 +45,7 @@ from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer
                nesterov_step, output_delta, sgd_step, step_rate)
 from ._intrinsics import SLACK, pow2, take
 from ._jit import inline, parallel, reduce, serial
+from ._dense import MR, NR, as_panels, count_nonzeros, full_panels, pack, pack_row, rows_times
 from ._sparse import (copy, dots, fetch_ahead, gather_rows_range, gather_rows_sum, gather_wide_tiles, nonzeros,
                       nonzeros_in_blocks)
 
@@ -204,7 +209,9 @@ def _layer_rows_blocked(rows, lo, hi, layer, act, out):
             if fill_xt:
                 for t in range(n):
                     xt[idx[r, t], i] = val[r, t]
-            copy(b, out[i])
+            o = out[i]
+            for j in range(n_out):
+                o[j] = 0.0
         for blk in range(n_blocks):
             for i in range(g0, g1):
                 r = i - g0
@@ -213,7 +220,84 @@ def _layer_rows_blocked(rows, lo, hi, layer, act, out):
                 if j < n_out:
                     gather_rows_range(w, idx[r], val[r], t0, t1, o, True, None, None, j)
         for i in range(g0, g1):
-            _activate_row(out[i], act)
+            o = out[i]
+            for j in range(n_out):  # the bias last, as ``_layer_rows`` adds it: the same bits
+                o[j] += b[j]
+            _activate_row(o, act)
+
+
+@serial
+def _triple(rows, i0, hi):
+    """Rows i0, i0 + 1, i0 + 2 of ``_layer_rows``'s ``rows`` (the last of
+    lo..hi repeated past hi) and their row numbers."""
+    src, order, _ = rows
+    i1, i2 = min(i0 + 1, hi - 1), min(i0 + 2, hi - 1)
+    if order.shape[0] > 0:
+        return (src[order[i0]], src[order[i1]], src[order[i2]]), (i0, i1, i2)
+    return (src[i0], src[i1], src[i2]), (i0, i1, i2)
+
+
+@serial
+def _dense_rows(rows, lo, hi, n_in, share):
+    """Whether rows lo..hi (``_layer_rows``'s ``rows``) have at least
+    ``share`` of their entries nonzero (``Network.dense_share``): then
+    they go through a layer as register blocks (``_layer_rows_blocks``)."""
+    src, order, _ = rows
+    n = 0
+    for i in range(lo, hi):
+        n += count_nonzeros(src[order[i]] if order.shape[0] > 0 else src[i])
+    return n >= share * (hi - lo) * n_in
+
+
+#: Rows transposed together into a batch's xt: each store of a group
+#: fills 16 floats of one line of xt, not one.
+TRANSPOSE_GROUP = 16
+
+
+@serial
+def _transpose_rows(rows, lo, hi, xt):
+    """xt[:, i] = row i for rows lo..hi of ``_layer_rows``'s ``rows``,
+    TRANSPOSE_GROUP rows at a time (every entry, zeros too)."""
+    src, order, _ = rows
+    indirect = order.shape[0] > 0
+    for g0 in range(lo, hi, TRANSPOSE_GROUP):
+        g1 = min(g0 + TRANSPOSE_GROUP, hi)
+        for k in range(xt.shape[0]):
+            dst = xt[k]
+            for i in range(g0, g1):
+                dst[i] = src[order[i], k] if indirect else src[i, k]
+
+
+@serial
+def _layer_rows_blocks(rows, lo, hi, layer, act, out, panels, scratch):
+    """``_layer_rows`` by register blocks (``_dense``): three rows at a
+    time through w's whole panels (``panels``, from ``_dense.pack``), the
+    columns after the panels row by row as ``_layer_rows`` does.  The same
+    sums in the same order: the same bits."""
+    src, order, xt = rows
+    w, _, b = layer
+    idx, val = scratch
+    indirect = order.shape[0] > 0
+    fill_xt = xt.shape[0] > 0
+    n_in, n_out = w.shape
+    n_panels = full_panels(n_out)
+    b_panels = as_panels(panels, n_in, n_out)
+    spill = np.empty(MR * NR, w.dtype)
+    for i0 in range(lo, hi, MR):
+        if indirect:
+            fetch_ahead(src, order, min(i0 + 2, hi - 1), lo, hi)
+        triple, (i0, i1, i2) = _triple(rows, i0, hi)
+        rows_times(triple, min(MR, hi - i0), n_in, b_panels, True, n_panels, (out[i0], out[i1], out[i2]), spill)
+    if fill_xt:
+        _transpose_rows(rows, lo, hi, xt)
+    for i in range(lo, hi):
+        o = out[i]
+        if n_panels * NR < n_out:
+            n = nonzeros(src[order[i]] if indirect else src[i], idx, val)
+            gather_rows_range(w, idx, val, 0, n, o, False, None, None, n_panels * NR)
+        for j in range(n_out):
+            o[j] += b[j]
+        _activate_row(o, act)
 
 
 @parallel
@@ -256,12 +340,14 @@ def _block(flat, sizes, m, layer):
 
 
 @serial
-def _forward_layers(rows, lo, hi, network, params, params_t, acts, out, scratch):
+def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, scratch):
     """Rows lo..hi (of m, out's rows) through every layer, a layer at a
     time: input ``rows`` as for ``_layer_rows``, hidden activations into
     the (m, n_out) blocks of ``acts``, probabilities into out (m,
     n_classes); ``params_t`` holds the NARROW layers' transposed weights
-    (``_transpose_weights``)."""
+    (``_transpose_weights``), ``panels`` the others' packed
+    (``_pack_weights``).  Each layer's rows go as register blocks
+    (``_layer_rows_blocks``) where they have few zeros (``_dense_rows``)."""
     sizes = network.sizes
     m = out.shape[0]
     _, order, xt = rows
@@ -274,7 +360,10 @@ def _forward_layers(rows, lo, hi, network, params, params_t, acts, out, scratch)
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
-        if layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
+        if n_out >= NARROW and full_panels(n_out) > 0 and _dense_rows(rows, lo, hi, n_in, network.dense_share):
+            _layer_rows_blocks(rows, lo, hi, (w, w_t, b), act, dst,
+                               panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out], scratch)
+        elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
             _layer_rows_blocked(rows, lo, hi, (w, w_t, b), act, dst)
         else:
             _layer_rows(rows, lo, hi, (w, w_t, b), act, dst, scratch)
@@ -304,8 +393,8 @@ def _forward_rows(x, tiles, network, params, params_t, out):
             break
         rows = min(FORWARD_TILE, n - first)
         tile = x[first : first + rows]
-        _forward_layers((tile, order, tile[:0]), 0, rows, network, params, params_t, acts, out[first : first + rows],
-                        scratch)
+        _forward_layers((tile, order, tile[:0]), 0, rows, network, params, params_t, params_t, acts,
+                        out[first : first + rows], scratch)
 
 
 @parallel
@@ -328,7 +417,8 @@ def forward(x, network, params, params_t, out, threads):
     x : (m, n_in) array of the model's float dtype, C-contiguous
     network : Network
     params : (n_params,) array of x's dtype: the weights and biases
-    params_t : array like params, scratch (the transposed weights)
+    params_t : array like params, scratch (the NARROW layers' weights
+        transposed, the others' packed: they take different places)
     out : (m, n_classes) array of x's dtype, written
     threads : int
         Threads that share out the rows FORWARD_TILE at a time; with one,
@@ -336,6 +426,7 @@ def forward(x, network, params, params_t, out, threads):
         thread, and no wake-up cost for a few rows).
     """
     _transpose_weights(network, params, params_t, False)
+    _pack_weights(network, params, params_t)
     if threads <= 1:
         _forward_rows(x, np.zeros(1, np.int64), network, params, params_t, out)
     else:
@@ -470,43 +561,75 @@ def _batch_rows(data, order):
     return order.shape[0] if order.shape[0] > 0 else data.x.shape[0]
 
 
+#: Rows that ``_transposes`` counts the nonzeros of, spread over an epoch.
+SHARE_SAMPLE = 256
+
+
 @serial
-def _xt(work, network, m, gather):
-    """The (n_in, m) view of work.xtbuf through which a gathered batch's
-    nonzeros pass from the rows pass to the weights pass (all zeros before
-    and after); empty (0, m) when the batch is not gathered or its first
-    layer is NARROW (its gradient rows come from the rows themselves)."""
+def _transposes(data, order, network):
+    """Whether the batches of rows data.x[order] pass their inputs from
+    the rows pass to the weights pass transposed, as their nonzeros
+    (``_xt``): they are gathered (order not empty), the first layer is
+    wide, and a sample of SHARE_SAMPLE of the rows has fewer than twice
+    ``network.dense_share`` of its entries nonzero.  Otherwise gathered
+    rows are copied whole to work.xbuf, where the weights pass reads
+    their columns.
+
+    Transposing every entry of rows without zeros cost as much as their
+    products in the rows pass (400-128, batch 128); MNIST frames (42 %
+    nonzero), whose columns (a pixel's values over a batch) are mostly
+    sparse, trained faster transposed (``benchmarks/batch_phases.py``, one
+    thread: about 680 against 870 us a batch of 128).  Decided once for
+    all the batches of a call: counting each batch's rows first, from
+    memory, took a tenth of its time."""
+    sizes = network.sizes
+    n = order.shape[0]
+    if n == 0 or sizes[1] < NARROW or full_panels(sizes[1]) == 0:
+        return n > 0 and sizes[1] >= NARROW
+    sample = order[:: max(1, n // SHARE_SAMPLE)]
+    return not _dense_rows((data.x, sample, data.x[:0]), 0, sample.shape[0], sizes[0], 2 * network.dense_share)
+
+
+@serial
+def _xt(work, network, m, transposed):
+    """The (n_in, m) view of work.xtbuf through which a batch's nonzeros
+    pass from the rows pass to the weights pass where it is
+    ``transposed`` (``_transposes``; all zeros before and after), else
+    empty (0, m)."""
     n_in = network.sizes[0]
-    if gather and network.sizes[1] >= NARROW:
+    if transposed:
         return work.xtbuf[: n_in * m].reshape((n_in, m))
     return work.xtbuf[:0].reshape((0, m))
 
 
 @serial
-def _backprop_rows(data, order, lo, hi, network, params, work):
+def _backprop_rows(data, order, transposed, lo, hi, network, params, work):
     """Rows lo..hi of a batch (``_batch_rows``): forward, output delta,
     deltas back to the first hidden layer, into work's acts, deltas,
     loss_rows and right_rows.  Row i is data.x[order[i]], its nonzeros
-    written to column i of ``_xt`` (for a NARROW first layer, the row
-    copied to work.xbuf[i] instead); with an empty order, data.x[i]."""
+    written to column i of ``_xt`` where the batch is ``transposed``
+    (``_transposes``), else the row copied to work.xbuf[i]; with an empty
+    order, data.x[i]."""
     x = data.x
     sizes = network.sizes
     m = _batch_rows(data, order)
     gather = order.shape[0] > 0
-    xt = _xt(work, network, m, gather)
+    xt = _xt(work, network, m, transposed)
     n_layers = sizes.shape[0] - 1
     width = sizes.max()
     idx = np.empty(width + SLACK, np.int32)
     val = np.empty(width + SLACK, x.dtype)
     iota = np.arange(NARROW).astype(np.int32)
     out = _block(work.acts, sizes, m, n_layers - 1)
-    if gather and sizes[1] < NARROW:
+    if gather and not transposed:
         for i in range(lo, hi):
             fetch_ahead(x, order, i, lo, hi)
             copy(x[order[i]], work.xbuf[i])
-        _forward_layers((work.xbuf, order[:0], xt), lo, hi, network, params, work.params_t, work.acts, out, (idx, val))
+        _forward_layers((work.xbuf, order[:0], xt), lo, hi, network, params, work.params_t, work.panels, work.acts,
+                        out, (idx, val))
     else:
-        _forward_layers((x, order, xt), lo, hi, network, params, work.params_t, work.acts, out, (idx, val))
+        _forward_layers((x, order, xt), lo, hi, network, params, work.params_t, work.panels, work.acts, out,
+                        (idx, val))
     delta = _block(work.deltas, sizes, m, n_layers - 1)
     scale = 1.0 / m
     for i in range(lo, hi):
@@ -523,14 +646,14 @@ def _backprop_rows(data, order, lo, hi, network, params, work):
 
 
 @parallel
-def _backprop_pass(data, order, network, params, work, threads):
+def _backprop_pass(data, order, transposed, network, params, work, threads):
     m = _batch_rows(data, order)
     state = _threads.launch(threads)
     for chunk in prange(threads):
         c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _threads.enter_chunk(c, state)
         lo, hi = _threads.chunk(c, threads, m)
-        _backprop_rows(data, order, lo, hi, network, params, work)
+        _backprop_rows(data, order, transposed, lo, hi, network, params, work)
         _threads.leave_chunk(state)
 
 
@@ -548,6 +671,18 @@ def _transpose_weights(network, params, params_t, backward):
             for k in range(n_in):
                 for j in range(n_out):
                     w_t[j, k] = w[k, j]
+
+
+@serial
+def _pack_weights(network, params, panels):
+    """panels gets each wide (not NARROW) layer's w packed in panels
+    (``_dense.pack``), at its w's offset."""
+    sizes = network.sizes
+    for layer in range(sizes.shape[0] - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        if n_out >= NARROW:
+            off = network.w_off[layer]
+            pack(_layer(params, off, n_in, n_out), panels[off : off + n_in * n_out])
 
 
 # ------------------------------------------------- gradients, optimisers
@@ -593,59 +728,119 @@ def _grad_rows(sizes, layer):
 
 
 @serial
-def _layer_grad_rows(r0, r1, batch, w_off, b_off, params, grads_t, opt, state, scratch):
+def _grad_rest(col, delta, start, g, idx, val):
+    """g[start:] = col @ delta[:, start:]: the columns of a gradient row
+    after its whole panels, by col's nonzeros."""
+    n = nonzeros(col, idx, val)
+    gather_rows_range(delta, idx, val, 0, n, g, False, None, None, start)
+
+
+@serial
+def _grad_block(cols, delta, n_panels, share, gs, spill, idx, val):
+    """gs[r] = cols[r] @ delta for three columns of a layer's inputs (m
+    each) as one register block (``_dense.rows_times``), if at least
+    ``share`` of their entries are nonzero.  Returns whether it did."""
+    m, n_out = delta.shape
+    if count_nonzeros(cols[0]) + count_nonzeros(cols[1]) + count_nonzeros(cols[2]) < share * MR * m:
+        return False
+    rows_times(cols, MR, m, delta, False, n_panels, (gs[0], gs[1], gs[2]), spill)
+    if n_panels * NR < n_out:
+        for r in range(MR):
+            _grad_rest(cols[r], delta, n_panels * NR, gs[r, :n_out], idx, val)
+    return True
+
+
+@serial
+def _grad_sparse(k, last, a, xt, delta, gs, idx, vals):
+    """Gradient row k (and k + 1 when k < last, from xt) as sums of delta's
+    rows picked by the inputs' nonzeros.  Returns how many rows it did.
+
+    Rows from xt go two at a time (``gather_rows_range`` of two vectors):
+    each delta row is then loaded once for both, where either input is
+    nonzero.  For a batch of 128 normalised digits that loads 1.8x fewer
+    rows, and the first layer's gradient took 45 us instead of 73 on one
+    thread (``benchmarks/kernel_forms.py``)."""
+    n_out = delta.shape[1]
+    val, val2, g, g2 = vals[0], vals[1], gs[0, :n_out], gs[1, :n_out]
+    if xt.shape[0] > 0 and k < last:
+        col, col2 = xt[k], xt[k + 1]
+        n = nonzeros(col, idx, val, col2, val2)
+        col[:] = 0.0  # whole vectors: cheaper than a store per nonzero
+        col2[:] = 0.0
+        gather_rows_range(delta, idx, val, 0, n, g, False, val2, g2, 0)
+        return 2
+    if xt.shape[0] > 0:
+        col = xt[k]
+        n = nonzeros(col, idx, val)
+        col[:] = 0.0
+    else:
+        n = nonzeros(a[:, k], idx, val)
+    gather_rows_sum(delta, idx, val, n, g)
+    return 1
+
+
+@serial
+def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch):
     """Gradient rows r0..r1 of one layer (see ``_weight_rows``), whose w
-    and b start at params[w_off] and params[b_off]: rows of w, or of w's
+    and b start at params[w_off] and params[b_off], ``layer`` being (w_off,
+    b_off, share): rows of w, or of w's
     transpose for a NARROW layer (parked in grads_t), and row n_in (or
-    n_out) for the bias, each stepped (``_step_row``).
+    n_out) for the bias, each stepped (``_step_row``) and, for a wide
+    layer, packed again into its panels for the next forward pass.
 
     ``batch`` is (a, xt, delta): the layer's inputs a (m, n_in), or where
     xt (n_in, m) is not empty its rows (zeroed after use), and its deltas
-    (m, n_out).  ``scratch`` is (idx, vals, gs): idx (m + SLACK), vals
-    (2, m + SLACK), gs (2, at least n_out).
+    (m, n_out).  ``scratch`` is (idx, vals, gs, spill, panels): idx (m +
+    SLACK), vals (2, m + SLACK), gs (MR, at least n_out), spill (MR * NR)
+    and the flat packed panels of every layer.
 
-    Rows from xt go two at a time (``gather_rows_range`` of two vectors): each delta row
-    is then loaded once for both, where either input is nonzero.  For a
-    batch of 128 normalised digits that loads 1.8x fewer rows, and the
-    first layer's gradient took 45 us instead of 73 on one thread
-    (``benchmarks/kernel_forms.py``)."""
+    A wide layer's rows go three at a time as a register block where their
+    inputs have few zeros (``_grad_block``, with ``share``:
+    ``Network.dense_share``), otherwise by their inputs' nonzeros
+    (``_grad_sparse``)."""
     a, xt, delta = batch
-    idx, vals, gs = scratch
+    w_off, b_off, share = layer
+    idx, vals, gs, spill, panels = scratch
     use_xt = xt.shape[0] > 0
     m, n_out = delta.shape
     n_in = a.shape[1]
-    bias_row = n_out if n_out < NARROW else n_in
-    val, val2, g, g2 = vals[0], vals[1], gs[0, :n_out], gs[1, :n_out]
+    wide = n_out >= NARROW
+    bias_row = n_in if wide else n_out
+    n_panels = full_panels(n_out) if wide else 0
+    layer_panels = panels[w_off : w_off + n_in * n_out]
     k = r0
     while k < r1:
         if k == bias_row:
+            g = gs[0, :n_out]
             for i in range(m):
                 idx[i] = i
-                val[i] = 1.0
-            gather_rows_sum(delta, idx, val, m, g)
+                vals[0, i] = 1.0
+            gather_rows_sum(delta, idx, vals[0], m, g)
             _step_row(g, params, b_off, 0.0, opt, state)
-        elif n_out < NARROW:
-            n = nonzeros(delta[:, k], idx, val)
-            gather_rows_sum(a, idx, val, n, _layer(grads_t, w_off, n_out, n_in)[k])
-        elif use_xt and k + 1 < min(r1, n_in):
-            col, col2 = xt[k], xt[k + 1]
-            n = nonzeros(col, idx, val, col2, val2)
-            col[:] = 0.0  # whole vectors: cheaper than a store per nonzero
-            col2[:] = 0.0
-            gather_rows_range(delta, idx, val, 0, n, g, False, val2, g2, 0)
-            _step_row(g, params, w_off + k * n_out, opt.l2_scale, opt, state)
-            _step_row(g2, params, w_off + (k + 1) * n_out, opt.l2_scale, opt, state)
             k += 1
-        else:
+            continue
+        if not wide:
+            n = nonzeros(delta[:, k], idx, vals[0])
+            gather_rows_sum(a, idx, vals[0], n, _layer(grads_t, w_off, n_out, n_in)[k])
+            k += 1
+            continue
+        done = 0
+        if n_panels > 0 and k + MR <= min(r1, n_in):
             if use_xt:
-                col = xt[k]
-                n = nonzeros(col, idx, val)
-                col[:] = 0.0
-            else:
-                n = nonzeros(a[:, k], idx, val)
-            gather_rows_sum(delta, idx, val, n, g)
-            _step_row(g, params, w_off + k * n_out, opt.l2_scale, opt, state)
-        k += 1
+                cols = (xt[k], xt[k + 1], xt[k + 2])
+                if _grad_block(cols, delta, n_panels, share, gs, spill, idx, vals[0]):
+                    for r in range(MR):
+                        cols[r][:] = 0.0
+                    done = MR
+            elif _grad_block((a[:, k], a[:, k + 1], a[:, k + 2]), delta, n_panels, share, gs, spill, idx, vals[0]):
+                done = MR
+        if done == 0:
+            done = _grad_sparse(k, min(r1, n_in) - 1, a, xt, delta, gs, idx, vals)
+        for r in range(done):
+            _step_row(gs[r, :n_out], params, w_off + (k + r) * n_out, opt.l2_scale, opt, state)
+            if n_panels > 0:
+                pack_row(params[w_off + (k + r) * n_out : w_off + (k + r + 1) * n_out], k + r, n_in, layer_panels)
+        k += done
 
 
 #: Gradient rows a thread takes at a time in the weights pass.
@@ -674,7 +869,8 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
         total += _grad_rows(sizes, layer) + 1
     idx = np.empty(m + SLACK, np.int32)
     vals = np.empty((2, m + SLACK), a0.dtype)
-    g_all = np.empty((2, sizes.max()), a0.dtype)
+    g_all = np.empty((MR, sizes.max()), a0.dtype)
+    spill = np.empty(MR * NR, a0.dtype)
     for run in range(c, (total + GRAD_RUN - 1) // GRAD_RUN, chunks):
         lo, hi = run * GRAD_RUN, min(total, (run + 1) * GRAD_RUN)
         start = 0
@@ -687,8 +883,8 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
                     batch = (a0, xt, delta)
                 else:
                     batch = (_block(work.acts, sizes, m, layer - 1), xt[:0], delta)
-                _layer_grad_rows(r0, r1, batch, network.w_off[layer], network.b_off[layer], params, work.grads_t, opt,
-                                 state, (idx, vals, g_all))
+                _layer_grad_rows(r0, r1, batch, (network.w_off[layer], network.b_off[layer], network.dense_share),
+                                 params, work.grads_t, opt, state, (idx, vals, g_all, spill, work.panels))
             start += rows
 
 
@@ -722,28 +918,29 @@ def _weights_pass(a0, xt, network, params, state, opt, work, threads):
 
 
 @serial
-def _batch(data, order, network, params, state, opt, work, threads):
+def _batch(data, order, transposed, network, params, state, opt, work, threads):
     """One batch, both passes: its rows are data.x[order], or every row of
     data.x for an empty order; returns (sum of the rows' weighted losses,
     rows right).  ``opt.lr`` is this step's rate.
 
     Gathered rows' nonzeros pass from the first pass to the second
-    through ``_xt`` (all zeros before and after): the weights pass then
-    reads contiguous rows instead of the batch's columns."""
+    through ``_xt`` (all zeros before and after) where they are
+    ``transposed`` (``_transposes``): the weights pass then reads
+    contiguous rows instead of the batch's columns."""
     _transpose_weights(network, params, work.params_t, True)
     m = _batch_rows(data, order)
     gather = order.shape[0] > 0
     # Even with one thread the parallel passes are used: numba compiles a
     # prange body with its arrays marked as not aliasing one another, which
     # measured about 30 % faster than the same loops in a plain function.
-    _backprop_pass(data, order, network, params, work, threads)
+    _backprop_pass(data, order, transposed, network, params, work, threads)
     loss = 0.0
     right = 0
     for i in range(m):
         loss += work.loss_rows[i]
         right += work.right_rows[i]
     a0 = work.xbuf[:m] if gather else data.x[:m]
-    _weights_pass(a0, _xt(work, network, m, gather), network, params, state, opt, work, threads)
+    _weights_pass(a0, _xt(work, network, m, transposed), network, params, state, opt, work, threads)
     _step_narrow(network, params, work.grads_t, opt, state)
     return loss, right
 
@@ -773,7 +970,8 @@ def batch_grad(data, network, params, l2_scale, work, threads):
     (sum of weight_i CE_i, number of rows predicted right)
     """
     opt = Optimizer(GRADIENT, 0.0, 0.0, 0.0, 0.0, 0.0, l2_scale, 0)
-    return _batch(data, np.empty(0, np.int64), network, params, (work.grads, work.grads), opt, work, threads)
+    _pack_weights(network, params, work.panels)
+    return _batch(data, np.empty(0, np.int64), False, network, params, (work.grads, work.grads), opt, work, threads)
 
 
 @serial
@@ -807,6 +1005,8 @@ def train_range(data, order, batch_size, network, params, state, optimizer, work
     -------
     (sum of weight_i CE_i over the rows, rows predicted right, steps taken)
     """
+    _pack_weights(network, params, work.panels)  # then kept current by each step
+    transposed = _transposes(data, order, network)
     loss = 0.0
     correct = 0
     steps = 0
@@ -819,7 +1019,8 @@ def train_range(data, order, batch_size, network, params, state, optimizer, work
         rate = _step_rate(optimizer.kind, optimizer.lr, optimizer.beta1, optimizer.beta2, t)
         opt = Optimizer(optimizer.kind, rate, optimizer.momentum, optimizer.beta1, optimizer.beta2, optimizer.epsilon,
                         optimizer.l2_scale, t)
-        batch_loss, batch_right = _batch(data, order[pos : pos + m], network, params, state, opt, work, threads)
+        batch_loss, batch_right = _batch(data, order[pos : pos + m], transposed, network, params, state, opt, work,
+                                         threads)
         loss += batch_loss
         correct += batch_right
         pos += m

@@ -395,11 +395,12 @@ def _data(data: Data) -> Data:
 
 def _workspace(work: Workspace) -> Workspace:
     """The buffers of ``work`` that the GPU kernels use, on the GPU (xbuf
-    flat); the CPU's scratch (params_t, grads_t, xtbuf) as placeholders."""
+    flat); the CPU's scratch (params_t, grads_t, xtbuf, panels) as placeholders."""
     nothing = _nothing(work.acts.dtype)
     return Workspace(params_t=nothing, grads_t=nothing, grads=to_device(work.grads), acts=to_device(work.acts),
                      deltas=to_device(work.deltas), loss_rows=to_device(work.loss_rows),
-                     right_rows=to_device(work.right_rows), xbuf=to_device(work.xbuf).ravel(), xtbuf=nothing)
+                     right_rows=to_device(work.right_rows), xbuf=to_device(work.xbuf).ravel(), xtbuf=nothing,
+                     panels=nothing)
 
 
 def forward(x, network, params, params_t, out, threads):
@@ -414,7 +415,7 @@ def forward(x, network, params, params_t, out, threads):
     d_x = to_device(x).ravel()
     acts = cuda.device_array(m * width, d_x.dtype)
     nothing, no_rows, no_labels = _nothing(d_x.dtype), _nothing(np.float64), _nothing(np.int64)
-    work = Workspace(nothing, nothing, nothing, acts, acts, no_rows, no_labels, d_x, nothing)
+    work = Workspace(nothing, nothing, nothing, acts, acts, no_rows, no_labels, d_x, nothing, nothing)
     with _quiet():
         _rows_launch(m)(Data(d_x, no_labels, no_rows), (no_labels, 0, m, False), _network(network), to_device(params),
                         work, False, False)
