@@ -35,6 +35,7 @@ PHASES = ["transpose", "+ rows pass", "+ weights pass", "+ narrow step"]
 @njit
 def _epoch(phases, batches, m, threads, data, order, network, params, state, opt, work):
     transposed = cpu._transposes(data, order, network)
+    cpu._pack_weights(network, params, work.panels)  # as train_range does (the learning rate is 0: once is enough)
     for b in range(batches):
         pos = (b * m) % (data.x.shape[0] - m)
         rows = order[pos : pos + m]

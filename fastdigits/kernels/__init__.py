@@ -56,8 +56,10 @@ class Network(NamedTuple):
     hidden_act: int  #: code of the hidden layers' activation (``HIDDEN_ACTIVATIONS``)
     out_act: int  #: code of the output style (``OUTPUTS``)
     #: Share of nonzero inputs from which the CPU's products go by dense
-    #: register blocks (``config.DENSE_SHARE``; every value gives the same
-    #: bits: 0 and 2 force the dense and the sparse products, for tests)
+    #: register blocks (``training.network`` passes ``config.DENSE_SHARE``;
+    #: every value gives the same bits for finite inputs and weights: 0.0 and
+    #: 2.0 force the dense and the sparse products, for tests; a float, or
+    #: numba compiles the kernels again for an int)
     dense_share: float = config.DENSE_SHARE
 
 
@@ -95,7 +97,7 @@ class Workspace(NamedTuple):
     loss_rows: np.ndarray  #: float64 (rows,): each row's weighted loss
     right_rows: np.ndarray  #: int64 (rows,): whether each row's most probable class is its label
     xbuf: np.ndarray  #: (rows, n_in): a minibatch's rows, gathered ((0, n_in) for a full batch)
-    xtbuf: np.ndarray  #: zeros, n_in * rows: a minibatch's nonzeros, transposed (empty for a full batch)
+    xtbuf: np.ndarray  #: zeros, n_in * rows: a sparse minibatch's inputs, transposed (empty for a full batch)
     panels: np.ndarray  #: as long as params: the wide layers' w packed in panels (``_dense.pack``), kept current
 
 

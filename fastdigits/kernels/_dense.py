@@ -15,7 +15,9 @@ that its loads stream from one contiguous block.
 Every sum runs over k in increasing order, one fused multiply-add a term,
 as ``_sparse``'s sums do: a zero term adds exactly nothing (the sums start
 at +0.0, so not even a zero's sign can change), and a product comes out
-bit for bit the same either way.  The kernels choose between the two by
+bit for bit the same either way, for finite inputs and weights (0 times an
+infinite weight is NaN here and skipped there; fastdigits checks inputs
+before a pass and the weights after an epoch).  The kernels choose between the two by
 speed alone (``config.DENSE_SHARE``).
 """
 

@@ -1,5 +1,5 @@
-"""Sparse vector-matrix products in register tiles, the CPU kernels'
-one way to multiply.
+"""Sparse vector-matrix products in register tiles: how the CPU kernels
+multiply inputs with many zeros (``_dense`` takes those with few).
 
 Every product is a sum of rows of a matrix weighted by the nonzero
 entries of a vector: ``a_i @ w`` for a layer's forward pass, ``delta_i @

@@ -41,7 +41,7 @@ import math
 import numpy as np
 from numba import prange
 
-from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer, _threads, derivative,
+from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer, Workspace, _threads, derivative,
                nesterov_step, output_delta, sgd_step, step_rate)
 from ._intrinsics import SLACK, pow2, take
 from ._jit import inline, parallel, reduce, serial
@@ -241,7 +241,7 @@ def _triple(rows, i0, hi):
 def _dense_rows(rows, lo, hi, n_in, share):
     """Whether rows lo..hi (``_layer_rows``'s ``rows``) have at least
     ``share`` of their entries nonzero (``Network.dense_share``): then
-    they go through a layer as register blocks (``_layer_rows_blocks``)."""
+    they go through a layer as register blocks (``_layer_rows_microkernel``)."""
     src, order, _ = rows
     n = 0
     for i in range(lo, hi):
@@ -269,7 +269,7 @@ def _transpose_rows(rows, lo, hi, xt):
 
 
 @serial
-def _layer_rows_blocks(rows, lo, hi, layer, act, out, panels, scratch):
+def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels, scratch):
     """``_layer_rows`` by register blocks (``_dense``): three rows at a
     time through w's whole panels (``panels``, from ``_dense.pack``), the
     columns after the panels row by row as ``_layer_rows`` does.  The same
@@ -285,7 +285,8 @@ def _layer_rows_blocks(rows, lo, hi, layer, act, out, panels, scratch):
     spill = np.empty(MR * NR, w.dtype)
     for i0 in range(lo, hi, MR):
         if indirect:
-            fetch_ahead(src, order, min(i0 + 2, hi - 1), lo, hi)
+            for i in range(i0, min(i0 + MR, hi)):
+                fetch_ahead(src, order, i, lo, hi)
         triple, (i0, i1, i2) = _triple(rows, i0, hi)
         rows_times(triple, min(MR, hi - i0), n_in, b_panels, True, n_panels, (out[i0], out[i1], out[i2]), spill)
     if fill_xt:
@@ -306,8 +307,10 @@ def dense_forward(a_in, w, b, act, out, chunks):
     act an activation code (or SOFTMAX), out (m, n_out), all of one float
     dtype.
 
-    Parallel over ``chunks`` chunks of rows (one per thread), each as the
-    first layer of ``forward`` runs it (cache-blocked when w is large)."""
+    Parallel over ``chunks`` chunks of rows (one per thread), each by the
+    sums of its rows' nonzeros (``_layer_rows``, cache-blocked when w is
+    large: ``_layer_rows_blocked``), as ``forward`` runs a layer whose
+    inputs have many zeros."""
     m, n_in = a_in.shape
     w_t = np.ascontiguousarray(w.T) if w.shape[1] < NARROW else w
     order = np.empty(0, np.int64)
@@ -346,8 +349,8 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
     the (m, n_out) blocks of ``acts``, probabilities into out (m,
     n_classes); ``params_t`` holds the NARROW layers' transposed weights
     (``_transpose_weights``), ``panels`` the others' packed
-    (``_pack_weights``).  Each layer's rows go as register blocks
-    (``_layer_rows_blocks``) where they have few zeros (``_dense_rows``)."""
+    (``_pack_weights``; empty: none packed).  Each layer's rows go as register blocks
+    (``_layer_rows_microkernel``) where they have few zeros (``_dense_rows``)."""
     sizes = network.sizes
     m = out.shape[0]
     _, order, xt = rows
@@ -360,8 +363,9 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
-        if n_out >= NARROW and full_panels(n_out) > 0 and _dense_rows(rows, lo, hi, n_in, network.dense_share):
-            _layer_rows_blocks(rows, lo, hi, (w, w_t, b), act, dst,
+        if (n_out >= NARROW and full_panels(n_out) > 0 and panels.shape[0] > 0
+                and _dense_rows(rows, lo, hi, n_in, network.dense_share)):
+            _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
                                panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out], scratch)
         elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
             _layer_rows_blocked(rows, lo, hi, (w, w_t, b), act, dst)
@@ -369,6 +373,12 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
             _layer_rows(rows, lo, hi, (w, w_t, b), act, dst, scratch)
         rows = (dst, order[:0], xt[:0])
 
+
+#: Fewest rows for which ``forward`` packs the weights in panels for the
+#: dense register blocks: packing a layer costs about what its products
+#: for 6 (dense) to 20 (MNIST) rows save (``_dense.pack``, 18 us for
+#: 400-128); fewer rows go by their nonzeros.
+PACK_ROWS = 64
 
 #: Rows that go through every layer together in ``forward``: their hidden
 #: activations stay in cache from one layer to the next.  (A whole chunk of
@@ -378,7 +388,7 @@ FORWARD_TILE = 128
 
 
 @serial
-def _forward_rows(x, tiles, network, params, params_t, out):
+def _forward_rows(x, tiles, network, params, params_t, panels, out):
     """Tiles of FORWARD_TILE rows of x through the network, tile numbers
     taken from tiles[0] until none is left: a thread that starts late (a
     pool thread waking after a pause) leaves more of them to the others."""
@@ -393,18 +403,18 @@ def _forward_rows(x, tiles, network, params, params_t, out):
             break
         rows = min(FORWARD_TILE, n - first)
         tile = x[first : first + rows]
-        _forward_layers((tile, order, tile[:0]), 0, rows, network, params, params_t, params_t, acts,
+        _forward_layers((tile, order, tile[:0]), 0, rows, network, params, params_t, panels, acts,
                         out[first : first + rows], scratch)
 
 
 @parallel
-def _forward_parallel(x, network, params, params_t, out, threads):
+def _forward_parallel(x, network, params, params_t, panels, out, threads):
     state = _threads.launch(threads)
     tiles = np.zeros(1, np.int64)
     for chunk in prange(threads):
         c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _threads.enter_chunk(c, state)
-        _forward_rows(x, tiles, network, params, params_t, out)
+        _forward_rows(x, tiles, network, params, params_t, panels, out)
         _threads.leave_chunk(state)
 
 
@@ -426,11 +436,14 @@ def forward(x, network, params, params_t, out, threads):
         thread, and no wake-up cost for a few rows).
     """
     _transpose_weights(network, params, params_t, False)
-    _pack_weights(network, params, params_t)
+    panels = params_t[:0]
+    if x.shape[0] >= PACK_ROWS:
+        _pack_weights(network, params, params_t)
+        panels = params_t
     if threads <= 1:
-        _forward_rows(x, np.zeros(1, np.int64), network, params, params_t, out)
+        _forward_rows(x, np.zeros(1, np.int64), network, params, params_t, panels, out)
     else:
-        _forward_parallel(x, network, params, params_t, out, threads)
+        _forward_parallel(x, network, params, params_t, panels, out, threads)
 
 
 @reduce
@@ -561,38 +574,80 @@ def _batch_rows(data, order):
     return order.shape[0] if order.shape[0] > 0 else data.x.shape[0]
 
 
-#: Rows that ``_transposes`` counts the nonzeros of, spread over an epoch.
+#: Rows whose nonzeros ``_sample_share`` counts, spread over a call's rows.
 SHARE_SAMPLE = 256
+
+#: Batches go transposed to the weights pass (``_transposes``) while their
+#: share of nonzero inputs is below this many times ``Network.dense_share``.
+TRANSPOSE_FACTOR = 2.0
+
+
+@serial
+def _sample_share(data, order, n_in):
+    """The share of nonzero entries in SHARE_SAMPLE of the rows
+    data.x[order] (every row of data.x for an empty order), taken evenly
+    spread: what one call's choices between products go by.  Counting each
+    batch's rows first, from memory, took a tenth of its time."""
+    n = order.shape[0] if order.shape[0] > 0 else data.x.shape[0]
+    step = max(1, n // SHARE_SAMPLE)
+    sample = order[::step] if order.shape[0] > 0 else np.arange(0, n, step)
+    count = 0
+    for i in range(sample.shape[0]):
+        count += count_nonzeros(data.x[sample[i]])
+    return count / max(1, sample.shape[0] * n_in)
 
 
 @serial
 def _transposes(data, order, network):
     """Whether the batches of rows data.x[order] pass their inputs from
-    the rows pass to the weights pass transposed, as their nonzeros
-    (``_xt``): they are gathered (order not empty), the first layer is
-    wide, and a sample of SHARE_SAMPLE of the rows has fewer than twice
-    ``network.dense_share`` of its entries nonzero.  Otherwise gathered
-    rows are copied whole to work.xbuf, where the weights pass reads
-    their columns.
+    the rows pass to the weights pass transposed (``_xt``): they are
+    gathered (order not empty), the first layer is wide, and their share
+    of nonzeros (``_sample_share``) is below TRANSPOSE_FACTOR times
+    ``network.dense_share``.  Otherwise gathered rows are copied whole to
+    work.xbuf, where the weights pass reads their columns.
 
     Transposing every entry of rows without zeros cost as much as their
     products in the rows pass (400-128, batch 128); MNIST frames (42 %
     nonzero), whose columns (a pixel's values over a batch) are mostly
-    sparse, trained faster transposed (``benchmarks/batch_phases.py``, one
-    thread: about 680 against 870 us a batch of 128).  Decided once for
-    all the batches of a call: counting each batch's rows first, from
-    memory, took a tenth of its time."""
+    sparse, trained faster transposed (``benchmarks/RESULTS.md``, "Dense
+    rows")."""
     sizes = network.sizes
-    n = order.shape[0]
-    if n == 0 or sizes[1] < NARROW or full_panels(sizes[1]) == 0:
-        return n > 0 and sizes[1] >= NARROW
-    sample = order[:: max(1, n // SHARE_SAMPLE)]
-    return not _dense_rows((data.x, sample, data.x[:0]), 0, sample.shape[0], sizes[0], 2 * network.dense_share)
+    if order.shape[0] == 0 or sizes[1] < NARROW:
+        return False
+    if full_panels(sizes[1]) == 0:
+        return True
+    return _sample_share(data, order, sizes[0]) < TRANSPOSE_FACTOR * network.dense_share
+
+
+@serial
+def _packs(data, order, network):
+    """Whether a call's weights are packed in panels (and kept so by every
+    step) for the dense register blocks: a hidden layer after the first is
+    wide (its inputs' zeros are not known before), or the first is and the
+    rows data.x[order] have at least ``network.dense_share`` nonzero.
+    Packing 784-800 and repacking each stepped row cost a few per cent of
+    an epoch on raw MNIST pixels (19 % nonzero), which never use them."""
+    sizes = network.sizes
+    for layer in range(1, sizes.shape[0] - 2):
+        if sizes[layer + 1] >= NARROW and full_panels(sizes[layer + 1]) > 0:
+            return True
+    if sizes[1] < NARROW or full_panels(sizes[1]) == 0:
+        return False
+    return _sample_share(data, order, sizes[0]) >= network.dense_share
+
+
+@serial
+def _without_panels(work):
+    """``work`` with no packed weights (an empty ``panels``): every product
+    goes by nonzeros."""
+    return Workspace(work.params_t, work.grads_t, work.grads, work.acts, work.deltas, work.loss_rows, work.right_rows,
+                     work.xbuf, work.xtbuf, work.panels[:0])
 
 
 @serial
 def _xt(work, network, m, transposed):
-    """The (n_in, m) view of work.xtbuf through which a batch's nonzeros
+    """The (n_in, m) view of work.xtbuf through which a batch's inputs
+    (its nonzeros, or every entry of rows that went by register blocks)
     pass from the rows pass to the weights pass where it is
     ``transposed`` (``_transposes``; all zeros before and after), else
     empty (0, m)."""
@@ -792,7 +847,7 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     xt (n_in, m) is not empty its rows (zeroed after use), and its deltas
     (m, n_out).  ``scratch`` is (idx, vals, gs, spill, panels): idx (m +
     SLACK), vals (2, m + SLACK), gs (MR, at least n_out), spill (MR * NR)
-    and the flat packed panels of every layer.
+    and the flat packed panels of every layer (empty: none kept).
 
     A wide layer's rows go three at a time as a register block where their
     inputs have few zeros (``_grad_block``, with ``share``:
@@ -838,7 +893,7 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
             done = _grad_sparse(k, min(r1, n_in) - 1, a, xt, delta, gs, idx, vals)
         for r in range(done):
             _step_row(gs[r, :n_out], params, w_off + (k + r) * n_out, opt.l2_scale, opt, state)
-            if n_panels > 0:
+            if n_panels > 0 and layer_panels.shape[0] > 0:
                 pack_row(params[w_off + (k + r) * n_out : w_off + (k + r + 1) * n_out], k + r, n_in, layer_panels)
         k += done
 
@@ -970,8 +1025,12 @@ def batch_grad(data, network, params, l2_scale, work, threads):
     (sum of weight_i CE_i, number of rows predicted right)
     """
     opt = Optimizer(GRADIENT, 0.0, 0.0, 0.0, 0.0, 0.0, l2_scale, 0)
-    _pack_weights(network, params, work.panels)
-    return _batch(data, np.empty(0, np.int64), False, network, params, (work.grads, work.grads), opt, work, threads)
+    order = np.empty(0, np.int64)
+    if _packs(data, order, network):
+        _pack_weights(network, params, work.panels)
+    else:
+        work = _without_panels(work)
+    return _batch(data, order, False, network, params, (work.grads, work.grads), opt, work, threads)
 
 
 @serial
@@ -1005,7 +1064,10 @@ def train_range(data, order, batch_size, network, params, state, optimizer, work
     -------
     (sum of weight_i CE_i over the rows, rows predicted right, steps taken)
     """
-    _pack_weights(network, params, work.panels)  # then kept current by each step
+    if _packs(data, order, network):
+        _pack_weights(network, params, work.panels)  # then kept current by each step
+    else:
+        work = _without_panels(work)
     transposed = _transposes(data, order, network)
     loss = 0.0
     correct = 0
