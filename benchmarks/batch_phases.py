@@ -10,8 +10,9 @@ the weights pass is in, the loop clears the transposed batch itself, as
 that pass would.)  The learning rate is 0, so every batch sees the same
 weights.
 
-With ``--rows dense``, standard normal rows of MNIST's count replace its
-frames (no zeros: the layer's products go by dense register blocks).
+With ``--rows dense``, 60,000 standard normal rows (``bench.dense_rows``)
+replace MNIST's frames (no zeros: the layer's products go by dense
+register blocks; no data set needed).
 
     FASTDIGITS_DATA=... python benchmarks/batch_phases.py [--hidden 128] [--batch 32] [--rows dense]
 """
@@ -58,13 +59,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", choices=["mnist", "dense"], default="mnist")
     args = parser.parse_args()
-    data = load_mnist()
-    x = np.ascontiguousarray(MLPClassifier().prepare(data.train_images), dtype=np.float32)
-    y = data.train_labels.astype(np.int64)
     m, lay = args.batch, _Layout.of([400, args.hidden, 10])
     rng = np.random.default_rng(0)
-    if args.rows == "dense":
-        x = rng.standard_normal(x.shape, dtype=np.float32)
+    if args.rows == "dense":  # MNIST's shape, no data set needed
+        x, y = bench.dense_rows(60_000, 400), rng.integers(0, 10, 60_000)
+    else:
+        data = load_mnist()
+        x = np.ascontiguousarray(MLPClassifier().prepare(data.train_images), dtype=np.float32)
+        y = data.train_labels.astype(np.int64)
     params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
     params[:] = rng.standard_normal(lay.n_params) * 0.05
     network = Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX)

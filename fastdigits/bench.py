@@ -540,7 +540,9 @@ def run(*, repeats: int = 5, threads: int | None = None, quick: bool = False,
 def format_header(peers: list[str]) -> str:
     """The column heads of ``format_row``."""
     return (f"{'case':<40} {'unit':>10} " + " ".join(f"{p:>13}" for p in peers)
-            + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  fastdigits vs peers")
+            + f" {'GFLOP/s':>8} {'sgemm':>7} {'launch':>9}  fastdigits vs peers\n"
+            + f"{'':<40} {'':>10} " + " ".join(f"{'':>13}" for _ in peers)
+            + f" {'(needed)':>8} {'GFLOP/s':>7} {'us':>9}")
 
 
 def format_row(m: Measurement, peers: list[str]) -> str:

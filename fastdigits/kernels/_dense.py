@@ -124,11 +124,9 @@ def rows_times(rows, n_rows, k1, b, packed, n_panels, outs, spill):
     ``spill`` is scratch of MR * NR."""
     accs = (carray(stack_array(spill, NR), NR), carray(stack_array(spill, NR), NR),
             carray(stack_array(spill, NR), NR))
-    for p in range(n_panels):
-        if packed:
-            block_sum(rows, k1, b, p * k1, 0, accs)
-        else:
-            block_sum(rows, k1, b, 0, p * NR, accs)
+    for p in range(n_panels):  # one call of the inlined block: compiled once (the peak memory of compiling)
+        r0, c0 = (p * k1, 0) if packed else (0, p * NR)
+        block_sum(rows, k1, b, r0, c0, accs)
         block_store(accs, outs, n_rows, p * NR, spill)
 
 

@@ -46,7 +46,8 @@ from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer
 from ._intrinsics import SLACK, pow2, take
 from ._jit import inline, parallel, reduce, serial
 from ._dense import MR, NR, as_panels, count_nonzeros, full_panels, pack, pack_row, rows_times
-from ._sparse import (copy, dots, fetch_ahead, gather_rows_range, gather_rows_sum, gather_wide_tiles, nonzeros,
+from ._sparse import (copy, dots, fetch_ahead, gather_columns, gather_rows_range, gather_rows_sum, gather_wide_tiles,
+                      nonzeros,
                       nonzeros_in_blocks)
 
 #: Layers with fewer outputs than this (the output layer, the classic
@@ -295,7 +296,7 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels, scratch):
         o = out[i]
         if n_panels * NR < n_out:
             n = nonzeros(src[order[i]] if indirect else src[i], idx, val)
-            gather_rows_range(w, idx, val, 0, n, o, False, None, None, n_panels * NR)
+            gather_columns(w, idx, val, n, o, n_panels * NR)
         for j in range(n_out):
             o[j] += b[j]
         _activate_row(o, act)
@@ -787,7 +788,7 @@ def _grad_rest(col, delta, start, g, idx, val):
     """g[start:] = col @ delta[:, start:]: the columns of a gradient row
     after its whole panels, by col's nonzeros."""
     n = nonzeros(col, idx, val)
-    gather_rows_range(delta, idx, val, 0, n, g, False, None, None, start)
+    gather_columns(delta, idx, val, n, g, start)
 
 
 @serial
@@ -845,9 +846,10 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
 
     ``batch`` is (a, xt, delta): the layer's inputs a (m, n_in), or where
     xt (n_in, m) is not empty its rows (zeroed after use), and its deltas
-    (m, n_out).  ``scratch`` is (idx, vals, gs, spill, panels): idx (m +
-    SLACK), vals (2, m + SLACK), gs (MR, at least n_out), spill (MR * NR)
-    and the flat packed panels of every layer (empty: none kept).
+    (m, n_out).  ``scratch`` is (idx, vals, gs, spill, panels, columns):
+    idx (m + SLACK), vals (2, m + SLACK), gs (MR, at least n_out), spill
+    (MR * NR), the flat packed panels of every layer (empty: none kept)
+    and columns (MR, m).
 
     A wide layer's rows go three at a time as a register block where their
     inputs have few zeros (``_grad_block``, with ``share``:
@@ -855,7 +857,7 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     (``_grad_sparse``)."""
     a, xt, delta = batch
     w_off, b_off, share = layer
-    idx, vals, gs, spill, panels = scratch
+    idx, vals, gs, spill, panels, columns = scratch
     use_xt = xt.shape[0] > 0
     m, n_out = delta.shape
     n_in = a.shape[1]
@@ -887,8 +889,12 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
                     for r in range(MR):
                         cols[r][:] = 0.0
                     done = MR
-            elif _grad_block((a[:, k], a[:, k + 1], a[:, k + 2]), delta, n_panels, share, gs, spill, idx, vals[0]):
-                done = MR
+            else:  # the columns copied whole first: one compilation of the block, as for xt's rows
+                for r in range(MR):
+                    for i in range(m):
+                        columns[r, i] = a[i, k + r]
+                if _grad_block((columns[0], columns[1], columns[2]), delta, n_panels, share, gs, spill, idx, vals[0]):
+                    done = MR
         if done == 0:
             done = _grad_sparse(k, min(r1, n_in) - 1, a, xt, delta, gs, idx, vals)
         for r in range(done):
@@ -926,6 +932,7 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
     vals = np.empty((2, m + SLACK), a0.dtype)
     g_all = np.empty((MR, sizes.max()), a0.dtype)
     spill = np.empty(MR * NR, a0.dtype)
+    columns = np.empty((MR, m), a0.dtype)
     for run in range(c, (total + GRAD_RUN - 1) // GRAD_RUN, chunks):
         lo, hi = run * GRAD_RUN, min(total, (run + 1) * GRAD_RUN)
         start = 0
@@ -939,7 +946,7 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
                 else:
                     batch = (_block(work.acts, sizes, m, layer - 1), xt[:0], delta)
                 _layer_grad_rows(r0, r1, batch, (network.w_off[layer], network.b_off[layer], network.dense_share),
-                                 params, work.grads_t, opt, state, (idx, vals, g_all, spill, work.panels))
+                                 params, work.grads_t, opt, state, (idx, vals, g_all, spill, work.panels, columns))
             start += rows
 
 
