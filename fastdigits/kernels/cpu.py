@@ -578,11 +578,6 @@ def _batch_rows(data, order):
 #: Rows whose nonzeros ``_sample_share`` counts, spread over a call's rows.
 SHARE_SAMPLE = 256
 
-#: Batches go transposed to the weights pass (``_transposes``) while their
-#: share of nonzero inputs is below this many times ``Network.dense_share``.
-TRANSPOSE_FACTOR = 2.0
-
-
 @serial
 def _sample_share(data, order, n_in):
     """The share of nonzero entries in SHARE_SAMPLE of the rows
@@ -598,43 +593,58 @@ def _sample_share(data, order, n_in):
     return count / max(1, sample.shape[0] * n_in)
 
 
+#: A training call's first layer goes by dense register blocks when its
+#: rows' share of nonzeros (``_sample_share``) is at least this many times
+#: ``Network.dense_share``: 0.6 by default, where prediction takes them
+#: from 0.25.  MNIST frames (42 % nonzero, their zeros in the same places:
+#: a frame's border) trained 7-19 % slower with the blocks than by their
+#: nonzeros, at batches of 32 and 128, while rows with 40-60 % of their
+#: entries nonzero at random places trained 1.1-1.4 times as fast with them
+#: (``benchmarks/RESULTS.md``, "Dense rows").
+TRAINING_FACTOR = 2.4
+
+
+@serial
+def _dense_training(data, order, network):
+    """Whether a training call's rows data.x[order] (every row of data.x
+    for an empty order) go through a wide first layer by dense register
+    blocks: their share of nonzeros against TRAINING_FACTOR times
+    ``network.dense_share``."""
+    sizes = network.sizes
+    if sizes[1] < NARROW or full_panels(sizes[1]) == 0:
+        return False
+    return _sample_share(data, order, sizes[0]) >= TRAINING_FACTOR * network.dense_share
+
+
 @serial
 def _transposes(data, order, network):
     """Whether the batches of rows data.x[order] pass their inputs from
-    the rows pass to the weights pass transposed (``_xt``): they are
-    gathered (order not empty), the first layer is wide, and their share
-    of nonzeros (``_sample_share``) is below TRANSPOSE_FACTOR times
-    ``network.dense_share``.  Otherwise gathered rows are copied whole to
-    work.xbuf, where the weights pass reads their columns.
-
-    Transposing every entry of rows without zeros cost as much as their
-    products in the rows pass (400-128, batch 128); MNIST frames (42 %
-    nonzero), whose columns (a pixel's values over a batch) are mostly
-    sparse, trained faster transposed (``benchmarks/RESULTS.md``, "Dense
-    rows")."""
-    sizes = network.sizes
-    if order.shape[0] == 0 or sizes[1] < NARROW:
+    the rows pass to the weights pass transposed, as their nonzeros
+    (``_xt``): they are gathered (order not empty), the first layer is
+    wide, and they do not go by dense register blocks
+    (``_dense_training``).  Otherwise gathered rows are copied whole to
+    work.xbuf, where the weights pass reads their columns: transposing
+    every entry of rows without zeros cost as much as their products in
+    the rows pass (400-128, batch 128)."""
+    if order.shape[0] == 0 or network.sizes[1] < NARROW:
         return False
-    if full_panels(sizes[1]) == 0:
-        return True
-    return _sample_share(data, order, sizes[0]) < TRANSPOSE_FACTOR * network.dense_share
+    return not _dense_training(data, order, network)
 
 
 @serial
 def _packs(data, order, network):
-    """Whether a call's weights are packed in panels (and kept so by every
-    step) for the dense register blocks: a hidden layer after the first is
-    wide (its inputs' zeros are not known before), or the first is and the
-    rows data.x[order] have at least ``network.dense_share`` nonzero.
-    Packing 784-800 and repacking each stepped row cost a few per cent of
-    an epoch on raw MNIST pixels (19 % nonzero), which never use them."""
+    """Whether a training call's weights are packed in panels (and kept so
+    by every step) for the dense register blocks: a hidden layer after the
+    first is wide (its inputs' zeros are not known before), or the first
+    goes by blocks (``_dense_training``).  Otherwise no product of the call
+    goes by blocks: packing 784-800 and repacking each stepped row cost a
+    few per cent of an epoch on raw MNIST pixels (19 % nonzero), which
+    never use them."""
     sizes = network.sizes
     for layer in range(1, sizes.shape[0] - 2):
         if sizes[layer + 1] >= NARROW and full_panels(sizes[layer + 1]) > 0:
             return True
-    if sizes[1] < NARROW or full_panels(sizes[1]) == 0:
-        return False
-    return _sample_share(data, order, sizes[0]) >= network.dense_share
+    return _dense_training(data, order, network)
 
 
 @serial
@@ -882,7 +892,7 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
             k += 1
             continue
         done = 0
-        if n_panels > 0 and k + MR <= min(r1, n_in):
+        if n_panels > 0 and layer_panels.shape[0] > 0 and k + MR <= min(r1, n_in):  # a call with blocks
             if use_xt:
                 cols = (xt[k], xt[k + 1], xt[k + 2])
                 if _grad_block(cols, delta, n_panels, share, gs, spill, idx, vals[0]):
