@@ -47,13 +47,9 @@ def full_panels(n_out):
 def pack(w, panels):
     """panels[p, k, :] = w[k, p * NR : (p + 1) * NR] for each whole panel p
     of w (n_in, n_out); ``panels`` is flat, at least n_in * n_out long."""
-    n_in, n_out = w.shape
-    for p in range(full_panels(n_out)):
-        panel = panels[p * n_in * NR : (p + 1) * n_in * NR]
-        for k in range(n_in):
-            row = w[k]
-            for jj in range(NR):
-                panel[k * NR + jj] = row[p * NR + jj]
+    n_in = w.shape[0]
+    for k in range(n_in):
+        pack_row(w[k], k, n_in, panels)
 
 
 @serial
