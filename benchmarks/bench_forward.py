@@ -1,6 +1,6 @@
 """Prediction of a few rows: the forward pass compiled at install
-(``ext/_forward.pyx``, what ``predict_proba`` runs up to
-``config.COMPILED_ROWS`` rows) beside the Numba kernel it replaced there
+(``ext/_forward.pyx``, what ``predict_proba`` runs for few rows:
+``model._kernel_rows``) beside the Numba kernel it replaced there
 (``kernels.cpu.forward`` on one thread) and NumPy's matrix product (BLAS),
 side by side in one process, interleaved, best of 3 rounds.
 
@@ -61,7 +61,7 @@ def main() -> None:
             out = np.empty((rows, 10), np.float32)
             scratch = np.empty_like(model.params_)
             fns = {
-                "compiled": lambda: _forward.forward_rows(x, list(weights), list(biases), RELU, SOFTMAX, out),
+                "compiled": lambda: _forward.forward_rows(x, model.params_, lay.sizes, RELU, SOFTMAX, out),
                 "numba": lambda: cpu.forward(x, training.network(model), model.params_, scratch, out, 1),
                 "numpy": lambda: numpy_forward(x, weights, biases),
             }

@@ -108,6 +108,22 @@ def how_to_pass(width: int) -> str:
             f"such as the frames in [0, 1] that model.prepare(images) makes.")
 
 
+def not_finite(arr: np.ndarray, name: str, converted: bool = False) -> str:
+    """The message for a float array with NaN or infinite values: how many
+    of each, and where the first one is (index and value), for an error
+    that says what to look for; ``converted``: arr is the input after a
+    conversion to arr's dtype (which may have overflowed to inf)."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return f"{name} contains NaN or infinite values"
+    first = np.unravel_index(int(np.argmax(bad)), arr.shape)
+    where = {2: "row {}, column {}", 3: "picture {}, row {}, column {}"}.get(arr.ndim, "index {}")
+    nans = np.count_nonzero(np.isnan(arr))
+    return (f"{name} contains NaN or infinite values: {nans} NaN and {np.count_nonzero(bad) - nans} infinite of "
+            f"its {arr.size} (shape {arr.shape}), the first {arr[first]}"
+            + (f" (as {arr.dtype})" if converted else "") + " at " + where.format(*(int(i) for i in first)))
+
+
 def refuse_channels(arr: np.ndarray, name: str) -> None:
     """A colour or channel-last picture, (H, W, 3), (H, W, 4) or (H, W, 1)
     as Pillow, OpenCV and Keras give it, is not a batch of H pictures W
@@ -127,7 +143,12 @@ def numeric(X, name: str) -> np.ndarray:
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise InputTypeError(f"{name} is a sparse {type(X).__name__}: fastdigits takes dense input only; "
                              f"convert it with {name}.toarray() if it fits in memory")
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:
+        if isinstance(X, (list, tuple)):  # a ragged list: rows of different lengths
+            raise InputError(f"{name} is not an array of one shape (rows of different lengths?): {exc}") from exc
+        raise InputError(f"{name} could not be read as an array: {exc}") from exc
     if arr.dtype.kind == "c":
         raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")
     if arr.dtype.kind == "O":

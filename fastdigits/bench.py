@@ -276,7 +276,7 @@ _COMPILE_PROBE = (
     "m = MLPClassifier((8,), max_iter=1, device={device!r}).fit(np.random.default_rng(0).random((64, 400), "
     "dtype=np.float32),"
     " np.arange(64) % 10); m.predict_proba(np.zeros((1, 400), np.float32));"
-    " m.predict_proba(np.zeros((1000, 400), np.float32));"  # the batch kernel, beyond config.COMPILED_ROWS
+    " m.predict_proba(np.zeros((1000, 400), np.float32));"  # the batch kernel, beyond model._kernel_rows
     "print(time.perf_counter() - t)"
 )
 

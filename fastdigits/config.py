@@ -105,8 +105,9 @@ DENSE_SHARE = 0.25
 
 #: Arrays of at least this many values are checked for NaN and infinity by
 #: a parallel kernel (about 3x as fast as ``np.isfinite(x).all()`` on 2 cores
-#: for 10,000 rows: ``benchmarks/kernel_forms.py``); smaller ones by NumPy,
-#: which needs no thread pool.
+#: for 10,000 rows: ``benchmarks/kernel_forms.py``); smaller ones in one
+#: serial pass of the compiled extension (``_forward.outside_total``), which
+#: needs no thread pool.
 PARALLEL_CHECK_SIZE = 1 << 16
 
 #: Frames are floats in [0, 1] give or take this much (rows made outside
@@ -120,10 +121,25 @@ FRAME_VALUE_SLACK = 1e-3
 #: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
 #: before the first answer (classify of one file, read_number, a web
 #: request), no thread pool to wake.  More rows go to the parallel Numba
-#: kernels, compiled on their first use and cached: on batches they are
-#: 1.4x (8 rows) to 5x (512 rows) faster than the compiled loop, which has
-#: no AVX-512 and takes one row at a time (``benchmarks/bench_forward.py``).
+#: kernels, compiled on their first use and cached, which are faster on
+#: batches: the compiled loop takes three rows at a time with AVX2 at most
+#: (``benchmarks/bench_forward.py``).
 COMPILED_ROWS = 16
+
+#: Beyond COMPILED_ROWS, batches of up to this many multiply-adds (rows x
+#: the network's parameters: 47 rows of 400-128-10), and of at most
+#: COMPILED_MAX_ROWS rows, take the compiled pass too: the kernels' fixed
+#: cost (the thread pool, transposed weights: about 100 us) outweighs their
+#: speed below it.  Measured with predict_proba both ways on 17 to 128 rows
+#: of 400-128-10 and 400-800-10, MNIST frames and dense rows
+#: (``benchmarks/few_rows.py``; figures in ``benchmarks/RESULTS.md``,
+#: "Issue 20, second round").
+COMPILED_WORK = 2_500_000
+
+#: The most rows COMPILED_WORK sends to the compiled pass, whatever the
+#: network: the kernels' tile (``kernels.cpu.FORWARD_TILE``), beyond which
+#: they use more than one thread and the compiled pass cannot.
+COMPILED_MAX_ROWS = 128
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
 #: Long side of the ink's box inside the 20x20 frame: the full frame measured

@@ -31,12 +31,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _forksafe, config, persist, training
+from ._ext import _forward
 from ._sklearn import BaseEstimator, ClassifierMixin, available_if
-from ._validation import (Choice, Interval, classes_of, how_to_pass, labels, ndim, numeric, refuse_channels,
-                          sample_weight_of)
+from ._validation import (Choice, Interval, classes_of, how_to_pass, labels, ndim, not_finite, numeric,
+                          refuse_channels, sample_weight_of)
 from .errors import InputError, ModelFileError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros, backend
 from .kernels.backend import CPU
+from .preprocess import as_preprocessing, is_image_sequence, prepare, preprocessing_dict
 from .training import Progress
 
 __all__ = ["MLPClassifier", "compiled_forward", "warm_kernels"]
@@ -47,7 +49,7 @@ SCHEDULES = ("constant", "cosine", "exponential")
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 #: Set (True) inside ``compiled_forward``: every batch takes the forward pass
-#: that ``pip install`` compiled, and input checks are NumPy's.
+#: and the input checks that ``pip install`` compiled.
 _COMPILED_FORWARD = contextvars.ContextVar("compiled_forward", default=False)
 
 
@@ -57,9 +59,8 @@ def compiled_forward() -> Iterator[None]:
 
     Within this block (in this thread or task), ``predict_proba`` of any
     number of rows runs the forward pass that ``pip install`` compiled
-    (``ext/_forward.pyx``) instead of the parallel Numba kernel, and the
-    input checks are NumPy's: nothing is compiled for a one-off scoring
-    such as ``fastdigits train``'s of the test set (10,000 rows of
+    (``ext/_forward.pyx``) instead of the parallel Numba kernel, and so do
+    the input checks: nothing is compiled for a one-off scoring such as ``fastdigits train``'s of the test set (10,000 rows of
     400-256-10 take a fraction of a second on one core,
     ``benchmarks/bench_forward.py``, against the kernel's first-use
     compile of tens of seconds).  Probabilities agree with the kernel's
@@ -89,8 +90,19 @@ def compiled_forward() -> Iterator[None]:
         _COMPILED_FORWARD.reset(token)
 
 
-def _numpy_checks(size: int, parallel: bool) -> bool:
-    """Whether input checks of ``size`` values run in NumPy (nothing to
+def _kernel_rows(n_params: int) -> int:
+    """The fewest rows that ``predict_proba`` of a network of ``n_params``
+    parameters hands to the parallel Numba kernels (outside
+    ``compiled_forward``): more than ``config.COMPILED_ROWS``, and more
+    multiply-adds than ``config.COMPILED_WORK`` or more rows than
+    ``config.COMPILED_MAX_ROWS``; fewer take the compiled pass."""
+    within_work = min(config.COMPILED_WORK // max(n_params, 1), config.COMPILED_MAX_ROWS)
+    return max(config.COMPILED_ROWS, within_work) + 1
+
+
+def _serial_checks(size: int, parallel: bool) -> bool:
+    """Whether input checks of ``size`` values run in the compiled
+    extension's one-pass loop (``_forward.outside_total``: nothing to JIT
     compile, no thread pool, no lock) rather than a parallel kernel: small
     arrays, checks asked not to be ``parallel`` (``fit``'s one-off ones),
     and everything inside ``compiled_forward``."""
@@ -151,7 +163,7 @@ def _warm_prediction(dtype: str, device: str = "cpu") -> None:
     rng = np.random.default_rng(0)
     model = MLPClassifier.from_weights([rng.standard_normal((400, 32)), rng.standard_normal((32, 10))],
                                        [np.zeros(32), np.zeros(10)], dtype=dtype, device=device)
-    rows = max(config.COMPILED_ROWS, config.PARALLEL_CHECK_SIZE // 400) + 1
+    rows = max(_kernel_rows(model._layout.n_params), config.PARALLEL_CHECK_SIZE // 400 + 1)
     model.predict_proba(rng.random((rows, 400), dtype=np.float32))
     model.predict_proba(np.zeros((rows, 20, 20), np.uint8))
 
@@ -417,8 +429,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             constraint.check(name, getattr(self, name))
         if problem := self._backend.problem():
             raise InputError(f"device={self.device!r} {problem}; use device='cpu'")
-        from .preprocess import as_preprocessing
-
         as_preprocessing(self.preprocessing)
         if self._augmentation() is not None and self.solver == "lbfgs":
             raise InputError("augment needs a minibatch solver ('sgd' or 'adam'): L-BFGS sees one fixed batch")
@@ -510,8 +520,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             For a bare 2-D array: one picture and a block of feature rows
             look alike, so one picture comes as a batch of one.
         """
-        from .preprocess import is_image_sequence, prepare
-
         if not is_image_sequence(images) and ndim(images) == 2:
             raise InputError(f"images is a 2-D array of shape {np.shape(images)}: one picture, or feature rows? "
                              f"prepare takes pictures only, (N, H, W) or a list of (H, W) arrays, so one picture "
@@ -525,8 +533,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         (N, H, W) or a sequence of (H, W) arrays of any sizes, through
         ``prepare``; feature rows (N, D) as given, once ``_check_rows``
         has found that they are not a picture."""
-        from .preprocess import is_image_sequence
-
         frame_wide = False
         if is_image_sequence(X):
             arr = self._pictures(X, name, fitting)
@@ -547,13 +553,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                  f"X.reshape(1, -1) if it is one row")
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
+        given = arr.dtype
         arr = np.ascontiguousarray(arr, dtype=self._float)
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
             self._check_not_grey_levels(arr, name, parallel_checks)  # finite too
         elif not self._all_finite(arr, parallel_checks):
-            raise InputError(f"{name} contains NaN or infinite values")
+            raise InputError(not_finite(arr, name, converted=given != arr.dtype))
         return arr
 
     def _pictures(self, images, name: str, fitting: bool) -> np.ndarray:
@@ -591,35 +598,39 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Float rows as wide as a frame are finite and are not a picture's
         grey levels: values all within [0, 255] with a maximum above 1
         (give or take ``config.FRAME_VALUE_SLACK``) are a float picture and
-        raise.  Frames (within [0, 1]) pass after NumPy's checks when X is
-        small or not ``parallel``, else one parallel kernel pass over X; rows
-        beyond [0, 1] cost NumPy's min and max too, and pass if a value is
-        negative (standardised features) or above 255.  ``fit`` checks with
-        NumPy (tens of milliseconds for MNIST's 60,000 rows, once) rather
-        than compile the kernel for it (seconds).  See ``_numpy_checks``."""
-        as_dtype = X.dtype.type
+        raise.  Frames (within [0, 1]) pass after one serial pass of the
+        compiled extension when X is small or not ``parallel``, else one
+        parallel kernel pass over X; rows beyond [0, 1] cost a second pass
+        of the same kind, and pass if a value is negative (standardised
+        features) or above 255.  ``fit`` checks serially (tens of
+        milliseconds for MNIST's 60,000 rows, once) rather than compile the
+        kernel for it (seconds).  See ``_serial_checks``."""
         slack = config.FRAME_VALUE_SLACK
-        lo, hi = as_dtype(-slack), as_dtype(1.0 + slack)
-        if _numpy_checks(X.size, parallel):
-            if not np.isfinite(X).all():
-                outside = math.nan
-            else:
-                outside = 0.0 if X.size == 0 or (X.min() >= lo and X.max() <= hi) else 1.0
-        else:
-            with CPU.session(self.threads) as cpu:
-                outside = cpu.outside_total(X, lo, hi, CPU.threads())
-        if outside == 0:
+        frames = self._outside_total(X, -slack, 1.0 + slack, parallel)
+        if frames == 0:
             return
-        if math.isnan(outside):
-            raise InputError(f"{name} contains NaN or infinite values")
-        low, high = float(X.min()), float(X.max())
-        if low >= -slack and high <= 255 * (1 + slack):
+        if math.isnan(frames):
+            raise InputError(not_finite(X, name))
+        if self._outside_total(X, -slack, 255 * (1 + slack), parallel) == 0:  # a second pass, not min and max
+            low, high = float(X.min()), float(X.max())
             raise InputError(f"{name} has shape {X.shape} and values from {low:g} to {high:g}: grey levels of a "
-                             f"picture, not feature rows? " + how_to_pass(X.shape[1]))
+                             "picture, not feature rows? " + how_to_pass(X.shape[1]) + " Features of your own "
+                             "that lie in [0, 255] are taken for a picture at this width: scale them to [0, 1] "
+                             "or standardise them.")
+
+    def _outside_total(self, X: np.ndarray, lo: float, hi: float, parallel: bool) -> float:
+        """How X's values fall outside [lo, hi] (0, NaN for a value not
+        finite, else positive): one serial compiled pass or a parallel
+        kernel pass (``_serial_checks``)."""
+        as_dtype = X.dtype.type
+        if _serial_checks(X.size, parallel):
+            return _forward.outside_total(X.reshape(-1), as_dtype(lo), as_dtype(hi))
+        with CPU.session(self.threads) as cpu:
+            return cpu.outside_total(X, as_dtype(lo), as_dtype(hi), CPU.threads())
 
     def _all_finite(self, arr: np.ndarray, parallel: bool = True) -> bool:
-        if _numpy_checks(arr.size, parallel):
-            return bool(np.isfinite(arr).all())
+        if _serial_checks(arr.size, parallel):
+            return _forward.outside_total(arr.reshape(-1), -np.inf, np.inf) == 0
         with CPU.session(self.threads) as cpu:
             return cpu.all_finite(arr, CPU.threads())
 
@@ -944,20 +955,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------- inference
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
+        """The network's outputs for rows that ``_features`` has checked:
+        X (N, n_features_in_), C-contiguous, of the model's dtype (the
+        kernels take no other)."""
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        compiled = len(X) <= config.COMPILED_ROWS or _COMPILED_FORWARD.get() or _forksafe.serial()
+        compiled = len(X) < _kernel_rows(lay.n_params) or _COMPILED_FORWARD.get() or _forksafe.serial()
         if self._backend.host and compiled:
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so
             # safe from any number of Python threads at once, and in a
             # child forked after OpenMP started (fastdigits._forksafe).
-            from . import _forward
-
-            weights, biases = lay.views(self.params_)
-            return _forward.forward_rows(np.ascontiguousarray(X, self._float),
-                                         [np.ascontiguousarray(w) for w in weights], biases,
-                                         HIDDEN_ACTIVATIONS[self.activation], OUTPUTS[self.output], out)
+            _forward.forward_rows(X, self.params_, lay.sizes, HIDDEN_ACTIVATIONS[self.activation],
+                                  OUTPUTS[self.output], out)
+            return out
         params_t = np.empty_like(self.params_)
         backend = self._backend
         with backend.session(self.threads) as kernels:
@@ -1181,8 +1192,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _to_entry(self, member: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
         """The metadata entry and arrays of this network in a model file
         (as ``member`` of an ensemble's)."""
-        from .preprocess import preprocessing_dict
-
         params = self.get_params(deep=False)
         params["hidden_layer_sizes"] = self.layer_sizes_[1:-1]
         params.pop("device")  # where it ran, not what it is: a loaded model runs on the CPU

@@ -16,15 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _forksafe, config
-
-try:
-    from . import _preprocess
-except ImportError as exc:  # a source checkout on sys.path ahead of the installed package
-    from pathlib import Path
-
-    raise ImportError(f"fastdigits is imported from {Path(__file__).parent}, where its C extensions are not built "
-                      "(a source checkout?): run Python from another folder to use the installed fastdigits, or "
-                      "build them here with `pip install -e .`") from exc
+from ._ext import _preprocess
+from ._validation import not_finite
 from .config import IMAGE_SIZE, default_threads
 from .errors import InputError
 
@@ -54,9 +47,9 @@ def _as_image_batch(images, name: str = "images") -> tuple[np.ndarray, bool]:
     if arr.dtype != np.uint8:
         if arr.dtype.kind not in "uifb":
             raise InputError(f"{name} must hold numbers, got dtype {arr.dtype}")
-        arr = arr.astype(np.float32, copy=False)
+        given, arr = arr.dtype, arr.astype(np.float32, copy=False)
         if arr.size and not np.isfinite(arr).all():
-            raise InputError(f"{name} contains NaN or infinite values")
+            raise InputError(not_finite(arr, name, converted=given != arr.dtype))
     single = arr.ndim == 2
     return np.ascontiguousarray(arr[None] if single else arr), single
 

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _preprocess, config
+from . import config
+from ._ext import _preprocess
 from ._models import networks
 from .classify import NO_INK, _decode
 from .errors import InputError

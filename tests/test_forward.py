@@ -21,36 +21,90 @@ TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, ato
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
 @pytest.mark.parametrize("output", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [400, 130, 10]])
+@pytest.mark.parametrize("sizes", [[5, 3], [7, 1, 2], [33, 7, 5, 10], [40, 64, 32], [400, 130, 10]])
 def test_forward_rows_matches_the_float64_reference(rng, dtype, act, output, sizes):
     lay, params = random_network(rng, sizes, dtype)
     weights, biases = lay.views(params)
     x = rng.random((6, sizes[0])).astype(dtype)
     x[x < 0.4] = 0  # the loop skips zero inputs, as frames have many
     x[2] = 0  # an all-zero row: the biases alone
-    out = np.empty((6, sizes[-1]), dtype)
-    got = _forward.forward_rows(x, list(weights), list(biases), HIDDEN_ACTIVATIONS[act], OUTPUTS[output], out)
+    out = np.full((6, sizes[-1]), np.nan, dtype)
+    _forward.forward_rows(x, params, lay.sizes, HIDDEN_ACTIVATIONS[act], OUTPUTS[output], out)
     want = naive.forward(x, [w.astype(float) for w in weights], [b.astype(float) for b in biases], act, output)[-1]
-    assert got is not None and np.shares_memory(got, out)
     np.testing.assert_allclose(out, want, **TOL[dtype])
 
 
 def test_forward_rows_checks_shapes(rng):
     lay, params = random_network(rng, [8, 4, 3], np.float32)
-    (w1, w2), (b1, b2) = lay.views(params)
     x, out = np.zeros((2, 8), np.float32), np.zeros((2, 3), np.float32)
-    with pytest.raises(ValueError, match="layer 1"):
-        _forward.forward_rows(x, [w1, w1], [b1, b1], 0, 4, out)
+    with pytest.raises(ValueError, match="params has 50 values, fewer than the weights and biases"):
+        _forward.forward_rows(x, params[:-1], lay.sizes, 0, 4, out)
+    with pytest.raises(ValueError, match="params has 51 values, not the 46"):
+        _forward.forward_rows(x, params, np.array([8, 4, 2], np.int64), 0, 4, out)
+    # Sizes whose product overflows int64 (to 3, params' length here) are refused, not multiplied.
+    with pytest.raises(ValueError, match="params has 3 values, fewer than"):
+        _forward.forward_rows(x, params[:3], np.array([8, 2**62, 3], np.int64), 0, 4, out)
+    with pytest.raises(ValueError, match="sizes must be positive"):
+        _forward.forward_rows(x, params, np.array([8, 0, 3], np.int64), 0, 4, out)
+    with pytest.raises(ValueError, match="x has 7 columns, the network 8"):
+        _forward.forward_rows(x[:, :7].copy(), params, lay.sizes, 0, 4, out)
     with pytest.raises(ValueError, match="out must be"):
-        _forward.forward_rows(x, [w1, w2], [b1, b2], 0, 4, np.zeros((2, 4), np.float32))
+        _forward.forward_rows(x, params, lay.sizes, 0, 4, np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="1 to 64 layers"):
+        _forward.forward_rows(x, params, lay.sizes[:1], 0, 4, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [[40, 64, 32], [400, 130, 10], [9, 33, 3]])
+def test_rows_go_three_at_a_time_with_the_bits_of_one_at_a_time(rng, dtype, sizes):
+    """A row's outputs do not depend on the rows beside it: m rows at once
+    (three at a time, the inputs' nonzeros merged; a last group of one or
+    two) give the bits of each row alone, zero rows and rows without
+    zeros included."""
+    lay, params = random_network(rng, sizes, dtype)
+    x = rng.standard_normal((8, sizes[0])).astype(dtype)
+    x[1] = 0
+    x[3:6][rng.random((3, sizes[0])) < 0.6] = 0  # zeros at different places in one group
+    for m in range(1, len(x) + 1):
+        together = np.full((m, sizes[-1]), np.nan, dtype)
+        _forward.forward_rows(x[:m], params, lay.sizes, HIDDEN_ACTIVATIONS["relu"], OUTPUTS["softmax"], together)
+        for i in range(m):
+            alone = np.full((1, sizes[-1]), np.nan, dtype)
+            _forward.forward_rows(x[i : i + 1], params, lay.sizes, HIDDEN_ACTIVATIONS["relu"], OUTPUTS["softmax"],
+                                  alone)
+            assert together[i].tobytes() == alone[0].tobytes(), (m, i)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [997, 70_001])  # without the GIL from 16,384 values
+def test_outside_total_counts_values_outside_and_finds_any_non_finite(rng, dtype, n):
+    """The compiled one-pass check of small inputs: 0 when all are finite
+    and within [lo, hi], the number outside, NaN for any NaN or infinity
+    wherever it sits (also with unbounded limits)."""
+    x = rng.uniform(0, 1, n).astype(dtype)
+    lo, hi = dtype(0), dtype(1)
+    assert _forward.outside_total(x, lo, hi) == 0
+    assert _forward.outside_total(x[:0], lo, hi) == 0
+    spots = rng.choice(len(x), 5, replace=False)
+    x[spots[:3]] = [-0.5, 1.5, 300]
+    assert _forward.outside_total(x, lo, hi) == 3
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[spots[3]] = bad
+        assert np.isnan(_forward.outside_total(y, lo, hi))
+        assert np.isnan(_forward.outside_total(y, dtype(-np.inf), dtype(np.inf)))
+    assert _forward.outside_total(x, dtype(-np.inf), dtype(np.inf)) == 0
 
 
 def test_few_rows_and_many_agree(rng):
-    """Up to COMPILED_ROWS rows take the compiled loop, more the Numba
-    kernels: the same probabilities to float rounding."""
-    X = rng.random((config.COMPILED_ROWS + 40, 400)).astype(np.float32)
+    """Few rows take the compiled loop, more the Numba kernels
+    (``model._kernel_rows``): the same probabilities to float rounding."""
+    from fastdigits.model import _kernel_rows
+
+    X = rng.random((2000, 400)).astype(np.float32)
     X[X < 0.7] = 0
-    model = MLPClassifier((24,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)
+    model = MLPClassifier((40,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)  # a block and a tail
+    X = X[: _kernel_rows(model.params_.size) + 40]
     many = model.predict_proba(X)
     few = np.vstack([model.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])
     np.testing.assert_allclose(few, many, rtol=1e-5, atol=1e-7)
@@ -79,7 +133,9 @@ def test_predicting_a_picture_compiles_nothing(tmp_path):
 def test_a_kernel_about_to_compile_is_announced_once(rng, monkeypatch, caplog):
     from fastdigits.kernels import backend, cache
 
-    X = rng.random((config.COMPILED_ROWS + 1, 400)).astype(np.float32)
+    from fastdigits.model import _kernel_rows
+
+    X = rng.random((_kernel_rows(400 * 4 + 4 + 4 * 2 + 2), 400)).astype(np.float32)  # enough for the kernels
     model = MLPClassifier((4,), max_iter=1).fit(X, np.arange(len(X)) % 2)
     monkeypatch.setattr(backend, "_ANNOUNCED", set())
     monkeypatch.setattr(cache, "is_compiled", lambda dispatcher, dtype=None: False)  # as with an empty cache

@@ -132,7 +132,8 @@ def _in_threads(work, n: int = 8) -> list:
     return results
 
 
-def test_concurrent_predict_from_eight_threads(rng):
+def test_concurrent_predict_from_eight_threads(rng, monkeypatch):
+    monkeypatch.setattr(config, "COMPILED_WORK", 0)  # every batch of more than COMPILED_ROWS through the kernels
     X, y = blobs(rng, n=2000)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
     want = model.predict_proba(X)
@@ -215,12 +216,13 @@ def test_mnist_400_256_10_relu_softmax(mnist20):
     assert model.score(Xte, yte) >= 0.975
 
 
-def test_concurrent_single_rows_on_the_serial_path(rng):
+def test_concurrent_single_rows_on_the_serial_path(rng, monkeypatch):
     # Few rows skip the thread pool and the lock (the forward pass compiled at
     # install): many threads at once must still agree with one thread, bit
     # for bit, and with the parallel kernels' batch to float rounding.
     X, y = blobs(rng, n=400)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
+    monkeypatch.setattr(config, "COMPILED_WORK", 0)  # the batch of 64 through the kernels
     batch = model.predict_proba(X[:64])
     one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
     alone = one_by_one()
@@ -323,12 +325,13 @@ def test_prepare_takes_return_ink_by_name_only(shipped):
 
 
 def test_frame_wide_rows_must_be_floats_that_are_not_grey_levels(shipped, rng):
-    rows = rng.random((300, 400), dtype=np.float32)
-    assert shipped.predict(rows).shape == (300,)
-    assert shipped.predict(np.clip(rows + 0.0005, 0, None)).shape == (300,)  # rounding slack
+    rows = rng.random((100, 400), dtype=np.float32)  # checked by the compiled extension's serial pass
+    assert rows.size < config.PARALLEL_CHECK_SIZE
+    assert shipped.predict(rows).shape == (100,)
+    assert shipped.predict(np.clip(rows + 0.0005, 0, None)).shape == (100,)  # rounding slack
     big = np.repeat(rows, config.PARALLEL_CHECK_SIZE // rows.size + 1, axis=0)  # checked by the parallel kernel
     for bad, match in [(3.0, r"values from \S+ to 3: grey levels"), (255.0, "to 255: grey levels"),
-                       (np.nan, "NaN"), (np.inf, "NaN or infinite")]:
+                       (np.nan, "NaN"), (np.inf, "NaN or infinite"), (-np.inf, "NaN or infinite")]:
         for X in (rows.copy(), big.copy()):
             X[len(X) // 2, 7] = bad
             with pytest.raises(InputError, match=match):
@@ -337,7 +340,7 @@ def test_frame_wide_rows_must_be_floats_that_are_not_grey_levels(shipped, rng):
         for X in (rows.copy(), big.copy()):
             X[len(X) // 2, 7] = features
             assert shipped.predict(X).shape == (len(X),)
-    with pytest.raises(InputError, match=r"2-D bool array of shape \(300, 400\)"):
+    with pytest.raises(InputError, match=r"2-D bool array of shape \(100, 400\)"):
         shipped.predict(rows > 0.5)
 
 
@@ -395,17 +398,17 @@ def test_read_only_rows_and_empty_batches(rng):
 
 
 def test_compiled_forward_serves_every_batch_within_its_block_only(monkeypatch):
-    """Inside compiled_forward() predict_proba of more than
-    config.COMPILED_ROWS rows runs the compiled pass (ext/_forward.pyx),
+    """Inside compiled_forward() predict_proba of rows enough for the
+    kernels (``model._kernel_rows``) runs the compiled pass (ext/_forward.pyx),
     agreeing with the Numba kernel to float rounding; outside it, after an
     exception and in another thread, the kernel serves them again."""
-    from fastdigits import _forward, config
-    from fastdigits.model import MLPClassifier, compiled_forward
+    from fastdigits import _forward
+    from fastdigits.model import MLPClassifier, _kernel_rows, compiled_forward
 
     rng = np.random.default_rng(3)
     model = MLPClassifier.from_weights([rng.normal(size=(400, 48)) * 0.1, rng.normal(size=(48, 10))],
                                        [np.zeros(48), np.zeros(10)])
-    X = rng.random((config.COMPILED_ROWS * 4, 400), dtype=np.float32)
+    X = rng.random((_kernel_rows(model.params_.size) * 2, 400), dtype=np.float32)
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
@@ -452,3 +455,37 @@ def test_saving_to_a_folder_or_saving_what_is_no_model_is_refused(rng, tmp_path)
     assert not (tmp_path.parent / (tmp_path.name + ".npz")).exists()
     with pytest.raises(InputTypeError, match="not a dict"):
         save_model({}, tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("width", [400, 12])  # frame-wide rows (the grey-level check) and raw features
+@pytest.mark.parametrize("rows", [10, 6000])  # the compiled serial check and the parallel kernel
+def test_a_bad_value_is_counted_and_located_and_ragged_rows_are_an_input_error(rng, width, rows):
+    model = MLPClassifier.from_weights([rng.normal(size=(width, 5)), rng.normal(size=(5, 3))],
+                                       [np.zeros(5), np.zeros(3)])
+    X = rng.random((rows, width), dtype=np.float32)
+    X[5, 7], X[6, 1], X[rows - 1, 2] = np.nan, np.inf, -np.inf
+    with pytest.raises(InputError, match=rf"1 NaN and 2 infinite of its {rows * width} \(shape \({rows}, {width}\)\), "
+                                         r"the first nan at row 5, column 7"):
+        model.predict(X)
+    with pytest.raises(InputError, match="rows of different lengths"):
+        model.predict([[0.5] * width, [0.5] * (width - 1)])
+
+
+@pytest.mark.parametrize("hidden, compiled_up_to", [(128, 47), (800, 16), (8, 128)])
+def test_few_rows_take_the_compiled_pass_up_to_the_work_limit(monkeypatch, hidden, compiled_up_to):
+    """Batches of up to COMPILED_ROWS rows, or of up to COMPILED_WORK
+    multiply-adds and COMPILED_MAX_ROWS rows, run the compiled pass; one
+    row more goes to the kernels (400-128-10: 47 rows; 400-800-10: 16;
+    400-8-10: 128, the most)."""
+    from fastdigits import _forward
+
+    rng = np.random.default_rng(0)
+    model = MLPClassifier.from_weights([rng.normal(size=(400, hidden)) * 0.05, rng.normal(size=(hidden, 10))],
+                                       [np.zeros(hidden), np.zeros(10)])
+    calls = []
+    compiled = _forward.forward_rows
+    monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
+    X = rng.random((compiled_up_to + 1, 400), dtype=np.float32)
+    model.predict_proba(X[:compiled_up_to])
+    model.predict_proba(X)
+    assert calls == [compiled_up_to]
