@@ -9,7 +9,7 @@ so their kernels compile and cache apart.  Cases: hHbB (one epoch of
 400-H-10 at batch B over MNIST through the normalisation, 2 threads) and
 p10k (predict_proba of 10,000 rows of 400-128-10), p1 (one row's), and
 tN-H-B (bench_targets' training cases: t400-128-32 t400-128-128
-t400-512-128 t784-800-128).  FASTDIGITS_DATA must be set; ROUNDS=n
+t400-512-128 t784-800-128), and dN-H-B (the same on dense rows).  FASTDIGITS_DATA must be set; ROUNDS=n
 changes the rounds (7).
 
     python benchmarks/compare_kernel_builds.py base=../base new=. [h128b32 h128b128 h800b128 p10k]
@@ -55,7 +55,8 @@ def runners(builds: dict, case: str, X, y) -> tuple[dict, int]:
     here), and how many calls a timed turn makes.  Cases: ``p10k``
     (predict_proba of 10,000 rows of 400-128-10), ``p1`` (one row's), and
     ``hHbB`` or ``tN-H-B`` (one epoch of N-H-10 at batch B: bench_targets'
-    training cases; 784 inputs are raw pixels)."""
+    training cases; 784 inputs are raw pixels), ``dN-H-B`` (the same on
+    dense rows, ``bench.dense_rows``)."""
     fns = {}
     if case in ("p10k", "p1"):
         rows = X[:10_000].copy() if case == "p10k" else X[:1].copy()
@@ -65,11 +66,15 @@ def runners(builds: dict, case: str, X, y) -> tuple[dict, int]:
             model.predict_proba(rows)
             fns[name] = lambda model=model: model.predict_proba(rows)
         return fns, 20 if case == "p10k" else 2000
-    if case.startswith("t"):
+    if case[0] in "td":
         n_in, hidden, batch = (int(v) for v in case[1:].split("-"))
     else:
         (hidden, batch), n_in = (int(v) for v in case[1:].split("b")), X.shape[1]
-    rows = X if n_in == X.shape[1] else next(iter(builds.values())).bench.raw_rows(len(X))
+    some = next(iter(builds.values())).bench
+    if case[0] == "d":
+        rows = some.dense_rows(len(X), n_in)
+    else:
+        rows = X if n_in == X.shape[1] else some.raw_rows(len(X))
     for name, fd in builds.items():
         settings = _settings(fd, learning_rate_init=0.05, batch_size=batch, max_iter=1, threads=2, random_state=0)
         model = fd.MLPClassifier((hidden,), **settings)
