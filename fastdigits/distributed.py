@@ -30,6 +30,7 @@ the workers themselves.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import importlib
 import io
@@ -144,14 +145,20 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
 def _close_failed_client(dd: Any) -> None:
     """Close the client a failed ``Client(address)`` left behind.
 
-    It stays registered as the default client, and Dask's ``scheduler``
-    setting stays ``"dask.distributed"``, until it is garbage-collected; while
-    anything keeps it alive (a kept exception, a notebook's last traceback),
-    a plain ``.compute()`` fails with "no Client active".
+    It stays registered as a default client, with Dask's ``scheduler``
+    setting ``"dask.distributed"``, until it is garbage-collected (only
+    reference cycles hold it): while it is, a plain ``.compute()`` fails
+    with "no Client active"; a client of the user's that is running
+    meanwhile sees it registered when it closes and leaves the setting as
+    it is; and when it is collected at last, it sets the setting back to
+    what it was when it was made.  Collecting it now closes it in order:
+    before any older client closes.  Where something else still holds it,
+    it is closed here if it is the default client.
     """
+    gc.collect()
     try:
         client = dd.default_client()
-    except ValueError:  # none: it was collected already
+    except ValueError:  # none: it was collected
         return
     if client.status not in ("running", "closed"):  # a running one is the user's own
         client.close()

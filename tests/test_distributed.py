@@ -393,22 +393,36 @@ import dask, dask.array as da, distributed
 from fastdigits import distributed as fd
 from fastdigits.errors import ClusterError
 kept = []
-with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-    try:
-        with fd.connect(sys.argv[1]):
-            pass
-    except ClusterError as error:
-        kept.append(error)  # the user keeps it, as a notebook keeps its last error
+
+
+def refuse():
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        try:
+            with fd.connect(sys.argv[1]):
+                pass
+        except ClusterError as error:
+            kept.append(error)  # the user keeps it, as a notebook keeps its last error
+
+
+if sys.argv[2] == "own client":  # refused while a client of the user's runs, which then closes
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster):
+            refuse()
+else:
+    refuse()
 print(dask.config.get("scheduler", None), int(da.ones(4, chunks=2).sum().compute()))
 """
 
 
 @pytest.mark.parametrize("kind", ["nothing listening", "a bad scheduler file"])
 def test_a_refused_connection_leaves_dask_as_it_was(client, kind, tmp_path):
-    """A failed ``Client(address)`` can stay Dask's default client, with its
-    ``scheduler`` setting "dask.distributed", while anything keeps it alive: a
-    kept error must not keep it, or later plain computes fail ("no Client
-    active").  Checked without a client (a fresh process) and with one."""
+    """A failed ``Client(address)`` stays registered as a default client,
+    with Dask's ``scheduler`` setting "dask.distributed", until it is
+    garbage-collected: a kept error must not keep it, a client of the user's
+    running meanwhile must leave the setting as it was when it closes
+    (a plain compute later fails "no Client active" otherwise).  Checked in
+    fresh processes, without a client and with one that closes, and beside
+    this module's running client."""
     distributed = _needs("distributed")
     import dask
 
@@ -418,9 +432,10 @@ def test_a_refused_connection_leaves_dask_as_it_was(client, kind, tmp_path):
     if kind == "a bad scheduler file":
         address = str(tmp_path / "notes.json")
         (tmp_path / "notes.json").write_text("not a scheduler file")
-    alone = subprocess.run([sys.executable, "-c", _REFUSED_THEN_COMPUTE, address], capture_output=True, text=True,
-                           timeout=120)
-    assert alone.returncode == 0 and alone.stdout.split() == ["None", "4"], alone.stderr[-2000:]
+    for around in ("nothing", "own client"):
+        alone = subprocess.run([sys.executable, "-c", _REFUSED_THEN_COMPUTE, address, around], capture_output=True,
+                               text=True, timeout=120)
+        assert alone.returncode == 0 and alone.stdout.split() == ["None", "4"], (around, alone.stderr[-2000:])
 
     before = dask.config.get("scheduler", None)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
