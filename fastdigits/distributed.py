@@ -35,6 +35,7 @@ import hashlib
 import importlib
 import io
 import itertools
+import json
 import logging
 import os
 import threading
@@ -108,7 +109,8 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
     InputError
         If dask.distributed is not installed.
     ClusterError
-        If no scheduler answers at ``address`` within ``timeout``.
+        If no scheduler answers at ``address`` within ``timeout``, or a
+        scheduler file is missing or holds no scheduler's address.
 
     Examples
     --------
@@ -127,14 +129,12 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
                 host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR))
             client = stack.enter_context(dd.Client(cluster))
         else:
-            kind = "scheduler_file" if address.lower().endswith(".json") else "address"
-            if kind == "scheduler_file" and not os.path.isfile(address):  # Dask would wait for it to appear
-                raise ClusterError(f"{address}: no such scheduler file")
+            where = _scheduler_address(address) if address.lower().endswith(".json") else address
             failure = None
             try:
                 waiting = {} if timeout is None else {"timeout": timeout}  # None: Dask's own setting
-                client = stack.enter_context(dd.Client(**{kind: address}, **waiting))
-            except Exception as exc:  # noqa: BLE001 - a foreign server or a bad file fails in many ways
+                client = stack.enter_context(dd.Client(where, **waiting))
+            except Exception as exc:  # noqa: BLE001 - a foreign server fails in many ways
                 failure = f"{address}: no Dask scheduler answers there ({type(exc).__name__}: {str(exc)[:200]})"
             if failure is not None:  # raised here, so that the error does not keep Dask's traceback alive
                 _close_failed_client(dd)
@@ -142,18 +142,45 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
         yield client
 
 
-def _close_failed_client(dd: Any) -> None:
-    """Close the client a failed ``Client(address)`` left behind.
+def _scheduler_address(path: str) -> str:
+    """The scheduler's address in a Dask scheduler file (JSON, as
+    ``dask scheduler --scheduler-file`` writes it: Dask's client reads only
+    its ``"address"``), read here rather than by ``Client(scheduler_file=)``,
+    which waits for a missing file to appear and fails on a file without an
+    address in a way that leaves its half-made client registered.
 
-    It stays registered as a default client, with Dask's ``scheduler``
-    setting ``"dask.distributed"``, until it is garbage-collected (only
-    reference cycles hold it): while it is, a plain ``.compute()`` fails
-    with "no Client active"; a client of the user's that is running
-    meanwhile sees it registered when it closes and leaves the setting as
-    it is; and when it is collected at last, it sets the setting back to
-    what it was when it was made.  Collecting it now closes it in order:
-    before any older client closes.  Where something else still holds it,
-    it is closed here if it is the default client.
+    Raises
+    ------
+    ClusterError
+        No such file, or no scheduler's address in it.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            cfg = json.load(file)
+    except FileNotFoundError:
+        raise ClusterError(f"{path}: no such scheduler file") from None
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, not UTF-8
+        raise ClusterError(f"{path}: not a Dask scheduler file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    where = cfg.get("address") if isinstance(cfg, dict) else None
+    if not isinstance(where, str) or not where:
+        raise ClusterError(f'{path}: not a Dask scheduler file (no "address" in it)')
+    return where
+
+
+def _close_failed_client(dd: Any) -> None:
+    """Close the client a failed ``Client(address)`` may leave behind.
+
+    Dask's client closes itself after a connection's OSError.  Other
+    failures (seen: a scheduler file without an address, now read by
+    ``_scheduler_address``) leave it "connecting", registered as a default
+    client with Dask's ``scheduler`` setting on ``"dask.distributed"``,
+    until the cyclic garbage collector takes it: meanwhile a plain
+    ``.compute()`` waits for it, a client of the user's that closes leaves
+    the setting as it is, and when it is collected at last it sets the
+    setting back to what it was when it was made ("no Client active" from
+    then on).  Collecting it now closes it while any older client still
+    runs; where something else still holds it, it is closed here if it is
+    the default client.
     """
     gc.collect()
     try:
