@@ -33,7 +33,8 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # No contraction of a * b + c into fused multiply-adds (which GCC does by default wherever the
-        # target has them): the compiled forward pass gives the same bits on every x86-64 CPU.
+        # target has them, e.g. with -march=native in CFLAGS): the compiled forward pass's sums keep
+        # the same bits in every build.
         extra_compile_args=["-O3", "-ffp-contract=off", *openmp_compile] if sys.platform != "win32" else openmp_compile,
         extra_link_args=openmp_link,
     )

@@ -2,7 +2,8 @@
 the compiled pass (``ext/_forward.pyx``, single-threaded, no fixed cost)
 and the parallel Numba kernels (their thread pool, transposed and packed
 weights: a fixed cost per call), beside NumPy's three-line forward pass
-(``bench.NumpyMLP``); the measurement behind ``config.COMPILED_WORK``.
+(``bench.NumpyMLP``, its BLAS on ``--threads`` threads too); the
+measurement behind ``config.COMPILED_WORK``.
 
 The way is forced through ``config.COMPILED_ROWS`` (a huge value: the
 compiled pass; 0 and ``COMPILED_WORK`` 0: the kernels), interleaved, best of
@@ -16,12 +17,8 @@ rows with their share of zeros otherwise) and on dense rows.
 from __future__ import annotations
 
 import argparse
+import os
 import timeit
-
-import numpy as np
-
-from _common import machine, write_json
-from fastdigits import MLPClassifier, bench, config
 
 
 def main() -> None:
@@ -31,6 +28,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # NumPy's BLAS on as many threads as the kernels, set before it loads
+
+    import numpy as np
+
+    from _common import machine, write_json
+    from fastdigits import MLPClassifier, bench, config
+
     X, y, _, source = bench._data(4000)
     data = {"frames": X, "dense": bench.dense_rows(max(args.rows), X.shape[1])}
     print(f"machine: {machine()}\ndata: {source}; threads {args.threads}; COMPILED_WORK {config.COMPILED_WORK:,}")

@@ -20,8 +20,10 @@ cdef extern from *:
     """
     #define FD_RESTRICT __restrict
     /* Built twice where GCC's function multiversioning works (glibc on x86-64): for AVX2 and for the
-       baseline, the loader picking one for this CPU.  setup.py turns off the contraction of a * b + c
-       into fused multiply-adds (-ffp-contract=off), so both give the same bits. */
+       baseline, the loader picking one for this CPU.  Neither clone has FMA, and setup.py turns off
+       the contraction of a * b + c into fused multiply-adds (-ffp-contract=off) for builds whose
+       target has it (-march=native, other architectures), so the sums give the same bits in every
+       build; the activations' exp and tanh are the C library's, which may differ by CPU. */
     #if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
     #if __has_attribute(target_clones)
     #define FD_CLONES __attribute__((target_clones("avx2", "default")))
@@ -176,8 +178,13 @@ cdef enum:
     RELU = 3
     SOFTMAX = 4
     MAX_LAYERS = 64
-    # Multiply-adds (rows x parameters) from which forward_rows releases the GIL (about 100 us of work).
+
+# When to release the GIL: taking it back can wait for another thread's switch interval (5 ms).
+cdef enum:
+    # Multiply-adds (rows x parameters) from which forward_rows releases it (about 100 us of work).
     GIL_WORK = 1 << 18
+    # Values from which outside_total releases it (a few microseconds of work).
+    GIL_VALUES = 1 << 14
 
 
 cdef inline void _layer(const real* inputs, Py_ssize_t n_in, const real* w, const real* b, Py_ssize_t n_out,
@@ -254,15 +261,21 @@ def forward_rows(const real[:, ::1] x, const real[::1] params, const int64_t[::1
     ValueError
         If ``sizes`` holds fewer than 2 or more than MAX_LAYERS + 1 sizes,
         a size is not positive, or ``params``, ``x`` or ``out`` do not have
-        the lengths they give; (Cython's) for arrays of another dtype or
-        not C-contiguous.
+        the lengths they give; (Cython's) for arrays not C-contiguous.
+    TypeError
+        (Cython's "No matching signature found") for arrays neither
+        float32 nor float64, or of two dtypes.
     MemoryError
         If the few rows of scratch cannot be allocated.
 
     Notes
     -----
     Rows go three at a time, each load of the weights serving all three; a
-    row's results do not depend on the others (the same bits alone).
+    row's results do not depend on the others (the same bits alone) while
+    the weights are finite: a row's zero input, taken because another of
+    its three rows has a nonzero there, times an infinite weight gives NaN
+    where the row alone skips the term.  Codes
+    other than those listed act as the identity.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1, layer, r, i, j, n_in, n_out, n_params = 0, width = 0
     if n_layers < 1 or n_layers > MAX_LAYERS:
@@ -368,7 +381,7 @@ def outside_total(const real[::1] flat, real lo, real hi):
         is NaN or infinite, else the number of values outside.
     """
     cdef Py_ssize_t counts[2]
-    if flat.shape[0] > 16384:
+    if flat.shape[0] > GIL_VALUES:
         with nogil:
             _count_outside(flat, lo, hi, counts)
     else:  # the GIL kept for a row or two: taking it back can wait for another thread's 5 ms

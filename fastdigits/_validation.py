@@ -108,20 +108,24 @@ def how_to_pass(width: int) -> str:
             f"such as the frames in [0, 1] that model.prepare(images) makes.")
 
 
-def not_finite(arr: np.ndarray, name: str, converted: bool = False) -> str:
+def not_finite(arr: np.ndarray, name: str, given: np.ndarray | None = None) -> str:
     """The message for a float array with NaN or infinite values: how many
     of each, and where the first one is (index and value), for an error
-    that says what to look for; ``converted``: arr is the input after a
-    conversion to arr's dtype (which may have overflowed to inf)."""
+    that says what to look for.  ``given``: the input of the same shape
+    before its conversion to arr's dtype, where a finite value may have
+    overflowed to inf (the message then says so)."""
     bad = ~np.isfinite(arr)
     if not bad.any():
         return f"{name} contains NaN or infinite values"
     first = np.unravel_index(int(np.argmax(bad)), arr.shape)
     where = {2: "row {}, column {}", 3: "picture {}, row {}, column {}"}.get(arr.ndim, "index {}")
     nans = np.count_nonzero(np.isnan(arr))
+    overflow = ""
+    if given is not None and given.shape == arr.shape and np.isfinite(given[first]):
+        overflow = f" ({given[first]:g} given, beyond {arr.dtype}'s range)"
     return (f"{name} contains NaN or infinite values: {nans} NaN and {np.count_nonzero(bad) - nans} infinite of "
-            f"its {arr.size} (shape {arr.shape}), the first {arr[first]}"
-            + (f" (as {arr.dtype})" if converted else "") + " at " + where.format(*(int(i) for i in first)))
+            f"its {arr.size} (shape {arr.shape}), the first {arr[first]}{overflow} at "
+            + where.format(*(int(i) for i in first)))
 
 
 def refuse_channels(arr: np.ndarray, name: str) -> None:

@@ -133,7 +133,9 @@ COMPILED_ROWS = 16
 #: speed below it.  Measured with predict_proba both ways on 17 to 128 rows
 #: of 400-128-10 and 400-800-10, MNIST frames and dense rows
 #: (``benchmarks/few_rows.py``; figures in ``benchmarks/RESULTS.md``,
-#: "Issue 20, second round").
+#: "Issue 20, second round"): a compromise between networks, since the
+#: compiled pass still led at 64 rows of 400-128-10 there and trailed from
+#: 17 rows of 400-800-10.
 COMPILED_WORK = 2_500_000
 
 #: The most rows COMPILED_WORK sends to the compiled pass, whatever the

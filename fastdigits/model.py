@@ -60,8 +60,8 @@ def compiled_forward() -> Iterator[None]:
     Within this block (in this thread or task), ``predict_proba`` of any
     number of rows runs the forward pass that ``pip install`` compiled
     (``ext/_forward.pyx``) instead of the parallel Numba kernel, and so do
-    the input checks: nothing is compiled for a one-off scoring such as ``fastdigits train``'s of the test set (10,000 rows of
-    400-256-10 take a fraction of a second on one core,
+    the input checks: nothing is compiled for a one-off scoring such as
+    ``fastdigits train``'s of the test set (10,000 rows of 400-256-10 take a fraction of a second on one core,
     ``benchmarks/bench_forward.py``, against the kernel's first-use
     compile of tens of seconds).  Probabilities agree with the kernel's
     to float rounding.
@@ -553,14 +553,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                  f"X.reshape(1, -1) if it is one row")
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
-        given = arr.dtype
+        given = arr
         arr = np.ascontiguousarray(arr, dtype=self._float)
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
-            self._check_not_grey_levels(arr, name, parallel_checks)  # finite too
+            self._check_not_grey_levels(arr, name, parallel_checks, given)  # finite too
         elif not self._all_finite(arr, parallel_checks):
-            raise InputError(not_finite(arr, name, converted=given != arr.dtype))
+            raise InputError(not_finite(arr, name, given))
         return arr
 
     def _pictures(self, images, name: str, fitting: bool) -> np.ndarray:
@@ -594,7 +594,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                              + how_to_pass(frame))
         return True
 
-    def _check_not_grey_levels(self, X: np.ndarray, name: str, parallel: bool = True) -> None:
+    def _check_not_grey_levels(self, X: np.ndarray, name: str, parallel: bool = True,
+                               given: np.ndarray | None = None) -> None:
         """Float rows as wide as a frame are finite and are not a picture's
         grey levels: values all within [0, 255] with a maximum above 1
         (give or take ``config.FRAME_VALUE_SLACK``) are a float picture and
@@ -604,13 +605,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         of the same kind, and pass if a value is negative (standardised
         features) or above 255.  ``fit`` checks serially (tens of
         milliseconds for MNIST's 60,000 rows, once) rather than compile the
-        kernel for it (seconds).  See ``_serial_checks``."""
+        kernel for it (seconds).  See ``_serial_checks``; ``given`` as for
+        ``not_finite``."""
         slack = config.FRAME_VALUE_SLACK
         frames = self._outside_total(X, -slack, 1.0 + slack, parallel)
         if frames == 0:
             return
         if math.isnan(frames):
-            raise InputError(not_finite(X, name))
+            raise InputError(not_finite(X, name, given))
         if self._outside_total(X, -slack, 255 * (1 + slack), parallel) == 0:  # a second pass, not min and max
             low, high = float(X.min()), float(X.max())
             raise InputError(f"{name} has shape {X.shape} and values from {low:g} to {high:g}: grey levels of a "

@@ -47,9 +47,9 @@ def _as_image_batch(images, name: str = "images") -> tuple[np.ndarray, bool]:
     if arr.dtype != np.uint8:
         if arr.dtype.kind not in "uifb":
             raise InputError(f"{name} must hold numbers, got dtype {arr.dtype}")
-        given, arr = arr.dtype, arr.astype(np.float32, copy=False)
+        given, arr = arr, arr.astype(np.float32, copy=False)
         if arr.size and not np.isfinite(arr).all():
-            raise InputError(not_finite(arr, name, converted=given != arr.dtype))
+            raise InputError(not_finite(arr, name, given))
     single = arr.ndim == 2
     return np.ascontiguousarray(arr[None] if single else arr), single
 

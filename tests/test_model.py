@@ -467,8 +467,42 @@ def test_a_bad_value_is_counted_and_located_and_ragged_rows_are_an_input_error(r
     with pytest.raises(InputError, match=rf"1 NaN and 2 infinite of its {rows * width} \(shape \({rows}, {width}\)\), "
                                          r"the first nan at row 5, column 7"):
         model.predict(X)
+    X64 = X.astype(np.float64)
+    X64[5, 7], X64[6, 1], X64[rows - 1, 2] = 0.5, 0.5, 1e39  # finite, but not as the model's float32
+    with pytest.raises(InputError, match=rf"0 NaN and 1 infinite of its {rows * width} .* the first inf "
+                                         rf"\(1e\+39 given, beyond float32's range\) at row {rows - 1}, column 2"):
+        model.predict(X64)
     with pytest.raises(InputError, match="rows of different lengths"):
         model.predict([[0.5] * width, [0.5] * (width - 1)])
+
+    class Unreadable:  # an array-like whose conversion fails
+        def __array__(self, dtype=None, copy=None):
+            raise ValueError("no rows here")
+
+    with pytest.raises(InputError, match="X could not be read as an array: no rows here"):
+        model.predict(Unreadable())
+
+
+def test_a_bad_value_in_pictures_is_located_by_picture_row_and_column(rng):
+    model = MLPClassifier.from_weights([rng.normal(size=(400, 5)), rng.normal(size=(5, 3))],
+                                       [np.zeros(5), np.zeros(3)])
+    pictures = rng.random((3, 28, 30)) * 255
+    pictures[2, 4, 9], pictures[2, 5, 0] = -np.inf, 1e300
+    with pytest.raises(InputError, match=r"0 NaN and 2 infinite of its 2520 \(shape \(3, 28, 30\)\), the first -inf "
+                                         r"at picture 2, row 4, column 9"):
+        model.predict(pictures)
+    pictures[2, 4, 9] = 0
+    with pytest.raises(InputError, match=r"the first inf \(1e\+300 given, beyond float32's range\) at picture 2, "
+                                         r"row 5, column 0"):
+        model.predict(pictures)
+
+
+def test_the_compiled_pass_takes_at_most_one_tile_of_the_kernels():
+    """COMPILED_MAX_ROWS is the kernels' tile: past it they use more than
+    one thread, which the compiled pass cannot."""
+    from fastdigits.kernels import cpu
+
+    assert config.COMPILED_MAX_ROWS == cpu.FORWARD_TILE
 
 
 @pytest.mark.parametrize("hidden, compiled_up_to", [(128, 47), (800, 16), (8, 128)])
