@@ -34,7 +34,7 @@ def _blocks(x, b_panels, n_in, n_panels, out, reps):
     spill = np.empty(MR * NR, x.dtype)
     for _ in range(reps):
         for i0 in range(0, x.shape[0] - MR + 1, MR):
-            rows_times((x[i0], x[i0 + 1], x[i0 + 2]), MR, n_in, b_panels, True, n_panels,
+            rows_times((x[i0], x[i0 + 1], x[i0 + 2]), MR, n_in, b_panels, True, n_panels, n_panels * NR,
                        (out[i0], out[i0 + 1], out[i0 + 2]), spill)
 
 

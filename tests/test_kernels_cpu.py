@@ -434,12 +434,13 @@ def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [1, 2, 3])
-@pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128)])
+@pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128), (50, _dense.NR + _dense.NR - 1)])
 @pytest.mark.parametrize("packed", [True, False])
 def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, packed):
     """``rows_times`` of up to three rows (the others repeating the last)
     against the float64 product, over w's whole panels, packed or read in
-    place; the columns after them and the rows past n_rows untouched."""
+    place, then the columns after them through ``rest_panel`` (its columns
+    past w's end dropped); the rows past n_rows untouched."""
     a = rng.standard_normal((n_rows, n_in)).astype(dtype)
     a[a < -1] = 0
     w = rng.standard_normal((n_in, n_out)).astype(dtype)
@@ -450,12 +451,18 @@ def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, pa
     outs = tuple(out[r] for r in range(_dense.MR))
     b = _dense.as_panels(panels, n_in, n_out) if packed else w
     n_panels = _dense.full_panels(n_out)
-    _dense.rows_times(rows, n_rows, n_in, b, packed, n_panels, outs, np.empty(_dense.MR * _dense.NR, dtype))
+    spill = np.empty(_dense.MR * _dense.NR, dtype)
     done = n_panels * _dense.NR
-    want = a.astype(np.float64) @ w[:, :done].astype(np.float64)
-    bound = n_in * np.finfo(dtype).eps * (np.abs(a) @ np.abs(w[:, :done])).astype(np.float64)  # a sum's rounding
-    assert (np.abs(out[:n_rows, :done] - want) <= bound).all()
-    assert (out[:n_rows, done:] == 7).all() and (out[n_rows:] == 7).all()
+    _dense.rows_times(rows, n_rows, n_in, b, packed, n_panels, done, outs, spill)
+    assert (out[:, done:] == 7).all()  # the columns after the whole panels not written
+    if done < n_out:
+        rest = _dense.rest_panel(w, done)
+        assert rest.shape == (n_in, _dense.NR) and (rest[:, n_out - done :] == 0).all()
+        _dense.rows_times(rows, n_rows, n_in, rest, packed, 1, n_out - done, tuple(o[done:] for o in outs), spill)
+    want = a.astype(np.float64) @ w.astype(np.float64)
+    bound = n_in * np.finfo(dtype).eps * (np.abs(a) @ np.abs(w)).astype(np.float64)  # a sum's rounding
+    assert (np.abs(out[:n_rows] - want) <= bound).all()
+    assert (out[n_rows:] == 7).all()
 
 
 def _rows_like(rng, kind, n, n_in, dtype):
@@ -473,7 +480,7 @@ def _rows_like(rng, kind, n, n_in, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("kind", ["dense", "sparse", "mixed"])
-@pytest.mark.parametrize("sizes", [[400, 128, 10], [50, 70, 40, 10]])
+@pytest.mark.parametrize("sizes", [[400, 128, 10], [50, 70, 40, 10], [60, 2 * _dense.NR + _dense.NR // 2, 10]])
 def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, threads, kind, sizes):
     """Forward, full-batch gradient and three minibatches of SGD, each the
     same to the bit whichever products the CPU takes: forced dense,

@@ -23,6 +23,7 @@ speed alone (``config.DENSE_SHARE``).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import carray
 
 from .. import config
@@ -39,7 +40,7 @@ NR = config.register_tile() // 2
 @serial
 def full_panels(n_out):
     """How many whole NR-column panels a matrix of ``n_out`` columns has
-    (the columns after them go through ``_sparse``)."""
+    (the columns after them go through ``rest_panel``)."""
     return n_out // NR
 
 
@@ -96,10 +97,11 @@ def block_sum(rows, k1, b, r0, c0, accs):
 
 
 @inline
-def block_store(accs, outs, n_rows, j0, spill):
-    """outs[r][j0 : j0 + NR] = accs[r] for the first ``n_rows`` (1 to MR)
-    of the MR output rows ``outs``, through ``spill`` (MR * NR) so that
-    the sums are read at constant indices only (and stay in registers)."""
+def block_store(accs, outs, n_rows, j0, width, spill):
+    """outs[r][j0 : j0 + width] = accs[r][:width] (width <= NR) for the
+    first ``n_rows`` (1 to MR) of the MR output rows ``outs``, through
+    ``spill`` (MR * NR) so that the sums are read at constant indices only
+    (and stay in registers)."""
     acc0, acc1, acc2 = accs
     for jj in range(NR):
         spill[jj] = acc0[jj]
@@ -107,23 +109,44 @@ def block_store(accs, outs, n_rows, j0, spill):
         spill[2 * NR + jj] = acc2[jj]
     for r in range(n_rows):
         out = outs[r]
-        for jj in range(NR):
+        for jj in range(width):
             out[j0 + jj] = spill[r * NR + jj]
 
 
 @serial
-def rows_times(rows, n_rows, k1, b, packed, n_panels, outs, spill):
-    """outs[r][: n_panels * NR] = rows[r][:k1] @ w[:k1, : n_panels * NR] for
-    the first n_rows (1 to MR) of the MR rows: w given as its panels
-    (``packed``: b from ``as_panels``, k1 = n_in) or as itself (b = w,
-    read in place: a gradient's deltas, used once for MR rows of it).
-    ``spill`` is scratch of MR * NR."""
+def rows_times(rows, n_rows, k1, b, packed, n_panels, n_cols, outs, spill):
+    """outs[r][:n_cols] = rows[r][:k1] @ w[:k1, :n_cols] for the first
+    n_rows (1 to MR) of the MR rows, over n_panels panels of w (n_cols at
+    most n_panels * NR: the last one's columns past n_cols are computed
+    and dropped): w given as its panels (``packed``: b from ``as_panels``
+    or ``rest_panel``, k1 = n_in) or as itself (b = w, read in place: a
+    gradient's deltas, used once for MR rows of it).  ``spill`` is scratch
+    of MR * NR."""
     accs = (carray(stack_array(spill, NR), NR), carray(stack_array(spill, NR), NR),
             carray(stack_array(spill, NR), NR))
     for p in range(n_panels):  # one call of the inlined block: compiled once (the peak memory of compiling)
         r0, c0 = (p * k1, 0) if packed else (0, p * NR)
         block_sum(rows, k1, b, r0, c0, accs)
-        block_store(accs, outs, n_rows, p * NR, spill)
+        block_store(accs, outs, n_rows, p * NR, min(NR, n_cols - p * NR), spill)
+
+
+@serial
+def rest_panel(w, start):
+    """w[:, start:] (fewer than NR columns) as one panel (n_in, NR), its
+    columns past w's end zero: the columns after w's whole panels, for
+    ``rows_times`` (their sums in the same order, so the same bits).  A
+    plain loop over those few columns, row by row, kept its sums in memory
+    (each step waiting for the last one's store) and read them by gathers
+    where their index could be negative: a tail of one column to 63 cost
+    784-800-10 (AVX-512, NR = 64) three times the time of 784-768-10 or
+    784-832-10 in predict_proba."""
+    n_in, n_out = w.shape
+    panel = np.zeros((n_in, NR), w.dtype)
+    for k in range(n_in):
+        row = w[k, start:]
+        for jj in range(n_out - start):
+            panel[k, jj] = row[jj]
+    return panel
 
 
 @reduce

@@ -151,22 +151,6 @@ def gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None
 
 
 @serial
-def gather_columns(w, idx, val, n, out, start):
-    """out[start:] = sum over t < n of val[t] * w[idx[t], start:]: the few
-    columns of a product left after its register blocks (``_dense``), in
-    the same order per column as ``gather_rows_range`` (so the same bits),
-    as a plain loop: another compilation of that function for these
-    arguments cost 10 s and 80 MB more to the first training's compile."""
-    for j in range(start, out.shape[0]):
-        out[j] = 0.0
-    for t in range(n):
-        v = val[t]
-        row = w[idx[t]]
-        for j in range(start, out.shape[0]):
-            out[j] += v * row[j]
-
-
-@serial
 def gather_rows_sum(w, idx, val, n, out):
     """out = sum over t < n of val[t] * w[idx[t]] (``gather_rows_range``)."""
     gather_rows_range(w, idx, val, 0, n, out, False)

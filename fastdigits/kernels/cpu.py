@@ -45,8 +45,8 @@ from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer
                nesterov_step, output_delta, sgd_step, step_rate)
 from ._intrinsics import SLACK, pow2, take
 from ._jit import inline, parallel, reduce, serial
-from ._dense import MR, NR, as_panels, count_nonzeros, full_panels, pack, pack_row, rows_times
-from ._sparse import (copy, dots, fetch_ahead, gather_columns, gather_rows_range, gather_rows_sum, gather_wide_tiles,
+from ._dense import MR, NR, as_panels, count_nonzeros, full_panels, pack, pack_row, rest_panel, rows_times
+from ._sparse import (copy, dots, fetch_ahead, gather_rows_range, gather_rows_sum, gather_wide_tiles,
                       nonzeros,
                       nonzeros_in_blocks)
 
@@ -270,33 +270,36 @@ def _transpose_rows(rows, lo, hi, xt):
 
 
 @serial
-def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels, scratch):
+def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     """``_layer_rows`` by register blocks (``_dense``): three rows at a
-    time through w's whole panels (``panels``, from ``_dense.pack``), the
-    columns after the panels row by row as ``_layer_rows`` does.  The same
-    sums in the same order: the same bits."""
+    time through w's whole panels (``panels``, from ``_dense.pack``), and
+    the columns after them through one more panel copied here
+    (``_dense.rest_panel``).  The same sums in the same order: the same
+    bits."""
     src, order, xt = rows
     w, _, b = layer
-    idx, val = scratch
     indirect = order.shape[0] > 0
     fill_xt = xt.shape[0] > 0
     n_in, n_out = w.shape
     n_panels = full_panels(n_out)
+    start = n_panels * NR
     b_panels = as_panels(panels, n_in, n_out)
+    rest = rest_panel(w, start) if start < n_out else b_panels[:0]
     spill = np.empty(MR * NR, w.dtype)
     for i0 in range(lo, hi, MR):
         if indirect:
             for i in range(i0, min(i0 + MR, hi)):
                 fetch_ahead(src, order, i, lo, hi)
         triple, (i0, i1, i2) = _triple(rows, i0, hi)
-        rows_times(triple, min(MR, hi - i0), n_in, b_panels, True, n_panels, (out[i0], out[i1], out[i2]), spill)
+        n_rows = min(MR, hi - i0)
+        rows_times(triple, n_rows, n_in, b_panels, True, n_panels, start, (out[i0], out[i1], out[i2]), spill)
+        if start < n_out:
+            rows_times(triple, n_rows, n_in, rest, True, 1, n_out - start,
+                       (out[i0, start:], out[i1, start:], out[i2, start:]), spill)
     if fill_xt:
         _transpose_rows(rows, lo, hi, xt)
     for i in range(lo, hi):
         o = out[i]
-        if n_panels * NR < n_out:
-            n = nonzeros(src[order[i]] if indirect else src[i], idx, val)
-            gather_columns(w, idx, val, n, o, n_panels * NR)
         for j in range(n_out):
             o[j] += b[j]
         _activate_row(o, act)
@@ -367,7 +370,7 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
         if (n_out >= NARROW and full_panels(n_out) > 0 and panels.shape[0] > 0
                 and _dense_rows(rows, lo, hi, n_in, network.dense_share)):
             _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
-                               panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out], scratch)
+                                    panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out])
         elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
             _layer_rows_blocked(rows, lo, hi, (w, w_t, b), act, dst)
         else:
@@ -795,25 +798,20 @@ def _grad_rows(sizes, layer):
 
 
 @serial
-def _grad_rest(col, delta, start, g, idx, val):
-    """g[start:] = col @ delta[:, start:]: the columns of a gradient row
-    after its whole panels, by col's nonzeros."""
-    n = nonzeros(col, idx, val)
-    gather_columns(delta, idx, val, n, g, start)
-
-
-@serial
-def _grad_block(cols, delta, n_panels, share, gs, spill, idx, val):
+def _grad_block(cols, delta, n_panels, rest, share, gs, spill):
     """gs[r] = cols[r] @ delta for three columns of a layer's inputs (m
     each) as one register block (``_dense.rows_times``), if at least
-    ``share`` of their entries are nonzero.  Returns whether it did."""
+    ``share`` of their entries are nonzero, delta's columns after its
+    whole panels from ``rest`` (``_dense.rest_panel`` of delta; empty when
+    there are none).  Returns whether it did."""
     m, n_out = delta.shape
     if count_nonzeros(cols[0]) + count_nonzeros(cols[1]) + count_nonzeros(cols[2]) < share * MR * m:
         return False
-    rows_times(cols, MR, m, delta, False, n_panels, (gs[0], gs[1], gs[2]), spill)
-    if n_panels * NR < n_out:
-        for r in range(MR):
-            _grad_rest(cols[r], delta, n_panels * NR, gs[r, :n_out], idx, val)
+    start = n_panels * NR
+    rows_times(cols, MR, m, delta, False, n_panels, start, (gs[0], gs[1], gs[2]), spill)
+    if start < n_out:
+        rows_times(cols, MR, m, rest, False, 1, n_out - start,
+                   (gs[0, start:n_out], gs[1, start:n_out], gs[2, start:n_out]), spill)
     return True
 
 
@@ -876,6 +874,8 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     bias_row = n_in if wide else n_out
     n_panels = full_panels(n_out) if wide else 0
     layer_panels = panels[w_off : w_off + n_in * n_out]
+    blocks = n_panels > 0 and layer_panels.shape[0] > 0  # a call with blocks
+    rest = rest_panel(delta, n_panels * NR) if blocks and n_panels * NR < n_out else delta[:0]
     k = r0
     while k < r1:
         if k == bias_row:
@@ -893,10 +893,10 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
             k += 1
             continue
         done = 0
-        if n_panels > 0 and layer_panels.shape[0] > 0 and k + MR <= min(r1, n_in):  # a call with blocks
+        if blocks and k + MR <= min(r1, n_in):
             if use_xt:
                 cols = (xt[k], xt[k + 1], xt[k + 2])
-                if _grad_block(cols, delta, n_panels, share, gs, spill, idx, vals[0]):
+                if _grad_block(cols, delta, n_panels, rest, share, gs, spill):
                     for r in range(MR):
                         cols[r][:] = 0.0
                     done = MR
@@ -904,13 +904,13 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
                 for r in range(MR):
                     for i in range(m):
                         columns[r, i] = a[i, k + r]
-                if _grad_block((columns[0], columns[1], columns[2]), delta, n_panels, share, gs, spill, idx, vals[0]):
+                if _grad_block((columns[0], columns[1], columns[2]), delta, n_panels, rest, share, gs, spill):
                     done = MR
         if done == 0:
             done = _grad_sparse(k, min(r1, n_in) - 1, a, xt, delta, gs, idx, vals)
         for r in range(done):
             _step_row(gs[r, :n_out], params, w_off + (k + r) * n_out, opt.l2_scale, opt, state)
-            if n_panels > 0 and layer_panels.shape[0] > 0:
+            if blocks:
                 pack_row(params[w_off + (k + r) * n_out : w_off + (k + r + 1) * n_out], k + r, n_in, layer_panels)
         k += done
 
