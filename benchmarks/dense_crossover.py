@@ -1,5 +1,5 @@
 """Where dense register blocks start to beat sums of nonzeros: the
-measurement behind ``config.DENSE_SHARE``.
+measurement behind ``config.DENSE_SHARES`` and ``DENSE_TRAINING_SHARE``.
 
 Rows of a given share of nonzeros (uniform values, zeros at random
 places; and MNIST frames, 42 % nonzero, when FASTDIGITS_DATA is set) go

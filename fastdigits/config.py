@@ -7,6 +7,7 @@ nothing else in the package writes literal ``cache=``/``fastmath=`` flags
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@functools.cache
 def register_tile() -> int:
     """Widest register tile of the CPU kernels, in columns: 128 where the CPU
     has AVX-512 (8 of its 32 registers of 16 floats), else 64 (8 of AVX2's
@@ -94,14 +96,37 @@ def register_tile() -> int:
     return 128 if "+avx512f" in binding.get_host_cpu_features().flatten() else 64
 
 
-#: A layer's rows go through it by dense register blocks
-#: (``kernels._dense``: three rows share each load of weights) when at least
-#: this share of their inputs is nonzero, and by the sums of each row's
-#: nonzeros (``kernels._sparse``) otherwise; so do each three rows of a
-#: weight gradient.  Both give the same bits; the value is where they take
-#: the same time, measured on the 2-core box of ``benchmarks/RESULTS.md``
-#: ("Dense rows": ``benchmarks/dense_crossover.py``).
-DENSE_SHARE = 0.25
+#: Where dense register blocks (``kernels._dense``: three rows share each
+#: load of weights) and the sums of each row's nonzeros (``kernels._sparse``)
+#: take the same time in prediction, by the kernels' register tile
+#: (``register_tile``), measured with ``benchmarks/dense_crossover.py`` on a
+#: 2-core AMD EPYC of each kind (``benchmarks/RESULTS.md``): Zen 3, AVX2
+#: ("Dense rows": 0.25); Zen 4, AVX-512 ("Issue 20, third round": the blocks
+#: passed the sums between 50 and 60 % nonzero, and read MNIST frames, 42 %,
+#: 0.88-1.06 times as fast).
+DENSE_SHARES = {64: 0.25, 128: 0.55}
+
+#: A layer's rows go through it by dense register blocks when at least this
+#: share of their inputs is nonzero, and by the sums of their nonzeros
+#: otherwise; so do each three rows of a weight gradient.  Both give the same
+#: bits.  None: ``DENSE_SHARES``' value for this CPU (``dense_share()``).
+DENSE_SHARE: float | None = None
+
+#: Training's first layer goes by dense register blocks from this share of
+#: nonzeros in its rows (for the default ``DENSE_SHARE``; ``kernels.cpu.
+#: TRAINING_FACTOR``): training gains less from them than prediction.  On
+#: Zen 3 MNIST frames (42 %, their zeros along the border) trained 7-19 %
+#: slower with them at batches of 32 and 128 and rows 30-60 % nonzero at
+#: random places 0.7-1.05 times as fast, against 1.4-1.7 times for rows
+#: without zeros and 1.36 for 80 % ("Dense rows"); on Zen 4 0.78-1.01 times
+#: up to 60 % and 1.78 at 80 % ("Issue 20, third round").
+DENSE_TRAINING_SHARE = 0.8
+
+
+def dense_share() -> float:
+    """``DENSE_SHARE``, or where it is None the measured crossover for
+    this CPU's register tile (``DENSE_SHARES``)."""
+    return DENSE_SHARE if DENSE_SHARE is not None else DENSE_SHARES[register_tile()]
 
 #: Arrays of at least this many values are checked for NaN and infinity by
 #: a parallel kernel (about 3x as fast as ``np.isfinite(x).all()`` on 2 cores

@@ -229,7 +229,7 @@ def network(model) -> Network:
     """The kernels' description of ``model``'s network (``kernels.Network``)."""
     lay = model._layout
     return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output],
-                   float(config.DENSE_SHARE))
+                   float(config.dense_share()))
 
 
 def buffers(model, rows: int, minibatches: bool = False) -> Workspace:

@@ -1,10 +1,12 @@
-"""Numba flags come from fastdigits.config, never from literals."""
+"""Numba flags come from fastdigits.config, never from literals; the measured settings it derives per CPU."""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
+
+import pytest
 
 import fastdigits
 
@@ -55,3 +57,25 @@ def test_kernels_are_cached_on_disk(tmp_path):
     assert run() == "0"
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
     assert run() == "1"
+
+
+def test_the_dense_share_is_the_measured_one_for_this_cpu_unless_set(monkeypatch):
+    """``config.dense_share()``: the crossover measured for this CPU's
+    register tile, or ``DENSE_SHARE`` where a user sets it; training's
+    threshold is ``DENSE_TRAINING_SHARE`` for the default share, and scales
+    with a forced one (0 forces the blocks, 2 the sums of nonzeros)."""
+    from fastdigits import config
+    from fastdigits.kernels import cpu
+    from fastdigits.training import network
+
+    assert config.dense_share() == config.DENSE_SHARES[config.register_tile()]
+    assert cpu.TRAINING_FACTOR * config.dense_share() == pytest.approx(config.DENSE_TRAINING_SHARE)
+    assert cpu.TRAINING_FACTOR * 0.0 == 0.0 and cpu.TRAINING_FACTOR * 2.0 > 1.0
+    monkeypatch.setattr(config, "DENSE_SHARE", 0.4)
+    assert config.dense_share() == 0.4
+
+    class Model:  # what training.network reads of a model
+        _layout = type("Layout", (), {"sizes": None, "w_off": None, "b_off": None})()
+        activation, output = "relu", "softmax"
+
+    assert network(Model()).dense_share == 0.4  # read at call time

@@ -56,11 +56,11 @@ class Network(NamedTuple):
     hidden_act: int  #: code of the hidden layers' activation (``HIDDEN_ACTIVATIONS``)
     out_act: int  #: code of the output style (``OUTPUTS``)
     #: Share of nonzero inputs from which the CPU's products go by dense
-    #: register blocks (``training.network`` passes ``config.DENSE_SHARE``;
+    #: register blocks (``training.network`` passes ``config.dense_share()``;
     #: every value gives the same bits for finite inputs and weights: 0.0 and
     #: 2.0 force the dense and the sparse products, for tests; a float, or
     #: numba compiles the kernels again for an int)
-    dense_share: float = config.DENSE_SHARE
+    dense_share: float = config.dense_share()
 
 
 class Data(NamedTuple):

@@ -18,7 +18,7 @@ at +0.0, so not even a zero's sign can change), and a product comes out
 bit for bit the same either way, for finite inputs and weights (0 times an
 infinite weight is NaN here and skipped there; fastdigits checks inputs
 before a pass and the weights after an epoch).  The kernels choose between the two by
-speed alone (``config.DENSE_SHARE``).
+speed alone (``config.dense_share()``).
 """
 
 from __future__ import annotations

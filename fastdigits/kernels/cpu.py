@@ -41,6 +41,7 @@ import math
 import numpy as np
 from numba import prange
 
+from .. import config
 from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer, Workspace, _threads, derivative,
                nesterov_step, output_delta, sgd_step, step_rate)
 from ._intrinsics import SLACK, pow2, take
@@ -598,14 +599,10 @@ def _sample_share(data, order, n_in):
 
 #: A training call's first layer goes by dense register blocks when its
 #: rows' share of nonzeros (``_sample_share``) is at least this many times
-#: ``Network.dense_share``: 0.8 by default, where prediction takes them
-#: from 0.25.  Training gains less from them than prediction: MNIST frames
-#: (42 % nonzero, their zeros along the border) trained 7-19 % slower with
-#: them than by their nonzeros at batches of 32 and 128, and rows with 30-60
-#: % of their entries nonzero at random places 0.7-1.05 times as fast,
-#: against 1.4-1.7 times for rows without zeros and 1.36 for 80 %
-#: (``benchmarks/RESULTS.md``, "Dense rows").
-TRAINING_FACTOR = 3.2
+#: ``Network.dense_share``: ``config.DENSE_TRAINING_SHARE`` for the default
+#: share, and forced as it is by 0 or 2 (the tests).  A constant of the
+#: compiled kernels, as the register tile is.
+TRAINING_FACTOR = config.DENSE_TRAINING_SHARE / config.dense_share()
 
 
 @serial
