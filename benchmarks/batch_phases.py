@@ -26,8 +26,9 @@ import numpy as np
 from numba import njit
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import (RELU, SGD, SOFTMAX, Data, Network, Optimizer, aligned_empty, aligned_zeros, cpu,
+from fastdigits.kernels import (RELU, SGD, SOFTMAX, Data, Optimizer, aligned_empty, aligned_zeros, cpu,
                                 workspace)
+from fastdigits.kernels import network as kernels_network
 from fastdigits.model import _Layout
 
 PHASES = ["transpose", "+ rows pass", "+ weights pass", "+ narrow step"]
@@ -69,7 +70,7 @@ def main() -> None:
         y = data.train_labels.astype(np.int64)
     params = aligned_empty(lay.n_params, np.float32)  # as MLPClassifier allocates them
     params[:] = rng.standard_normal(lay.n_params) * 0.05
-    network = Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX)
+    network = kernels_network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX)
     velocity = aligned_zeros(params.shape, np.float32)
     buffers = (Data(x, y, np.ones(len(x))), rng.permutation(len(x)).astype(np.int64), network, params,
                (velocity, velocity), Optimizer(SGD, 0.0, 0.9, 0.9, 0.999, 1e-8, 0.0, 0),

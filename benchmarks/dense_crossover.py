@@ -55,7 +55,7 @@ def main() -> None:
     print(f"{'rows':<16} {'share':>6} {'predict: dense':>15} {'sparse':>8} {'speed-up':>9}"
           f" {'train: dense':>13} {'sparse':>8} {'speed-up':>9}")
     for name, x in data.items():
-        nets = {way: Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, share)
+        nets = {way: Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX, share, share)
                 for way, share in (("dense", 0.0), ("sparse", 2.0))}
         rows = x[:10_000]
         out = np.empty((len(rows), 10), np.float32)

@@ -23,7 +23,8 @@ import numpy as np
 from numba import njit, prange
 
 from fastdigits import MLPClassifier, bench, load_mnist
-from fastdigits.kernels import RELU, SOFTMAX, Network, _sparse, aligned_empty, cpu
+from fastdigits.kernels import RELU, SOFTMAX, _sparse, aligned_empty, cpu
+from fastdigits.kernels import network as kernels_network
 from fastdigits.model import _Layout
 
 
@@ -210,7 +211,7 @@ def main() -> None:
     params_t = aligned_empty(params.shape, np.float32)
 
     def forward(t: int) -> None:
-        cpu.forward(rows10k, Network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX), params, params_t, proba, t)
+        cpu.forward(rows10k, kernels_network(lay.sizes, lay.w_off, lay.b_off, RELU, SOFTMAX), params, params_t, proba, t)
 
     cells = ", ".join(f"{t} thread(s) {us(lambda t=t: forward(t), 10_000):,.0f}" for t in sorted({1, threads}))
     print(f"forward through 400-128-10, 10,000 rows, microseconds: {cells}")

@@ -113,8 +113,8 @@ DENSE_SHARES = {64: 0.25, 128: 0.55}
 DENSE_SHARE: float | None = None
 
 #: Training's first layer goes by dense register blocks from this share of
-#: nonzeros in its rows (for the default ``DENSE_SHARE``; ``kernels.cpu.
-#: TRAINING_FACTOR``): training gains less from them than prediction.  On
+#: nonzeros in its rows (``Network.training_share``, read when a model's
+#: network is made): training gains less from them than prediction.  On
 #: Zen 3 MNIST frames (42 %, their zeros along the border) trained 7-19 %
 #: slower with them at batches of 32 and 128 and rows 30-60 % nonzero at
 #: random places 0.7-1.05 times as fast, against 1.4-1.7 times for rows
@@ -124,9 +124,18 @@ DENSE_TRAINING_SHARE = 0.8
 
 
 def dense_share() -> float:
-    """``DENSE_SHARE``, or where it is None the measured crossover for
-    this CPU's register tile (``DENSE_SHARES``)."""
+    """The share of nonzero inputs from which prediction's products go by
+    dense register blocks on this CPU.
+
+    Returns
+    -------
+    float
+        ``DENSE_SHARE`` where it is set, else ``DENSE_SHARES``' value for
+        this CPU's register tile (``register_tile``: the first call asks
+        llvmlite for the CPU's features).
+    """
     return DENSE_SHARE if DENSE_SHARE is not None else DENSE_SHARES[register_tile()]
+
 
 #: Arrays of at least this many values are checked for NaN and infinity by
 #: a parallel kernel (about 3x as fast as ``np.isfinite(x).all()`` on 2 cores

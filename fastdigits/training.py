@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import config
 from .errors import FastDigitsError
 from .kernels import (ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, Data, Network, Optimizer, Workspace,
                       workspace)
+from .kernels import network as kernels_network
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import MLPClassifier
@@ -228,8 +228,8 @@ def row_weights(sample_weight: np.ndarray | None, n_rows: int) -> tuple[np.ndarr
 def network(model) -> Network:
     """The kernels' description of ``model``'s network (``kernels.Network``)."""
     lay = model._layout
-    return Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation], OUTPUTS[model.output],
-                   float(config.dense_share()))
+    return kernels_network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[model.activation],
+                           OUTPUTS[model.output])
 
 
 def buffers(model, rows: int, minibatches: bool = False) -> Workspace:

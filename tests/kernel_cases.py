@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 import naive
-from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD, Network
+from fastdigits.kernels import ADAM, HIDDEN_ACTIVATIONS, NESTEROV, OUTPUTS, SGD
+from fastdigits.kernels import network as kernels_network
 from fastdigits.model import _Layout
 
 OPTIMIZERS = {SGD: "sgd", NESTEROV: "nesterov", ADAM: "adam"}
@@ -23,17 +24,18 @@ def random_network(rng, sizes, dtype=np.float64):
     return lay, params
 
 
-#: ``Network.dense_share`` values that force the CPU's dense register blocks
-#: (0) and its sums of nonzeros (2), beside the default (None).
+#: ``Network.dense_share`` and ``training_share`` values that force the
+#: CPU's dense register blocks (0) and its sums of nonzeros (2), beside the
+#: default (None: ``config``'s).
 PRODUCTS = {"default": None, "dense": 0.0, "sparse": 2.0}
 
 
 def network(lay, act="relu", output="softmax", products="default"):
     """The kernels' ``Network`` of a layout and public activation names,
     its products chosen as ``PRODUCTS`` says."""
-    net = Network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output])
+    net = kernels_network(lay.sizes, lay.w_off, lay.b_off, HIDDEN_ACTIVATIONS[act], OUTPUTS[output])
     share = PRODUCTS[products]
-    return net if share is None else net._replace(dense_share=share)
+    return net if share is None else net._replace(dense_share=share, training_share=share)
 
 
 def check_batch_grad(lay, params, grads, loss, correct, x, y, act, output, l2, weight=None):

@@ -6,8 +6,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 import fastdigits
 
 PACKAGE = Path(fastdigits.__file__).parent
@@ -28,9 +26,9 @@ def test_import_compiles_nothing(tmp_path):
     import subprocess
     import sys
 
-    code = "import sys, fastdigits; print('numba' in sys.modules)"
+    code = "import sys, fastdigits; print('numba' in sys.modules, 'llvmlite' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "False False"
 
 
 def test_kernels_are_cached_on_disk(tmp_path):
@@ -61,21 +59,22 @@ def test_kernels_are_cached_on_disk(tmp_path):
 
 def test_the_dense_share_is_the_measured_one_for_this_cpu_unless_set(monkeypatch):
     """``config.dense_share()``: the crossover measured for this CPU's
-    register tile, or ``DENSE_SHARE`` where a user sets it; training's
-    threshold is ``DENSE_TRAINING_SHARE`` for the default share, and scales
-    with a forced one (0 forces the blocks, 2 the sums of nonzeros)."""
+    register tile, or ``DENSE_SHARE`` where a user sets it, read when a
+    model's network is made (not frozen into the compiled kernels), as is
+    training's ``DENSE_TRAINING_SHARE``."""
     from fastdigits import config
-    from fastdigits.kernels import cpu
     from fastdigits.training import network
 
     assert config.dense_share() == config.DENSE_SHARES[config.register_tile()]
-    assert cpu.TRAINING_FACTOR * config.dense_share() == pytest.approx(config.DENSE_TRAINING_SHARE)
-    assert cpu.TRAINING_FACTOR * 0.0 == 0.0 and cpu.TRAINING_FACTOR * 2.0 > 1.0
-    monkeypatch.setattr(config, "DENSE_SHARE", 0.4)
-    assert config.dense_share() == 0.4
 
     class Model:  # what training.network reads of a model
         _layout = type("Layout", (), {"sizes": None, "w_off": None, "b_off": None})()
         activation, output = "relu", "softmax"
 
-    assert network(Model()).dense_share == 0.4  # read at call time
+    net = network(Model())
+    assert (net.dense_share, net.training_share) == (config.dense_share(), config.DENSE_TRAINING_SHARE)
+    monkeypatch.setattr(config, "DENSE_SHARE", 0.4)
+    monkeypatch.setattr(config, "DENSE_TRAINING_SHARE", 0.9)
+    assert config.dense_share() == 0.4
+    net = network(Model())
+    assert (net.dense_share, net.training_share) == (0.4, 0.9)

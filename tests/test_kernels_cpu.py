@@ -434,7 +434,8 @@ def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [1, 2, 3])
-@pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128), (50, _dense.NR + _dense.NR - 1)])
+@pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128),
+                                         (50, 2 * _dense.NR - 1)])
 @pytest.mark.parametrize("packed", [True, False])
 def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, packed):
     """``rows_times`` of up to three rows (the others repeating the last)
@@ -456,8 +457,9 @@ def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, pa
     _dense.rows_times(rows, n_rows, n_in, b, packed, n_panels, done, outs, spill)
     assert (out[:, done:] == 7).all()  # the columns after the whole panels not written
     if done < n_out:
-        rest = _dense.rest_panel(w, done)
-        assert rest.shape == (n_in, _dense.NR) and (rest[:, n_out - done :] == 0).all()
+        rest = np.full((n_in, _dense.NR), np.nan, dtype)  # every entry written: past w's end zero
+        _dense.rest_panel(w, done, rest)
+        assert (rest[:, n_out - done :] == 0).all()
         _dense.rows_times(rows, n_rows, n_in, rest, packed, 1, n_out - done, tuple(o[done:] for o in outs), spill)
     want = a.astype(np.float64) @ w.astype(np.float64)
     bound = n_in * np.finfo(dtype).eps * (np.abs(a) @ np.abs(w)).astype(np.float64)  # a sum's rounding

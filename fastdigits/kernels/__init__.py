@@ -56,11 +56,20 @@ class Network(NamedTuple):
     hidden_act: int  #: code of the hidden layers' activation (``HIDDEN_ACTIVATIONS``)
     out_act: int  #: code of the output style (``OUTPUTS``)
     #: Share of nonzero inputs from which the CPU's products go by dense
-    #: register blocks (``training.network`` passes ``config.dense_share()``;
-    #: every value gives the same bits for finite inputs and weights: 0.0 and
-    #: 2.0 force the dense and the sparse products, for tests; a float, or
-    #: numba compiles the kernels again for an int)
-    dense_share: float = config.dense_share()
+    #: register blocks (``config.dense_share()``; every value gives the same
+    #: bits for finite inputs and weights: 0.0 and 2.0 force the dense and
+    #: the sparse products, for tests; a float, or numba compiles the kernels
+    #: again for an int)
+    dense_share: float
+    #: The same for a training call's first layer (``config.DENSE_TRAINING_SHARE``).
+    training_share: float
+
+
+def network(sizes, w_off, b_off, hidden_act: int, out_act: int) -> Network:
+    """A ``Network`` with the products' shares of this CPU, read from
+    ``config`` now (``config.dense_share()``, ``DENSE_TRAINING_SHARE``)."""
+    return Network(sizes, w_off, b_off, hidden_act, out_act, float(config.dense_share()),
+                   float(config.DENSE_TRAINING_SHARE))
 
 
 class Data(NamedTuple):

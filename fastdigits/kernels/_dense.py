@@ -23,7 +23,6 @@ speed alone (``config.dense_share()``).
 
 from __future__ import annotations
 
-import numpy as np
 from numba import carray
 
 from .. import config
@@ -131,22 +130,20 @@ def rows_times(rows, n_rows, k1, b, packed, n_panels, n_cols, outs, spill):
 
 
 @serial
-def rest_panel(w, start):
-    """w[:, start:] (fewer than NR columns) as one panel (n_in, NR), its
-    columns past w's end zero: the columns after w's whole panels, for
-    ``rows_times`` (their sums in the same order, so the same bits).  A
-    plain loop over those few columns, row by row, kept its sums in memory
-    (each step waiting for the last one's store) and read them by gathers
-    where their index could be negative: a tail of one column to 63 cost
-    784-800-10 (AVX-512, NR = 64) three times the time of 784-768-10 or
-    784-832-10 in predict_proba."""
+def rest_panel(w, start, panel):
+    """panel (n_in, NR) = w[:, start:] (fewer than NR columns), its columns
+    past w's end zero: the columns after w's whole panels as one more
+    panel, for ``rows_times`` (their sums in the same order, so the same
+    bits as by the sums of nonzeros; ``benchmarks/RESULTS.md``, "Issue 20,
+    third round", for what a loop over those columns cost)."""
     n_in, n_out = w.shape
-    panel = np.zeros((n_in, NR), w.dtype)
+    width = n_out - start
     for k in range(n_in):
         row = w[k, start:]
-        for jj in range(n_out - start):
+        for jj in range(width):
             panel[k, jj] = row[jj]
-    return panel
+        for jj in range(width, NR):
+            panel[k, jj] = 0.0
 
 
 @reduce

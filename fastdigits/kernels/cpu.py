@@ -41,7 +41,6 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import config
 from . import (ADAM, GRADIENT, NESTEROV, RELU, SIGMOID, SOFTMAX, TANH, Optimizer, Workspace, _threads, derivative,
                nesterov_step, output_delta, sgd_step, step_rate)
 from ._intrinsics import SLACK, pow2, take
@@ -285,7 +284,9 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     n_panels = full_panels(n_out)
     start = n_panels * NR
     b_panels = as_panels(panels, n_in, n_out)
-    rest = rest_panel(w, start) if start < n_out else b_panels[:0]
+    rest = np.empty((n_in if start < n_out else 0, NR), w.dtype)
+    if start < n_out:
+        rest_panel(w, start, rest)
     spill = np.empty(MR * NR, w.dtype)
     for i0 in range(lo, hi, MR):
         if indirect:
@@ -597,24 +598,15 @@ def _sample_share(data, order, n_in):
     return count / max(1, sample.shape[0] * n_in)
 
 
-#: A training call's first layer goes by dense register blocks when its
-#: rows' share of nonzeros (``_sample_share``) is at least this many times
-#: ``Network.dense_share``: ``config.DENSE_TRAINING_SHARE`` for the default
-#: share, and forced as it is by 0 or 2 (the tests).  A constant of the
-#: compiled kernels, as the register tile is.
-TRAINING_FACTOR = config.DENSE_TRAINING_SHARE / config.dense_share()
-
-
 @serial
 def _dense_training(data, order, network):
     """Whether a training call's rows data.x[order] (every row of data.x
     for an empty order) go through a wide first layer by dense register
-    blocks: their share of nonzeros against TRAINING_FACTOR times
-    ``network.dense_share``."""
+    blocks: their share of nonzeros against ``network.training_share``."""
     sizes = network.sizes
     if sizes[1] < NARROW or full_panels(sizes[1]) == 0:
         return False
-    return _sample_share(data, order, sizes[0]) >= TRAINING_FACTOR * network.dense_share
+    return _sample_share(data, order, sizes[0]) >= network.training_share
 
 
 @serial
@@ -850,9 +842,10 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     n_out) for the bias, each stepped (``_step_row``) and, for a wide
     layer, packed again into its panels for the next forward pass.
 
-    ``batch`` is (a, xt, delta): the layer's inputs a (m, n_in), or where
-    xt (n_in, m) is not empty its rows (zeroed after use), and its deltas
-    (m, n_out).  ``scratch`` is (idx, vals, gs, spill, panels, columns):
+    ``batch`` is (a, xt, delta, rest): the layer's inputs a (m, n_in), or
+    where xt (n_in, m) is not empty its rows (zeroed after use), its deltas
+    (m, n_out), and in a call with blocks the deltas' columns after their
+    whole panels (``_dense.rest_panel``: (m, NR)).  ``scratch`` is (idx, vals, gs, spill, panels, columns):
     idx (m + SLACK), vals (2, m + SLACK), gs (MR, at least n_out), spill
     (MR * NR), the flat packed panels of every layer (empty: none kept)
     and columns (MR, m).
@@ -861,7 +854,7 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     inputs have few zeros (``_grad_block``, with ``share``:
     ``Network.dense_share``), otherwise by their inputs' nonzeros
     (``_grad_sparse``)."""
-    a, xt, delta = batch
+    a, xt, delta, rest = batch
     w_off, b_off, share = layer
     idx, vals, gs, spill, panels, columns = scratch
     use_xt = xt.shape[0] > 0
@@ -872,7 +865,6 @@ def _layer_grad_rows(r0, r1, batch, layer, params, grads_t, opt, state, scratch)
     n_panels = full_panels(n_out) if wide else 0
     layer_panels = panels[w_off : w_off + n_in * n_out]
     blocks = n_panels > 0 and layer_panels.shape[0] > 0  # a call with blocks
-    rest = rest_panel(delta, n_panels * NR) if blocks and n_panels * NR < n_out else delta[:0]
     k = r0
     while k < r1:
         if k == bias_row:
@@ -941,6 +933,17 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
     g_all = np.empty((MR, sizes.max()), a0.dtype)
     spill = np.empty(MR * NR, a0.dtype)
     columns = np.empty((MR, m), a0.dtype)
+    # Each wide layer's deltas after their whole panels, once a batch, for the blocks (a call with panels).
+    tails = False
+    for layer in range(n_layers):
+        n_out = sizes[layer + 1]
+        tails |= n_out >= NARROW and 0 < full_panels(n_out) * NR < n_out
+    rests = np.empty((n_layers, m if tails and work.panels.shape[0] > 0 else 0, NR), a0.dtype)
+    for layer in range(n_layers):
+        n_out = sizes[layer + 1]
+        start = full_panels(n_out) * NR
+        if rests.shape[1] > 0 and n_out >= NARROW and 0 < start < n_out:
+            rest_panel(_block(work.deltas, sizes, m, layer), start, rests[layer])
     for run in range(c, (total + GRAD_RUN - 1) // GRAD_RUN, chunks):
         lo, hi = run * GRAD_RUN, min(total, (run + 1) * GRAD_RUN)
         start = 0
@@ -950,9 +953,9 @@ def _weight_rows(c, chunks, a0, xt, network, params, state, opt, work):
             if r0 < r1:
                 delta = _block(work.deltas, sizes, m, layer)
                 if layer == 0:
-                    batch = (a0, xt, delta)
+                    batch = (a0, xt, delta, rests[layer])
                 else:
-                    batch = (_block(work.acts, sizes, m, layer - 1), xt[:0], delta)
+                    batch = (_block(work.acts, sizes, m, layer - 1), xt[:0], delta, rests[layer])
                 _layer_grad_rows(r0, r1, batch, (network.w_off[layer], network.b_off[layer], network.dense_share),
                                  params, work.grads_t, opt, state, (idx, vals, g_all, spill, work.panels, columns))
             start += rows
