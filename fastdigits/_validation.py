@@ -138,6 +138,19 @@ def refuse_channels(arr: np.ndarray, name: str) -> None:
                          f"(fastdigits.read_image(path), or np.asarray(pil_image.convert('L'))) and pass [img].")
 
 
+def _ragged(rows) -> str | None:
+    """Where a list of rows first changes length ("row 1 has 700 values
+    where row 0 has 784"), or None where its rows have no lengths."""
+    try:
+        lengths = [len(row) for row in rows]
+    except TypeError:  # a row without a length: a number among sequences
+        return None
+    for i, n in enumerate(lengths):
+        if n != lengths[0]:
+            return f"row {i} has {n} values where row 0 has {lengths[0]}"
+    return None
+
+
 def numeric(X, name: str) -> np.ndarray:
     """``X`` as a NumPy array of numbers (bool, int or float; an object
     array of numbers becomes floats), or an InputError that says what it is
@@ -151,7 +164,7 @@ def numeric(X, name: str) -> np.ndarray:
         arr = np.asarray(X)
     except ValueError as exc:
         if isinstance(X, (list, tuple)):  # a ragged list: rows of different lengths
-            raise InputError(f"{name} is not an array of one shape (rows of different lengths?): {exc}") from exc
+            raise InputError(f"{name} is not an array of one shape: {_ragged(X) or exc}") from exc
         raise InputError(f"{name} could not be read as an array: {exc}") from exc
     if arr.dtype.kind == "c":
         raise InputError(f"{name} is complex ({arr.dtype}): Complex data not supported")

@@ -554,7 +554,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         given = arr
-        arr = np.ascontiguousarray(arr, dtype=self._float)
+        if arr.dtype != self._float:
+            with np.errstate(over="ignore"):  # a finite value beyond the dtype's range: not_finite says which
+                arr = np.ascontiguousarray(arr, dtype=self._float)
+        arr = np.ascontiguousarray(arr)
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
