@@ -47,8 +47,10 @@ def _as_image_batch(images, name: str = "images") -> tuple[np.ndarray, bool]:
     if arr.dtype != np.uint8:
         if arr.dtype.kind not in "uifb":
             raise InputError(f"{name} must hold numbers, got dtype {arr.dtype}")
-        with np.errstate(over="ignore"):  # a finite value beyond float32's range: not_finite says which
-            given, arr = arr, arr.astype(np.float32, copy=False)
+        given = arr
+        if arr.dtype != np.float32:
+            with np.errstate(over="ignore"):  # a finite value beyond float32's range: not_finite says which
+                arr = arr.astype(np.float32)
         if arr.size and not np.isfinite(arr).all():
             raise InputError(not_finite(arr, name, given))
     single = arr.ndim == 2

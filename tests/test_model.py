@@ -471,7 +471,7 @@ def test_a_bad_value_is_counted_and_located_and_ragged_rows_are_an_input_error(r
     X64 = X.astype(np.float64)
     X64[5, 7], X64[6, 1], X64[rows - 1, 2] = 0.5, 0.5, 1e39  # finite, but not as the model's float32
     with warnings.catch_warnings():  # the conversion's overflow is the error's to tell, not a RuntimeWarning
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(InputError, match=rf"0 NaN and 1 infinite of its {rows * width} .* the first inf "
                                              rf"\(1e\+39 given, beyond float32's range\) at row {rows - 1}, column 2"):
             model.predict(X64)
@@ -497,7 +497,7 @@ def test_a_bad_value_in_pictures_is_located_by_picture_row_and_column(rng):
         model.predict(pictures)
     pictures[2, 4, 9] = 0
     with warnings.catch_warnings():  # the conversion's overflow is the error's to tell, not a RuntimeWarning
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(InputError, match=r"the first inf \(1e\+300 given, beyond float32's range\) at picture 2, "
                                              r"row 5, column 0"):
             model.predict(pictures)

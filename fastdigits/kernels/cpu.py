@@ -383,14 +383,14 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
 #: Fewest rows for which ``forward`` packs the weights in panels for the
 #: dense register blocks: packing a layer costs about what its products
 #: for 6 (dense) to 20 (MNIST) rows save (``_dense.pack``, 18 us for
-#: 400-128); fewer rows go by their nonzeros.
+#: 400-128); fewer rows go by their nonzeros, unless PACK_DENSE_ROWS
+#: applies.
 PACK_ROWS = 64
 
 #: Fewest rows for which ``forward`` packs the weights when the rows
 #: themselves are dense enough for the blocks (``_dense_rows`` with
 #: ``Network.dense_share``): packing pays from about 6 dense rows, above.
-#: Without it 40 standard normal rows of a 784-100-10 network went by their
-#: nonzeros, 3x slower than 100 rows by the blocks.
+#: (``predict_proba`` hands the kernels more than ``config.COMPILED_ROWS``.)
 PACK_DENSE_ROWS = 8
 
 #: Rows that go through every layer together in ``forward``: their hidden
