@@ -499,6 +499,8 @@ def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, thread
         net = network(lay, "tanh", "softmax", products)
         proba = np.empty((n, sizes[-1]), dtype)
         cpu.forward(x, net, params, np.full_like(params, np.nan), proba, threads)  # scratch: NaN where not written
+        few = np.empty((40, sizes[-1]), dtype)  # fewer than PACK_ROWS: packed only where dense (PACK_DENSE_ROWS)
+        cpu.forward(x[:40], net, params, np.full_like(params, np.nan), few, threads)
         work = workspace(net, bs, dtype, minibatches=True)
         work.panels[:] = np.nan
         grads, loss, _ = _batch_grad(lay, params, x, y, "tanh", "softmax", 0.01, np.ones(n), threads, products)
@@ -506,7 +508,7 @@ def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, thread
         trained = cpu.train_range(Data(x, y, np.ones(n)), order, bs, net, p, (s1, s1),
                                   Optimizer(SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 0), work, threads)
         assert not work.xtbuf.any()
-        results[products] = (proba, grads.copy(), loss, p, trained)
+        results[products] = (proba, few, grads.copy(), loss, p, trained)
     for products in ("dense", "sparse"):
         for got, want in zip(results[products], results["default"]):
             if isinstance(got, np.ndarray):  # bits: -0.0 and 0.0 differ, a NaN is not equal to itself
