@@ -467,6 +467,29 @@ def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, pa
     assert (out[n_rows:] == 7).all()
 
 
+@pytest.mark.parametrize("kind", ["dense", "sparse", "mixed"])
+@pytest.mark.parametrize("n", [20, 100, 2 * cpu.FORWARD_TILE + 7])
+def test_forward_gives_the_same_bits_on_any_thread_count(rng, kind, n):
+    """forward shares its rows out in tiles (fewer rows per tile where
+    a call has less than a tile per thread) from POOL_WORK multiply-adds,
+    and keeps smaller calls on one thread: the probabilities are the same
+    to the bit either way, packed or not (PACK_ROWS)."""
+    sizes = [400, 128, 10]
+    lay, params = random_network(rng, sizes, np.float32)
+    x = _rows_like(rng, kind, n, sizes[0], np.float32)
+    net = network(lay, "relu", "softmax")
+    pooled = n * params.size >= cpu.POOL_WORK
+    assert pooled == (n >= 100)  # the cases: one call on the calling thread, two through the pool
+    if n == 100:
+        assert cpu._forward_tile(n, 2) < n <= cpu.FORWARD_TILE  # a call of less than two tiles, split
+    got = {}
+    for threads in (1, 2):
+        out = np.empty((n, sizes[-1]), np.float32)
+        cpu.forward(x, net, params, np.full_like(params, np.nan), out, threads)
+        got[threads] = out.view(np.uint32)
+    np.testing.assert_array_equal(got[2], got[1])
+
+
 def _rows_like(rng, kind, n, n_in, dtype):
     """Rows with no zeros, rows 40 % nonzero, or both in turn (the
     threads' shares of a batch then choose differently)."""
@@ -490,16 +513,17 @@ def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, thread
     passed transposed or whole (``cpu._transposes``); the transposed-batch
     buffer left all zeros."""
     lay, params = random_network(rng, sizes, dtype)
-    n, bs = 70, 24 if threads == 2 else 1  # with one thread, batches of one row; 70 rows: forward packs (PACK_ROWS)
-    x = _rows_like(rng, kind, n, sizes[0], dtype)
+    n, bs = 70, 24 if threads == 2 else 1  # with one thread, batches of one row
+    many = _rows_like(rng, kind, cpu.PACK_ROWS + 5, sizes[0], dtype)  # forward packs the weights (PACK_ROWS)
+    x = many[:n]
     y = rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)
     results = {}
     for products in ("default", "dense", "sparse"):
         net = network(lay, "tanh", "softmax", products)
-        proba = np.empty((n, sizes[-1]), dtype)
-        cpu.forward(x, net, params, np.full_like(params, np.nan), proba, threads)  # scratch: NaN where not written
-        few = np.empty((40, sizes[-1]), dtype)  # fewer than PACK_ROWS: packed only where dense (PACK_DENSE_ROWS)
+        proba = np.empty((len(many), sizes[-1]), dtype)
+        cpu.forward(many, net, params, np.full_like(params, np.nan), proba, threads)  # scratch: NaN where not written
+        few = np.empty((40, sizes[-1]), dtype)  # fewer than PACK_ROWS: the blocks read the weights in place
         cpu.forward(x[:40], net, params, np.full_like(params, np.nan), few, threads)
         work = workspace(net, bs, dtype, minibatches=True)
         work.panels[:] = np.nan

@@ -272,7 +272,8 @@ def _transpose_rows(rows, lo, hi, xt):
 @serial
 def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     """``_layer_rows`` by register blocks (``_dense``): three rows at a
-    time through w's whole panels (``panels``, from ``_dense.pack``), and
+    time through w's whole panels (``panels``, from ``_dense.pack``; where
+    it is empty, w read in place, as a panel's columns of its rows), and
     the columns after them through one more panel copied here
     (``_dense.rest_panel``).  The same sums in the same order: the same
     bits."""
@@ -283,7 +284,8 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     n_in, n_out = w.shape
     n_panels = full_panels(n_out)
     start = n_panels * NR
-    b_panels = as_panels(panels, n_in, n_out)
+    packed = panels.shape[0] > 0
+    blocks = as_panels(panels, n_in, n_out) if packed else w
     rest = np.empty((n_in if start < n_out else 0, NR), w.dtype)
     if start < n_out:
         rest_panel(w, start, rest)
@@ -294,7 +296,7 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
                 fetch_ahead(src, order, i, lo, hi)
         triple, (i0, i1, i2) = _triple(rows, i0, hi)
         n_rows = min(MR, hi - i0)
-        rows_times(triple, n_rows, n_in, b_panels, True, n_panels, start, (out[i0], out[i1], out[i2]), spill)
+        rows_times(triple, n_rows, n_in, blocks, packed, n_panels, start, (out[i0], out[i1], out[i2]), spill)
         if start < n_out:
             rows_times(triple, n_rows, n_in, rest, True, 1, n_out - start,
                        (out[i0, start:], out[i1, start:], out[i2, start:]), spill)
@@ -349,14 +351,18 @@ def _block(flat, sizes, m, layer):
 
 
 @serial
-def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, scratch):
+def _forward_layers(rows, lo, hi, network, params, params_t, weights, acts, out, scratch):
     """Rows lo..hi (of m, out's rows) through every layer, a layer at a
     time: input ``rows`` as for ``_layer_rows``, hidden activations into
     the (m, n_out) blocks of ``acts``, probabilities into out (m,
     n_classes); ``params_t`` holds the NARROW layers' transposed weights
-    (``_transpose_weights``), ``panels`` the others' packed
-    (``_pack_weights``; empty: none packed).  Each layer's rows go as register blocks
-    (``_layer_rows_microkernel``) where they have few zeros (``_dense_rows``)."""
+    (``_transpose_weights``).  ``weights`` is (panels, in_place): the
+    other layers' weights packed (``_pack_weights``; empty: none packed),
+    and whether, unpacked, they go to register blocks all the same, read
+    in place.  Each layer's rows go as register blocks
+    (``_layer_rows_microkernel``) where they have few zeros
+    (``_dense_rows``) and the weights allow."""
+    panels, in_place = weights
     sizes = network.sizes
     m = out.shape[0]
     _, order, xt = rows
@@ -369,7 +375,7 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
-        if (n_out >= NARROW and full_panels(n_out) > 0 and panels.shape[0] > 0
+        if (n_out >= NARROW and full_panels(n_out) > 0 and (panels.shape[0] > 0 or in_place)
                 and _dense_rows(rows, lo, hi, n_in, network.dense_share)):
             _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
                                     panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out])
@@ -380,54 +386,69 @@ def _forward_layers(rows, lo, hi, network, params, params_t, panels, acts, out, 
         rows = (dst, order[:0], xt[:0])
 
 
-#: Fewest rows for which ``forward`` packs the weights in panels for the
-#: dense register blocks: packing a layer costs about what its products
-#: for 6 (dense) to 20 (MNIST) rows save (``_dense.pack``, 18 us for
-#: 400-128); fewer rows go by their nonzeros, unless PACK_DENSE_ROWS
-#: applies.
-PACK_ROWS = 64
+#: Fewest rows for which ``forward`` packs the wide layers' weights in
+#: panels for the dense register blocks; fewer rows' blocks read the
+#: weights in place.  Packing 400-800 takes about 130 us, and the blocks
+#: read unpacked weights about as fast up to a tile of rows, 10 to 20 %
+#: slower beyond (784-768, 1,024 rows): packing pays from about 100 to 200
+#: rows (``benchmarks/few_rows.py``; ``benchmarks/RESULTS.md``, "Issue 20,
+#: fourth round").
+PACK_ROWS = 256
 
-#: Fewest rows for which ``forward`` packs the weights when the rows
-#: themselves are dense enough for the blocks (``_dense_rows`` with
-#: ``Network.dense_share``): packing pays from about 6 dense rows, above.
-#: (``predict_proba`` hands the kernels more than ``config.COMPILED_ROWS``.)
-PACK_DENSE_ROWS = 8
-
-#: Rows that go through every layer together in ``forward``: their hidden
-#: activations stay in cache from one layer to the next.  (A whole chunk of
-#: rows a layer at a time sent them out to memory and back: over 10,000
-#: rows two threads were no faster than one.)
+#: Most rows that go through every layer together in ``forward``: their
+#: hidden activations stay in cache from one layer to the next.  (A whole
+#: chunk of rows a layer at a time sent them out to memory and back: over
+#: 10,000 rows two threads were no faster than one.)
 FORWARD_TILE = 128
 
 
+#: Fewest multiply-adds (rows x parameters) for which ``forward`` shares
+#: its rows out among the threads; smaller calls stay on the calling thread.
+#: Back to back, two threads took 0.55 to 0.85 of one thread's time from
+#: 1.7 M (32 rows of 400-128-10) on, but waking the pool after 0.3 s idle
+#: added 250 to 450 us (``benchmarks/RESULTS.md``, "Issue 20, fourth
+#: round"): 4 M is 80 rows of 400-128-10, about 100 us on one thread.
+POOL_WORK = 4_000_000
+
+
 @serial
-def _forward_rows(x, tiles, network, params, params_t, panels, out):
-    """Tiles of FORWARD_TILE rows of x through the network, tile numbers
+def _forward_tile(n, threads):
+    """Rows of ``forward``'s tiles for n rows on ``threads`` threads:
+    FORWARD_TILE, or fewer (a multiple of MR) so that each thread gets
+    a tile of a smaller call."""
+    share = (n + threads - 1) // threads
+    return max(MR, min(FORWARD_TILE, (share + MR - 1) // MR * MR))
+
+
+@serial
+def _forward_rows(x, tiles, tile, network, params, params_t, weights, out):
+    """Tiles of ``tile`` rows (at most FORWARD_TILE) of x through the
+    network (``_forward_layers``, with its ``weights``), tile numbers
     taken from tiles[0] until none is left: a thread that starts late (a
     pool thread waking after a pause) leaves more of them to the others."""
     sizes = network.sizes
     scratch = (np.empty(sizes.max() + SLACK, np.int32), np.empty(sizes.max() + SLACK, x.dtype))
-    acts = np.empty(max(1, FORWARD_TILE * (sizes[1:-1].sum())), x.dtype)
+    acts = np.empty(max(1, tile * (sizes[1:-1].sum())), x.dtype)
     order = np.empty(0, np.int64)
     n = x.shape[0]
     while True:
-        first = take(tiles, 0) * FORWARD_TILE
+        first = take(tiles, 0) * tile
         if first >= n:
             break
-        rows = min(FORWARD_TILE, n - first)
-        tile = x[first : first + rows]
-        _forward_layers((tile, order, tile[:0]), 0, rows, network, params, params_t, panels, acts,
+        rows = min(tile, n - first)
+        part = x[first : first + rows]
+        _forward_layers((part, order, part[:0]), 0, rows, network, params, params_t, weights, acts,
                         out[first : first + rows], scratch)
 
 
 @parallel
-def _forward_parallel(x, network, params, params_t, panels, out, threads):
+def _forward_parallel(x, tile, network, params, params_t, weights, out, threads):
     state = _threads.launch(threads)
     tiles = np.zeros(1, np.int64)
     for chunk in prange(threads):
         c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _threads.enter_chunk(c, state)
-        _forward_rows(x, tiles, network, params, params_t, panels, out)
+        _forward_rows(x, tiles, tile, network, params, params_t, weights, out)
         _threads.leave_chunk(state)
 
 
@@ -441,24 +462,28 @@ def forward(x, network, params, params_t, out, threads):
     network : Network
     params : (n_params,) array of x's dtype: the weights and biases
     params_t : array like params, scratch (the NARROW layers' weights
-        transposed, the others' packed: they take different places)
+        transposed, the others packed from PACK_ROWS rows: they take
+        different places)
     out : (m, n_classes) array of x's dtype, written
     threads : int
-        Threads that share out the rows FORWARD_TILE at a time; with one,
-        the work stays on the calling thread (no pool: safe from any
-        thread, and no wake-up cost for a few rows).
+        Threads that share out the rows in tiles (``_forward_tile``) from
+        POOL_WORK multiply-adds; with one, or fewer multiply-adds, the work
+        stays on the calling thread (no pool: safe from any thread, and no
+        wake-up cost for a few rows).
     """
     _transpose_weights(network, params, params_t, False)
-    panels = params_t[:0]
-    n, n_in = x.shape
-    if n >= PACK_ROWS or (n >= PACK_DENSE_ROWS and _dense_rows((x, np.empty(0, np.int64), x[:0]), 0, n, n_in,
-                                                                network.dense_share)):
+    n = x.shape[0]
+    packed = n >= PACK_ROWS
+    if packed:
         _pack_weights(network, params, params_t)
-        panels = params_t
-    if threads <= 1:
-        _forward_rows(x, np.zeros(1, np.int64), network, params, params_t, panels, out)
+    weights = (params_t if packed else params_t[:0], True)
+    if n * params.shape[0] < POOL_WORK:
+        threads = 1
+    tile = _forward_tile(n, max(1, threads))
+    if threads <= 1 or n <= tile:
+        _forward_rows(x, np.zeros(1, np.int64), tile, network, params, params_t, weights, out)
     else:
-        _forward_parallel(x, network, params, params_t, panels, out, threads)
+        _forward_parallel(x, tile, network, params, params_t, weights, out, threads)
 
 
 @reduce
@@ -693,11 +718,11 @@ def _backprop_rows(data, order, transposed, lo, hi, network, params, work):
         for i in range(lo, hi):
             fetch_ahead(x, order, i, lo, hi)
             copy(x[order[i]], work.xbuf[i])
-        _forward_layers((work.xbuf, order[:0], xt), lo, hi, network, params, work.params_t, work.panels, work.acts,
-                        out, (idx, val))
+        _forward_layers((work.xbuf, order[:0], xt), lo, hi, network, params, work.params_t, (work.panels, False),
+                        work.acts, out, (idx, val))
     else:
-        _forward_layers((x, order, xt), lo, hi, network, params, work.params_t, work.panels, work.acts, out,
-                        (idx, val))
+        _forward_layers((x, order, xt), lo, hi, network, params, work.params_t, (work.panels, False), work.acts,
+                        out, (idx, val))
     delta = _block(work.deltas, sizes, m, n_layers - 1)
     scale = 1.0 / m
     for i in range(lo, hi):
