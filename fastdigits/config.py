@@ -155,27 +155,13 @@ FRAME_VALUE_SLACK = 1e-3
 #: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
 #: before the first answer (classify of one file, read_number, a web
 #: request), no thread pool to wake.  More rows go to the parallel Numba
-#: kernels, compiled on their first use and cached, which are faster on
-#: batches: the compiled loop takes three rows at a time with AVX2 at most
-#: (``benchmarks/bench_forward.py``).
+#: kernels, compiled on their first use and cached, which are faster from
+#: about 17 rows of 400-25-10, 400-128-10 and 400-800-10, MNIST frames or
+#: dense rows: the compiled loop takes three rows at a time with AVX2 at
+#: most, the kernels read the weights in place for few rows and share
+#: them out between the threads (``benchmarks/few_rows.py``;
+#: ``benchmarks/RESULTS.md``, "Issue 20, fourth round").
 COMPILED_ROWS = 16
-
-#: Beyond COMPILED_ROWS, batches of up to this many multiply-adds (rows x
-#: the network's parameters: 47 rows of 400-128-10), and of at most
-#: COMPILED_MAX_ROWS rows, take the compiled pass too: the kernels' fixed
-#: cost (the thread pool, transposed weights: about 100 us) outweighs their
-#: speed below it.  Measured with predict_proba both ways on 17 to 128 rows
-#: of 400-128-10 and 400-800-10, MNIST frames and dense rows
-#: (``benchmarks/few_rows.py``; figures in ``benchmarks/RESULTS.md``,
-#: "Issue 20, second round"): a compromise between networks, since the
-#: compiled pass still led at 64 rows of 400-128-10 there and trailed from
-#: 17 rows of 400-800-10.
-COMPILED_WORK = 2_500_000
-
-#: The most rows COMPILED_WORK sends to the compiled pass, whatever the
-#: network: the kernels' tile (``kernels.cpu.FORWARD_TILE``), beyond which
-#: they use more than one thread and the compiled pass cannot.
-COMPILED_MAX_ROWS = 128
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).
 #: Long side of the ink's box inside the 20x20 frame: the full frame measured

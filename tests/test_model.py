@@ -133,8 +133,7 @@ def _in_threads(work, n: int = 8) -> list:
     return results
 
 
-def test_concurrent_predict_from_eight_threads(rng, monkeypatch):
-    monkeypatch.setattr(config, "COMPILED_WORK", 0)  # every batch of more than COMPILED_ROWS through the kernels
+def test_concurrent_predict_from_eight_threads(rng):
     X, y = blobs(rng, n=2000)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
     want = model.predict_proba(X)
@@ -217,13 +216,12 @@ def test_mnist_400_256_10_relu_softmax(mnist20):
     assert model.score(Xte, yte) >= 0.975
 
 
-def test_concurrent_single_rows_on_the_serial_path(rng, monkeypatch):
+def test_concurrent_single_rows_on_the_serial_path(rng):
     # Few rows skip the thread pool and the lock (the forward pass compiled at
     # install): many threads at once must still agree with one thread, bit
     # for bit, and with the parallel kernels' batch to float rounding.
     X, y = blobs(rng, n=400)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
-    monkeypatch.setattr(config, "COMPILED_WORK", 0)  # the batch of 64 through the kernels
     batch = model.predict_proba(X[:64])
     one_by_one = lambda: np.concatenate([model.predict_proba(X[i : i + 1]) for i in range(64)])  # noqa: E731
     alone = one_by_one()
@@ -409,7 +407,7 @@ def test_compiled_forward_serves_every_batch_within_its_block_only(monkeypatch):
     rng = np.random.default_rng(3)
     model = MLPClassifier.from_weights([rng.normal(size=(400, 48)) * 0.1, rng.normal(size=(48, 10))],
                                        [np.zeros(48), np.zeros(10)])
-    X = rng.random((_kernel_rows(model.params_.size) * 2, 400), dtype=np.float32)
+    X = rng.random((_kernel_rows() * 2, 400), dtype=np.float32)
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
@@ -503,20 +501,10 @@ def test_a_bad_value_in_pictures_is_located_by_picture_row_and_column(rng):
             model.predict(pictures)
 
 
-def test_the_compiled_pass_takes_at_most_one_tile_of_the_kernels():
-    """COMPILED_MAX_ROWS is the kernels' tile: past it they use more than
-    one thread, which the compiled pass cannot."""
-    from fastdigits.kernels import cpu
-
-    assert config.COMPILED_MAX_ROWS == cpu.FORWARD_TILE
-
-
-@pytest.mark.parametrize("hidden, compiled_up_to", [(128, 47), (800, 16), (8, 128)])
-def test_few_rows_take_the_compiled_pass_up_to_the_work_limit(monkeypatch, hidden, compiled_up_to):
-    """Batches of up to COMPILED_ROWS rows, or of up to COMPILED_WORK
-    multiply-adds and COMPILED_MAX_ROWS rows, run the compiled pass; one
-    row more goes to the kernels (400-128-10: 47 rows; 400-800-10: 16;
-    400-8-10: 128, the most)."""
+@pytest.mark.parametrize("hidden", [8, 128, 800])
+def test_few_rows_take_the_compiled_pass_up_to_compiled_rows(monkeypatch, hidden):
+    """Batches of up to COMPILED_ROWS rows run the compiled pass, whatever
+    the network; one row more goes to the kernels."""
     from fastdigits import _forward
 
     rng = np.random.default_rng(0)
@@ -525,7 +513,7 @@ def test_few_rows_take_the_compiled_pass_up_to_the_work_limit(monkeypatch, hidde
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
-    X = rng.random((compiled_up_to + 1, 400), dtype=np.float32)
-    model.predict_proba(X[:compiled_up_to])
+    X = rng.random((config.COMPILED_ROWS + 1, 400), dtype=np.float32)
+    model.predict_proba(X[:-1])
     model.predict_proba(X)
-    assert calls == [compiled_up_to]
+    assert calls == [config.COMPILED_ROWS]
