@@ -1,17 +1,19 @@
 """Batches of a few rows through the public ``predict_proba``, both ways:
 the compiled pass (``ext/_forward.pyx``, single-threaded, no fixed cost)
-and the parallel Numba kernels (their thread pool, transposed and packed
-weights: a fixed cost per call), beside NumPy's three-line forward pass
-(``bench.NumpyMLP``, its BLAS on ``--threads`` threads too); the
-measurement behind ``config.COMPILED_WORK``.
+and the Numba kernels (the weights read in place below
+``kernels.cpu.PACK_ROWS`` rows, the thread pool from
+``kernels.cpu.POOL_WORK`` multiply-adds), beside NumPy's three-line
+forward pass (``bench.NumpyMLP``, its BLAS on ``--threads`` threads too);
+the measurement behind ``config.COMPILED_ROWS``.
 
 The way is forced through ``config.COMPILED_ROWS`` (a huge value: the
-compiled pass; 0 and ``COMPILED_WORK`` 0: the kernels), interleaved, best of
-``--rounds`` rounds, µs per call, for 400-128-10 and 400-800-10 networks
-(one epoch on 2,000 rows) on MNIST frames (FASTDIGITS_DATA set; random
-rows with their share of zeros otherwise) and on dense rows.
+compiled pass; 0: the kernels), interleaved, best of ``--rounds`` rounds,
+µs per call, for 400-H-10 networks (``--hidden``; one epoch on 2,000
+rows) on MNIST frames (FASTDIGITS_DATA set; random rows with their share
+of zeros otherwise) and on dense rows.
 
-    python benchmarks/few_rows.py [--rows 17 32 40 48 64 96 128] [--rounds 3] [--threads 2] [--json out.json]
+    python benchmarks/few_rows.py [--rows 17 32 40 48 64 96 128] [--hidden 128 800] [--rounds 3] [--threads 2]
+                                  [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[17, 32, 40, 48, 64, 96, 128])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 800], help="hidden widths (400-H-10)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -38,14 +41,14 @@ def main() -> None:
 
     X, y, _, source = bench._data(4000)
     data = {"frames": X, "dense": bench.dense_rows(max(args.rows), X.shape[1])}
-    print(f"machine: {machine()}\ndata: {source}; threads {args.threads}; COMPILED_WORK {config.COMPILED_WORK:,}")
+    print(f"machine: {machine()}\ndata: {source}; threads {args.threads}; COMPILED_ROWS {config.COMPILED_ROWS}")
     print(f"{'network':>11} {'rows':>6} {'kind':>6} {'compiled us':>12} {'kernels us':>11} {'numpy us':>9} "
           f"{'kernels/compiled':>17} {'multiply-adds':>14}")
     results = []
-    saved = config.COMPILED_ROWS, config.COMPILED_WORK
-    ways = {"compiled": (10**12, 0), "kernels": (0, 0)}
+    saved = config.COMPILED_ROWS
+    ways = {"compiled": 10**12, "kernels": 0}
     try:
-        for hidden in (128, 800):
+        for hidden in args.hidden:
             model = MLPClassifier((hidden,), max_iter=1, threads=args.threads, random_state=0).fit(X[:2000], y[:2000])
             ref = bench.NumpyMLP(X.shape[1], hidden, 128)
             ref.params = [model.coefs_[0], model.intercepts_[0], model.coefs_[1], model.intercepts_[1]]
@@ -54,8 +57,8 @@ def main() -> None:
                     x = np.ascontiguousarray(rows[:n])
                     best = {}
                     for _ in range(args.rounds):
-                        for way, (compiled_rows, compiled_work) in ways.items():
-                            config.COMPILED_ROWS, config.COMPILED_WORK = compiled_rows, compiled_work
+                        for way, compiled_rows in ways.items():
+                            config.COMPILED_ROWS = compiled_rows
                             model.predict_proba(x)
                             t = min(timeit.repeat(lambda: model.predict_proba(x), number=50, repeat=3)) / 50
                             best[way] = min(best.get(way, np.inf), t * 1e6)
@@ -67,7 +70,7 @@ def main() -> None:
                     results.append({"network": [400, hidden, 10], "rows": n, "kind": kind, "multiply_adds": work,
                                     **best})
     finally:
-        config.COMPILED_ROWS, config.COMPILED_WORK = saved
+        config.COMPILED_ROWS = saved
     write_json(args.json, {"machine": machine(), "data": source, "threads": args.threads, "results": results})
 
 
