@@ -10,7 +10,10 @@ so their kernels compile and cache apart.  Cases: hHbB (one epoch of
 p10k (predict_proba of 10,000 rows of 400-128-10), p1 (one row's), and
 tN-H-B (bench_targets' training cases: t400-128-32 t400-128-128
 t400-512-128 t784-800-128), and dN-H-B (the same on dense rows).  FASTDIGITS_DATA must be set; ROUNDS=n
-changes the rounds (7).
+changes the rounds (7).  Calls well under a millisecond are not compared
+fairly here: two copies of one build read 0.5x of each other on 64-row
+predictions; ``compare_predict_builds.py`` runs each build in a process of
+its own.
 
     python benchmarks/compare_kernel_builds.py base=../base new=. [h128b32 h128b128 h800b128 p10k]
 """

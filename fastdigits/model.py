@@ -154,9 +154,10 @@ def _warm_training(dtype: str, augment: bool, device: str = "cpu", optimizer: st
 
 
 def _warm_prediction(dtype: str, device: str = "cpu") -> None:
-    """Compile prediction's kernels for ``dtype``: the parallel forward
-    pass and both parallel input checks (rows as wide as frames, and frames
-    prepared from pictures), on enough rows to use them."""
+    """Compile prediction's kernels for ``dtype``: the forward pass
+    (compiled whole, its parallel driver with it, however many rows) and
+    both parallel input checks (rows as wide as frames, and frames prepared
+    from pictures), on enough rows to use them."""
     rng = np.random.default_rng(0)
     model = MLPClassifier.from_weights([rng.standard_normal((400, 32)), rng.standard_normal((32, 10))],
                                        [np.zeros(32), np.zeros(10)], dtype=dtype, device=device)

@@ -250,11 +250,10 @@ def test_train_compiles_the_kernels_apart_only_when_the_cache_lacks_them(letters
 def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
     """Kernels are specialised on array types: warm_kernels must fit with the
     dtype and augmentation asked for, and predict rows and pictures, enough
-    of them for the parallel Numba kernels: the forward pass (``_kernel_rows``
-    of warm's 400-32-10 network) and the input checks (config.PARALLEL_CHECK_SIZE
-    values)."""
+    of them for the Numba kernels rather than the compiled pass, and for the
+    parallel input checks (config.PARALLEL_CHECK_SIZE values)."""
     from fastdigits import _forward, config
-    from fastdigits.model import MLPClassifier, _kernel_rows, warm_kernels
+    from fastdigits.model import MLPClassifier, warm_kernels
 
     seen = {"fit": [], "rows": []}
     fit, proba = MLPClassifier.fit, MLPClassifier.predict_proba
@@ -275,8 +274,7 @@ def test_warm_kernels_runs_what_training_and_prediction_compile(monkeypatch):
     assert seen["compiled"] == []  # every prediction went to the kernels, which it is there to compile
     assert seen["fit"] == [("float64", True)]
     assert sorted(ndim for _, ndim, _ in seen["rows"]) == [2, 3]  # rows, and pictures prepared into frames
-    assert all(n >= _kernel_rows() and n * 400 >= config.PARALLEL_CHECK_SIZE
-               for n, _, _ in seen["rows"])
+    assert all(n * 400 >= config.PARALLEL_CHECK_SIZE for n, _, _ in seen["rows"])
     assert {dtype for _, _, dtype in seen["rows"]} == {"float64"}
 
 

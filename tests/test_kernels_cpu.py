@@ -255,11 +255,15 @@ def test_weight_two_is_the_row_twice(rng):
 
 
 @pytest.mark.parametrize("chunks", [1, 2])
-@pytest.mark.parametrize("m", [1, 7, 33, 2 * cpu.FORWARD_TILE + 5])
+@pytest.mark.parametrize("m", [1, 7, 33, 2 * cpu.FORWARD_TILE + 5, "pool"])
 @pytest.mark.parametrize("sizes", [[20, 9, 4, 3], [20, 40, 18], [20, 70, 33, 5]])
 @pytest.mark.parametrize("products", ["default", "dense", "sparse"])
 def test_forward_matches_reference(rng, m, chunks, sizes, products):
+    """Few rows, several tiles, and ("pool") enough multiply-adds for
+    forward to share the rows out among the threads (POOL_WORK)."""
     lay, params = random_network(rng, sizes)
+    if m == "pool":
+        m = cpu.POOL_WORK // params.size + 1
     x = rng.random((m, 20))
     out = np.empty((m, sizes[-1]))
     cpu.forward(x, network(lay, "tanh", "sigmoid", products), params, np.empty_like(params), out, chunks)
@@ -467,37 +471,42 @@ def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, pa
     assert (out[n_rows:] == 7).all()
 
 
-@pytest.mark.parametrize("kind", ["dense", "sparse", "mixed"])
-@pytest.mark.parametrize("n", [20, 100, 2 * cpu.FORWARD_TILE + 7])
-def test_forward_gives_the_same_bits_on_any_thread_count(rng, kind, n):
-    """forward shares its rows out in tiles (fewer rows per tile where
-    a call has less than a tile per thread) from POOL_WORK multiply-adds,
-    and keeps smaller calls on one thread: the probabilities are the same
-    to the bit either way, packed or not (PACK_ROWS)."""
-    sizes = [400, 128, 10]
+@pytest.mark.parametrize("kind", ["dense", "sparse", "mixed", "halves"])
+@pytest.mark.parametrize("sizes, n", [([400, 128, 10], 100), ([400, 128, 10], 2 * cpu.FORWARD_TILE + 7),
+                                      ([400, 800, 10], 20)])
+def test_forward_gives_the_same_bits_on_any_thread_count(rng, kind, sizes, n):
+    """forward shares a call's rows out in tiles, cut smaller where it has
+    less than a tile per thread, so the tiles (and the products their rows
+    take: register blocks, cache-blocked or plain sums of nonzeros) differ
+    with the thread count; the probabilities do not, to the bit, and match
+    the float64 reference."""
     lay, params = random_network(rng, sizes, np.float32)
     x = _rows_like(rng, kind, n, sizes[0], np.float32)
+    assert n * params.size >= cpu.POOL_WORK  # two threads share the call out
+    if n <= cpu.FORWARD_TILE:
+        assert cpu._tile_rows(n, 2) < n  # one tile on one thread, two on two
     net = network(lay, "relu", "softmax")
-    pooled = n * params.size >= cpu.POOL_WORK
-    assert pooled == (n >= 100)  # the cases: one call on the calling thread, two through the pool
-    if n == 100:
-        assert cpu._forward_tile(n, 2) < n <= cpu.FORWARD_TILE  # a call of less than two tiles, split
     got = {}
     for threads in (1, 2):
-        out = np.empty((n, sizes[-1]), np.float32)
+        out = np.full((n, sizes[-1]), np.nan, np.float32)
         cpu.forward(x, net, params, np.full_like(params, np.nan), out, threads)
-        got[threads] = out.view(np.uint32)
-    np.testing.assert_array_equal(got[2], got[1])
+        got[threads] = out
+    np.testing.assert_array_equal(got[2].view(np.uint32), got[1].view(np.uint32))
+    ws, bs = (list(map(lambda t: t.astype(float), v)) for v in lay.views(params))
+    np.testing.assert_allclose(got[2], naive.forward(x.astype(float), ws, bs, "relu", "softmax")[-1], **TOL[np.float32])
 
 
 def _rows_like(rng, kind, n, n_in, dtype):
-    """Rows with no zeros, rows 40 % nonzero, or both in turn (the
-    threads' shares of a batch then choose differently)."""
+    """Rows with no zeros, rows 40 % nonzero, both in turn (the threads'
+    shares of a batch then choose differently), or the first half with no
+    zeros and the rest 10 % nonzero (so do tiles cut at different rows)."""
     x = rng.standard_normal((n, n_in)).astype(dtype)
     if kind != "dense":
-        sparse = rng.random((n, n_in)) < 0.6
+        sparse = rng.random((n, n_in)) < (0.9 if kind == "halves" else 0.6)
         if kind == "mixed":
             sparse[::2] = False
+        if kind == "halves":
+            sparse[: n // 2] = False
         x[sparse] = 0
     return x
 
@@ -514,7 +523,8 @@ def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, thread
     buffer left all zeros."""
     lay, params = random_network(rng, sizes, dtype)
     n, bs = 70, 24 if threads == 2 else 1  # with one thread, batches of one row
-    many = _rows_like(rng, kind, cpu.PACK_ROWS + 5, sizes[0], dtype)  # forward packs the weights (PACK_ROWS)
+    many = _rows_like(rng, kind, max(cpu.PACK_ROWS + 5, cpu.POOL_WORK // params.size + 1), sizes[0], dtype)
+    # forward packs the weights (PACK_ROWS), and shares the rows out (POOL_WORK) where threads == 2
     x = many[:n]
     y = rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)

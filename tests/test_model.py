@@ -134,8 +134,11 @@ def _in_threads(work, n: int = 8) -> list:
 
 
 def test_concurrent_predict_from_eight_threads(rng):
+    from fastdigits.kernels import cpu
+
     X, y = blobs(rng, n=2000)
-    model = MLPClassifier((32,), max_iter=2).fit(X, y)
+    model = MLPClassifier((256,), max_iter=2).fit(X, y)
+    assert len(X) * model.params_.size >= cpu.POOL_WORK  # each call through the thread pool, under the lock
     want = model.predict_proba(X)
     for got in _in_threads(lambda: [model.predict_proba(X) for _ in range(20)][-1]):
         np.testing.assert_array_equal(got, want)
@@ -219,7 +222,7 @@ def test_mnist_400_256_10_relu_softmax(mnist20):
 def test_concurrent_single_rows_on_the_serial_path(rng):
     # Few rows skip the thread pool and the lock (the forward pass compiled at
     # install): many threads at once must still agree with one thread, bit
-    # for bit, and with the parallel kernels' batch to float rounding.
+    # for bit, and with the Numba kernels' batch to float rounding.
     X, y = blobs(rng, n=400)
     model = MLPClassifier((32,), max_iter=2).fit(X, y)
     batch = model.predict_proba(X[:64])

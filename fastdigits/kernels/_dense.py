@@ -10,7 +10,9 @@ registers (3 x 32 float32 sums are 12 of AVX2's 16 vector registers) and
 each step k takes MR broadcasts of ``a[i, k]``, one NR-wide row of the
 right-hand matrix and MR * NR multiply-adds.  The right-hand matrix comes
 as packed panels (``pack``: NR columns, their rows one after another) so
-that its loads stream from one contiguous block.
+that its loads stream from one contiguous block, or is read in place
+(a gradient's deltas; a few rows' prediction, which would not earn back
+the packing).
 
 Every sum runs over k in increasing order, one fused multiply-add a term,
 as ``_sparse``'s sums do: a zero term adds exactly nothing (the sums start
@@ -119,7 +121,8 @@ def rows_times(rows, n_rows, k1, b, packed, n_panels, n_cols, outs, spill):
     most n_panels * NR: the last one's columns past n_cols are computed
     and dropped): w given as its panels (``packed``: b from ``as_panels``
     or ``rest_panel``, k1 = n_in) or as itself (b = w, read in place: a
-    gradient's deltas, used once for MR rows of it).  ``spill`` is scratch
+    gradient's deltas, used once for MR rows of it, or the weights of a
+    prediction of fewer than ``cpu.PACK_ROWS`` rows).  ``spill`` is scratch
     of MR * NR."""
     accs = (carray(stack_array(spill, NR), NR), carray(stack_array(spill, NR), NR),
             carray(stack_array(spill, NR), NR))

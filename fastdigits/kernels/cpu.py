@@ -29,8 +29,8 @@ Three layers of functions, as in STUMPY: the entry points (``forward``,
 document their arguments; a ``_name_pass`` or ``_name_parallel`` is the
 ``prange`` driver; ``_name_rows`` and smaller helpers do one thread's
 work.  Every ``prange`` writes a disjoint slice of its output and every sum
-runs serially in a fixed order, so results do not depend on the thread
-count.  Kernels trust their inputs; ``fastdigits.model`` validates at the
+runs serially in a fixed order, the same whichever product takes it (for
+finite inputs and weights), so results do not depend on the thread count.  Kernels trust their inputs; ``fastdigits.model`` validates at the
 edge.
 """
 
@@ -351,18 +351,19 @@ def _block(flat, sizes, m, layer):
 
 
 @serial
-def _forward_layers(rows, lo, hi, network, params, params_t, weights, acts, out, scratch):
+def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, scratch):
     """Rows lo..hi (of m, out's rows) through every layer, a layer at a
     time: input ``rows`` as for ``_layer_rows``, hidden activations into
     the (m, n_out) blocks of ``acts``, probabilities into out (m,
     n_classes); ``params_t`` holds the NARROW layers' transposed weights
-    (``_transpose_weights``).  ``weights`` is (panels, in_place): the
-    other layers' weights packed (``_pack_weights``; empty: none packed),
-    and whether, unpacked, they go to register blocks all the same, read
-    in place.  Each layer's rows go as register blocks
-    (``_layer_rows_microkernel``) where they have few zeros
-    (``_dense_rows``) and the weights allow."""
-    panels, in_place = weights
+    (``_transpose_weights``).  ``blocks`` is (panels, in_place): the
+    other layers' weights packed for the register blocks
+    (``_pack_weights``; empty: none packed), and whether unpacked weights
+    go to the blocks all the same, read in place (prediction) or not
+    (training, whose first layer packs or not by ``_packs``).  Each
+    layer's rows go as register blocks (``_layer_rows_microkernel``) where
+    they have few zeros (``_dense_rows``) and ``blocks`` allows."""
+    panels, in_place = blocks
     sizes = network.sizes
     m = out.shape[0]
     _, order, xt = rows
@@ -388,11 +389,10 @@ def _forward_layers(rows, lo, hi, network, params, params_t, weights, acts, out,
 
 #: Fewest rows for which ``forward`` packs the wide layers' weights in
 #: panels for the dense register blocks; fewer rows' blocks read the
-#: weights in place.  Packing 400-800 takes about 130 us, and the blocks
-#: read unpacked weights about as fast up to a tile of rows, 10 to 20 %
-#: slower beyond (784-768, 1,024 rows): packing pays from about 100 to 200
-#: rows (``benchmarks/few_rows.py``; ``benchmarks/RESULTS.md``, "Issue 20,
-#: fourth round").
+#: weights in place.  On the Zen 4 box the two read equally fast (within
+#: 1 % from 17 to 1,024 dense rows of 400-128-10, 400-800-10 and
+#: 784-768-10), and packing costs 25 us (400-128) to 250 us (784-768) a
+#: call: under a tenth of a call from here (``benchmarks/forward_choices.py``).
 PACK_ROWS = 256
 
 #: Most rows that go through every layer together in ``forward``: their
@@ -404,15 +404,16 @@ FORWARD_TILE = 128
 
 #: Fewest multiply-adds (rows x parameters) for which ``forward`` shares
 #: its rows out among the threads; smaller calls stay on the calling thread.
-#: Back to back, two threads took 0.55 to 0.85 of one thread's time from
-#: 1.7 M (32 rows of 400-128-10) on, but waking the pool after 0.3 s idle
-#: added 250 to 450 us (``benchmarks/RESULTS.md``, "Issue 20, fourth
-#: round"): 4 M is 80 rows of 400-128-10, about 100 us on one thread.
+#: Back to back, two threads take half to two thirds of one thread's time
+#: from 17 rows of 400-128-10 (0.9 M); after 0.3 s idle, waking the pool
+#: costs more than it saves up to about 13 M (256 rows of 400-128-10).
+#: 4 M (80 rows of 400-128-10, about 100 us on one thread) splits the
+#: difference (``benchmarks/forward_choices.py``).
 POOL_WORK = 4_000_000
 
 
 @serial
-def _forward_tile(n, threads):
+def _tile_rows(n, threads):
     """Rows of ``forward``'s tiles for n rows on ``threads`` threads:
     FORWARD_TILE, or fewer (a multiple of MR) so that each thread gets
     a tile of a smaller call."""
@@ -421,9 +422,9 @@ def _forward_tile(n, threads):
 
 
 @serial
-def _forward_rows(x, tiles, tile, network, params, params_t, weights, out):
+def _forward_rows(x, tiles, tile, network, params, params_t, blocks, out):
     """Tiles of ``tile`` rows (at most FORWARD_TILE) of x through the
-    network (``_forward_layers``, with its ``weights``), tile numbers
+    network (``_forward_layers``, with its ``blocks``), tile numbers
     taken from tiles[0] until none is left: a thread that starts late (a
     pool thread waking after a pause) leaves more of them to the others."""
     sizes = network.sizes
@@ -437,18 +438,18 @@ def _forward_rows(x, tiles, tile, network, params, params_t, weights, out):
             break
         rows = min(tile, n - first)
         part = x[first : first + rows]
-        _forward_layers((part, order, part[:0]), 0, rows, network, params, params_t, weights, acts,
+        _forward_layers((part, order, part[:0]), 0, rows, network, params, params_t, blocks, acts,
                         out[first : first + rows], scratch)
 
 
 @parallel
-def _forward_parallel(x, tile, network, params, params_t, weights, out, threads):
+def _forward_parallel(x, tile, network, params, params_t, blocks, out, threads):
     state = _threads.launch(threads)
     tiles = np.zeros(1, np.int64)
     for chunk in prange(threads):
         c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _threads.enter_chunk(c, state)
-        _forward_rows(x, tiles, tile, network, params, params_t, weights, out)
+        _forward_rows(x, tiles, tile, network, params, params_t, blocks, out)
         _threads.leave_chunk(state)
 
 
@@ -466,24 +467,31 @@ def forward(x, network, params, params_t, out, threads):
         different places)
     out : (m, n_classes) array of x's dtype, written
     threads : int
-        Threads that share out the rows in tiles (``_forward_tile``) from
+        Threads that share out the rows in tiles (``_tile_rows``) from
         POOL_WORK multiply-adds; with one, or fewer multiply-adds, the work
         stays on the calling thread (no pool: safe from any thread, and no
         wake-up cost for a few rows).
+
+    Notes
+    -----
+    Where the tiles end, and so which product each tile's rows take
+    (register blocks, cache-blocked or plain sums of nonzeros), depends on
+    the thread count; every product gives the same bits for finite inputs
+    and weights (``_dense``), so the probabilities do not.
     """
     _transpose_weights(network, params, params_t, False)
     n = x.shape[0]
     packed = n >= PACK_ROWS
     if packed:
         _pack_weights(network, params, params_t)
-    weights = (params_t if packed else params_t[:0], True)
+    blocks = (params_t if packed else params_t[:0], True)
     if n * params.shape[0] < POOL_WORK:
         threads = 1
-    tile = _forward_tile(n, max(1, threads))
+    tile = _tile_rows(n, max(1, threads))
     if threads <= 1 or n <= tile:
-        _forward_rows(x, np.zeros(1, np.int64), tile, network, params, params_t, weights, out)
+        _forward_rows(x, np.zeros(1, np.int64), tile, network, params, params_t, blocks, out)
     else:
-        _forward_parallel(x, tile, network, params, params_t, weights, out, threads)
+        _forward_parallel(x, tile, network, params, params_t, blocks, out, threads)
 
 
 @reduce
