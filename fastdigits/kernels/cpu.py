@@ -47,8 +47,7 @@ from ._intrinsics import SLACK, pow2, take
 from ._jit import inline, parallel, reduce, serial
 from ._dense import MR, NR, as_panels, count_nonzeros, full_panels, pack, pack_row, rest_panel, rows_times
 from ._sparse import (copy, dots, fetch_ahead, gather_rows_range, gather_rows_sum, gather_wide_tiles,
-                      nonzeros,
-                      nonzeros_in_blocks)
+                      nonzeros, nonzeros_in_blocks)
 
 #: Layers with fewer outputs than this (the output layer, the classic
 #: course's 25 hidden units) are multiplied in the transposed form, as dot
@@ -250,6 +249,23 @@ def _dense_rows(rows, lo, hi, n_in, share):
     return n >= share * (hi - lo) * n_in
 
 
+#: Narrowest layer whose sums of nonzeros (``_sparse.gather_rows_range``)
+#: keep 64 columns of sums in registers; a narrower one's rows go by
+#: register blocks whatever their zeros (``_blocks_always``).  Prediction
+#: of 10,000 rows, blocks against sums (``benchmarks/dense_crossover.py
+#: --hidden 32`` and ``--hidden 48``): 1.6-2.5x as fast from 40 % nonzero,
+#: 0.7-1.0x at 10 %.
+SUMS_WIDE = 64
+
+
+@serial
+def _blocks_always(n_out, network):
+    """Whether a layer of n_out outputs (NARROW or more) goes by register
+    blocks whatever its inputs' zeros: narrower than SUMS_WIDE, unless
+    ``network.dense_share`` above 1 forces the sums (tests)."""
+    return n_out < SUMS_WIDE and network.dense_share <= 1.0
+
+
 #: Rows transposed together into a batch's xt: each store of a group
 #: fills 16 floats of one line of xt, not one.
 TRANSPOSE_GROUP = 16
@@ -274,8 +290,8 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     """``_layer_rows`` by register blocks (``_dense``): three rows at a
     time through w's whole panels (``panels``, from ``_dense.pack``; where
     it is empty, w read in place, as a panel's columns of its rows), and
-    the columns after them through one more panel copied here
-    (``_dense.rest_panel``).  The same sums in the same order: the same
+    the columns after them (all of a layer narrower than NR) through one
+    more panel copied here (``_dense.rest_panel``).  The same sums in the same order: the same
     bits."""
     src, order, xt = rows
     w, _, b = layer
@@ -362,7 +378,8 @@ def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, 
     go to the blocks all the same, read in place (prediction) or not
     (training, whose first layer packs or not by ``_packs``).  Each
     layer's rows go as register blocks (``_layer_rows_microkernel``) where
-    they have few zeros (``_dense_rows``) and ``blocks`` allows."""
+    ``blocks`` allows and they have few zeros (``_dense_rows``) or the layer
+    is narrow (``_blocks_always``)."""
     panels, in_place = blocks
     sizes = network.sizes
     m = out.shape[0]
@@ -376,8 +393,8 @@ def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, 
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
-        if (n_out >= NARROW and full_panels(n_out) > 0 and (panels.shape[0] > 0 or in_place)
-                and _dense_rows(rows, lo, hi, n_in, network.dense_share)):
+        if (n_out >= NARROW and (panels.shape[0] > 0 or in_place)
+                and (_blocks_always(n_out, network) or _dense_rows(rows, lo, hi, n_in, network.dense_share))):
             _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
                                     panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out])
         elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
