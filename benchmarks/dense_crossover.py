@@ -3,7 +3,7 @@ measurement behind ``config.DENSE_SHARES`` and ``DENSE_TRAINING_SHARE``.
 
 Rows of a given share of nonzeros (uniform values, zeros at random
 places; and MNIST frames, 42 % nonzero, when FASTDIGITS_DATA is set) go
-through a 400-128-10 relu/softmax network both ways, forced by the
+through a 400-H-10 relu/softmax network (``--hidden``, 128) both ways, forced by the
 network's ``dense_share`` (0: dense blocks, 2: nonzeros; the same bits
 either way), side by side and interleaved:
 
@@ -14,7 +14,7 @@ either way), side by side and interleaved:
 Prints the time of each and dense's speed-up; the crossover is the share
 where it passes 1.
 
-    FASTDIGITS_DATA=... python benchmarks/dense_crossover.py [--threads 2] [--repeats 5]
+    FASTDIGITS_DATA=... python benchmarks/dense_crossover.py [--threads 2] [--repeats 5] [--hidden 128]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shares", default="0.1,0.2,0.3,0.4,0.5,0.6,0.8,1.0")
+    parser.add_argument("--hidden", type=int, default=128)
     args = parser.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -39,7 +40,7 @@ def main() -> None:
     from fastdigits.model import _Layout
 
     rng = np.random.default_rng(0)
-    lay = _Layout.of([400, 128, 10])
+    lay = _Layout.of([400, args.hidden, 10])
     params = (rng.standard_normal(lay.n_params) * 0.05).astype(np.float32)
     inputs = {f"{float(s):.0%} nonzero": float(s) for s in args.shares.split(",")}
     data = {}
@@ -51,7 +52,7 @@ def main() -> None:
         data["MNIST frames"] = np.ascontiguousarray(bench._data(20_000)[0][:20_000])
     y = rng.integers(0, 10, 20_000)
     print(f"machine: {bench.machine()}")
-    print(f"threads {args.threads}; medians of {args.repeats} interleaved repeats; 400-128-10, float32")
+    print(f"threads {args.threads}; medians of {args.repeats} interleaved repeats; 400-{args.hidden}-10, float32")
     print(f"{'rows':<16} {'share':>6} {'predict: dense':>15} {'sparse':>8} {'speed-up':>9}"
           f" {'train: dense':>13} {'sparse':>8} {'speed-up':>9}")
     for name, x in data.items():
