@@ -74,8 +74,8 @@ def main() -> None:
     runs = {name: [] for name in builds}
     for r in range(args.rounds):
         for name, path in (list(builds.items()) if r % 2 == 0 else list(builds.items())[::-1]):
-            env = {**os.environ, "PYTHONPATH": os.path.abspath(path),
-                   **{var: str(args.threads) for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+            threads = {var: str(args.threads) for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+            env = {**os.environ, "PYTHONPATH": os.path.abspath(path), **threads}
             proc = subprocess.run([sys.executable, __file__, "--worker", ",".join(map(str, args.rows)),
                                    ",".join(map(str, args.hidden))], env=env, capture_output=True, text=True)
             if proc.returncode:

@@ -1,5 +1,6 @@
 """Where dense register blocks start to beat sums of nonzeros: the
-measurement behind ``config.DENSE_SHARES`` and ``DENSE_TRAINING_SHARE``.
+measurement behind ``config.DENSE_SHARES`` and ``DENSE_TRAINING_SHARE``,
+and by layer width (``--hidden``) behind ``kernels.cpu.SUMS_WIDE``.
 
 Rows of a given share of nonzeros (uniform values, zeros at random
 places; and MNIST frames, 42 % nonzero, when FASTDIGITS_DATA is set) go
@@ -12,7 +13,9 @@ either way), side by side and interleaved:
   SGD with momentum (both passes: the layer's rows and its gradient rows).
 
 Prints the time of each and dense's speed-up; the crossover is the share
-where it passes 1.
+where it passes 1.  Training's blocks need a whole panel of NR columns
+(``kernels._dense.NR``: 32 with AVX2, 64 with AVX-512): with fewer hidden
+units both of its columns time the sums.
 
     FASTDIGITS_DATA=... python benchmarks/dense_crossover.py [--threads 2] [--repeats 5] [--hidden 128]
 """

@@ -109,7 +109,9 @@ DENSE_SHARES = {64: 0.25, 128: 0.55}
 #: A layer's rows go through it by dense register blocks when at least this
 #: share of their inputs is nonzero, and by the sums of their nonzeros
 #: otherwise; so do each three rows of a weight gradient.  Both give the same
-#: bits.  None: ``DENSE_SHARES``' value for this CPU (``dense_share()``).
+#: bits.  In a prediction, a layer narrower than ``kernels.cpu.SUMS_WIDE``
+#: goes by the blocks whatever its zeros unless this is over 1 (never
+#: dense).  None: ``DENSE_SHARES``' value for this CPU (``dense_share()``).
 DENSE_SHARE: float | None = None
 
 #: Training's first layer goes by dense register blocks from this share of

@@ -19,8 +19,9 @@ as ``_sparse``'s sums do: a zero term adds exactly nothing (the sums start
 at +0.0, so not even a zero's sign can change), and a product comes out
 bit for bit the same either way, for finite inputs and weights (0 times an
 infinite weight is NaN here and skipped there; fastdigits checks inputs
-before a pass and the weights after an epoch).  The kernels choose between the two by
-speed alone (``config.dense_share()``).
+before a pass and the weights after an epoch).  The kernels choose between
+the two by speed alone: by the share of nonzeros (``config.dense_share()``)
+and, in a prediction, by the layer's width (``cpu.SUMS_WIDE``).
 """
 
 from __future__ import annotations

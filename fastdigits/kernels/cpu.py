@@ -13,9 +13,10 @@ a batch live in flat buffers too (a :class:`~fastdigits.kernels.Workspace`),
 one (m, n_out) block per layer.  This lets a whole run of minibatches stay
 inside one compiled call (:func:`train_range`).  A wide layer's products
 go three rows at a time through dense register blocks (``_dense``) where
-enough of its inputs are nonzero (``Network.dense_share``), otherwise as
-sparse vectors times a matrix, in register tiles (``_sparse``): the same
-sums in the same order, so the same bits either way.
+enough of its inputs are nonzero (``Network.dense_share``), or in a
+prediction where it is narrower than SUMS_WIDE, otherwise as sparse
+vectors times a matrix, in register tiles (``_sparse``): the same sums in
+the same order, so the same bits either way.
 
 A minibatch is two parallel passes: one over its rows (forward through
 every layer, output delta, deltas back through every layer: no row needs
@@ -30,8 +31,8 @@ document their arguments; a ``_name_pass`` or ``_name_parallel`` is the
 ``prange`` driver; ``_name_rows`` and smaller helpers do one thread's
 work.  Every ``prange`` writes a disjoint slice of its output and every sum
 runs serially in a fixed order, the same whichever product takes it (for
-finite inputs and weights), so results do not depend on the thread count.  Kernels trust their inputs; ``fastdigits.model`` validates at the
-edge.
+finite inputs and weights), so results do not depend on the thread count.
+Kernels trust their inputs; ``fastdigits.model`` validates at the edge.
 """
 
 from __future__ import annotations
@@ -251,10 +252,11 @@ def _dense_rows(rows, lo, hi, n_in, share):
 
 #: Narrowest layer whose sums of nonzeros (``_sparse.gather_rows_range``)
 #: keep 64 columns of sums in registers; a narrower one's rows go by
-#: register blocks whatever their zeros (``_blocks_always``).  Prediction
-#: of 10,000 rows, blocks against sums (``benchmarks/dense_crossover.py
-#: --hidden 32`` and ``--hidden 48``): 1.6-2.5x as fast from 40 % nonzero,
-#: 0.7-1.0x at 10 %.
+#: register blocks in a prediction whatever their zeros (``_blocks_always``).
+#: 10,000 rows, blocks against sums, Zen 4 with AVX-512
+#: (``benchmarks/dense_crossover.py --hidden 32`` and ``--hidden 48``):
+#: 1.6-2.6x as fast from 40 % nonzero, 0.7-1.0x at 10 %; not measured
+#: with AVX2.
 SUMS_WIDE = 64
 
 
@@ -378,8 +380,9 @@ def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, 
     go to the blocks all the same, read in place (prediction) or not
     (training, whose first layer packs or not by ``_packs``).  Each
     layer's rows go as register blocks (``_layer_rows_microkernel``) where
-    ``blocks`` allows and they have few zeros (``_dense_rows``) or the layer
-    is narrow (``_blocks_always``)."""
+    ``blocks`` allows and they have few zeros (``_dense_rows``) or, in a
+    prediction, the layer is narrow (``_blocks_always``; training's
+    choices are measured apart: ``_dense_training``, ``_packs``)."""
     panels, in_place = blocks
     sizes = network.sizes
     m = out.shape[0]
@@ -394,7 +397,8 @@ def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, 
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
         if (n_out >= NARROW and (panels.shape[0] > 0 or in_place)
-                and (_blocks_always(n_out, network) or _dense_rows(rows, lo, hi, n_in, network.dense_share))):
+                and ((in_place and _blocks_always(n_out, network)) or _dense_rows(rows, lo, hi, n_in,
+                                                                                   network.dense_share))):
             _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
                                     panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out])
         elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
