@@ -103,7 +103,8 @@ def test_few_rows_and_many_agree(rng):
 
     X = rng.random((2000, 400)).astype(np.float32)
     X[X < 0.7] = 0
-    model = MLPClassifier((40,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)  # a block and a tail
+    model = MLPClassifier((40,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)
+    # 40 hidden, under SUMS_WIDE: register blocks over the rest panel (after one whole panel with AVX2)
     X = X[: _kernel_rows() + 40]
     many = model.predict_proba(X)
     few = np.vstack([model.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])

@@ -25,7 +25,7 @@ def _layer_inputs(rng, m, n_in, n_out, dtype):
 
 
 # Output widths that take every path: the narrow (dot-product) form below
-# cpu.NARROW, single columns, the 8/16/32-wide tiles and the widest tile.
+# cpu.NARROW, single columns, the 8/16/32-wide tiles and the 64-wide tile.
 WIDTHS = [1, 7, 9, 25, 31, 32, 33, 56, 64, 129, 300]
 
 
@@ -439,7 +439,7 @@ def test_a_kernel_compiles_once_per_argument_type_not_per_constant():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [1, 2, 3])
 @pytest.mark.parametrize("n_in, n_out", [(1, _dense.NR), (37, 2 * _dense.NR + 5), (400, 128),
-                                         (50, 2 * _dense.NR - 1)])
+                                         (50, 2 * _dense.NR - 1), (50, _dense.NR // 2 + 3)])
 @pytest.mark.parametrize("packed", [True, False])
 def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, packed):
     """``rows_times`` of up to three rows (the others repeating the last)
@@ -473,7 +473,7 @@ def test_register_block_is_rows_times_matrix(rng, dtype, n_rows, n_in, n_out, pa
 
 @pytest.mark.parametrize("kind", ["dense", "sparse", "mixed", "halves"])
 @pytest.mark.parametrize("sizes, n", [([400, 128, 10], 100), ([400, 128, 10], 2 * cpu.FORWARD_TILE + 7),
-                                      ([400, 800, 10], 20)])
+                                      ([400, 800, 10], 20), ([400, 48, 10], 2 * cpu.FORWARD_TILE + 7)])
 def test_forward_gives_the_same_bits_on_any_thread_count(rng, kind, sizes, n):
     """forward shares a call's rows out in tiles, cut smaller where it has
     less than a tile per thread, so the tiles (and the products their rows
@@ -496,6 +496,26 @@ def test_forward_gives_the_same_bits_on_any_thread_count(rng, kind, sizes, n):
     np.testing.assert_allclose(got[2], naive.forward(x.astype(float), ws, bs, "relu", "softmax")[-1], **TOL[np.float32])
 
 
+@pytest.mark.parametrize("n", [40, cpu.PACK_ROWS + 5])
+@pytest.mark.parametrize("width, products, blocks", [(cpu.NARROW, "default", True),
+                                                     (cpu.SUMS_WIDE - 1, "default", True),
+                                                     (cpu.SUMS_WIDE, "default", False),
+                                                     (cpu.NARROW, "sparse", False)])
+def test_prediction_sends_narrow_layers_to_the_blocks_whatever_their_zeros(rng, n, width, products, blocks):
+    """A prediction's hidden layer narrower than SUMS_WIDE goes by register
+    blocks even on rows 10 % nonzero, unless the products are forced to the
+    sums; a layer SUMS_WIDE wide takes the sums there.  Told apart by an
+    infinite weight row where every input is zero: a block multiplies it
+    (0 * inf is NaN, which tanh keeps), the sums of nonzeros skip it."""
+    lay, params = random_network(rng, [400, width, 10], np.float32)
+    x = _rows_like(rng, "halves", 2 * n, 400, np.float32)[n:]  # the 10 %-nonzero half
+    x[:, ::20] = 0
+    lay.views(params)[0][0][::20] = np.inf
+    out = np.empty((n, 10), np.float32)
+    cpu.forward(x, network(lay, "tanh", "softmax", products), params, np.full_like(params, np.nan), out, 1)
+    assert np.isnan(out).all() if blocks else np.isfinite(out).all()
+
+
 def _rows_like(rng, kind, n, n_in, dtype):
     """Rows with no zeros, rows 40 % nonzero, both in turn (the threads'
     shares of a batch then choose differently), or the first half with no
@@ -514,11 +534,13 @@ def _rows_like(rng, kind, n, n_in, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("kind", ["dense", "sparse", "mixed"])
-@pytest.mark.parametrize("sizes", [[400, 128, 10], [50, 70, 40, 10], [60, 2 * _dense.NR + _dense.NR // 2, 10]])
+@pytest.mark.parametrize("sizes", [[400, 128, 10], [50, 70, 40, 10], [60, 2 * _dense.NR + _dense.NR // 2, 10],
+                                   [400, cpu.SUMS_WIDE - 1, 10], [60, cpu.NARROW + 8, 96, 10]])
 def test_dense_blocks_and_sums_of_nonzeros_give_the_same_bits(rng, dtype, threads, kind, sizes):
     """Forward, full-batch gradient and three minibatches of SGD, each the
     same to the bit whichever products the CPU takes: forced dense,
-    forced sparse, or chosen by the rows' nonzeros; minibatch inputs
+    forced sparse, or chosen by the rows' nonzeros (and, in a prediction,
+    by the layer's width: the layers under SUMS_WIDE); minibatch inputs
     passed transposed or whole (``cpu._transposes``); the transposed-batch
     buffer left all zeros."""
     lay, params = random_network(rng, sizes, dtype)
