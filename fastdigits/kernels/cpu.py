@@ -369,21 +369,35 @@ def _block(flat, sizes, m, layer):
 
 
 @serial
-def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, scratch):
+def _by_blocks(rows, lo, hi, n_in, n_out, network, panels, predicting):
+    """Whether rows lo..hi go through a layer of n_in inputs and n_out
+    outputs by register blocks (``_layer_rows_microkernel``): a layer of
+    NARROW outputs or more whose rows have few zeros (``_dense_rows``),
+    or in a prediction one narrower than SUMS_WIDE (``_blocks_always``).
+    A prediction's blocks read the weights packed in ``panels`` or, where
+    it is empty, in place; training's need ``panels`` (``_packs``) and a
+    whole panel of NR columns (its choices are measured apart:
+    ``_dense_training``)."""
+    if n_out < NARROW:
+        return False
+    if predicting:
+        return _blocks_always(n_out, network) or _dense_rows(rows, lo, hi, n_in, network.dense_share)
+    return panels.shape[0] > 0 and full_panels(n_out) > 0 and _dense_rows(rows, lo, hi, n_in, network.dense_share)
+
+
+@serial
+def _forward_layers(rows, lo, hi, network, params, params_t, packing, acts, out, scratch):
     """Rows lo..hi (of m, out's rows) through every layer, a layer at a
     time: input ``rows`` as for ``_layer_rows``, hidden activations into
     the (m, n_out) blocks of ``acts``, probabilities into out (m,
     n_classes); ``params_t`` holds the NARROW layers' transposed weights
-    (``_transpose_weights``).  ``blocks`` is (panels, in_place): the
+    (``_transpose_weights``).  ``packing`` is (panels, predicting): the
     other layers' weights packed for the register blocks
-    (``_pack_weights``; empty: none packed), and whether unpacked weights
-    go to the blocks all the same, read in place (prediction) or not
-    (training, whose first layer packs or not by ``_packs``).  Each
-    layer's rows go as register blocks (``_layer_rows_microkernel``) where
-    ``blocks`` allows and they have few zeros (``_dense_rows``) or, in a
-    prediction, the layer is narrow (``_blocks_always``; training's
-    choices are measured apart: ``_dense_training``, ``_packs``)."""
-    panels, in_place = blocks
+    (``_pack_weights``; empty: none packed), and whether this is a
+    prediction.  Each layer's rows go as register blocks where
+    ``_by_blocks`` says, else as sums of their nonzeros (cache-blocked in
+    a wide first layer: ``_blocked``)."""
+    panels, predicting = packing
     sizes = network.sizes
     m = out.shape[0]
     _, order, xt = rows
@@ -396,9 +410,7 @@ def _forward_layers(rows, lo, hi, network, params, params_t, blocks, acts, out, 
         last = layer == n_layers - 1
         dst = out if last else _block(acts, sizes, m, layer)
         act = network.out_act if last else network.hidden_act
-        if (n_out >= NARROW and (panels.shape[0] > 0 or in_place)
-                and ((in_place and _blocks_always(n_out, network)) or _dense_rows(rows, lo, hi, n_in,
-                                                                                   network.dense_share))):
+        if _by_blocks(rows, lo, hi, n_in, n_out, network, panels, predicting):
             _layer_rows_microkernel(rows, lo, hi, (w, w_t, b), act, dst,
                                     panels[network.w_off[layer] : network.w_off[layer] + n_in * n_out])
         elif layer == 0 and _blocked(n_in, n_out, w.itemsize, hi - lo):
@@ -425,11 +437,11 @@ FORWARD_TILE = 128
 
 #: Fewest multiply-adds (rows x parameters) for which ``forward`` shares
 #: its rows out among the threads; smaller calls stay on the calling thread.
-#: Back to back, two threads take half to two thirds of one thread's time
-#: from 17 rows of 400-128-10 (0.9 M); after 0.3 s idle, waking the pool
-#: costs more than it saves up to about 13 M (256 rows of 400-128-10).
-#: 4 M (80 rows of 400-128-10, about 100 us on one thread) splits the
-#: difference (``benchmarks/forward_choices.py``).
+#: On the Zen 4 box, back to back, two threads take half to two thirds of
+#: one thread's time from 17 rows of 400-128-10 (0.9 M); after 0.3 s idle,
+#: waking the pool costs more than it saves up to about 13 M (256 rows of
+#: 400-128-10).  4 M (76 rows of 400-128-10, about 100 us on one thread)
+#: splits the difference (``benchmarks/forward_choices.py``).
 POOL_WORK = 4_000_000
 
 
@@ -443,9 +455,9 @@ def _tile_rows(n, threads):
 
 
 @serial
-def _forward_rows(x, tiles, tile, network, params, params_t, blocks, out):
+def _forward_rows(x, tiles, tile, network, params, params_t, packing, out):
     """Tiles of ``tile`` rows (at most FORWARD_TILE) of x through the
-    network (``_forward_layers``, with its ``blocks``), tile numbers
+    network (``_forward_layers``, with its ``packing``), tile numbers
     taken from tiles[0] until none is left: a thread that starts late (a
     pool thread waking after a pause) leaves more of them to the others."""
     sizes = network.sizes
@@ -459,18 +471,18 @@ def _forward_rows(x, tiles, tile, network, params, params_t, blocks, out):
             break
         rows = min(tile, n - first)
         part = x[first : first + rows]
-        _forward_layers((part, order, part[:0]), 0, rows, network, params, params_t, blocks, acts,
+        _forward_layers((part, order, part[:0]), 0, rows, network, params, params_t, packing, acts,
                         out[first : first + rows], scratch)
 
 
 @parallel
-def _forward_parallel(x, tile, network, params, params_t, blocks, out, threads):
+def _forward_parallel(x, tile, network, params, params_t, packing, out, threads):
     state = _threads.launch(threads)
     tiles = np.zeros(1, np.int64)
     for chunk in prange(threads):
         c = np.int64(chunk)  # int64, as numba types the loop before its parfor pass: one compilation
         _threads.enter_chunk(c, state)
-        _forward_rows(x, tiles, tile, network, params, params_t, blocks, out)
+        _forward_rows(x, tiles, tile, network, params, params_t, packing, out)
         _threads.leave_chunk(state)
 
 
@@ -505,14 +517,14 @@ def forward(x, network, params, params_t, out, threads):
     packed = n >= PACK_ROWS
     if packed:
         _pack_weights(network, params, params_t)
-    blocks = (params_t if packed else params_t[:0], True)
+    packing = (params_t if packed else params_t[:0], True)
     if n * params.shape[0] < POOL_WORK:
         threads = 1
     tile = _tile_rows(n, max(1, threads))
     if threads <= 1 or n <= tile:
-        _forward_rows(x, np.zeros(1, np.int64), tile, network, params, params_t, blocks, out)
+        _forward_rows(x, np.zeros(1, np.int64), tile, network, params, params_t, packing, out)
     else:
-        _forward_parallel(x, tile, network, params, params_t, blocks, out, threads)
+        _forward_parallel(x, tile, network, params, params_t, packing, out, threads)
 
 
 @reduce
