@@ -127,8 +127,8 @@ def gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None
     16, 8 and then 1: the same sums whatever the tile.  The tile of 64
     keeps a 64-wide layer's sums in one tile: 10,000 MNIST frames through
     400-64-10 take 4.3 ms with it, 14 ms in two tiles of 32 (Zen 4,
-    ``benchmarks/compare_predict_builds.py --rows 10000``; RESULTS.md,
-    "Issue 20, fourth round")."""
+    ``benchmarks/compare_predict_builds.py --rows 10000 --hidden 64``;
+    RESULTS.md, "Issue 20, fourth round")."""
     acc = carray(stack_array(out, TILE), TILE)
     acc2 = carray(stack_array(out, TILE), TILE)
     sums = (acc, out, acc2, out2)
@@ -140,9 +140,10 @@ def gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None
         while j + PAIR_TILE <= n_out:
             tile_sum(w, idx, val, t0, t1, j, PAIR_TILE, accumulate, sums, val2)
             j += PAIR_TILE
-    while j + 64 <= n_out:
-        tile_sum(w, idx, val, t0, t1, j, 64, accumulate, sums, val2)
-        j += 64
+    if TILE > 64:  # with AVX2 the tiles above end where one of 64 could start (numba drops the loop)
+        while j + 64 <= n_out:
+            tile_sum(w, idx, val, t0, t1, j, 64, accumulate, sums, val2)
+            j += 64
     while j + 32 <= n_out:
         tile_sum(w, idx, val, t0, t1, j, 32, accumulate, sums, val2)
         j += 32
