@@ -25,8 +25,9 @@ def _layer_inputs(rng, m, n_in, n_out, dtype):
 
 
 # Output widths that take every path: the narrow (dot-product) form below
-# cpu.NARROW, single columns, the 8/16/32-wide tiles and the 64-wide tile.
-WIDTHS = [1, 7, 9, 25, 31, 32, 33, 56, 64, 129, 300]
+# cpu.NARROW, single columns, the 8/16/32/64-wide tiles and the widest tile
+# (200: with AVX-512 a tile of 64 after one of 128).
+WIDTHS = [1, 7, 9, 25, 31, 32, 33, 56, 64, 129, 200, 300]
 
 
 @pytest.mark.parametrize("chunks", [1, 2, 3])
@@ -514,6 +515,40 @@ def test_prediction_sends_narrow_layers_to_the_blocks_whatever_their_zeros(rng, 
     out = np.empty((n, 10), np.float32)
     cpu.forward(x, network(lay, "tanh", "softmax", products), params, np.full_like(params, np.nan), out, 1)
     assert np.isnan(out).all() if blocks else np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("width", [cpu.NARROW + 8, 2 * _dense.NR + 8])
+def test_training_sends_a_layer_to_the_blocks_only_with_a_whole_panel(rng, width):
+    """Training's first layer of rows without zeros goes by register blocks
+    (the weights packed, as a wide second layer makes them) only where it
+    has a whole panel of NR columns: 40 outputs have one with AVX2 and none
+    with AVX-512 (with AVX2, NARROW outputs always make a whole panel, so
+    only an AVX-512 machine can see this fail).  Told apart as in the prediction's test: an infinite
+    weight row under a column of zeros makes the blocks' loss NaN and
+    leaves the sums' finite."""
+    lay, params = random_network(rng, [60, width, 2 * _dense.NR + 8, 10], np.float32)
+    x = rng.standard_normal((40, 60)).astype(np.float32)
+    x[:, ::20] = 0
+    lay.views(params)[0][0][::20] = np.inf
+    _, loss, _ = _batch_grad(lay, params, x, rng.integers(0, 10, 40), "tanh", "softmax", 0.0, np.ones(40), 1,
+                             "dense")
+    assert np.isnan(loss) == (_dense.full_panels(width) > 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 4, 17, 100, cpu.FORWARD_TILE, 2 * cpu.FORWARD_TILE + 7, 1000])
+def test_forward_tiles_give_each_thread_one(n, threads):
+    """``_tile_rows``: FORWARD_TILE or a smaller multiple of MR; where the rows
+    fit in one tile a thread, the smallest that gives no more tiles than
+    threads; beyond, FORWARD_TILE."""
+    tile = cpu._tile_rows(n, threads)
+    assert _dense.MR <= tile <= cpu.FORWARD_TILE and (tile % _dense.MR == 0 or tile == cpu.FORWARD_TILE)
+    tiles = -(-n // tile)
+    if n <= threads * cpu.FORWARD_TILE:
+        assert tiles <= threads
+        assert tile == _dense.MR or -(-n // (tile - _dense.MR)) > threads  # none smaller would do
+    else:
+        assert tile == cpu.FORWARD_TILE
 
 
 def _rows_like(rng, kind, n, n_in, dtype):
