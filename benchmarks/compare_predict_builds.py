@@ -51,7 +51,8 @@ def worker(rows_counts: list[int], hidden_sizes: list[int]) -> None:
     dense = bench.dense_rows(max(rows_counts), X.shape[1])
     times = {}
     for hidden in hidden_sizes:
-        model = MLPClassifier((hidden,), max_iter=1, threads=2, random_state=0).fit(X[:2000], y[:2000])
+        threads = int(os.environ["NUMBA_NUM_THREADS"])  # set by the parent from --threads
+        model = MLPClassifier((hidden,), max_iter=1, threads=threads, random_state=0).fit(X[:2000], y[:2000])
         for kind, source in (("frames", X), ("dense", dense)):
             for n in rows_counts:
                 rows = np.ascontiguousarray(source[:n])
@@ -74,8 +75,9 @@ def main() -> None:
     runs = {name: [] for name in builds}
     for r in range(args.rounds):
         for name, path in (list(builds.items()) if r % 2 == 0 else list(builds.items())[::-1]):
-            threads = {var: str(args.threads) for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
-            env = {**os.environ, "PYTHONPATH": os.path.abspath(path), **threads}
+            env = {**os.environ, "PYTHONPATH": os.path.abspath(path)}
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+                env[var] = str(args.threads)
             proc = subprocess.run([sys.executable, __file__, "--worker", ",".join(map(str, args.rows)),
                                    ",".join(map(str, args.hidden))], env=env, capture_output=True, text=True)
             if proc.returncode:

@@ -156,13 +156,14 @@ FRAME_VALUE_SLACK = 1e-3
 #: Up to this many rows, predict with the forward pass that ``pip install``
 #: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
 #: before the first answer (classify of one file, read_number, a web
-#: request), no thread pool to wake.  More rows go to the parallel Numba
-#: kernels, compiled on their first use and cached, which are faster from
-#: about 17 rows of 400-25-10, 400-128-10 and 400-800-10, MNIST frames or
-#: dense rows: the compiled loop takes three rows at a time with AVX2 at
-#: most, the kernels read the weights in place for few rows and share
-#: them out between the threads (``benchmarks/few_rows.py``;
-#: ``benchmarks/RESULTS.md``, "Issue 20, fourth round").
+#: request), no thread pool to wake.  More rows go to the Numba kernels,
+#: compiled on their first use and cached, which are faster from about 17
+#: rows of 400-25-10, 400-128-10 and 400-800-10, MNIST frames or dense rows
+#: (``benchmarks/few_rows.py --hidden 25 128 800``, Zen 4): the compiled
+#: loop takes three rows at a time with AVX2 at most, the kernels read the
+#: weights in place for few rows and share them out between the threads
+#: from ``kernels.cpu.POOL_WORK`` multiply-adds (``benchmarks/RESULTS.md``,
+#: "Issue 20, fourth round").
 COMPILED_ROWS = 16
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).

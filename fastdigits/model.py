@@ -91,8 +91,8 @@ def compiled_forward() -> Iterator[None]:
 
 
 def _kernel_rows() -> int:
-    """The fewest rows that ``predict_proba`` hands to the parallel Numba
-    kernels (outside ``compiled_forward``): more than
+    """The fewest rows that ``predict_proba`` hands to the Numba kernels
+    (outside ``compiled_forward``): more than
     ``config.COMPILED_ROWS``; fewer take the compiled pass."""
     return config.COMPILED_ROWS + 1
 
