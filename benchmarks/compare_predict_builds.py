@@ -8,8 +8,8 @@ worktree, or ``git archive REV fastdigits | tar -x -C PATH`` with the built
 extensions copied in).  Unlike ``compare_kernel_builds.py``, which imports
 the builds into one process, nothing here is shared between them: two
 copies of the same build read 0.5x of each other there on 64-row calls.
-Every row count goes to the Numba kernels (``config.COMPILED_ROWS`` 0, and
-``COMPILED_WORK`` 0 in builds that have it; a call of the compiled pass
+Every row count goes to the Numba kernels (``config.COMPILED_ROWS`` and
+``COMPILED_WORK`` 0; a call of the compiled pass
 fails the run); the networks are 400-H-10 (one epoch on 2,000 rows), on
 MNIST frames (FASTDIGITS_DATA set; random rows with their share of zeros
 otherwise) and dense rows, with ``--threads`` threads for the kernels and
@@ -40,7 +40,7 @@ def worker(rows_counts: list[int], hidden_sizes: list[int]) -> None:
     if not fastdigits.__file__.startswith(build + os.sep):  # an editable install's finder first, say
         raise SystemExit(f"imported {fastdigits.__file__}, not the build in {build}")
     config.COMPILED_ROWS = 0
-    if hasattr(config, "COMPILED_WORK"):  # builds before the fourth round of issue 20
+    if hasattr(config, "COMPILED_WORK"):  # before issue 20's fourth round a floor, since then a cap: 0 either way
         config.COMPILED_WORK = 0
 
     def refuse(*args):

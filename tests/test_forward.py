@@ -105,7 +105,7 @@ def test_few_rows_and_many_agree(rng):
     X[X < 0.7] = 0
     model = MLPClassifier((40,), max_iter=1, random_state=3).fit(X, np.arange(len(X)) % 10)
     # 40 hidden, under SUMS_WIDE: register blocks over the rest panel (after one whole panel with AVX2)
-    X = X[: _kernel_rows() + 40]
+    X = X[: _kernel_rows(model.params_.size) + 40]
     many = model.predict_proba(X)
     few = np.vstack([model.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])
     np.testing.assert_allclose(few, many, rtol=1e-5, atol=1e-7)
@@ -134,9 +134,7 @@ def test_predicting_a_picture_compiles_nothing(tmp_path):
 def test_a_kernel_about_to_compile_is_announced_once(rng, monkeypatch, caplog):
     from fastdigits.kernels import backend, cache
 
-    from fastdigits.model import _kernel_rows
-
-    X = rng.random((_kernel_rows(), 400)).astype(np.float32)  # enough for the kernels
+    X = rng.random((config.COMPILED_ROWS + 1, 400)).astype(np.float32)  # enough for the kernels, whatever the network
     model = MLPClassifier((4,), max_iter=1).fit(X, np.arange(len(X)) % 2)
     monkeypatch.setattr(backend, "_ANNOUNCED", set())
     monkeypatch.setattr(cache, "is_compiled", lambda dispatcher, dtype=None: False)  # as with an empty cache

@@ -410,7 +410,7 @@ def test_compiled_forward_serves_every_batch_within_its_block_only(monkeypatch):
     rng = np.random.default_rng(3)
     model = MLPClassifier.from_weights([rng.normal(size=(400, 48)) * 0.1, rng.normal(size=(48, 10))],
                                        [np.zeros(48), np.zeros(10)])
-    X = rng.random((_kernel_rows() * 2, 400), dtype=np.float32)
+    X = rng.random((_kernel_rows(model.params_.size) * 2, 400), dtype=np.float32)
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
@@ -504,19 +504,22 @@ def test_a_bad_value_in_pictures_is_located_by_picture_row_and_column(rng):
             model.predict(pictures)
 
 
-@pytest.mark.parametrize("hidden", [8, 128, 800])
-def test_few_rows_take_the_compiled_pass_up_to_compiled_rows(monkeypatch, hidden):
-    """Batches of up to COMPILED_ROWS rows run the compiled pass, whatever
-    the network; one row more goes to the kernels."""
+@pytest.mark.parametrize("hidden, rows", [(8, config.COMPILED_ROWS), (128, config.COMPILED_ROWS),
+                                          (800, config.COMPILED_WORK // (401 * 800 + 801 * 10))])
+def test_few_rows_take_the_compiled_pass_up_to_compiled_rows(monkeypatch, hidden, rows):
+    """Batches of up to COMPILED_ROWS rows and COMPILED_WORK multiply-adds
+    run the compiled pass (the rows limit binds for small networks, the
+    work for 400-800-10); one row more goes to the kernels."""
     from fastdigits import _forward
 
+    assert 0 < rows <= config.COMPILED_ROWS
     rng = np.random.default_rng(0)
     model = MLPClassifier.from_weights([rng.normal(size=(400, hidden)) * 0.05, rng.normal(size=(hidden, 10))],
                                        [np.zeros(hidden), np.zeros(10)])
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
-    X = rng.random((config.COMPILED_ROWS + 1, 400), dtype=np.float32)
+    X = rng.random((rows + 1, 400), dtype=np.float32)
     model.predict_proba(X[:-1])
     model.predict_proba(X)
-    assert calls == [config.COMPILED_ROWS]
+    assert calls == [rows]
