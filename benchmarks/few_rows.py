@@ -4,11 +4,11 @@ and the Numba kernels (the weights read in place below
 ``kernels.cpu.PACK_ROWS`` rows, the thread pool from
 ``kernels.cpu.POOL_WORK`` multiply-adds), beside NumPy's three-line
 forward pass (``bench.NumpyMLP``, its BLAS on ``--threads`` threads too);
-the measurement behind ``config.COMPILED_ROWS``.
+the measurement behind ``config.COMPILED_ROWS`` and ``COMPILED_WORK``.
 
-The way is forced through ``config.COMPILED_ROWS`` (a huge value: the
-compiled pass; 0: the kernels), interleaved, best of ``--rounds`` rounds,
-µs per call, for 400-H-10 networks (``--hidden``; one epoch on 2,000
+The way is forced (``model.compiled_forward()``: the compiled pass;
+outside it, ``COMPILED_ROWS`` and ``COMPILED_WORK`` 0: the kernels),
+interleaved, best of ``--rounds`` rounds, µs per call, for 400-H-10 networks (``--hidden``; one epoch on 2,000
 rows) on MNIST frames (FASTDIGITS_DATA set; random rows with their share
 of zeros otherwise) and on dense rows.
 
@@ -19,6 +19,7 @@ of zeros otherwise) and on dense rows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import timeit
 
@@ -38,15 +39,18 @@ def main() -> None:
 
     from _common import machine, write_json
     from fastdigits import MLPClassifier, bench, config
+    from fastdigits.model import compiled_forward
 
     X, y, _, source = bench._data(4000)
     data = {"frames": X, "dense": bench.dense_rows(max(args.rows), X.shape[1])}
-    print(f"machine: {machine()}\ndata: {source}; threads {args.threads}; COMPILED_ROWS {config.COMPILED_ROWS}")
+    print(f"machine: {machine()}\ndata: {source}; threads {args.threads}; COMPILED_ROWS {config.COMPILED_ROWS}, "
+          f"COMPILED_WORK {config.COMPILED_WORK:,}")
     print(f"{'network':>11} {'rows':>6} {'kind':>6} {'compiled us':>12} {'kernels us':>11} {'numpy us':>9} "
           f"{'kernels/compiled':>17} {'multiply-adds':>14}")
     results = []
-    saved = config.COMPILED_ROWS
-    ways = {"compiled": 10**12, "kernels": 0}
+    saved = config.COMPILED_ROWS, config.COMPILED_WORK
+    ways = {"compiled": compiled_forward, "kernels": contextlib.nullcontext}
+    config.COMPILED_ROWS = config.COMPILED_WORK = 0  # outside compiled_forward() every call goes to the kernels
     try:
         for hidden in args.hidden:
             model = MLPClassifier((hidden,), max_iter=1, threads=args.threads, random_state=0).fit(X[:2000], y[:2000])
@@ -57,10 +61,10 @@ def main() -> None:
                     x = np.ascontiguousarray(rows[:n])
                     best = {}
                     for _ in range(args.rounds):
-                        for way, compiled_rows in ways.items():
-                            config.COMPILED_ROWS = compiled_rows
-                            model.predict_proba(x)
-                            t = min(timeit.repeat(lambda: model.predict_proba(x), number=50, repeat=3)) / 50
+                        for way, context in ways.items():
+                            with context():
+                                model.predict_proba(x)
+                                t = min(timeit.repeat(lambda: model.predict_proba(x), number=50, repeat=3)) / 50
                             best[way] = min(best.get(way, np.inf), t * 1e6)
                         t = min(timeit.repeat(lambda: ref.forward(x), number=50, repeat=3)) / 50
                         best["numpy"] = min(best.get("numpy", np.inf), t * 1e6)
@@ -70,7 +74,7 @@ def main() -> None:
                     results.append({"network": [400, hidden, 10], "rows": n, "kind": kind, "multiply_adds": work,
                                     **best})
     finally:
-        config.COMPILED_ROWS = saved
+        config.COMPILED_ROWS, config.COMPILED_WORK = saved
     write_json(args.json, {"machine": machine(), "data": source, "threads": args.threads, "results": results})
 
 

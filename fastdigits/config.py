@@ -156,24 +156,29 @@ FRAME_VALUE_SLACK = 1e-3
 #: Up to this many rows, predict with the forward pass that ``pip install``
 #: compiled (``ext/_forward.pyx``), on the calling thread: no JIT compile
 #: before the first answer (classify of one file, read_number, a web
-#: request), no thread pool to wake.  More rows go to the Numba kernels,
-#: compiled on their first use and cached, which are faster from about 17
-#: rows of 400-25-10, 400-128-10 and 400-800-10, MNIST frames or dense rows
-#: (``benchmarks/few_rows.py --hidden 25 128 800``, Zen 4; from 17 to 32
-#: rows of 400-128-10 on Zen 1); the compiled
-#: loop takes three rows at a time with AVX2 at most, the kernels read the
-#: weights in place for few rows and share them out between the threads
-#: from ``kernels.cpu.POOL_WORK`` multiply-adds (``benchmarks/RESULTS.md``,
+#: request), no thread pool to wake, no lock.  More rows go to the Numba
+#: kernels, compiled on their first use and cached, which are faster from
+#: about 17 rows of 400-25-10, 400-128-10 and 400-800-10, MNIST frames or
+#: dense rows (``benchmarks/few_rows.py --hidden 25 128 800``, Zen 4; from
+#: 17 to 32 rows of 400-128-10 on Zen 1): the compiled loop takes three rows
+#: at a time with AVX2 at most, the kernels read the weights in place for
+#: few rows and share them out between the threads from
+#: ``kernels.cpu.POOL_WORK`` multiply-adds (``benchmarks/RESULTS.md``,
 #: "Issue 20, fourth round").
 COMPILED_ROWS = 16
 
-#: A batch of more multiply-adds than this (rows x weights and biases) goes
-#: to the Numba kernels even within COMPILED_ROWS: their fixed cost a call (about 90 us on the Zen 1 box, where one row
-#: of 400-128-10 takes 24 us by the compiled pass and 92 by the kernels) is
-#: earned back from about 1.5 M, 4 rows of the shipped model's 400-800-10
-#: (compiled / kernels there: 162 / 218 us at 4 MNIST frames, 348 / 287 at
-#: 8, 628 / 321 at 16; ``benchmarks/few_rows.py --rows 1 2 4 8 12 16 17
-#: --hidden 128 800``; ``benchmarks/RESULTS.md``, "Issue 20, fourth round").
+#: Once a process has loaded the Numba kernels (for a bigger batch, or to
+#: train), a batch of more multiply-adds than this (rows x weights and
+#: biases) goes to them even within COMPILED_ROWS, one row excepted: their
+#: fixed cost a call (about 90 us on the Zen 1 box, where one row of
+#: 400-128-10 takes 24 us by the compiled pass and 92 by the kernels) is
+#: earned back between 1.3 M and 2.6 M, 4 and 8 rows of the shipped model's
+#: 400-800-10 (compiled / kernels there: 162 / 218 us at 4 MNIST frames,
+#: 348 / 287 at 8, 628 / 321 at 16; ``benchmarks/few_rows.py --rows 1 2 4 8
+#: 12 16 --hidden 128 800``, Zen 1; ``benchmarks/RESULTS.md``, "Issue 20,
+#: fourth round").  A process that has not loaded them keeps every batch of
+#: up to COMPILED_ROWS rows on the compiled pass: loading them takes about
+#: 0.4 s with the cache filled.
 COMPILED_WORK = 1_500_000
 
 # MNIST-style normalisation (fastdigits.preprocess.Normalization defaults).

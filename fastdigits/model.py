@@ -22,6 +22,7 @@ import contextvars
 import math
 import operator
 import os
+import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,9 +94,15 @@ def compiled_forward() -> Iterator[None]:
 def _kernel_rows(n_params: int) -> int:
     """The fewest rows of a network of ``n_params`` weights and biases that
     ``predict_proba`` hands to the Numba kernels (outside
-    ``compiled_forward``): more than ``config.COMPILED_ROWS``, or than
-    ``config.COMPILED_WORK`` multiply-adds; fewer take the compiled pass."""
-    return min(config.COMPILED_ROWS, config.COMPILED_WORK // max(1, n_params)) + 1
+    ``compiled_forward``): more than ``config.COMPILED_ROWS``; once this
+    process has loaded the kernels (for a bigger batch, or to train), also
+    more than ``config.COMPILED_WORK`` multiply-adds, one row excepted.
+    Fewer take the compiled pass: a process that only ever predicts a few
+    rows never imports numba, nor waits on the kernels' lock."""
+    rows = config.COMPILED_ROWS
+    if "fastdigits.kernels.cpu" in sys.modules:
+        rows = min(rows, max(1, config.COMPILED_WORK // max(1, n_params)))
+    return rows + 1
 
 
 def _serial_checks(size: int, parallel: bool) -> bool:

@@ -112,15 +112,17 @@ def test_few_rows_and_many_agree(rng):
 
 
 def test_predicting_a_picture_compiles_nothing(tmp_path):
-    """A fresh process with an empty numba cache classifies one picture and
-    reads a number without importing numba at all: nothing is compiled
-    before the first answer."""
+    """A fresh process with an empty numba cache classifies one picture,
+    reads a number and predicts COMPILED_ROWS rows with the shipped model
+    (more than COMPILED_WORK multiply-adds) without importing numba at
+    all: nothing is compiled before the first answer."""
     code = (
         "import sys, numpy as np\n"
-        "from fastdigits import classify_images, load_model, read_number\n"
+        "from fastdigits import classify_images, config, load_model, read_number\n"
         "picture = np.zeros((60, 60), np.uint8); picture[10:50, 28:33] = 255\n"
         "result = classify_images(load_model(), [picture])[0]\n"
         "reading = read_number(np.hstack([picture, picture]))\n"
+        "load_model().predict_proba(np.full((config.COMPILED_ROWS, 400), 0.5, np.float32))\n"
         "print(result.label, reading.text, 'numba' in sys.modules)\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}

@@ -504,18 +504,20 @@ def test_a_bad_value_in_pictures_is_located_by_picture_row_and_column(rng):
             model.predict(pictures)
 
 
-@pytest.mark.parametrize("hidden, rows", [(8, config.COMPILED_ROWS), (128, config.COMPILED_ROWS),
-                                          (800, config.COMPILED_WORK // (401 * 800 + 801 * 10))])
-def test_few_rows_take_the_compiled_pass_up_to_compiled_rows(monkeypatch, hidden, rows):
-    """Batches of up to COMPILED_ROWS rows and COMPILED_WORK multiply-adds
-    run the compiled pass (the rows limit binds for small networks, the
-    work for 400-800-10); one row more goes to the kernels."""
+@pytest.mark.parametrize("hidden", [8, 128, 800, 4000])
+def test_few_rows_take_the_compiled_pass_up_to_compiled_rows_and_work(monkeypatch, hidden):
+    """With the kernels loaded, batches of up to COMPILED_ROWS rows and
+    COMPILED_WORK multiply-adds run the compiled pass (the rows bind for
+    small networks, the work for 400-800-10; one row always); one row more
+    goes to the kernels."""
     from fastdigits import _forward
 
-    assert 0 < rows <= config.COMPILED_ROWS
     rng = np.random.default_rng(0)
     model = MLPClassifier.from_weights([rng.normal(size=(400, hidden)) * 0.05, rng.normal(size=(hidden, 10))],
                                        [np.zeros(hidden), np.zeros(10)])
+    model.predict_proba(rng.random((config.COMPILED_ROWS + 1, 400), dtype=np.float32))  # loads the kernels
+    rows = max(1, min(config.COMPILED_ROWS, config.COMPILED_WORK // model.params_.size))
+    assert rows == {8: config.COMPILED_ROWS, 128: config.COMPILED_ROWS, 800: 4, 4000: 1}[hidden]
     calls = []
     compiled = _forward.forward_rows
     monkeypatch.setattr(_forward, "forward_rows", lambda *a: calls.append(len(a[0])) or compiled(*a))
