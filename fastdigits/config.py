@@ -109,8 +109,8 @@ DENSE_SHARES = {64: 0.25, 128: 0.55}
 #: A layer's rows go through it by dense register blocks when at least this
 #: share of their inputs is nonzero, and by the sums of their nonzeros
 #: otherwise; so do each three rows of a weight gradient.  Both give the same
-#: bits.  In a prediction, a layer narrower than ``kernels.cpu.SUMS_WIDE``
-#: goes by the blocks whatever its zeros unless this is over 1 (never
+#: bits.  In a prediction, a layer of ``kernels.cpu.NARROW`` to
+#: ``kernels.cpu.SUMS_WIDE`` - 1 outputs goes by the blocks whatever its zeros unless this is over 1 (never
 #: dense).  None: ``DENSE_SHARES``' value for this CPU (``dense_share()``).
 DENSE_SHARE: float | None = None
 

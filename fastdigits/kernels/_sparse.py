@@ -126,7 +126,7 @@ def gather_rows_range(w, idx, val, t0, t1, out, accumulate, val2=None, out2=None
     Columns go in register tiles of TILE (PAIR_TILE for two), 64, 32,
     16, 8 and then 1: the same sums whatever the tile.  The tile of 64
     keeps a 64-wide layer's sums in one tile: 10,000 MNIST frames through
-    400-64-10 take 4.3 ms with it, 14 ms in two tiles of 32 (Zen 4,
+    400-64-10 went 3.45-3.61x as fast with it as in two tiles of 32 (Zen 4,
     ``benchmarks/compare_predict_builds.py --rows 10000 --hidden 64``;
     RESULTS.md, "Issue 20, fourth round")."""
     acc = carray(stack_array(out, TILE), TILE)

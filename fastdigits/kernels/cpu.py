@@ -254,7 +254,7 @@ def _dense_rows(rows, lo, hi, n_in, share):
 #: keep 64 columns of sums in registers; a narrower one's rows go by
 #: register blocks in a prediction whatever their zeros (``_blocks_always``).
 #: 10,000 rows, blocks against sums (``benchmarks/dense_crossover.py
-#: --hidden 32`` and ``--hidden 48``): on Zen 4 with AVX-512 1.6-2.6x as
+#: --hidden 32`` and ``--hidden 48``): on Zen 4 with AVX-512 1.6-5.3x as
 #: fast from 40 % nonzero, 0.7-1.0x at 10 %; on Zen 1 with AVX2 1.5-7.4x
 #: from 10 % (at 64 wide, 1.18x from 20 %, as ``config.DENSE_SHARES``).
 SUMS_WIDE = 64
