@@ -110,8 +110,9 @@ DENSE_SHARES = {64: 0.25, 128: 0.55}
 #: share of their inputs is nonzero, and by the sums of their nonzeros
 #: otherwise; so do each three rows of a weight gradient.  Both give the same
 #: bits.  In a prediction, a layer of ``kernels.cpu.NARROW`` to
-#: ``kernels.cpu.SUMS_WIDE`` - 1 outputs goes by the blocks whatever its zeros unless this is over 1 (never
-#: dense).  None: ``DENSE_SHARES``' value for this CPU (``dense_share()``).
+#: ``kernels.cpu.SUMS_WIDE`` - 1 outputs goes by the blocks whatever its
+#: zeros unless this is over 1 (never dense).  None: ``DENSE_SHARES``'
+#: value for this CPU (``dense_share()``).
 DENSE_SHARE: float | None = None
 
 #: Training's first layer goes by dense register blocks from this share of

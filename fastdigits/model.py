@@ -169,7 +169,7 @@ def _warm_prediction(dtype: str, device: str = "cpu") -> None:
     rng = np.random.default_rng(0)
     model = MLPClassifier.from_weights([rng.standard_normal((400, 32)), rng.standard_normal((32, 10))],
                                        [np.zeros(32), np.zeros(10)], dtype=dtype, device=device)
-    rows = max(_kernel_rows(model.params_.size), config.PARALLEL_CHECK_SIZE // 400 + 1)
+    rows = max(_kernel_rows(model._layout.n_params), config.PARALLEL_CHECK_SIZE // 400 + 1)
     model.predict_proba(rng.random((rows, 400), dtype=np.float32))
     model.predict_proba(np.zeros((rows, 20, 20), np.uint8))
 
@@ -971,7 +971,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         kernels take no other)."""
         lay = self._layout
         out = np.empty((len(X), lay.sizes[-1]), self._float)
-        compiled = len(X) < _kernel_rows(self.params_.size) or _COMPILED_FORWARD.get() or _forksafe.serial()
+        compiled = len(X) < _kernel_rows(lay.n_params) or _COMPILED_FORWARD.get() or _forksafe.serial()
         if self._backend.host and compiled:
             # The forward pass that pip install compiled (Cython): no JIT
             # compile before a first answer, no thread pool and no lock, so

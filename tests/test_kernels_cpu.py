@@ -523,9 +523,9 @@ def test_training_sends_a_layer_to_the_blocks_only_with_a_whole_panel(rng, width
     (the weights packed, as a wide second layer makes them) only where it
     has a whole panel of NR columns: 40 outputs have one with AVX2 and none
     with AVX-512 (with AVX2, NARROW outputs always make a whole panel, so
-    only an AVX-512 machine can see this fail).  Told apart as in the prediction's test: an infinite
-    weight row under a column of zeros makes the blocks' loss NaN and
-    leaves the sums' finite."""
+    only an AVX-512 machine can see this fail).  Told apart as in the
+    prediction's test: an infinite weight row under a column of zeros makes
+    the blocks' loss NaN and leaves the sums' finite."""
     lay, params = random_network(rng, [60, width, 2 * _dense.NR + 8, 10], np.float32)
     x = rng.standard_normal((40, 60)).astype(np.float32)
     x[:, ::20] = 0

@@ -293,8 +293,8 @@ def _layer_rows_microkernel(rows, lo, hi, layer, act, out, panels):
     time through w's whole panels (``panels``, from ``_dense.pack``; where
     it is empty, w read in place, as a panel's columns of its rows), and
     the columns after them (all of a layer narrower than NR) through one
-    more panel copied here (``_dense.rest_panel``).  The same sums in the same order: the same
-    bits."""
+    more panel copied here (``_dense.rest_panel``).  The same sums in the
+    same order: the same bits."""
     src, order, xt = rows
     w, _, b = layer
     indirect = order.shape[0] > 0
@@ -422,10 +422,13 @@ def _forward_layers(rows, lo, hi, network, params, params_t, packing, acts, out,
 
 #: Fewest rows for which ``forward`` packs the wide layers' weights in
 #: panels for the dense register blocks; fewer rows' blocks read the
-#: weights in place.  On the Zen 4 box the two read equally fast (within
-#: 1 % from 17 to 1,024 dense rows of 400-128-10, 400-800-10 and
-#: 784-768-10), and packing costs 25 us (400-128) to 250 us (784-768) a
-#: call: under a tenth of a call from here (``benchmarks/forward_choices.py``).
+#: weights in place (``benchmarks/forward_choices.py``).  On the Zen 4 box
+#: the two read equally fast (within 1 % from 17 to 1,024 dense rows of
+#: 400-128-10, 400-800-10 and 784-768-10), packing costing 25 us (400-128)
+#: to 250 us (784-768) a call: under a tenth of a call from here.  On the
+#: Zen 1 box, packing and all, the packed weights took 0.86-0.90 of the
+#: time in place for 256 and 1,024 rows of 400-800-10, 1.01-1.03 for
+#: 400-128-10, and 0.97-1.45 for 17 and 64 rows (packing's own cost).
 PACK_ROWS = 256
 
 #: Most rows that go through every layer together in ``forward``: their
@@ -437,11 +440,11 @@ FORWARD_TILE = 128
 
 #: Fewest multiply-adds (rows x parameters) for which ``forward`` shares
 #: its rows out among the threads; smaller calls stay on the calling thread.
-#: On the Zen 4 box, back to back, two threads take half to two thirds of
-#: one thread's time from 17 rows of 400-128-10 (0.9 M); after 0.3 s idle,
-#: waking the pool costs more than it saves up to about 13 M (256 rows of
-#: 400-128-10).  4 M (76 rows of 400-128-10, about 100 us on one thread)
-#: splits the difference (``benchmarks/forward_choices.py``).
+#: Back to back, two threads take half to two thirds of one thread's time
+#: from 17 rows of 400-128-10 (0.9 M).  After 0.3 s idle, waking the pool
+#: costs more than it saves up to about 13 M (256 rows of 400-128-10) on
+#: the Zen 4 box, and between 0.9 M and 3.4 M on the Zen 1 box.  4 M (76
+#: rows of 400-128-10) lies between (``benchmarks/forward_choices.py``).
 POOL_WORK = 4_000_000
 
 
