@@ -108,6 +108,18 @@ def how_to_pass(width: int) -> str:
             f"such as the frames in [0, 1] that model.prepare(images) makes.")
 
 
+def flattened_pictures(width: int, one: bool = False) -> str:
+    """Advice for rows, or one 1-D row (``one``), whose width is a square
+    other than a frame's: flattened square pictures (MNIST's 784 values
+    are 28x28), which go in as pictures; "" for any other width."""
+    side = math.isqrt(width)
+    if side < 2 or side * side != width:
+        return ""
+    how = f"X.reshape(1, {side}, {side})" if one else f"X.reshape(-1, {side}, {side})"
+    return (f" If {'it is a picture' if one else 'they are pictures'} of {side}x{side} pixels flattened into "
+            f"{width} values, pass {'it' if one else 'them'} as pictures: {how}.")
+
+
 def not_finite(arr: np.ndarray, name: str, given: np.ndarray | None = None) -> str:
     """The message for a float array with NaN or infinite values: how many
     of each, and where the first one is (index and value), for an error

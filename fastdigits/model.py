@@ -34,8 +34,8 @@ from numpy.typing import ArrayLike
 from . import _forksafe, config, persist, training
 from ._ext import _forward
 from ._sklearn import BaseEstimator, ClassifierMixin, available_if
-from ._validation import (Choice, Interval, classes_of, how_to_pass, labels, ndim, not_finite, numeric,
-                          refuse_channels, sample_weight_of)
+from ._validation import (Choice, Interval, classes_of, flattened_pictures, how_to_pass, labels, ndim, not_finite,
+                          numeric, refuse_channels, sample_weight_of)
 from .errors import InputError, ModelFileError
 from .kernels import HIDDEN_ACTIVATIONS, OUTPUTS, aligned_zeros, backend
 from .kernels.backend import CPU
@@ -539,6 +539,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         (N, H, W) or a sequence of (H, W) arrays of any sizes, through
         ``prepare``; feature rows (N, D) as given, once ``_check_rows``
         has found that they are not a picture."""
+        if self.threads is not None:  # set_params after fit: refused here as fit refuses it
+            self._parameter_constraints["threads"].check("threads", self.threads)
         frame_wide = False
         if is_image_sequence(X):
             arr = self._pictures(X, name, fitting)
@@ -556,14 +558,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             elif arr.ndim == 1:
                 raise InputError(f"{name} is 1-D, shape {arr.shape}: expected feature rows (N, D) or images "
                                  f"(N, H, W).  Reshape your data: X.reshape(-1, 1) if it is one feature, "
-                                 f"X.reshape(1, -1) if it is one row")
+                                 f"X.reshape(1, -1) if it is one row." + self._flattened(arr.size, one=True))
             else:
                 raise InputError(f"{name} must be feature rows (N, D) or images (N, H, W), got shape {arr.shape}")
         given = arr
-        if arr.dtype != self._float:
-            with np.errstate(over="ignore"):  # a finite value beyond the dtype's range: not_finite says which
-                arr = np.ascontiguousarray(arr, dtype=self._float)
-        arr = np.ascontiguousarray(arr)
+        with np.errstate(over="ignore"):  # a finite value beyond the dtype's range: not_finite says which
+            arr = np.ascontiguousarray(arr, dtype=self._float)
         if not arr.flags.writeable:  # a read-only memmap or view: the kernels take writable arrays
             arr = arr.copy()
         if frame_wide:
@@ -594,7 +594,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if expected is not None and X.shape[1] != expected:
             why = (f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting {expected} features "
                    f"as input (shape {X.shape})")
-            raise InputError(why + (". " + how_to_pass(frame) if expected == frame else ""))
+            raise InputError(why + (". " + how_to_pass(frame) if expected == frame else "")
+                             + self._flattened(X.shape[1]))
         if X.shape[1] != frame:
             return False
         if X.dtype.kind != "f":
@@ -602,6 +603,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                              f"picture's grey levels, while this model's feature rows are floats. "
                              + how_to_pass(frame))
         return True
+
+    def _flattened(self, width: int, one: bool = False) -> str:
+        """``flattened_pictures`` advice for input ``width`` values wide, if
+        this model takes pictures (a frame's width, or not fitted yet)."""
+        frame = self._frame_width
+        if width == frame or self.__dict__.get("n_features_in_", frame) != frame:
+            return ""
+        return flattened_pictures(width, one)
 
     def _check_not_grey_levels(self, X: np.ndarray, name: str, parallel: bool = True,
                                given: np.ndarray | None = None) -> None:

@@ -184,8 +184,37 @@ def test_bad_inputs_are_named(rng):
         model.loss(X, np.full(20, 7))
     with pytest.raises(NotFittedError, match="not fitted yet"):
         MLPClassifier().predict(X)
+    for threads in (0, -2, 1.5, "2"):  # set after fit: refused by predict as fit refuses it
+        with pytest.raises(InputError, match=rf"threads must be a whole number in \[1, inf\) or None; got {threads!r}"):
+            model.set_params(threads=threads).predict(X)
+    model.set_params(threads=None)
     with pytest.raises(InputError, match="do not chain"):
         MLPClassifier.from_weights([np.ones((3, 4)), np.ones((5, 2))], [np.ones(4), np.ones(2)])
+
+
+@pytest.mark.parametrize("side", [28, 16, 32])
+def test_flattened_pictures_get_advice_that_works(rng, side):
+    # A model of 400-value frames, given pictures of side x side flattened
+    # into rows (one 1-D row, or a 2-D block): the error says how to pass
+    # them as pictures, and doing what it says works.
+    frames = rng.random((30, 400)).astype(np.float32)
+    model = MLPClassifier((8,), max_iter=1).fit(frames, np.arange(30) % 3)
+    pictures = np.zeros((2, side, side), np.uint8)
+    pictures[:, side // 4 : 3 * side // 4, side // 3 : side // 2] = 255
+    flat = pictures.reshape(2, -1)
+    for X, code in ((flat[0], f"X.reshape(1, {side}, {side})"), (flat, f"X.reshape(-1, {side}, {side})")):
+        with pytest.raises(InputError, match=re.escape(code)) as error:
+            model.predict(X)
+        X = eval(code, {"X": X})  # the advice, as written
+        assert model.predict(X).shape == (len(X),), error.value
+    for X in (np.ones(401, np.float32), np.ones((2, 401), np.float32)):  # not a square: no such advice
+        with pytest.raises(InputError) as error:
+            model.predict(X)
+        assert "flattened" not in str(error.value)
+    raw = MLPClassifier((4,), max_iter=1).fit(rng.random((20, 12)), np.arange(20) % 2)
+    with pytest.raises(InputError) as error:  # a model of raw features takes no pictures
+        raw.predict(np.ones((2, side * side)))
+    assert "flattened" not in str(error.value)
 
 
 # ---------------------------------------------------------------- MNIST
