@@ -99,7 +99,9 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path | str], l
     In the order given, each file once; a folder's pictures (recursively,
     names ending in :data:`fastdigits.data.IMAGE_EXTENSIONS`) and a
     pattern's matches (``**`` recursive) in natural order ("2" before
-    "10").  A file named outright is kept whatever its name.  Strings that
+    "10").  A file named outright is kept whatever its name.  Other files in
+    a folder are passed over; a symbolic link to nothing that has a
+    picture's name is kept, so that reading it gives its own error.  Strings that
     are fsspec URLs (``s3://bucket/scans/``, ``gs://b/**/*.png``,
     ``file:///data/a.png``) are expanded the same way in their storage
     when fsspec is installed.
@@ -152,16 +154,18 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path | str], l
             continue
         p = Path(raw)
         if p.is_dir():
-            found = [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
-            if not found:
+            named = [f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS]
+            found = [f for f in named if f.is_file()]
+            broken = [f for f in named if _broken_link(f)]
+            if not found and not broken:
                 missing.append(Result(str(raw), error=_no_pictures(raw)))
-            for f in sorted(found, key=lambda f: _natural_key(str(f.relative_to(p)))):
+            for f in sorted(found + broken, key=lambda f: _natural_key(str(f.relative_to(p)))):
                 add(f)
-        elif p.is_file():
+        elif p.is_file() or _broken_link(p):
             add(p)
         elif glob.has_magic(str(raw)):
             matches = sorted(glob.glob(str(raw), recursive=True), key=_natural_key)
-            matches = [Path(m) for m in matches if Path(m).is_file()]
+            matches = [Path(m) for m in matches if Path(m).is_file() or _broken_link(Path(m))]
             if not matches:
                 missing.append(Result(str(raw), error=f"{raw}: no file matches"))
             for m in matches:
@@ -169,6 +173,13 @@ def find_images(paths: Iterable[str | os.PathLike]) -> tuple[list[Path | str], l
         else:
             missing.append(Result(str(raw), error=f"{raw}: no such file or folder"))
     return files, missing
+
+
+def _broken_link(path: Path) -> bool:
+    """A symbolic link to nothing: kept among the files found, so that
+    reading it fails with its own error row rather than the picture
+    going missing without a word."""
+    return path.is_symlink() and not path.exists()
 
 
 def _no_pictures(path: str | os.PathLike) -> str:

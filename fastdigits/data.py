@@ -561,6 +561,8 @@ def _read_image(location: str | os.PathLike, name: str | None = None) -> np.ndar
                 return flatten_alpha(img.convert("RGBA"))
             return np.asarray(img.convert("L"), dtype=np.uint8).copy()
     except FileNotFoundError:
+        if not is_url(location) and os.path.islink(location):
+            raise DataError(f"{name}: a link to {os.readlink(location)}, which does not exist") from None
         raise DataError(f"{name}: no such file") from None
     except Image.DecompressionBombError as exc:
         raise DataError(f"{name}: image too large ({exc})") from None

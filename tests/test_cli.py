@@ -532,6 +532,28 @@ def test_a_folder_without_pictures_is_an_error_row(tmp_path, command):
     assert f"{tmp_path / 'empty'}: no pictures found" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["classify", "read"])
+@pytest.mark.parametrize("how", ["folder", "pattern", "named"])
+def test_a_link_to_nothing_is_an_error_row_and_the_rest_are_read(tmp_path, command, how):
+    """A picture's name that links to a file that has gone: its own error
+    row (naming the link's target), exit 1, and the other pictures read."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _save(folder / "3.png", drawing.digit("3", size=40))
+    try:
+        (folder / "7.png").symlink_to(tmp_path / "gone.png")
+    except OSError:
+        pytest.skip("this file system has no symbolic links")
+    args = {"folder": [str(folder)], "pattern": [str(folder / "*.png")],
+            "named": [str(folder / "3.png"), str(folder / "7.png")]}[how]
+    result = runner.invoke(app, [command, *args])
+    assert result.exit_code == 1, result.output
+    rows = {row["path"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert set(rows) == {str(folder / "3.png"), str(folder / "7.png")}
+    assert rows[str(folder / "3.png")]["error"] == ""
+    assert rows[str(folder / "7.png")]["error"] == f"{folder / '7.png'}: a link to {tmp_path / 'gone.png'}, which does not exist"
+
+
 def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
