@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import os
 import json
 import shlex
@@ -137,6 +138,21 @@ class _Rows:
 
 def _json_line(row: dict) -> str:
     return json.dumps(_escaped(row)) + "\n"
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a results file could not be written at ``path``, or None."""
+    if path.is_dir():
+        return "it is a folder"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        return "permission denied"
+    return None
+
+
+#: No first result (no files at all).
+_NOTHING = object()
 
 
 @contextlib.contextmanager
@@ -527,10 +543,17 @@ def _write_rows(results: recipes.FileResults, output: Optional[Path], writer, wh
     """Stream ``results`` to ``output`` (stdout if None) through
     ``writer(out)``'s function, flushing each row, with a progress bar;
     each failed file's error on stderr as it comes."""
+    if output is not None and (problem := _unwritable(output)):  # refused before any work
+        raise OutputError(f"cannot write {output}: {problem}")
+    rows = iter(results)
+    # The first result before the file is opened: a cluster that cannot be
+    # reached (or anything else that fails before the first row) leaves
+    # an earlier results file as it was, not truncated to a header.
+    first = next(rows, _NOTHING)
     with _output(output) as out:
         write = writer(out)
         with _file_progress(len(results), quiet, what, to_stdout=output is None) as advance:
-            for result in results:
+            for result in itertools.chain(() if first is _NOTHING else (first,), rows):
                 write(result)
                 out.flush()
                 advance()

@@ -109,7 +109,9 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
     InputError
         If dask.distributed is not installed.
     ClusterError
-        If no scheduler answers at ``address`` within ``timeout``, or a
+        At once if nothing listens at a ``tcp://`` address (the connection
+        is refused); if no scheduler answers at ``address`` within
+        ``timeout``, or a
         scheduler file is missing or holds no scheduler's address.
 
     Examples
@@ -130,7 +132,9 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
             client = stack.enter_context(dd.Client(cluster))
         else:
             where = _scheduler_address(address) if address.lower().endswith(".json") else address
-            failure = None
+            failure = _refused(where, 2.0 if timeout is None else min(2.0, timeout))
+            if failure is not None:
+                raise ClusterError(f"{address}: no Dask scheduler answers there ({failure})")
             try:
                 waiting = {} if timeout is None else {"timeout": timeout}  # None: Dask's own setting
                 client = stack.enter_context(dd.Client(where, **waiting))
@@ -140,6 +144,30 @@ def connect(address: str = "local", *, n_workers: int | None = None, timeout: fl
                 _close_failed_client(dd)
                 raise ClusterError(failure)
         yield client
+
+
+def _refused(address: str, timeout: float) -> str | None:
+    """Why nothing can answer at a TCP scheduler ``address``, if one quick
+    connection there is refused (nothing listens on that port); else
+    None, and Dask's own connect decides.  Dask retries a refused
+    connection until its connect timeout (30 s), for a scheduler that is
+    still starting; a user who named a wrong port learns it at once.
+    ``timeout``: seconds the quick connection may take."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return None
+        host, port = parse_host_port(location, 8786)
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"connection refused: nothing listens at {host}:{port}"
+    except Exception:  # noqa: BLE001 - unreachable, a timeout, a malformed address: Dask's connect says
+        return None
+    return None
 
 
 def _scheduler_address(path: str) -> str:
