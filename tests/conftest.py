@@ -28,6 +28,21 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def reported_pictures() -> Path:
+    """The pictures filed as misread (``shared/cases/pictures``), found
+    beside $FASTDIGITS_DATA's ``shared/data/mnist`` or beside this
+    checkout (as ``.ci/run`` has them), or skip."""
+    places = [Path(__file__).resolve().parents[2] / "shared"]
+    if folder := os.environ.get("FASTDIGITS_DATA"):
+        places.insert(0, Path(folder).resolve().parents[1])
+    for shared in places:
+        if (shared / "cases" / "pictures").is_dir():
+            return shared / "cases" / "pictures"
+    pytest.skip("the reported pictures are not here: looked for cases/pictures in "
+                + " and ".join(str(p) for p in places) + " (a checkout with ../shared beside it has them)")
+
+
+@pytest.fixture(scope="session")
 def mnist(mnist_dir):
     from fastdigits.data import load_mnist
 
