@@ -89,6 +89,36 @@ def test_gather_rows_sum_is_sparse_vector_times_matrix(rng, dtype, n_out):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shift", [0, 8, 3])
+def test_nonzeros_of_every_pattern_of_eight_lanes(rng, dtype, shift):
+    """Every one of the 256 patterns of zeros in 8 consecutive entries, at
+    each place of the vector steps (``shift``), with -0.0 (a zero) and NaN
+    (not one), listed in order alone, as a pair and in blocks."""
+    v = (rng.random(256 * 8 + shift) + 0.5).astype(dtype)
+    v[shift:] *= (np.arange(256)[:, None] >> np.arange(8) & 1).ravel()
+    v[shift + 1 :: 24] = -0.0
+    v[shift + 5 :: 40] = np.nan
+    v2 = np.zeros_like(v)
+    v2[::7] = 1
+    want = np.flatnonzero(~(v == 0))  # NaN == 0 is False: kept
+    either = np.flatnonzero(~(v == 0) | (v2 != 0))
+    idx, ends = np.empty(len(v) + cpu.SLACK, np.int32), np.empty(-(-len(v) // 16) + 1, np.int64)
+    val, val2 = np.empty(len(v) + cpu.SLACK, dtype), np.empty(len(v) + cpu.SLACK, dtype)
+    n = _sparse.nonzeros(v, idx, val)
+    assert n == len(want)
+    np.testing.assert_array_equal(idx[:n], want)
+    np.testing.assert_array_equal(val[:n], v[want])
+    n = _sparse.nonzeros(v, idx, val, v2, val2)
+    assert n == len(either)
+    np.testing.assert_array_equal(idx[:n], either)
+    np.testing.assert_array_equal(val[:n], v[either])
+    np.testing.assert_array_equal(val2[:n], v2[either])
+    n = _sparse.nonzeros_in_blocks(v, idx, val, 16, ends)
+    np.testing.assert_array_equal(idx[:n], want)
+    np.testing.assert_array_equal(ends, np.searchsorted(want, 16 * np.arange(len(ends))))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_out", WIDTHS)
 @pytest.mark.parametrize("length", [0, 5, 40, 131])
 def test_two_sparse_vectors_listed_and_summed_together(rng, dtype, n_out, length):
