@@ -118,6 +118,34 @@ def test_nonzeros_of_every_pattern_of_eight_lanes(rng, dtype, shift):
     np.testing.assert_array_equal(ends, np.searchsorted(want, 16 * np.arange(len(ends))))
 
 
+_GENERIC_NONZEROS = """
+import numpy as np
+from fastdigits.kernels import _intrinsics, _sparse
+assert not _intrinsics._target_has("avx2"), "NUMBA_CPU_NAME=generic: no AVX2 code"
+v = np.zeros(37, np.float32)
+v[[0, 3, 8, 9, 15, 16, 30, 36]] = np.arange(1, 9)
+idx, val = np.empty(37 + 16, np.int32), np.empty(37 + 16, np.float32)
+n = _sparse.nonzeros(v, idx, val)
+print(n, *idx[:n], *val[:n].astype(int))
+"""
+
+
+def test_nonzeros_compiled_for_a_generic_cpu(tmp_path):
+    """Under ``NUMBA_CPU_NAME=generic`` (portable code: numba's features
+    empty) the AVX2 permute is not emitted, and the list is the same."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path),
+           "FASTDIGITS_PACKAGE_KERNELS": "0"}
+    env.pop("NUMBA_CPU_FEATURES", None)
+    proc = subprocess.run([sys.executable, "-c", _GENERIC_NONZEROS], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == "8 0 3 8 9 15 16 30 36 1 2 3 4 5 6 7 8".split()
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_out", WIDTHS)
 @pytest.mark.parametrize("length", [0, 5, 40, 131])

@@ -169,12 +169,17 @@ def stack_array(typingctx, like, size):
     return types.CPointer(like.dtype)(like, size), codegen
 
 
-def _host_has(feature: str) -> bool:
-    """Whether the CPU that the kernels compile for has ``feature`` (an
-    LLVM name such as ``"avx2"``)."""
+def _target_has(feature: str) -> bool:
+    """Whether the code numba makes may use ``feature`` (an LLVM name such
+    as ``"avx2"``): numba's target features are ``NUMBA_CPU_FEATURES``
+    where it is set, else the host CPU's (also under ``NUMBA_CPU_NAME``)."""
     from llvmlite import binding
+    from numba.core import config as numba_config
 
-    return f"+{feature}" in binding.get_host_cpu_features().flatten()
+    features = numba_config.CPU_FEATURES
+    if features is None:
+        features = binding.get_host_cpu_features().flatten()
+    return f"+{feature}" in features.split(",")
 
 
 #: Lanes of 8 float32 that ``_permute_compress`` keeps, for each mask of
@@ -234,7 +239,7 @@ def _compress_code(context, builder, sources, k0, idx_type, idx, n):
     """Code of ``compress_nonzeros`` for one or more vectors: ``sources``
     holds (array type, array, output type, output) for each; entry j is
     kept where any of them is nonzero there."""
-    if sources[0][0].dtype.bitwidth == 32 and _host_has("avx2") and not _host_has("avx512f"):
+    if sources[0][0].dtype.bitwidth == 32 and _target_has("avx2") and not _target_has("avx512f"):
         return _permute_compress(context, builder, sources, k0, idx_type, idx, n)
     lanes = 512 // sources[0][0].dtype.bitwidth
     mask_t = ir.VectorType(ir.IntType(1), lanes)
